@@ -1,0 +1,52 @@
+# wasp: two commands matter on a fresh machine.
+#   make demo   build everything, run Envoy + wasp + the hello example backend, print curl lines
+#   make test   format check, clippy, unit and integration tests (through real Envoy)
+# Everything they need (wasm target, Envoy, load generator) is installed by the targets themselves.
+
+SHELL := /bin/bash
+ENVOY := $(CURDIR)/.venv/bin/envoy
+WASM := $(CURDIR)/target/wasp_filter.wasm
+export WASP_ENVOY := $(ENVOY)
+export WASP_WASM := $(WASM)
+export WASP_BIN := $(CURDIR)/target/release/wasp
+
+.PHONY: all toolchain wasm build test fmt-check clippy unit integration demo bench clean
+
+all: build
+
+toolchain:
+	@scripts/ensure-toolchain.sh
+
+wasm: toolchain
+	@echo "== building the filter for wasm32-wasip1"
+	@scripts/build-wasm.sh
+	@ls -l $(WASM) | awk '{print "   " $$5 " bytes  " $$9}'
+
+build: wasm
+	cargo build --release --workspace --bins
+
+fmt-check:
+	cargo fmt --all -- --check
+
+clippy: toolchain
+	cargo clippy --workspace --all-targets -- -D warnings
+	@if grep -q rustup target/toolchain.env; then \
+	  cargo clippy --release --target wasm32-wasip1 -p wasp-filter -- -D warnings; fi
+
+unit:
+	cargo test --workspace --exclude wasp-tests
+
+integration: build
+	cargo test -p wasp-tests
+
+test: fmt-check clippy unit integration
+
+demo: build
+	@scripts/demo.sh
+
+bench: build
+	@scripts/bench.sh
+
+clean:
+	cargo clean
+	rm -rf .venv generated

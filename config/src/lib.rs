@@ -1,0 +1,105 @@
+//! The filter configuration: what `wasp compile` writes and the wasm filter reads.
+//!
+//! One definition for both sides. The JSON is the contract between them, so every
+//! type here is plain serde data with no behaviour beyond parsing and validation
+//! helpers that both sides need (path templates).
+
+pub mod template;
+
+use serde::{Deserialize, Serialize};
+
+pub use template::{PathTemplate, Segment, TemplateError};
+
+/// Bumped when a change to this schema is not backwards compatible.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Request header the filter sets to pick the Envoy route (and so the backend
+/// cluster). Routes in the generated bootstrap match on it, so later header or
+/// path rewrites by the filter cannot re-route the request. The filter always
+/// removes a client-sent copy; the route removes it before the backend sees it.
+pub const ROUTE_HEADER: &str = "x-wasp-route";
+
+/// Prefix of every header that only the filter may set. Client-sent headers with
+/// this prefix are dropped before any decision is made.
+pub const INTERNAL_HEADER_PREFIX: &str = "x-wasp-";
+
+/// Filter-state property (Envoy `set_property`) that carries the matched
+/// operation's name; Envoy exposes it to access logs as
+/// `%FILTER_STATE(wasm.wasp.operation:PLAIN)%`.
+pub const OPERATION_PROPERTY: &str = "wasp.operation";
+
+/// The whole compiled configuration handed to the filter (as a JSON string in
+/// the Envoy `PluginConfig.configuration`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FilterConfig {
+    /// Schema version; the filter rejects a config it does not understand.
+    pub version: u32,
+    /// Content hash of the compiler inputs (spec files + options). Namespaces
+    /// shared data so that a new config never reads an old config's state.
+    pub config_hash: String,
+    /// The service name (`host` of the spec).
+    pub service_name: String,
+    /// Every operation of every spec file, in spec order.
+    pub operations: Vec<Operation>,
+    /// Upstream routes the filter can select by setting [`ROUTE_HEADER`].
+    pub routes: Vec<Route>,
+}
+
+/// One API operation: an HTTP method on a path template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    /// Fully qualified name, as ESPv2 reports it: `1.<api>.<OperationId>`.
+    pub name: String,
+    /// Upper-case HTTP method (`GET`, `POST`, ...).
+    pub method: String,
+    /// Path template including basePath, as written in the spec
+    /// (`/v1/shelves/{shelf}`, `/files/{path=**}`).
+    pub template: String,
+    /// Id of the [`Route`] requests for this operation go to.
+    pub route: String,
+    /// Synthesised by `x-google-allow: all` rather than written in the spec.
+    /// Such operations never turn an unknown path into a 405.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_all: bool,
+}
+
+/// An upstream destination, one Envoy route (matched on [`ROUTE_HEADER`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Route {
+    /// Value of [`ROUTE_HEADER`] that selects this route. Short and opaque.
+    pub id: String,
+    /// Envoy cluster name the route forwards to.
+    pub cluster: String,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+impl FilterConfig {
+    /// Parses and checks a compiled config: the schema version, unique route
+    /// ids, operations that point at known routes, and valid templates.
+    pub fn from_json(bytes: &[u8]) -> Result<FilterConfig, String> {
+        let config: FilterConfig =
+            serde_json::from_slice(bytes).map_err(|e| format!("filter config is not valid JSON for this schema: {e}"))?;
+        if config.version != SCHEMA_VERSION {
+            return Err(format!(
+                "filter config schema version {} is not supported (this filter reads version {SCHEMA_VERSION}); recompile the spec with a matching `wasp`",
+                config.version
+            ));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for route in &config.routes {
+            if !ids.insert(route.id.as_str()) {
+                return Err(format!("route id {:?} appears twice", route.id));
+            }
+        }
+        for op in &config.operations {
+            if !ids.contains(op.route.as_str()) {
+                return Err(format!("operation {} points at unknown route {:?}", op.name, op.route));
+            }
+            PathTemplate::parse(&op.template).map_err(|e| format!("operation {}: {e}", op.name))?;
+        }
+        Ok(config)
+    }
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds the filter module to target/wasp_filter.wasm by the route ensure-toolchain.sh found.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck disable=SC1091
+. target/toolchain.env
+case "$WASM_ROUTE" in
+  rustup)
+    cargo build --quiet --release --target wasm32-wasip1 -p wasp-filter
+    cp target/wasm32-wasip1/release/wasp_filter.wasm target/wasp_filter.wasm
+    ;;
+  debian)
+    # A separate target dir: this is Debian's rustc, the native build uses rustup's.
+    PATH=/usr/lib/llvm-22/bin:$PATH RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
+      RUSTFLAGS="-C link-self-contained=no -L native=/usr/lib/wasm32-wasi" \
+      /usr/bin/cargo build --quiet --release --target wasm32-wasip1 \
+        -Z build-std=std,panic_abort -p wasp-filter --target-dir target/wasm
+    cp target/wasm/wasm32-wasip1/release/wasp_filter.wasm target/wasp_filter.wasm
+    ;;
+  *) echo "unknown WASM_ROUTE=$WASM_ROUTE in target/toolchain.env" >&2; exit 1 ;;
+esac
