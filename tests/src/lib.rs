@@ -1,1 +1,16 @@
+//! Harness for wasp's integration tests: every test runs the real `wasp`
+//! compiler, a real Envoy with the real filter module, and real HTTP backends,
+//! each on free loopback ports, and stops them when it ends (pass or fail).
 
+pub mod echo;
+pub mod envoy;
+pub mod gateway;
+pub mod http;
+pub mod spec;
+pub mod tools;
+
+pub use echo::{EchoBackend, Echoed};
+pub use envoy::Envoy;
+pub use gateway::Gateway;
+pub use http::{Client, Reply};
+pub use tools::Tools;

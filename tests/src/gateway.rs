@@ -1,0 +1,58 @@
+//! The whole stack one test needs: an echo backend, the spec compiled by the
+//! real `wasp` against it, and a real Envoy loading the real filter module.
+
+use crate::echo::EchoBackend;
+use crate::envoy::{Envoy, StartFailure};
+use crate::http::{Client, Reply};
+use crate::spec::{compile, Compiled};
+use crate::tools::Tools;
+
+/// A running gateway. Fields drop in order: Envoy first, then the files, then the backend.
+pub struct Gateway {
+    pub envoy: Envoy,
+    pub compiled: Compiled,
+    pub echo: Option<EchoBackend>,
+    client: Client,
+}
+
+impl Gateway {
+    /// Starts an echo backend, compiles `spec` against it and starts Envoy.
+    pub fn start(spec: &str) -> Gateway {
+        let echo = EchoBackend::start();
+        let url = echo.url();
+        Gateway::start_with_backend(spec, &url, Some(echo))
+    }
+
+    /// Compiles `spec` against `backend_url` (which may be down) and starts Envoy.
+    pub fn start_with_backend(spec: &str, backend_url: &str, echo: Option<EchoBackend>) -> Gateway {
+        let tools = Tools::from_env();
+        let compiled = compile(&tools, spec, backend_url);
+        let envoy = match Envoy::start(&tools.envoy, &compiled.envoy_yaml, compiled.path()) {
+            Ok(envoy) => envoy,
+            Err(StartFailure { reason, log, .. }) => {
+                panic!("{reason}\n{}", crate::envoy::tail(&log, 60))
+            }
+        };
+        Gateway {
+            envoy,
+            compiled,
+            echo,
+            client: Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.envoy.url())
+    }
+
+    /// `method path` through Envoy with extra request headers.
+    pub fn send(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.client
+            .send(method, &self.url(path), headers)
+            .unwrap_or_else(|e| panic!("request through Envoy failed: {e}"))
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, &[])
+    }
+}

@@ -1,0 +1,42 @@
+//! The three real artifacts every integration test needs, found through the
+//! environment the Makefile exports. A missing one is a failure, never a skip:
+//! a test suite that passes because nothing ran would hide a broken build.
+
+use std::path::PathBuf;
+
+/// Paths of the Envoy binary, the filter module and the `wasp` compiler.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    pub envoy: PathBuf,
+    pub wasm: PathBuf,
+    pub wasp: PathBuf,
+}
+
+impl Tools {
+    /// Reads `WASP_ENVOY`, `WASP_WASM` and `WASP_BIN`; panics with the fix when
+    /// one is unset or names a file that does not exist.
+    pub fn from_env() -> Tools {
+        Tools {
+            envoy: required_file("WASP_ENVOY", "the Envoy 1.40 binary"),
+            wasm: required_file(
+                "WASP_WASM",
+                "the wasp filter module (target/wasp_filter.wasm)",
+            ),
+            wasp: required_file("WASP_BIN", "the wasp compiler (target/release/wasp)"),
+        }
+    }
+}
+
+fn required_file(var: &str, what: &str) -> PathBuf {
+    let Some(value) = std::env::var_os(var) else {
+        panic!("{var} is not set; it must name {what}. Run the integration tests with `make test` (or `make integration`), which builds everything and sets it.");
+    };
+    let path = PathBuf::from(value);
+    if !path.is_file() {
+        panic!(
+            "{var}={} does not exist; it must name {what}. Run `make test` (or `make integration`), which builds it first.",
+            path.display()
+        );
+    }
+    path
+}
