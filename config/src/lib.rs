@@ -4,6 +4,7 @@
 //! type here is plain serde data with no behaviour beyond parsing and validation
 //! helpers that both sides need (path templates).
 
+pub mod control;
 pub mod template;
 
 use serde::{Deserialize, Serialize};
