@@ -1,0 +1,22 @@
+//! The proxy-wasm adapter: the only code that talks to Envoy.
+//!
+//! Every host call goes through `proxy_wasm::hostcalls::*`, which return
+//! `Result`s; the SDK's trait helpers unwrap host errors and would panic.
+
+mod http;
+mod root;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::LogLevel;
+
+proxy_wasm::main! {{
+    // Routes the `log` macros to Envoy's log; the level filter is Envoy's own.
+    proxy_wasm::set_log_level(LogLevel::Trace);
+    // Replaces the SDK's hook, which logs the panic message: that may quote
+    // request data. The location is enough to find the bug.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let _ = hostcalls::log(LogLevel::Critical, &format!("wasp filter panicked{at}; Envoy applies the failure policy"));
+    }));
+    proxy_wasm::set_root_context(|_| Box::new(root::WaspRoot::default()));
+}}

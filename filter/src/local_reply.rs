@@ -1,0 +1,108 @@
+//! The replies the filter sends itself instead of forwarding, one variant per
+//! reason, each with a fixed status and message. Bodies are ESPv2's JSON,
+//! `{"code":<status>,"message":"<message>"}`, so clients see no difference.
+
+use serde::Serialize;
+
+/// Content type of every local reply.
+pub const CONTENT_TYPE: &str = "application/json";
+
+/// Why the filter answers a request itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalReply {
+    /// No template matches the path.
+    NotFound,
+    /// A template matches the path, but not with this method.
+    MethodNotAllowed { template: String },
+    /// The filter has no usable configuration (Envoy should have refused it);
+    /// fail closed rather than let the request past unchecked.
+    NotConfigured,
+    /// Envoy refused a header change the forward decision needs.
+    Internal,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: u32,
+    message: &'a str,
+}
+
+impl LocalReply {
+    /// The HTTP status.
+    pub fn status(&self) -> u32 {
+        match self {
+            LocalReply::NotFound => 404,
+            LocalReply::MethodNotAllowed { .. } => 405,
+            LocalReply::NotConfigured | LocalReply::Internal => 500,
+        }
+    }
+
+    /// The human-readable message, ESPv2's wording where ESPv2 has the case.
+    pub fn message(&self) -> String {
+        match self {
+            LocalReply::NotFound => "The current request is not defined by this API.".into(),
+            LocalReply::MethodNotAllowed { template } => format!(
+                "The current request is matched to the defined url template \"{template}\" but its http method is not allowed"
+            ),
+            LocalReply::NotConfigured => "INTERNAL: The API gateway has no valid configuration.".into(),
+            LocalReply::Internal => "INTERNAL: The API gateway could not process the request.".into(),
+        }
+    }
+
+    /// The JSON body, with `message` escaped by serde_json.
+    pub fn body(&self) -> String {
+        let message = self.message();
+        let body = Body {
+            code: self.status(),
+            message: &message,
+        };
+        // Serializing a struct of a number and a string cannot fail; the
+        // fallback keeps the reply valid JSON anyway.
+        serde_json::to_string(&body).unwrap_or_else(|_| format!("{{\"code\":{}}}", self.status()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_found_is_espv2s_body() {
+        let reply = LocalReply::NotFound;
+        assert_eq!(reply.status(), 404);
+        assert_eq!(
+            reply.body(),
+            r#"{"code":404,"message":"The current request is not defined by this API."}"#
+        );
+    }
+
+    #[test]
+    fn method_not_allowed_names_the_template_escaped() {
+        let reply = LocalReply::MethodNotAllowed {
+            template: "/v1/shelves/{shelf}".into(),
+        };
+        assert_eq!(reply.status(), 405);
+        assert_eq!(
+            reply.body(),
+            r#"{"code":405,"message":"The current request is matched to the defined url template \"/v1/shelves/{shelf}\" but its http method is not allowed"}"#
+        );
+        let odd = LocalReply::MethodNotAllowed {
+            template: "/a\"b\\c".into(),
+        };
+        let parsed: serde_json::Value = serde_json::from_str(&odd.body()).unwrap();
+        assert_eq!(parsed["message"].as_str().unwrap(), odd.message());
+        assert!(odd.message().contains("\"/a\"b\\c\""));
+    }
+
+    #[test]
+    fn internal_failures_are_500_json() {
+        for reply in [LocalReply::NotConfigured, LocalReply::Internal] {
+            let parsed: serde_json::Value = serde_json::from_str(&reply.body()).unwrap();
+            assert_eq!(parsed["code"], 500);
+            assert!(parsed["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("INTERNAL: "));
+        }
+    }
+}
