@@ -58,13 +58,13 @@ struct Node {
     literal: HashMap<String, Node>,
     single: Option<Box<Node>>,
     multi: Option<Box<Node>>,
-    /// Templates that end at this node, one entry per custom verb (`None`: no verb).
-    ends: Vec<End>,
+    /// Templates that end at this node, keyed by custom verb (`""`: no verb;
+    /// the template parser rejects empty verbs).
+    ends: HashMap<String, End>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct End {
-    verb: Option<String>,
     /// Upper-case method -> operation; the first operation in spec order wins.
     methods: HashMap<String, Target>,
     /// The first template written here by a real (not `x-google-allow: all`)
@@ -97,16 +97,10 @@ impl Matcher {
         if let Some(verb) = &template.verb {
             self.verbs.insert(verb.clone());
         }
-        if !node.ends.iter().any(|end| end.verb == template.verb) {
-            node.ends.push(End {
-                verb: template.verb.clone(),
-                methods: HashMap::new(),
-                not_allowed_template: None,
-            });
-        }
-        let Some(end) = node.ends.iter_mut().find(|end| end.verb == template.verb) else {
-            return; // unreachable: pushed just above
-        };
+        let end = node
+            .ends
+            .entry(template.verb.unwrap_or_default())
+            .or_default();
         end.methods
             .entry(op.method.clone())
             .or_insert_with(|| Target {
@@ -206,8 +200,7 @@ impl<'m> Walk<'m, '_> {
 
     /// The path is fully matched at `node`: look up the verb and the method.
     fn arrive(&mut self, node: &'m Node) -> bool {
-        let verb = self.reading.verb;
-        let Some(end) = node.ends.iter().find(|end| end.verb.as_deref() == verb) else {
+        let Some(end) = node.ends.get(self.reading.verb.unwrap_or_default()) else {
             return false;
         };
         if let Some(target) = end.methods.get(self.method) {

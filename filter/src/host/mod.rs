@@ -2,6 +2,9 @@
 //!
 //! Every host call goes through `proxy_wasm::hostcalls::*`, which return
 //! `Result`s; the SDK's trait helpers unwrap host errors and would panic.
+//! (SDK 0.2.5 caveat: most `hostcalls` still panic on a host status they do not
+//! expect, e.g. `get_map` on anything but `Ok`; we only call them in phases where
+//! Envoy answers `Ok`, and `failure_policy: FAIL_RELOAD` covers the rest.)
 
 mod http;
 mod root;
