@@ -73,6 +73,16 @@ impl Envoy {
     /// Starts Envoy on `config`, writing its logs and admin address into `workdir`,
     /// and waits until the admin says it is ready and a listener is bound.
     pub fn start(envoy_bin: &Path, config: &Path, workdir: &Path) -> Result<Envoy, StartFailure> {
+        Envoy::start_within(envoy_bin, config, workdir, START_TIMEOUT)
+    }
+
+    /// [`Envoy::start`] with a custom time limit for becoming ready.
+    pub fn start_within(
+        envoy_bin: &Path,
+        config: &Path,
+        workdir: &Path,
+        timeout: Duration,
+    ) -> Result<Envoy, StartFailure> {
         let logs = Logs::in_dir(workdir);
         let admin_path = workdir.join("admin.address");
         let create =
@@ -101,13 +111,17 @@ impl Envoy {
             listener: unspecified(),
             logs,
         };
-        envoy.wait_until_serving(&admin_path)?;
+        envoy.wait_until_serving(&admin_path, timeout)?;
         Ok(envoy)
     }
 
-    fn wait_until_serving(&mut self, admin_path: &Path) -> Result<(), StartFailure> {
+    fn wait_until_serving(
+        &mut self,
+        admin_path: &Path,
+        timeout: Duration,
+    ) -> Result<(), StartFailure> {
         let client = Client::new();
-        let deadline = Instant::now() + START_TIMEOUT;
+        let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(self.failure(
@@ -117,7 +131,7 @@ impl Envoy {
             }
             if Instant::now() > deadline {
                 return Err(self.failure(
-                    format!("envoy did not become ready within {START_TIMEOUT:?}"),
+                    format!("envoy did not become ready within {timeout:?}"),
                     None,
                 ));
             }
@@ -163,6 +177,22 @@ impl Envoy {
             }
             if Instant::now() > deadline {
                 return Err(log);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits (up to `timeout`) for an access-log line containing `needle`
+    /// (Envoy's stdout) and returns it.
+    pub fn access_log_line(&self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.access_log();
+            if let Some(line) = log.lines().find(|line| line.contains(needle)) {
+                return Some(line.to_string());
+            }
+            if Instant::now() > deadline {
+                return None;
             }
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -4,6 +4,7 @@
 
 pub mod echo;
 pub mod envoy;
+pub mod expect;
 pub mod gateway;
 pub mod http;
 pub mod spec;
