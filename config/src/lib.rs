@@ -4,11 +4,13 @@
 //! type here is plain serde data with no behaviour beyond parsing and validation
 //! helpers that both sides need (path templates).
 
+pub mod backend;
 pub mod control;
 pub mod template;
 
 use serde::{Deserialize, Serialize};
 
+pub use backend::{BackendAuth, IdTokenSource, PathTranslation};
 pub use template::{PathTemplate, Segment, TemplateError};
 
 /// Bumped when a change to this schema is not backwards compatible.

@@ -1,0 +1,58 @@
+//! What the filter needs to know about an operation's backend (`x-google-backend`):
+//! how to rewrite the path, and whether to attach an ID token.
+//!
+//! Address, deadline and protocol live in the Envoy bootstrap (cluster and route),
+//! not here: the filter only picks the route by id.
+
+use serde::{Deserialize, Serialize};
+
+/// `x-google-backend.path_translation`, resolved by the compiler against the address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PathTranslation {
+    /// Backend path = `prefix` + the request path, query kept as sent. `prefix` is the
+    /// address path with one trailing `/` trimmed and is never empty (an address
+    /// without a path means no rewrite at all, so the compiler emits no translation).
+    AppendPathToAddress { prefix: String },
+    /// Backend path = `path` (the address path, `/` when empty). The operation's
+    /// named path variables become query parameters, appended after the original
+    /// query in template order, values copied raw (never decoded or re-encoded).
+    ConstantAddress { path: String },
+}
+
+/// The backend wants an ID token (`Authorization: Bearer <token>`) for this audience.
+/// The client's `Authorization` moves to `X-Forwarded-Authorization`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackendAuth {
+    pub audience: String,
+}
+
+/// Where ID tokens come from: a server speaking the GCP metadata-server protocol
+/// (`GET <path>?audience=<aud>&format=standard` with `Metadata-Flavor: Google`,
+/// the body is the raw JWT).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdTokenSource {
+    /// Envoy cluster the filter calls (dispatch_http_call).
+    pub cluster: String,
+    /// `:authority` of the call (`metadata.google.internal` on GCP).
+    pub authority: String,
+    /// `/computeMetadata/v1/instance/service-accounts/default/identity` on GCP.
+    pub path: String,
+    /// Per-call timeout.
+    pub timeout_ms: u64,
+    /// Fetch a new token this long before the current one expires.
+    pub refresh_before_expiry_s: u64,
+}
+
+impl IdTokenSource {
+    /// GCP's metadata server reached through the given cluster.
+    pub fn gcp(cluster: impl Into<String>) -> IdTokenSource {
+        IdTokenSource {
+            cluster: cluster.into(),
+            authority: "metadata.google.internal".into(),
+            path: "/computeMetadata/v1/instance/service-accounts/default/identity".into(),
+            timeout_ms: 5_000,
+            refresh_before_expiry_s: 60,
+        }
+    }
+}
