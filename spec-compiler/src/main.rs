@@ -1,1 +1,80 @@
-fn main() {}
+use clap::Parser;
+use std::path::Path;
+use std::process::ExitCode;
+use wasp_spec_compiler::bootstrap::BootstrapOptions;
+use wasp_spec_compiler::cli::{Cli, Command, CompileArgs};
+use wasp_spec_compiler::compile::{compile, CompileOptions, Compiled};
+use wasp_spec_compiler::errors::Diagnostic;
+use wasp_spec_compiler::source::SourceFile;
+
+/// A bad spec or option (what the user must fix), as clap also uses.
+const EXIT_BAD_INPUT: u8 = 2;
+/// The output could not be written.
+const EXIT_IO: u8 = 1;
+
+fn main() -> ExitCode {
+    let Command::Compile(args) = Cli::parse().command;
+    run_compile(&args)
+}
+
+fn run_compile(args: &CompileArgs) -> ExitCode {
+    let mut files = Vec::with_capacity(args.specs.len());
+    let mut unreadable = Vec::new();
+    for path in &args.specs {
+        let name = path.display().to_string();
+        match std::fs::read(path) {
+            Ok(bytes) => files.push(SourceFile { name, bytes }),
+            Err(e) => unreadable.push(Diagnostic::option(
+                &name,
+                format!("cannot read the spec file ({e}); check the path"),
+            )),
+        }
+    }
+    if !unreadable.is_empty() {
+        return report(&unreadable);
+    }
+    let options = CompileOptions {
+        backend: args.backend.clone(),
+        bootstrap: BootstrapOptions {
+            listen: args.listen,
+            admin: args.admin,
+            wasm: args.wasm.clone(),
+            disallow_escaped_slashes: args.disallow_escaped_slashes,
+            root_certs: args.root_certs.clone(),
+        },
+    };
+    let compiled = match compile(&files, &options) {
+        Ok(c) => c,
+        Err(problems) => return report(&problems),
+    };
+    match write_outputs(&args.out, &compiled) {
+        Ok(()) => {
+            println!(
+                "wasp: wrote {} and {}: {} operations, config hash {}",
+                args.out.join("filter.json").display(),
+                args.out.join("envoy.yaml").display(),
+                compiled.config.operations.len(),
+                compiled.config.config_hash
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wasp: cannot write to {}: {e}", args.out.display());
+            ExitCode::from(EXIT_IO)
+        }
+    }
+}
+
+fn report(problems: &[Diagnostic]) -> ExitCode {
+    for problem in problems {
+        eprintln!("{problem}");
+    }
+    eprintln!("wasp: {} problem(s); nothing written", problems.len());
+    ExitCode::from(EXIT_BAD_INPUT)
+}
+
+fn write_outputs(out: &Path, compiled: &Compiled) -> std::io::Result<()> {
+    std::fs::create_dir_all(out)?;
+    std::fs::write(out.join("filter.json"), &compiled.filter_json)?;
+    std::fs::write(out.join("envoy.yaml"), &compiled.envoy_yaml)
+}

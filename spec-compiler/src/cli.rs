@@ -1,0 +1,94 @@
+//! The command line: `wasp compile SPEC... [options]`.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wasp",
+    version,
+    about = "OpenAPI 2.0 (Cloud Endpoints) -> Envoy with the wasp filter"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compile spec files into <out>/filter.json and <out>/envoy.yaml.
+    Compile(CompileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// OpenAPI 2.0 files (YAML or JSON) describing one service; merged.
+    #[arg(required = true, value_name = "SPEC")]
+    pub specs: Vec<PathBuf>,
+    /// Where every operation is sent: http[s]://host[:port].
+    #[arg(long, default_value = "http://127.0.0.1:8081")]
+    pub backend: String,
+    /// Listener address; port 0 lets the OS pick (read it from the admin API).
+    #[arg(long, default_value = "0.0.0.0:8080", value_parser = socket_address)]
+    pub listen: SocketAddr,
+    /// Envoy admin address.
+    #[arg(long, default_value = "127.0.0.1:9901", value_parser = socket_address)]
+    pub admin: SocketAddr,
+    /// Path of the filter module as Envoy sees it.
+    #[arg(long, default_value = "/etc/wasp/wasp_filter.wasm")]
+    pub wasm: String,
+    /// Output directory.
+    #[arg(long, default_value = "./generated")]
+    pub out: PathBuf,
+    /// Redirect paths with escaped slashes (%2F) to their unescaped form
+    /// instead of forwarding them unchanged.
+    #[arg(long)]
+    pub disallow_escaped_slashes: bool,
+    /// CA bundle that verifies https backends.
+    #[arg(long, default_value = "/etc/ssl/certs/ca-certificates.crt")]
+    pub root_certs: String,
+}
+
+/// An IP and port; Envoy listens on addresses, not names.
+fn socket_address(text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(|_| {
+        format!("{text:?} is not IP:PORT; write it like 0.0.0.0:8080, 127.0.0.1:0 or [::]:8080")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_espv2() {
+        let cli = Cli::try_parse_from(["wasp", "compile", "a.yaml", "b.json"]).unwrap();
+        let Command::Compile(args) = cli.command;
+        assert_eq!(args.specs.len(), 2);
+        assert_eq!(args.backend, "http://127.0.0.1:8081");
+        assert_eq!(args.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(args.admin.to_string(), "127.0.0.1:9901");
+        assert_eq!(args.out, PathBuf::from("./generated"));
+        assert!(!args.disallow_escaped_slashes);
+    }
+
+    #[test]
+    fn port_zero_is_accepted_and_names_are_not() {
+        let cli = Cli::try_parse_from([
+            "wasp",
+            "compile",
+            "a.yaml",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "[::1]:0",
+        ]);
+        let Command::Compile(args) = cli.unwrap().command;
+        assert_eq!(args.listen.port(), 0);
+        let e = Cli::try_parse_from(["wasp", "compile", "a.yaml", "--listen", "localhost:80"])
+            .unwrap_err();
+        assert!(e.to_string().contains("write it like 0.0.0.0:8080"), "{e}");
+        assert!(Cli::try_parse_from(["wasp", "compile"]).is_err());
+    }
+}

@@ -1,0 +1,17 @@
+//! `wasp compile`: OpenAPI 2.0 with `x-google-*` extensions -> the filter
+//! config (`filter.json`) and an Envoy bootstrap (`envoy.yaml`).
+//!
+//! Pipeline: `source` (bytes -> document) -> `spec` (document -> typed view
+//! with pointers) -> `operations` (names, templates, cross-file checks) ->
+//! `compile` (filter config + hash) -> `bootstrap` (Envoy config).
+
+pub mod backend;
+pub mod bootstrap;
+pub mod cli;
+pub mod compile;
+pub mod errors;
+pub mod hash;
+pub mod operations;
+pub mod pointer;
+pub mod source;
+pub mod spec;
