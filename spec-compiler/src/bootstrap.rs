@@ -366,4 +366,29 @@ mod tests {
             "api.example.com"
         );
     }
+
+    #[test]
+    fn only_envoy_generated_local_replies_are_rewritten_to_json() {
+        let backend = Backend::parse("http://127.0.0.1:8081").unwrap();
+        let r = route(&backend.cluster_name());
+        let b = bootstrap(
+            &options(),
+            "{}",
+            &[Upstream {
+                route: &r,
+                backend: &backend,
+            }],
+        );
+        let local = &hcm(&b)["local_reply_config"];
+        // A top-level body_format would also wrap the filter's own JSON replies.
+        assert!(local.get("body_format").is_none());
+        let mappers = local["mappers"].as_array().unwrap();
+        assert_eq!(mappers[0]["filter"]["response_flag_filter"], json!({}));
+        for mapper in mappers {
+            let body = &mapper["body_format_override"];
+            assert_eq!(body["json_format"]["code"], "%RESPONSE_CODE%");
+            assert_eq!(body["json_format"]["message"], "%LOCAL_REPLY_BODY%");
+            assert_eq!(body["content_type"], "application/json");
+        }
+    }
 }
