@@ -9,9 +9,10 @@ use wasp_tests::Gateway;
 const MATCHING: &str = include_str!("../specs/matching.yaml");
 const BASE_PATH: &str = include_str!("../specs/base_path.yaml");
 
-/// ESPv2 names operations `1.<service name, dots as underscores>.<operationId>`.
+/// ESPv2 names operations `1.<service name, dots as underscores>.<OperationId>`
+/// (the operationId in UpperCamel case); the access log prints `operation=<name>`.
 fn op(operation_id: &str) -> String {
-    format!("1.matching_endpoints_example_com.{operation_id}")
+    format!("operation=1.matching_endpoints_example_com.{operation_id} ")
 }
 
 #[test]
@@ -30,9 +31,9 @@ fn exact_beats_single_variable_beats_double_wildcard() {
     let gw = Gateway::start(MATCHING);
     // Each request carries a unique marker so its access-log line can be found.
     let cases = [
-        ("/items/exact", "itemsExact"),
-        ("/items/abc", "itemsOne"),
-        ("/items/a/b/c", "itemsRest"),
+        ("/items/exact", "ItemsExact"),
+        ("/items/abc", "ItemsOne"),
+        ("/items/a/b/c", "ItemsRest"),
     ];
     for (path, operation_id) in cases {
         let marker = format!("probe={operation_id}");
@@ -46,7 +47,7 @@ fn exact_beats_single_variable_beats_double_wildcard() {
         let expected = op(operation_id);
         assert!(
             line.contains(&expected),
-            "{path} should be operation {expected}; access log line: {line}"
+            "{path} should be logged as {expected}; access log line: {line}"
         );
         for (_, other) in cases.iter().filter(|(_, id)| *id != operation_id) {
             assert!(
@@ -99,7 +100,7 @@ fn one_trailing_slash_is_tolerated_and_double_slashes_are_merged_first() {
         .envoy
         .access_log_line("probe=slash", Duration::from_secs(5))
         .expect("access-log line for /items/abc/");
-    assert!(line.contains(&op("itemsOne")), "{line}");
+    assert!(line.contains(&op("ItemsOne")), "{line}");
 
     // But an extra segment is not a slash.
     local_reply(&gw.get("/hello/x"), 404, NOT_DEFINED);
@@ -125,5 +126,5 @@ fn the_operation_name_appears_in_the_access_log() {
         .envoy
         .access_log_line("probe=del", Duration::from_secs(5))
         .unwrap_or_else(|| panic!("no access-log line:\n{}", gw.envoy.access_log()));
-    assert!(line.contains(&op("deleteShelf")), "{line}");
+    assert!(line.contains(&op("DeleteShelf")), "{line}");
 }
