@@ -19,6 +19,10 @@ pub const ACCESS_LOG_FORMAT: &str = "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVO
 pub const NOT_DEFINED_BODY: &str =
     r#"{"code":404,"message":"The current request is not defined by this API."}"#;
 
+/// The message of the 503 Envoy sends while the filter VM is failed and reloading.
+pub const FILTER_FAILED_MESSAGE: &str =
+    "UNAVAILABLE: the API gateway filter failed and is restarting; retry the request";
+
 /// ESPv2's default per-request deadline.
 const ROUTE_TIMEOUT: &str = "15s";
 /// Large enough that Envoy's circuit breakers never shape a benchmark.
@@ -125,6 +129,10 @@ fn http_connection_manager(
 /// - a reply with details `wasm_fail_stream` (a crashed filter VM, 503 with an
 ///   empty body) carries no flag, so a CEL filter on `response.code_details`
 ///   catches it.
+///
+/// Checked against Envoy 1.40 with a probe module: its own JSON 429 passed
+/// untouched, its panic gave the 503 JSON below, an unreachable backend the
+/// 503 JSON with Envoy's message.
 fn local_reply_config() -> Value {
     let json_body = json!({
         "json_format": { "code": "%RESPONSE_CODE%", "message": "%LOCAL_REPLY_BODY%" },
@@ -144,7 +152,11 @@ fn local_reply_config() -> Value {
                         "expression": "response.code_details == 'wasm_fail_stream'",
                     },
                 }},
-                "body_format_override": json_body,
+                // Envoy's reply has no body; say what happened instead of "".
+                "body_format_override": {
+                    "json_format": { "code": "%RESPONSE_CODE%", "message": FILTER_FAILED_MESSAGE },
+                    "content_type": "application/json",
+                },
             },
         ],
     })
@@ -384,11 +396,18 @@ mod tests {
         assert!(local.get("body_format").is_none());
         let mappers = local["mappers"].as_array().unwrap();
         assert_eq!(mappers[0]["filter"]["response_flag_filter"], json!({}));
-        for mapper in mappers {
-            let body = &mapper["body_format_override"];
-            assert_eq!(body["json_format"]["code"], "%RESPONSE_CODE%");
-            assert_eq!(body["json_format"]["message"], "%LOCAL_REPLY_BODY%");
-            assert_eq!(body["content_type"], "application/json");
-        }
+        let messages: Vec<_> = mappers
+            .iter()
+            .map(|m| {
+                let body = &m["body_format_override"];
+                assert_eq!(body["json_format"]["code"], "%RESPONSE_CODE%");
+                assert_eq!(body["content_type"], "application/json");
+                body["json_format"]["message"].clone()
+            })
+            .collect();
+        assert_eq!(
+            messages,
+            [json!("%LOCAL_REPLY_BODY%"), json!(FILTER_FAILED_MESSAGE)]
+        );
     }
 }

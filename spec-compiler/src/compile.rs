@@ -58,6 +58,8 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
     };
     let b = &options.bootstrap;
     let hashed_options = [
+        // A new compiler may compile the same inputs differently.
+        ("wasp", env!("CARGO_PKG_VERSION").to_string()),
         ("backend", options.backend.clone()),
         ("listen", b.listen.to_string()),
         ("admin", b.admin.to_string()),
