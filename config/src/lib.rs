@@ -46,6 +46,13 @@ pub struct FilterConfig {
     pub operations: Vec<Operation>,
     /// Upstream routes the filter can select by setting [`ROUTE_HEADER`].
     pub routes: Vec<Route>,
+    /// Where backend-auth ID tokens come from; required when any operation has `backend_auth`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_source: Option<IdTokenSource>,
+    /// A CORS preset is configured (Envoy's CORS filter answers valid preflights
+    /// first), so an OPTIONS request no operation matches gets ESPv2's 400.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub reject_unmatched_preflight: bool,
 }
 
 /// One API operation: an HTTP method on a path template.
@@ -64,6 +71,12 @@ pub struct Operation {
     /// Such operations never turn an unknown path into a 405.
     #[serde(default, skip_serializing_if = "is_false")]
     pub allow_all: bool,
+    /// How to rewrite the path for the backend; `None` forwards it as received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_translation: Option<PathTranslation>,
+    /// Attach an ID token for this audience (x-google-backend without disable_auth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_auth: Option<BackendAuth>,
 }
 
 /// An upstream destination, one Envoy route (matched on [`ROUTE_HEADER`]).
@@ -102,6 +115,12 @@ impl FilterConfig {
                 return Err(format!("operation {} points at unknown route {:?}", op.name, op.route));
             }
             PathTemplate::parse(&op.template).map_err(|e| format!("operation {}: {e}", op.name))?;
+            if op.backend_auth.is_some() && config.id_token_source.is_none() {
+                return Err(format!(
+                    "operation {} needs backend ID tokens but the config has no id_token_source",
+                    op.name
+                ));
+            }
         }
         Ok(config)
     }

@@ -77,6 +77,8 @@ mod tests {
             template: "/v1/shelves/{shelf}".into(),
             route: "r1".into(),
             allow_all: false,
+            path_translation: None,
+            backend_auth: None,
         }])
         .unwrap()
     }

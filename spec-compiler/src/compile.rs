@@ -76,6 +76,8 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         service_name: service.service_name,
         operations: service.operations,
         routes: vec![route.clone()],
+        id_token_source: None,
+        reject_unmatched_preflight: false,
     };
     let filter_json = serde_json::to_string(&config)
         .map_err(|e| internal(format!("cannot serialize the filter config: {e}")))?;

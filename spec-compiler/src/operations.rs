@@ -220,6 +220,8 @@ pub fn collect_operations(
                     template: text.clone(),
                     route: route_id.to_string(),
                     allow_all: false,
+                    path_translation: None,
+                    backend_auth: None,
                 });
             }
         }
@@ -241,6 +243,8 @@ pub fn collect_operations(
                     template: "/**".to_string(),
                     route: route_id.to_string(),
                     allow_all: true,
+                    path_translation: None,
+                    backend_auth: None,
                 });
             }
         }

@@ -11,6 +11,8 @@ fn op(method: &str, template: &str) -> Operation {
         template: template.into(),
         route: "r0".into(),
         allow_all: false,
+        path_translation: None,
+        backend_auth: None,
     }
 }
 
@@ -345,6 +347,8 @@ fn operations_strategy() -> impl Strategy<Value = Vec<Operation>> {
                 template,
                 route: "r0".into(),
                 allow_all,
+                path_translation: None,
+                backend_auth: None,
             })
             .collect()
     })
