@@ -1,6 +1,9 @@
 //! The whole stack one test needs: an echo backend, the spec compiled by the
 //! real `wasp` against it, and a real Envoy loading the real filter module.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
 use crate::echo::EchoBackend;
 use crate::envoy::{Envoy, StartFailure};
 use crate::http::{Client, Reply};
@@ -55,4 +58,31 @@ impl Gateway {
     pub fn get(&self, path: &str) -> Reply {
         self.send("GET", path, &[])
     }
+
+    /// Sends `method path` and returns the reply with the operation name the
+    /// access log recorded for it (`-` when no operation matched). The request
+    /// carries a unique `wasp-probe` query parameter to find its log line.
+    pub fn send_logged(&self, method: &str, path: &str) -> (Reply, String) {
+        static NEXT_PROBE: AtomicU64 = AtomicU64::new(0);
+        let marker = format!("wasp-probe={}", NEXT_PROBE.fetch_add(1, Ordering::Relaxed));
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let reply = self.send(method, &format!("{path}{separator}{marker}"), &[]);
+        let line = self
+            .envoy
+            .access_log_line(&format!("{marker} "), Duration::from_secs(5))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no access-log line for {method} {path}:\n{}",
+                    self.envoy.access_log()
+                )
+            });
+        (reply, logged_operation(&line).to_string())
+    }
+}
+
+/// The `operation=<name>` field of a generated access-log line.
+pub fn logged_operation(line: &str) -> &str {
+    line.split_whitespace()
+        .find_map(|field| field.strip_prefix("operation="))
+        .unwrap_or_else(|| panic!("access-log line has no operation= field: {line}"))
 }

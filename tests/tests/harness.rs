@@ -35,6 +35,13 @@ fn bare_envoy_forwards_to_the_echo_backend_and_dies_with_its_guard() {
     assert_eq!(seen.query, "x=1&y=%20");
     assert_eq!(seen.header("x-test"), Some("yes"));
 
+    // The client sends paths as written (no normalisation of its own), so the
+    // normalisation tests through the gateway observe Envoy's, not the client's.
+    let reply = Client::new()
+        .send("GET", &format!("{url}/a/./b/../c%6F//d"), &[])
+        .unwrap();
+    assert_eq!(reply.echoed().path, "/a/./b/../c%6F//d");
+
     drop(envoy);
     assert!(
         Client::new().send("GET", &format!("{url}/a"), &[]).is_err(),
