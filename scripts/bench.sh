@@ -100,16 +100,17 @@ for v in "${VARIANTS[@]}"; do
 done
 
 # Never measure a broken config: the benched request must reach the upstream, and the
-# wasp variants must really be filtering (an unknown path is their 404).
-for v in "${VARIANTS[@]}"; do
-  url=http://127.0.0.1:${LISTEN[$v]}
+# wasp variants must really be filtering: a wrong method gets the filter's 405 (the
+# bootstrap alone has no 405; its catch-all 404 would not tell). Checked before every measurement.
+assert_serving() {
+  local v=$1 url=http://127.0.0.1:${LISTEN[$1]} body code
   body=$(curl -s -H "x-wasp-route: $ROUTE_ID" -w ' %{http_code}' "$url$REQUEST_PATH")
   [ "$body" = "ok 200" ] || die "$v: GET $REQUEST_PATH answered '$body', expected the upstream's 'ok' with 200"
   if [ "$v" != bare ]; then
-    code=$(curl -s -o /dev/null -w '%{http_code}' -H "x-wasp-route: $ROUTE_ID" "$url/not/in/the/spec")
-    [ "$code" = 404 ] || die "$v: an unknown path answered $code, expected the filter's 404"
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "x-wasp-route: $ROUTE_ID" "$url$REQUEST_PATH")
+    [ "$code" = 405 ] || die "$v: POST $REQUEST_PATH answered $code, expected the filter's 405"
   fi
-done
+}
 
 CLK_TCK=$(getconf CLK_TCK)
 RESULTS=$WORK/rounds.tsv
@@ -119,12 +120,13 @@ for round in $(seq 1 "$ROUNDS"); do
   # Rotate the order each round so drift on the box does not favour one variant.
   order=("${VARIANTS[@]:$(( (round - 1) % 3 ))}" "${VARIANTS[@]:0:$(( (round - 1) % 3 ))}")
   for v in "${order[@]}"; do
+    assert_serving "$v"
     url=http://127.0.0.1:${LISTEN[$v]}$REQUEST_PATH
     taskset -c 0 wrk -t1 -c32 -d"${WARMUP}s" -H "x-wasp-route: $ROUTE_ID" "$url" >/dev/null
     before=$(cpu_ticks "${PID[$v]}")
     out=$(taskset -c 0 wrk -t1 -c32 -d"${DURATION}s" -H "x-wasp-route: $ROUTE_ID" "$url")
     after=$(cpu_ticks "${PID[$v]}")
-    if grep -q 'Non-2xx' <<<"$out"; then die "$v: non-2xx replies under load:"$'\n'"$out"; fi
+    if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then die "$v: errors under load:"$'\n'"$out"; fi
     requests=$(awk '/requests in/ {print $1}' <<<"$out")
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     cpu_us=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')

@@ -7,6 +7,7 @@ pub mod envoy;
 pub mod expect;
 pub mod gateway;
 pub mod http;
+pub mod process;
 pub mod spec;
 pub mod tools;
 

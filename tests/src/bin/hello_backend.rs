@@ -1,6 +1,7 @@
 //! The example backend of examples/hello (the seed's Flask app, in Rust):
 //! `GET /hello` -> "Hello, World!", `GET /goodbye` -> "Goodbye, World!",
-//! anything else 404. Usage: `hello_backend --listen 127.0.0.1:8081`.
+//! anything else 404. Usage: `hello_backend --listen 127.0.0.1:8081`
+//! (port 0 picks a free port; the first line on stderr names the bound address).
 
 use std::process::ExitCode;
 
@@ -21,7 +22,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    eprintln!("hello_backend: listening on {listen}");
+    match server.server_addr().to_ip() {
+        Some(addr) => eprintln!("hello_backend: listening on {addr}"),
+        None => eprintln!("hello_backend: listening on {listen}"),
+    }
     for request in server.incoming_requests() {
         let (status, body) = reply_for(request.url());
         let _ = request.respond(tiny_http::Response::from_string(body).with_status_code(status));
