@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Turns a generated wasp bootstrap into a benchmark variant.
 
-Applied to every variant alike (Envoy's benchmarking advice): fixed listener and admin
-ports, no access log, no request-id generation. With --bare the wasm filter is removed
-too, leaving the same listener, HCM, routes and clusters.
+Applied to every variant alike: fixed listener and admin ports and, following Envoy's
+benchmarking advice, no access log and no request-id generation (unless --as-shipped).
+With --bare the wasm filter is removed too, leaving the same listener, HCM, routes and
+clusters.
 
-usage: bootstrap.py IN.yaml OUT.json --listen-port P --admin-port P [--bare]
+usage: bootstrap.py IN.yaml OUT.json --listen-port P --admin-port P [--bare] [--as-shipped]
 """
 import argparse
 import json
@@ -29,7 +30,7 @@ def hcm_configs(bootstrap):
                     yield config
 
 
-def transform(bootstrap, listen_port, admin_port, bare):
+def transform(bootstrap, listen_port, admin_port, bare, as_shipped):
     set_port(bootstrap["admin"]["address"], admin_port)
     listeners = bootstrap["static_resources"]["listeners"]
     if len(listeners) != 1:
@@ -39,8 +40,9 @@ def transform(bootstrap, listen_port, admin_port, bare):
     if len(hcms) != 1:
         raise SystemExit(f"bootstrap.py: expected one HTTP connection manager, found {len(hcms)}")
     hcm = hcms[0]
-    hcm.pop("access_log", None)
-    hcm["generate_request_id"] = False
+    if not as_shipped:
+        hcm.pop("access_log", None)
+        hcm["generate_request_id"] = False
     filters = hcm["http_filters"]
     wasm = [f for f in filters if f.get("typed_config", {}).get("@type") == WASM]
     if len(wasm) != 1:
@@ -57,10 +59,11 @@ def main():
     parser.add_argument("--listen-port", type=int, required=True)
     parser.add_argument("--admin-port", type=int, required=True)
     parser.add_argument("--bare", action="store_true")
+    parser.add_argument("--as-shipped", action="store_true", help="keep the access log and request ids")
     args = parser.parse_args()
     with open(args.input) as f:
         bootstrap = yaml.safe_load(f)
-    transform(bootstrap, args.listen_port, args.admin_port, args.bare)
+    transform(bootstrap, args.listen_port, args.admin_port, args.bare, args.as_shipped)
     with open(args.output, "w") as f:
         json.dump(bootstrap, f, indent=1)
 
