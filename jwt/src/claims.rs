@@ -1,0 +1,316 @@
+//! The claim rules, as plain functions over a parsed payload: issuer, expiry and not-before
+//! with skew, audiences (ESPv2 semantics), scopes and allowed client ids.
+
+use serde_json::{Map, Value};
+
+use crate::errors::JwtError;
+
+/// `iss`, which picks the provider. Missing or not a string: no provider can match.
+pub fn issuer(claims: &Map<String, Value>) -> Result<&str, JwtError> {
+    match claims.get("iss") {
+        Some(Value::String(iss)) => Ok(iss),
+        None => Err(JwtError::UnknownIssuer),
+        Some(_) => Err(JwtError::BadClaim),
+    }
+}
+
+/// Checks `exp` and `nbf` against `now` with `skew` seconds of tolerance (jwt_verify_lib:
+/// expired when `now > exp + skew`, not yet valid when `nbf > now + skew`). Timestamps must
+/// be non-negative integers; `iat` is type-checked only, as in ESPv2. Returns `exp`.
+pub fn check_time(
+    claims: &Map<String, Value>,
+    now: u64,
+    skew: u64,
+    require_expiration: bool,
+) -> Result<Option<u64>, JwtError> {
+    let exp = timestamp(claims, "exp")?;
+    let nbf = timestamp(claims, "nbf")?;
+    timestamp(claims, "iat")?;
+    match exp {
+        Some(exp) if now > exp.saturating_add(skew) => return Err(JwtError::Expired),
+        None if require_expiration => return Err(JwtError::Expired),
+        _ => {}
+    }
+    if let Some(nbf) = nbf {
+        if nbf > now.saturating_add(skew) {
+            return Err(JwtError::NotYetValid);
+        }
+    }
+    Ok(exp)
+}
+
+fn timestamp(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, JwtError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or(JwtError::BadClaim),
+        Some(_) => Err(JwtError::BadClaim),
+    }
+}
+
+/// The audiences a requirement accepts, ESPv2's way: the requirement's own list, else the
+/// provider's, else `https://<service name>`. An empty result means "no audience check"
+/// (only when the default audience is disabled).
+pub fn effective_audiences(
+    requirement: &[String],
+    provider: &[String],
+    service_name: &str,
+    default_audience: bool,
+) -> Vec<String> {
+    if !requirement.is_empty() {
+        requirement.to_vec()
+    } else if !provider.is_empty() {
+        provider.to_vec()
+    } else if default_audience {
+        vec![format!("https://{service_name}")]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Checks `aud` (a string or an array of strings) against `allowed`. Any overlap passes.
+/// As jwt_verify_lib does, both sides are compared without an `http://`/`https://` prefix
+/// and without a trailing `/`. A token without `aud` fails when audiences are configured.
+pub fn check_audience(claims: &Map<String, Value>, allowed: &[String]) -> Result<(), JwtError> {
+    let token_audiences: Vec<&str> = match claims.get("aud") {
+        None => Vec::new(),
+        Some(Value::String(aud)) => vec![aud.as_str()],
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|v| v.as_str().ok_or(JwtError::BadClaim))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(JwtError::BadClaim),
+    };
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    let matches = token_audiences.iter().any(|aud| {
+        allowed
+            .iter()
+            .any(|ok| normalize_audience(ok) == normalize_audience(aud))
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(JwtError::AudienceNotAllowed)
+    }
+}
+
+fn normalize_audience(aud: &str) -> &str {
+    let aud = aud
+        .strip_prefix("https://")
+        .or_else(|| aud.strip_prefix("http://"))
+        .unwrap_or(aud);
+    aud.strip_suffix('/').unwrap_or(aud)
+}
+
+/// Checks OAuth scopes. `required` lists alternatives (any one suffices); each alternative is
+/// one or more space-separated scopes that must all be granted (Endpoints Frameworks' rule).
+/// Granted scopes come from `scope` (space-separated string) or `scp` (string or array).
+/// An empty `required` means no scope check.
+pub fn check_scopes(claims: &Map<String, Value>, required: &[String]) -> Result<(), JwtError> {
+    if required.is_empty() {
+        return Ok(());
+    }
+    let mut granted: Vec<&str> = Vec::new();
+    for name in ["scope", "scp"] {
+        match claims.get(name) {
+            Some(Value::String(s)) => granted.extend(s.split(' ').filter(|s| !s.is_empty())),
+            Some(Value::Array(list)) => granted.extend(list.iter().filter_map(Value::as_str)),
+            _ => {}
+        }
+    }
+    let satisfied = required.iter().any(|alternative| {
+        let mut needed = alternative.split(' ').filter(|s| !s.is_empty()).peekable();
+        needed.peek().is_some() && needed.all(|scope| granted.contains(&scope))
+    });
+    if satisfied {
+        Ok(())
+    } else {
+        Err(JwtError::ScopeNotAllowed)
+    }
+}
+
+/// Checks `azp` against the provider's allowed client ids (`None`: no check).
+pub fn check_client_id(
+    claims: &Map<String, Value>,
+    allowed: Option<&[String]>,
+) -> Result<(), JwtError> {
+    let Some(allowed) = allowed else {
+        return Ok(());
+    };
+    match claims.get("azp") {
+        Some(Value::String(azp)) if allowed.iter().any(|id| id == azp) => Ok(()),
+        _ => Err(JwtError::ClientIdNotAllowed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    fn strings(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn expiry_and_not_before_respect_the_skew() {
+        let c = claims(json!({"exp": 1000, "nbf": 500}));
+        assert_eq!(check_time(&c, 1000, 60, false), Ok(Some(1000)));
+        assert_eq!(check_time(&c, 1060, 60, false), Ok(Some(1000)));
+        assert_eq!(check_time(&c, 1061, 60, false), Err(JwtError::Expired));
+        assert_eq!(check_time(&c, 440, 60, false), Ok(Some(1000)));
+        assert_eq!(check_time(&c, 439, 60, false), Err(JwtError::NotYetValid));
+    }
+
+    #[test]
+    fn timestamps_must_be_non_negative_integers_and_never_overflow() {
+        for bad in [
+            json!(-1),
+            json!(1.5),
+            json!("1000"),
+            json!(1e300),
+            json!(null),
+        ] {
+            assert_eq!(
+                check_time(&claims(json!({ "exp": bad })), 0, 60, false),
+                Err(JwtError::BadClaim)
+            );
+            assert_eq!(
+                check_time(&claims(json!({ "iat": bad })), 0, 60, false),
+                Err(JwtError::BadClaim)
+            );
+        }
+        let far = claims(json!({"exp": u64::MAX, "nbf": 0}));
+        assert_eq!(
+            check_time(&far, u64::MAX, u64::MAX, false),
+            Ok(Some(u64::MAX))
+        );
+        // A token valid until 2286 is valid, not wrapped into the past.
+        assert_eq!(
+            check_time(
+                &claims(json!({"exp": 9_999_999_999u64})),
+                1_800_000_000,
+                60,
+                false
+            ),
+            Ok(Some(9_999_999_999))
+        );
+    }
+
+    #[test]
+    fn missing_exp_is_accepted_unless_required() {
+        assert_eq!(check_time(&Map::new(), 5, 60, false), Ok(None));
+        assert_eq!(check_time(&Map::new(), 5, 60, true), Err(JwtError::Expired));
+    }
+
+    #[test]
+    fn audiences_follow_espv2() {
+        assert_eq!(
+            effective_audiences(&[], &[], "svc.example.com", true),
+            strings(&["https://svc.example.com"])
+        );
+        assert_eq!(
+            effective_audiences(&[], &strings(&["p"]), "svc", true),
+            strings(&["p"])
+        );
+        assert_eq!(
+            effective_audiences(&strings(&["r"]), &strings(&["p"]), "svc", true),
+            strings(&["r"])
+        );
+        assert!(effective_audiences(&[], &[], "svc", false).is_empty());
+
+        let allowed = strings(&["https://svc.example.com"]);
+        assert_eq!(
+            check_audience(&claims(json!({"aud": "https://svc.example.com"})), &allowed),
+            Ok(())
+        );
+        assert_eq!(
+            check_audience(&claims(json!({"aud": "svc.example.com/"})), &allowed),
+            Ok(())
+        );
+        assert_eq!(
+            check_audience(
+                &claims(json!({"aud": ["x", "http://svc.example.com"]})),
+                &allowed
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check_audience(&claims(json!({"aud": "other"})), &allowed),
+            Err(JwtError::AudienceNotAllowed)
+        );
+        assert_eq!(
+            check_audience(&Map::new(), &allowed),
+            Err(JwtError::AudienceNotAllowed)
+        );
+        assert_eq!(
+            check_audience(&claims(json!({"aud": 5})), &allowed),
+            Err(JwtError::BadClaim)
+        );
+        assert_eq!(
+            check_audience(&claims(json!({"aud": ["ok", 5]})), &allowed),
+            Err(JwtError::BadClaim)
+        );
+        assert_eq!(check_audience(&Map::new(), &[]), Ok(()));
+    }
+
+    #[test]
+    fn scopes_are_or_of_space_separated_ands() {
+        let required = strings(&["read", "write admin"]);
+        assert_eq!(
+            check_scopes(&claims(json!({"scope": "email read"})), &required),
+            Ok(())
+        );
+        assert_eq!(
+            check_scopes(&claims(json!({"scope": "admin write"})), &required),
+            Ok(())
+        );
+        assert_eq!(
+            check_scopes(&claims(json!({"scp": ["admin", "write"]})), &required),
+            Ok(())
+        );
+        assert_eq!(
+            check_scopes(&claims(json!({"scope": "write"})), &required),
+            Err(JwtError::ScopeNotAllowed)
+        );
+        assert_eq!(
+            check_scopes(&Map::new(), &required),
+            Err(JwtError::ScopeNotAllowed)
+        );
+        assert_eq!(check_scopes(&Map::new(), &[]), Ok(()));
+        assert_eq!(
+            check_scopes(&claims(json!({"scope": "x"})), &strings(&[" "])),
+            Err(JwtError::ScopeNotAllowed)
+        );
+    }
+
+    #[test]
+    fn client_ids_check_azp_only_when_configured() {
+        let ids = strings(&["web-client"]);
+        assert_eq!(
+            check_client_id(&claims(json!({"azp": "web-client"})), Some(&ids)),
+            Ok(())
+        );
+        assert_eq!(
+            check_client_id(&claims(json!({"azp": "evil"})), Some(&ids)),
+            Err(JwtError::ClientIdNotAllowed)
+        );
+        assert_eq!(
+            check_client_id(&Map::new(), Some(&ids)),
+            Err(JwtError::ClientIdNotAllowed)
+        );
+        assert_eq!(
+            check_client_id(&claims(json!({"azp": "x"})), Some(&[])),
+            Err(JwtError::ClientIdNotAllowed)
+        );
+        assert_eq!(check_client_id(&Map::new(), None), Ok(()));
+    }
+}

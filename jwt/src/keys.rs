@@ -1,0 +1,283 @@
+//! Verification keys: one entry per (key, algorithm) the key may verify, built once per JWKS
+//! generation. The key's type (from the JWK or certificate) decides which algorithms it can
+//! ever verify, so an RSA or EC key never becomes an HMAC secret (no alg confusion).
+
+use jwt_simple::prelude::*;
+
+use crate::alg::Algorithm;
+
+/// Smallest RSA modulus accepted (NIST: 2048 bits); smaller keys are skipped when loading.
+pub const MIN_RSA_BITS: usize = 2048;
+/// Largest RSA modulus accepted: bigger moduli only make verification slower.
+pub const MAX_RSA_BITS: usize = 4096;
+/// Smallest HMAC secret accepted (RFC 7518 3.2 asks for at least the hash size).
+pub const MIN_HMAC_BYTES: usize = 32;
+
+/// A key ready to verify one algorithm.
+pub struct VerifierKey {
+    /// The JWK `kid` (or certificate map key), if any.
+    pub kid: Option<String>,
+    /// The only algorithm this entry verifies.
+    pub alg: Algorithm,
+    material: Material,
+}
+
+enum Material {
+    Rs256(RS256PublicKey),
+    Rs384(RS384PublicKey),
+    Rs512(RS512PublicKey),
+    Ps256(PS256PublicKey),
+    Ps384(PS384PublicKey),
+    Ps512(PS512PublicKey),
+    Es256(ES256PublicKey),
+    Es384(ES384PublicKey),
+    Ed25519(Ed25519PublicKey),
+    Hs256(HS256Key),
+    Hs384(HS384Key),
+    Hs512(HS512Key),
+}
+
+impl std::fmt::Debug for VerifierKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifierKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish()
+    }
+}
+
+/// Why a key could not be loaded (it is then skipped; the reason is kept for logs).
+pub type KeyError = String;
+
+impl VerifierKey {
+    /// RSA entries from big-endian modulus and exponent, for each algorithm in `algs`.
+    pub fn rsa(
+        kid: Option<String>,
+        n: &[u8],
+        e: &[u8],
+        algs: &[Algorithm],
+    ) -> Result<Vec<VerifierKey>, KeyError> {
+        let bits = modulus_bits(n);
+        if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+            return Err(format!(
+                "RSA modulus of {bits} bits is outside {MIN_RSA_BITS}..={MAX_RSA_BITS}"
+            ));
+        }
+        let mut keys = Vec::new();
+        for &alg in algs {
+            let material = match alg {
+                Algorithm::RS256 => {
+                    Material::Rs256(RS256PublicKey::from_components(n, e).map_err(err)?)
+                }
+                Algorithm::RS384 => {
+                    Material::Rs384(RS384PublicKey::from_components(n, e).map_err(err)?)
+                }
+                Algorithm::RS512 => {
+                    Material::Rs512(RS512PublicKey::from_components(n, e).map_err(err)?)
+                }
+                Algorithm::PS256 => {
+                    Material::Ps256(PS256PublicKey::from_components(n, e).map_err(err)?)
+                }
+                Algorithm::PS384 => {
+                    Material::Ps384(PS384PublicKey::from_components(n, e).map_err(err)?)
+                }
+                Algorithm::PS512 => {
+                    Material::Ps512(PS512PublicKey::from_components(n, e).map_err(err)?)
+                }
+                other => return Err(format!("{} is not an RSA algorithm", other.name())),
+            };
+            keys.push(VerifierKey {
+                kid: kid.clone(),
+                alg,
+                material,
+            });
+        }
+        Ok(keys)
+    }
+
+    /// An ES256 (P-256) or ES384 (P-384) entry from a SEC1 point (`04 || x || y`).
+    pub fn ec(
+        kid: Option<String>,
+        alg: Algorithm,
+        sec1_point: &[u8],
+    ) -> Result<VerifierKey, KeyError> {
+        let material = match alg {
+            Algorithm::ES256 => {
+                Material::Es256(ES256PublicKey::from_bytes(sec1_point).map_err(err)?)
+            }
+            Algorithm::ES384 => {
+                Material::Es384(ES384PublicKey::from_bytes(sec1_point).map_err(err)?)
+            }
+            other => return Err(format!("{} is not an EC algorithm", other.name())),
+        };
+        Ok(VerifierKey { kid, alg, material })
+    }
+
+    /// An EdDSA entry from a 32-byte Ed25519 public key.
+    pub fn ed25519(kid: Option<String>, public_key: &[u8]) -> Result<VerifierKey, KeyError> {
+        let material = Material::Ed25519(Ed25519PublicKey::from_bytes(public_key).map_err(err)?);
+        Ok(VerifierKey {
+            kid,
+            alg: Algorithm::EdDSA,
+            material,
+        })
+    }
+
+    /// HS256/384/512 entries for a shared secret (only from a symmetric key document).
+    pub fn hmac(kid: Option<String>, secret: &[u8]) -> Result<Vec<VerifierKey>, KeyError> {
+        if secret.len() < MIN_HMAC_BYTES {
+            return Err(format!(
+                "HMAC secret of {} bytes is shorter than {MIN_HMAC_BYTES}",
+                secret.len()
+            ));
+        }
+        Ok(Algorithm::HMAC
+            .iter()
+            .map(|&alg| VerifierKey {
+                kid: kid.clone(),
+                alg,
+                material: match alg {
+                    Algorithm::HS384 => Material::Hs384(HS384Key::from_bytes(secret)),
+                    Algorithm::HS512 => Material::Hs512(HS512Key::from_bytes(secret)),
+                    _ => Material::Hs256(HS256Key::from_bytes(secret)),
+                },
+            })
+            .collect())
+    }
+
+    /// Checks the token's signature with this key. The caller has already parsed the token
+    /// and checked every claim, so jwt-simple's own clock checks are neutralised here (time
+    /// zero, no tolerance, future accepted): its fixed-point timestamps wrap for values past
+    /// 2106, and the claim rules are ESPv2's, applied in `claims.rs`.
+    pub fn verify_signature(&self, token: &str) -> bool {
+        let options = VerificationOptions {
+            accept_future: true,
+            time_tolerance: Some(Duration::from_secs(0)),
+            artificial_time: Some(UnixTimeStamp::from_secs(0)),
+            max_token_length: Some(crate::token::MAX_TOKEN_BYTES),
+            ..VerificationOptions::default()
+        };
+        let result = match &self.material {
+            Material::Rs256(k) => k
+                .verify_token::<NoCustomClaims>(token, Some(options))
+                .map(drop),
+            Material::Rs384(k) => k
+                .verify_token::<NoCustomClaims>(token, Some(options))
+                .map(drop),
+            Material::Rs512(k) => k
+                .verify_token::<NoCustomClaims>(token, Some(options))
+                .map(drop),
+            Material::Ps256(k) => k
+                .verify_token::<NoCustomClaims>(token, Some(options))
+                .map(drop),
+            Material::Ps384(k) => k
+                .verify_token::<NoCustomClaims>(token, Some(options))
+                .map(drop),
+            Material::Ps512(k) => k
+                .verify_token::<NoCustomClaims>(token, Some(options))
+                .map(drop),
+            Material::Es256(k) => k
+                .verify_token::<NoCustomClaims>(token, Some(options))
+                .map(drop),
+            Material::Es384(k) => k
+                .verify_token::<NoCustomClaims>(token, Some(options))
+                .map(drop),
+            Material::Ed25519(k) => k
+                .verify_token::<NoCustomClaims>(token, Some(options))
+                .map(drop),
+            Material::Hs256(k) => k
+                .verify_token::<NoCustomClaims>(token, Some(options))
+                .map(drop),
+            Material::Hs384(k) => k
+                .verify_token::<NoCustomClaims>(token, Some(options))
+                .map(drop),
+            Material::Hs512(k) => k
+                .verify_token::<NoCustomClaims>(token, Some(options))
+                .map(drop),
+        };
+        result.is_ok()
+    }
+}
+
+fn err(e: jwt_simple::Error) -> KeyError {
+    e.to_string()
+}
+
+/// Bit length of a big-endian unsigned integer (leading zero bytes ignored).
+fn modulus_bits(n: &[u8]) -> usize {
+    let trimmed: &[u8] = match n.iter().position(|&b| b != 0) {
+        Some(first) => n.get(first..).unwrap_or_default(),
+        None => &[],
+    };
+    match trimmed.first() {
+        Some(&top) => trimmed.len() * 8 - top.leading_zeros() as usize,
+        None => 0,
+    }
+}
+
+/// The keys of one JWKS generation.
+#[derive(Debug, Default)]
+pub struct KeySet {
+    keys: Vec<VerifierKey>,
+    /// Keys in the document that were skipped, with the reason (for logs and tests).
+    pub skipped: Vec<KeyError>,
+}
+
+/// Most keys tried for a token without `kid` (as jwt_verify_lib, it tries every key of the
+/// right algorithm, but a capped number so a large set can't multiply the RSA cost).
+pub const MAX_KIDLESS_CANDIDATES: usize = 4;
+
+impl KeySet {
+    pub(crate) fn new(keys: Vec<VerifierKey>, skipped: Vec<KeyError>) -> KeySet {
+        KeySet { keys, skipped }
+    }
+
+    /// Number of (key, algorithm) entries.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Every entry, in document order.
+    pub fn entries(&self) -> &[VerifierKey] {
+        &self.keys
+    }
+
+    /// The keys to try for a token: with a `kid`, those with that `kid` and algorithm; without,
+    /// the first few with that algorithm. Empty means "no key to match kid or alg".
+    pub fn candidates(&self, kid: Option<&str>, alg: Algorithm) -> Vec<&VerifierKey> {
+        let matching = self.keys.iter().filter(|k| k.alg == alg);
+        match kid {
+            Some(kid) => matching.filter(|k| k.kid.as_deref() == Some(kid)).collect(),
+            None => matching.take(MAX_KIDLESS_CANDIDATES).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modulus_bits_ignores_leading_zeros() {
+        assert_eq!(modulus_bits(&[0, 0, 0x80, 0]), 16);
+        assert_eq!(modulus_bits(&[0x01, 0xff]), 9);
+        assert_eq!(modulus_bits(&[0, 0]), 0);
+        assert_eq!(modulus_bits(&[]), 0);
+    }
+
+    #[test]
+    fn short_rsa_and_hmac_keys_are_refused() {
+        // jwt-simple won't even generate a 1024-bit key; a 1024-bit modulus is enough here.
+        let n_1024 = [0xC5u8; 128];
+        let err = VerifierKey::rsa(None, &n_1024, &[1, 0, 1], &Algorithm::RSA).unwrap_err();
+        assert!(err.contains("1024 bits"), "{err}");
+        let n_8192 = [0xC5u8; 1024];
+        assert!(VerifierKey::rsa(None, &n_8192, &[1, 0, 1], &Algorithm::RSA).is_err());
+        assert!(VerifierKey::hmac(None, &[7u8; 31]).is_err());
+        assert_eq!(VerifierKey::hmac(None, &[7u8; 32]).unwrap().len(), 3);
+    }
+}

@@ -1,0 +1,125 @@
+//! What the crate needs to know about one JWT provider (an OpenAPI `securityDefinitions`
+//! entry with `x-google-issuer`). Plain serde data: the lead will move it into the shared
+//! filter-config schema; until then the compiler can emit it as is.
+
+use serde::{Deserialize, Serialize};
+
+/// ESPv2's JWKS cache duration (`--jwks_cache_duration_in_s`).
+pub const DEFAULT_JWKS_CACHE_SECONDS: u64 = 300;
+/// Clock skew allowed on `exp` and `nbf` (Envoy `jwt_authn` default; jwt-simple's 900 s is too lax).
+pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
+
+/// One JWT provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provider {
+    /// The `securityDefinitions` key; requirements refer to the provider by it.
+    pub id: String,
+    /// `x-google-issuer`: the token's `iss` must equal it exactly.
+    pub issuer: String,
+    /// Where the keys come from: `x-google-jwks_uri`, or OIDC discovery when it is omitted.
+    pub jwks: JwksSource,
+    /// `x-google-audiences`, already comma-split and trimmed. Empty: the default audience applies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<String>,
+    /// `x-google-jwt-locations`. Empty: ESPv2's three default locations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locations: Vec<TokenLocation>,
+    /// How long fetched keys are served before a refresh.
+    #[serde(default = "default_cache_seconds")]
+    pub jwks_cache_seconds: u64,
+    /// Allowed clock skew on `exp` and `nbf`.
+    #[serde(default = "default_skew_seconds")]
+    pub clock_skew_seconds: u64,
+    /// Reject tokens without `exp`. Off by default because ESPv2 (Envoy `jwt_authn` without
+    /// `require_expiration`) accepts them; such tokens are cached for the cache TTL only.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub require_expiration: bool,
+    /// Endpoints Frameworks `allowed_client_ids`: when set, the token's `azp` must be one of
+    /// them (an empty list lets no client in, as the Frameworks docs say). Off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_client_ids: Option<Vec<String>>,
+}
+
+fn default_cache_seconds() -> u64 {
+    DEFAULT_JWKS_CACHE_SECONDS
+}
+
+fn default_skew_seconds() -> u64 {
+    DEFAULT_CLOCK_SKEW_SECONDS
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+impl Provider {
+    /// A provider with the defaults for everything but issuer and key source.
+    pub fn new(id: &str, issuer: &str, jwks: JwksSource) -> Provider {
+        Provider {
+            id: id.to_string(),
+            issuer: issuer.to_string(),
+            jwks,
+            audiences: Vec::new(),
+            locations: Vec::new(),
+            jwks_cache_seconds: DEFAULT_JWKS_CACHE_SECONDS,
+            clock_skew_seconds: DEFAULT_CLOCK_SKEW_SECONDS,
+            require_expiration: false,
+            allowed_client_ids: None,
+        }
+    }
+
+    /// The configured locations, or ESPv2's defaults when none are configured
+    /// (custom locations replace the defaults, they do not add to them).
+    pub fn effective_locations(&self) -> Vec<TokenLocation> {
+        if self.locations.is_empty() {
+            TokenLocation::defaults()
+        } else {
+            self.locations.clone()
+        }
+    }
+}
+
+/// Where a provider's keys are fetched from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JwksSource {
+    /// `x-google-jwks_uri`: a JWK set, an X.509 certificate map, or a base64url symmetric key.
+    Uri(String),
+    /// No `x-google-jwks_uri`: read `jwks_uri` from `<issuer>/.well-known/openid-configuration`.
+    Discovery,
+}
+
+/// One place a token may be carried (`x-google-jwt-locations` entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenLocation {
+    /// A request header (name compared case-insensitively). When `value_prefix` is set the
+    /// value must start with it (compared case-insensitively, as auth schemes are), and the
+    /// token is what follows.
+    Header {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value_prefix: Option<String>,
+    },
+    /// A query parameter (name compared case-sensitively, as ESPv2 does).
+    Query { name: String },
+}
+
+impl TokenLocation {
+    /// ESPv2's defaults: `Authorization: Bearer <t>`, `X-Goog-Iap-Jwt-Assertion: <t>`, `?access_token=<t>`.
+    pub fn defaults() -> Vec<TokenLocation> {
+        vec![
+            TokenLocation::Header {
+                name: "authorization".to_string(),
+                value_prefix: Some("Bearer ".to_string()),
+            },
+            TokenLocation::Header {
+                name: "x-goog-iap-jwt-assertion".to_string(),
+                value_prefix: None,
+            },
+            TokenLocation::Query {
+                name: "access_token".to_string(),
+            },
+        ]
+    }
+}
