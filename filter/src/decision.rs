@@ -1,136 +1,434 @@
-//! What to do with one request, decided from its method, path and header names.
-//! The host adapter only executes the answer.
+//! What to do with one request, decided from its headers alone. The host
+//! adapter only executes the answer.
+//!
+//! The pipeline, each step a plain function below:
+//! 1. [`headers_to_strip`]: client-sent `x-wasp-*`, `X-Forwarded-Authorization`
+//!    and `X-HTTP-Method-Override` never reach the backend as sent;
+//! 2. [`effective_method`]: `X-HTTP-Method-Override` replaces the method;
+//! 3. [`match_operation`]: 404 / 405 / CORS preflight 400, or the operation;
+//! 4. [`backend_auth_step`]: the audience and the client `Authorization` to move;
+//! 5. [`translated_path`]: the backend `:path`.
+//!
+//! The host then sets the route header and operation property, attaches the ID
+//! token (which may pause the request) and applies the path.
 
 use wasp_config::INTERNAL_HEADER_PREFIX;
 
+use crate::backend_auth::{AUTHORIZATION, FORWARDED_AUTHORIZATION};
+use crate::gateway::{Gateway, OperationRules};
 use crate::local_reply::LocalReply;
-use crate::matcher::{MatchOutcome, Matcher};
+use crate::matcher::{bind, MatchOutcome, Target};
+use crate::method_override::{self, Override};
+use crate::path_translation::translate;
 
 /// The filter's verdict on a request's headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision<'m> {
+pub enum Decision<'g, 'h> {
     /// Answer locally; the request goes no further.
     Reply(LocalReply),
-    /// Let the request through to the route `route_id`.
-    Forward(Forward<'m>),
+    /// Let the request through to its route, with these changes.
+    Forward(Forward<'g, 'h>),
 }
 
-/// The header changes that send a matched request to its route.
+/// The changes that send a matched request to its backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Forward<'m> {
+pub struct Forward<'g, 'h> {
     /// Value for [`wasp_config::ROUTE_HEADER`]; set after the removals, so a
     /// client-sent copy never survives and a client cannot pick a route.
-    pub route_id: &'m str,
+    pub route_id: &'g str,
     /// Stored as [`wasp_config::OPERATION_PROPERTY`] for the access log.
-    pub operation_name: &'m str,
-    /// Every distinct client-sent header name with the internal prefix, as sent.
-    pub headers_to_remove: Vec<String>,
+    pub operation_name: &'g str,
+    /// Distinct client-sent header names to remove, as sent.
+    pub headers_to_remove: Vec<&'h str>,
+    /// New `:method` from `X-HTTP-Method-Override`.
+    pub method: Option<&'h str>,
+    /// Attach an ID token.
+    pub backend_auth: Option<BackendAuthStep<'g, 'h>>,
+    /// New `:path` from path translation.
+    pub path: Option<String>,
 }
 
-/// Decides for a request. `header_names` are all request header names (pseudo
-/// headers included, duplicates allowed).
-pub fn decide<'m, 'h>(
-    matcher: &'m Matcher,
-    method: &str,
-    path: &str,
-    header_names: impl IntoIterator<Item = &'h str>,
-) -> Decision<'m> {
-    match matcher.find(method, path) {
-        MatchOutcome::Found(target) => Decision::Forward(Forward {
-            route_id: &target.route,
-            operation_name: &target.operation,
-            headers_to_remove: internal_headers(header_names),
-        }),
-        MatchOutcome::MethodNotAllowed { template } => {
-            Decision::Reply(LocalReply::MethodNotAllowed {
-                template: template.to_string(),
-            })
-        }
-        MatchOutcome::NotFound => Decision::Reply(LocalReply::NotFound),
-    }
+/// Backend auth for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackendAuthStep<'g, 'h> {
+    pub audience: &'g str,
+    /// The client's first `Authorization` value, to become `X-Forwarded-Authorization`.
+    pub client_authorization: Option<&'h str>,
 }
 
-/// Distinct header names that start with the internal prefix, compared without
-/// case (HTTP header names are case-insensitive).
-fn internal_headers<'h>(names: impl IntoIterator<Item = &'h str>) -> Vec<String> {
-    let mut found: Vec<String> = Vec::new();
-    for name in names {
-        let internal = name
+/// Decides for a request given all its headers (pseudo headers included,
+/// duplicates allowed, names lower case as Envoy passes them).
+pub fn decide<'g, 'h>(gateway: &'g Gateway, headers: &'h [(String, String)]) -> Decision<'g, 'h> {
+    let sent_method = first(headers, ":method").unwrap_or_default();
+    let path = first(headers, ":path").unwrap_or_default();
+    let (method, method_changed) =
+        match effective_method(sent_method, first(headers, method_override::HEADER)) {
+            Ok(method) => method,
+            Err(reply) => return Decision::Reply(reply),
+        };
+    let target = match match_operation(gateway, method, path) {
+        Ok(target) => target,
+        Err(reply) => return Decision::Reply(reply),
+    };
+    let Some(rules) = gateway.rules(target.index) else {
+        return Decision::Reply(LocalReply::Internal);
+    };
+    let path = match translated_path(rules, path) {
+        Ok(path) => path,
+        Err(reply) => return Decision::Reply(reply),
+    };
+    Decision::Forward(Forward {
+        route_id: &target.route,
+        operation_name: &target.operation,
+        headers_to_remove: headers_to_strip(headers),
+        method: method_changed.then_some(method),
+        backend_auth: backend_auth_step(rules, headers),
+        path,
+    })
+}
+
+/// The first value of header `name` (compared without case).
+fn first<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Step 1: distinct header names the backend must not receive as the client
+/// sent them: the internal prefix, `X-Forwarded-Authorization` (only the
+/// filter may set it) and `X-HTTP-Method-Override` (applied, then dropped).
+fn headers_to_strip(headers: &[(String, String)]) -> Vec<&str> {
+    let mut found: Vec<&str> = Vec::new();
+    for (name, _) in headers {
+        let strip = name
             .get(..INTERNAL_HEADER_PREFIX.len())
-            .is_some_and(|start| start.eq_ignore_ascii_case(INTERNAL_HEADER_PREFIX));
-        if internal && !found.iter().any(|seen| seen.eq_ignore_ascii_case(name)) {
-            found.push(name.to_string());
+            .is_some_and(|start| start.eq_ignore_ascii_case(INTERNAL_HEADER_PREFIX))
+            || name.eq_ignore_ascii_case(FORWARDED_AUTHORIZATION)
+            || name.eq_ignore_ascii_case(method_override::HEADER);
+        if strip && !found.iter().any(|seen| seen.eq_ignore_ascii_case(name)) {
+            found.push(name);
         }
     }
     found
 }
 
+/// Step 2: the method used for matching and sent upstream, and whether it
+/// differs from the one sent.
+fn effective_method<'h>(
+    sent: &'h str,
+    override_value: Option<&'h str>,
+) -> Result<(&'h str, bool), LocalReply> {
+    match method_override::read(override_value) {
+        Override::Absent => Ok((sent, false)),
+        Override::To(method) => Ok((method, method != sent)),
+        Override::Invalid => Err(LocalReply::InvalidMethodOverride),
+    }
+}
+
+/// Step 3: the operation, or the reply for a request that matches none.
+fn match_operation<'g>(
+    gateway: &'g Gateway,
+    method: &str,
+    path: &str,
+) -> Result<&'g Target, LocalReply> {
+    match gateway.matcher.find(method, path) {
+        MatchOutcome::Found(target) => Ok(target),
+        // Envoy's CORS filter answers every valid preflight before this filter.
+        _ if method == "OPTIONS" && gateway.reject_unmatched_preflight => {
+            Err(LocalReply::PreflightRejected)
+        }
+        MatchOutcome::MethodNotAllowed { template } => Err(LocalReply::MethodNotAllowed {
+            template: template.to_string(),
+        }),
+        MatchOutcome::NotFound => Err(LocalReply::NotFound),
+    }
+}
+
+/// Step 4: what backend auth needs from the request.
+fn backend_auth_step<'g, 'h>(
+    rules: &'g OperationRules,
+    headers: &'h [(String, String)],
+) -> Option<BackendAuthStep<'g, 'h>> {
+    rules.audience.as_deref().map(|audience| BackendAuthStep {
+        audience,
+        client_authorization: first(headers, AUTHORIZATION),
+    })
+}
+
+/// Step 5: the backend `:path`, if the operation translates it.
+fn translated_path(rules: &OperationRules, path: &str) -> Result<Option<String>, LocalReply> {
+    let Some(translation) = &rules.path_translation else {
+        return Ok(None);
+    };
+    let bindings = match &rules.bound_template {
+        // The matcher chose this template for this path, so it binds.
+        Some(template) => bind(template, path).ok_or(LocalReply::Internal)?,
+        None => Vec::new(),
+    };
+    Ok(Some(translate(translation, &bindings, path)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasp_config::Operation;
+    use wasp_config::{
+        BackendAuth, FilterConfig, IdTokenSource, Operation, PathTranslation, Route,
+    };
 
-    fn matcher() -> Matcher {
-        Matcher::build(&[Operation {
-            name: "1.hello.GetShelf".into(),
-            method: "GET".into(),
-            template: "/v1/shelves/{shelf}".into(),
+    fn op(name: &str, method: &str, template: &str) -> Operation {
+        Operation {
+            name: name.into(),
+            method: method.into(),
+            template: template.into(),
             route: "r1".into(),
             allow_all: false,
             path_translation: None,
             backend_auth: None,
-        }])
+        }
+    }
+
+    fn gateway(operations: Vec<Operation>, reject_unmatched_preflight: bool) -> Gateway {
+        Gateway::build(FilterConfig {
+            version: wasp_config::SCHEMA_VERSION,
+            config_hash: "h".into(),
+            service_name: "s".into(),
+            operations,
+            routes: vec![Route {
+                id: "r1".into(),
+                cluster: "c".into(),
+            }],
+            id_token_source: Some(IdTokenSource::gcp("metadata")),
+            reject_unmatched_preflight,
+        })
         .unwrap()
+    }
+
+    fn shelves() -> Gateway {
+        gateway(
+            vec![op("1.api.GetShelf", "GET", "/v1/shelves/{shelf}")],
+            false,
+        )
+    }
+
+    fn head(method: &str, path: &str, more: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut headers = vec![
+            (":method".to_string(), method.to_string()),
+            (":path".to_string(), path.to_string()),
+        ];
+        headers.extend(more.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+        headers
+    }
+
+    fn forward<'g, 'h>(decision: Decision<'g, 'h>) -> Forward<'g, 'h> {
+        match decision {
+            Decision::Forward(forward) => forward,
+            Decision::Reply(reply) => panic!("expected a forward, got {reply:?}"),
+        }
     }
 
     #[test]
     fn matched_request_forwards_with_internal_headers_removed() {
-        let m = matcher();
-        let names = [
-            ":method",
-            ":path",
-            "x-wasp-route",
-            "X-Wasp-Other",
-            "x-wasp-route",
-            "x-wasper",
-            "x-api-key",
-        ];
-        let decision = decide(&m, "GET", "/v1/shelves/7", names);
+        let g = shelves();
+        let headers = head(
+            "GET",
+            "/v1/shelves/7",
+            &[
+                ("x-wasp-route", "r9"),
+                ("X-Wasp-Other", "1"),
+                ("x-wasp-route", "r8"),
+                ("x-wasper", "kept"),
+                ("x-api-key", "k"),
+            ],
+        );
         assert_eq!(
-            decision,
+            decide(&g, &headers),
             Decision::Forward(Forward {
                 route_id: "r1",
-                operation_name: "1.hello.GetShelf",
-                headers_to_remove: vec!["x-wasp-route".into(), "X-Wasp-Other".into()],
+                operation_name: "1.api.GetShelf",
+                headers_to_remove: vec!["x-wasp-route", "X-Wasp-Other"],
+                method: None,
+                backend_auth: None,
+                path: None,
             })
         );
     }
 
     #[test]
     fn header_names_shorter_than_the_prefix_or_not_ascii_are_kept() {
-        let m = matcher();
-        let Decision::Forward(forward) = decide(
-            &m,
+        let g = shelves();
+        let headers = head(
             "GET",
             "/v1/shelves/7",
-            ["x-", "x-wasp", "é-wasp-route-x"],
-        ) else {
-            panic!("expected a forward");
-        };
-        assert!(forward.headers_to_remove.is_empty());
+            &[("x-", ""), ("x-wasp", ""), ("é-wasp-route-x", "")],
+        );
+        assert!(forward(decide(&g, &headers)).headers_to_remove.is_empty());
+    }
+
+    #[test]
+    fn client_forwarded_authorization_is_always_stripped() {
+        let g = shelves();
+        let headers = head(
+            "GET",
+            "/v1/shelves/7",
+            &[("x-forwarded-authorization", "Bearer forged")],
+        );
+        let f = forward(decide(&g, &headers));
+        assert_eq!(f.headers_to_remove, vec!["x-forwarded-authorization"]);
+        assert_eq!(f.backend_auth, None);
     }
 
     #[test]
     fn unmatched_requests_get_local_replies() {
-        let m = matcher();
+        let g = shelves();
         assert_eq!(
-            decide(&m, "GET", "/v2/x", []),
+            decide(&g, &head("GET", "/v2/x", &[])),
             Decision::Reply(LocalReply::NotFound)
         );
         assert_eq!(
-            decide(&m, "POST", "/v1/shelves/7", ["x-wasp-route"]),
+            decide(
+                &g,
+                &head("POST", "/v1/shelves/7", &[("x-wasp-route", "r1")])
+            ),
             Decision::Reply(LocalReply::MethodNotAllowed {
                 template: "/v1/shelves/{shelf}".into()
+            })
+        );
+        // Without a CORS preset OPTIONS is an ordinary method.
+        assert_eq!(
+            decide(&g, &head("OPTIONS", "/v1/shelves/7", &[])),
+            Decision::Reply(LocalReply::MethodNotAllowed {
+                template: "/v1/shelves/{shelf}".into()
+            })
+        );
+    }
+
+    #[test]
+    fn method_override_is_matched_and_sent_upstream() {
+        let g = gateway(
+            vec![
+                op("1.api.Get", "GET", "/items/{id}"),
+                op("1.api.Delete", "DELETE", "/items/{id}"),
+            ],
+            false,
+        );
+        let headers = head("POST", "/items/1", &[("x-http-method-override", "DELETE")]);
+        let f = forward(decide(&g, &headers));
+        assert_eq!(f.operation_name, "1.api.Delete");
+        assert_eq!(f.method, Some("DELETE"));
+        assert_eq!(f.headers_to_remove, vec!["x-http-method-override"]);
+        // 404/405 follow the overridden method too.
+        let headers = head("GET", "/items/1", &[("x-http-method-override", "PATCH")]);
+        assert_eq!(
+            decide(&g, &headers),
+            Decision::Reply(LocalReply::MethodNotAllowed {
+                template: "/items/{id}".into()
+            })
+        );
+        // The same method: nothing to rewrite, the header still goes.
+        let headers = head("GET", "/items/1", &[("X-HTTP-Method-Override", "GET")]);
+        let f = forward(decide(&g, &headers));
+        assert_eq!((f.operation_name, f.method), ("1.api.Get", None));
+        assert_eq!(f.headers_to_remove, vec!["X-HTTP-Method-Override"]);
+        let headers = head("GET", "/items/1", &[("x-http-method-override", "GET /x")]);
+        assert_eq!(
+            decide(&g, &headers),
+            Decision::Reply(LocalReply::InvalidMethodOverride)
+        );
+    }
+
+    #[test]
+    fn unmatched_options_get_the_cors_400_when_a_preset_is_on() {
+        let mut ops = vec![op("1.api.GetShelf", "GET", "/v1/shelves/{shelf}")];
+        ops.push(op("1.api.Preflight", "OPTIONS", "/v1/books"));
+        let g = gateway(ops, true);
+        for path in ["/v1/shelves/7", "/nowhere"] {
+            assert_eq!(
+                decide(&g, &head("OPTIONS", path, &[("origin", "https://x")])),
+                Decision::Reply(LocalReply::PreflightRejected),
+                "{path}"
+            );
+        }
+        // An operation that defines OPTIONS still gets it; other methods keep 404/405.
+        assert_eq!(
+            forward(decide(&g, &head("OPTIONS", "/v1/books", &[]))).operation_name,
+            "1.api.Preflight"
+        );
+        assert_eq!(
+            decide(&g, &head("GET", "/nowhere", &[])),
+            Decision::Reply(LocalReply::NotFound)
+        );
+        // An override to OPTIONS is an OPTIONS request.
+        assert_eq!(
+            decide(
+                &g,
+                &head("POST", "/x", &[("x-http-method-override", "OPTIONS")])
+            ),
+            Decision::Reply(LocalReply::PreflightRejected)
+        );
+    }
+
+    #[test]
+    fn backend_auth_takes_the_audience_and_the_first_client_authorization() {
+        let mut auth = op("1.api.Get", "GET", "/a");
+        auth.backend_auth = Some(BackendAuth {
+            audience: "https://backend.run.app".into(),
+        });
+        let g = gateway(vec![auth], false);
+        let headers = head(
+            "GET",
+            "/a",
+            &[
+                ("authorization", "Bearer one"),
+                ("Authorization", "Bearer two"),
+                ("x-forwarded-authorization", "x"),
+            ],
+        );
+        let f = forward(decide(&g, &headers));
+        assert_eq!(
+            f.backend_auth,
+            Some(BackendAuthStep {
+                audience: "https://backend.run.app",
+                client_authorization: Some("Bearer one"),
+            })
+        );
+        assert_eq!(f.headers_to_remove, vec!["x-forwarded-authorization"]);
+        let headers = head("GET", "/a", &[]);
+        let f = forward(decide(&g, &headers));
+        assert_eq!(f.backend_auth.unwrap().client_authorization, None);
+    }
+
+    #[test]
+    fn paths_are_translated_after_matching() {
+        let mut constant = op("1.api.Hello", "GET", "/hello/{name}");
+        constant.path_translation = Some(PathTranslation::ConstantAddress {
+            path: "/helloGET".into(),
+        });
+        let mut append = op("1.api.Files", "GET", "/files/{path=**}");
+        append.path_translation = Some(PathTranslation::AppendPathToAddress {
+            prefix: "/api".into(),
+        });
+        let g = gateway(vec![constant, append], false);
+        assert_eq!(
+            forward(decide(&g, &head("GET", "/hello/world?lang=en", &[])))
+                .path
+                .as_deref(),
+            Some("/helloGET?lang=en&name=world")
+        );
+        assert_eq!(
+            forward(decide(&g, &head("GET", "/files/a/b/", &[])))
+                .path
+                .as_deref(),
+            Some("/api/files/a/b/")
+        );
+        // An override changes the operation, and so the translation.
+        assert_eq!(
+            decide(
+                &g,
+                &head("GET", "/hello/world", &[("x-http-method-override", "PUT")])
+            ),
+            Decision::Reply(LocalReply::MethodNotAllowed {
+                template: "/hello/{name}".into()
             })
         );
     }

@@ -1,13 +1,19 @@
 //! The wasp proxy-wasm filter.
 //!
 //! Decisions are plain Rust with no host calls, so they are unit-tested natively:
-//! - [`matcher`]: method + path -> the operation (or why none: 404 vs 405);
+//! - [`gateway`]: the configuration compiled once (matcher + per-operation rules);
+//! - [`matcher`]: method + path -> the operation (or why none: 404 vs 405), and
+//!   the values of its path variables;
+//! - [`method_override`]: applies the `X-HTTP-Method-Override` header;
+//! - [`path_translation`]: APPEND_PATH_TO_ADDRESS / CONSTANT_ADDRESS;
+//! - [`backend_auth`]: the headers that carry the backend ID token;
+//! - [`id_tokens`]: per-audience ID-token cache, fetch and refresh schedule;
+//! - [`waiters`]: requests paused until their token arrives;
 //! - [`local_reply`]: the JSON error replies the filter sends itself;
-//! - [`decision`]: what to do with one request's headers (reply, or forward with
-//!   internal headers stripped and the route header set).
+//! - [`decision`]: the request pipeline: what to do with one request's headers.
 //!
 //! `host` (wasm32 only) is the one module that talks to Envoy; it reads the request,
-//! asks [`decision::decide`] and executes the answer.
+//! asks [`decision::decide`] and executes the answer, and runs the token fetches.
 
 // A panic kills the VM and fails requests until Envoy reloads it, so the
 // non-test code must not contain a way to panic on input.
@@ -21,9 +27,15 @@
     )
 )]
 
+pub mod backend_auth;
 pub mod decision;
+pub mod gateway;
+pub mod id_tokens;
 pub mod local_reply;
 pub mod matcher;
+pub mod method_override;
+pub mod path_translation;
+pub mod waiters;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

@@ -14,6 +14,13 @@ pub enum LocalReply {
     NotFound,
     /// A template matches the path, but not with this method.
     MethodNotAllowed { template: String },
+    /// An OPTIONS request no operation matches while a CORS preset is on:
+    /// Envoy's CORS filter already answered every valid preflight.
+    PreflightRejected,
+    /// `X-HTTP-Method-Override` is not an HTTP method token.
+    InvalidMethodOverride,
+    /// Backend auth is on but no ID token could be had for the audience.
+    TokenNotFound { audience: String },
     /// The filter has no usable configuration (Envoy should have refused it);
     /// fail closed rather than let the request past unchecked.
     NotConfigured,
@@ -33,7 +40,10 @@ impl LocalReply {
         match self {
             LocalReply::NotFound => 404,
             LocalReply::MethodNotAllowed { .. } => 405,
-            LocalReply::NotConfigured | LocalReply::Internal => 500,
+            LocalReply::PreflightRejected | LocalReply::InvalidMethodOverride => 400,
+            LocalReply::TokenNotFound { .. } | LocalReply::NotConfigured | LocalReply::Internal => {
+                500
+            }
         }
     }
 
@@ -44,6 +54,11 @@ impl LocalReply {
             LocalReply::MethodNotAllowed { template } => format!(
                 "The current request is matched to the defined url template \"{template}\" but its http method is not allowed"
             ),
+            LocalReply::PreflightRejected => "The CORS preflight request is missing one (or more) of the following required headers [Origin, Access-Control-Request-Method] or has an unmatched Origin header.".into(),
+            LocalReply::InvalidMethodOverride => {
+                "INVALID_ARGUMENT: X-HTTP-Method-Override must be an HTTP method token.".into()
+            }
+            LocalReply::TokenNotFound { audience } => format!("Token not found for audience: {audience}"),
             LocalReply::NotConfigured => "INTERNAL: The API gateway has no valid configuration.".into(),
             LocalReply::Internal => "INTERNAL: The API gateway could not process the request.".into(),
         }
@@ -92,6 +107,22 @@ mod tests {
         let parsed: serde_json::Value = serde_json::from_str(&odd.body()).unwrap();
         assert_eq!(parsed["message"].as_str().unwrap(), odd.message());
         assert!(odd.message().contains("\"/a\"b\\c\""));
+    }
+
+    #[test]
+    fn espv2_cors_and_backend_auth_bodies() {
+        assert_eq!(
+            LocalReply::PreflightRejected.body(),
+            r#"{"code":400,"message":"The CORS preflight request is missing one (or more) of the following required headers [Origin, Access-Control-Request-Method] or has an unmatched Origin header."}"#
+        );
+        let reply = LocalReply::TokenNotFound {
+            audience: "https://b.run.app/x".into(),
+        };
+        assert_eq!(
+            reply.body(),
+            r#"{"code":500,"message":"Token not found for audience: https://b.run.app/x"}"#
+        );
+        assert_eq!(LocalReply::InvalidMethodOverride.status(), 400);
     }
 
     #[test]

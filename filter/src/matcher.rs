@@ -9,6 +9,7 @@
 //! depends on the path and on how many templates share its prefixes, not on the
 //! number of operations, and its depth is bounded by the longest template.
 
+mod bindings;
 mod request_path;
 mod score;
 
@@ -21,6 +22,7 @@ use std::collections::{HashMap, HashSet};
 
 use wasp_config::{Operation, PathTemplate, Segment};
 
+pub use bindings::{bind, Binding};
 use request_path::{Reading, RequestPath};
 use score::{Rank, Specificity};
 
@@ -31,6 +33,8 @@ pub struct Target {
     pub operation: String,
     /// Route id the request goes to ([`wasp_config::ROUTE_HEADER`]).
     pub route: String,
+    /// Position of the operation in the configuration's operation list.
+    pub index: usize,
 }
 
 /// The answer for one (method, path).
@@ -77,15 +81,15 @@ impl Matcher {
     /// Builds the trie from the operations, in spec order.
     pub fn build(operations: &[Operation]) -> Result<Matcher, String> {
         let mut matcher = Matcher::default();
-        for op in operations {
+        for (index, op) in operations.iter().enumerate() {
             let template = PathTemplate::parse(&op.template)
                 .map_err(|e| format!("operation {}: {e}", op.name))?;
-            matcher.insert(op, template);
+            matcher.insert(index, op, template);
         }
         Ok(matcher)
     }
 
-    fn insert(&mut self, op: &Operation, template: PathTemplate) {
+    fn insert(&mut self, index: usize, op: &Operation, template: PathTemplate) {
         let mut node = &mut self.root;
         for segment in template.segments {
             node = match segment {
@@ -106,6 +110,7 @@ impl Matcher {
             .or_insert_with(|| Target {
                 operation: op.name.clone(),
                 route: op.route.clone(),
+                index,
             });
         if !op.allow_all && end.not_allowed_template.is_none() {
             end.not_allowed_template = Some(op.template.clone());

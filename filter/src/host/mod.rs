@@ -6,8 +6,11 @@
 //! expect, e.g. `get_map` on anything but `Ok`; we only call them in phases where
 //! Envoy answers `Ok`, and `failure_policy: FAIL_RELOAD` covers the rest.)
 
+mod apply;
 mod http;
 mod root;
+mod state;
+mod tokens;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::LogLevel;
@@ -21,5 +24,5 @@ proxy_wasm::main! {{
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         let _ = hostcalls::log(LogLevel::Critical, &format!("wasp filter panicked{at}; Envoy applies the failure policy"));
     }));
-    proxy_wasm::set_root_context(|_| Box::new(root::WaspRoot::default()));
+    proxy_wasm::set_root_context(|context_id| Box::new(root::WaspRoot::new(context_id)));
 }}

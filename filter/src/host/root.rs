@@ -1,24 +1,75 @@
-//! The root context: turns the plugin configuration into a [`Matcher`] once,
-//! and hands it to every request's context.
+//! The root context: turns the plugin configuration into a [`Gateway`] once,
+//! hands it to every request's context, and owns the ID-token fetches.
 
 use std::rc::Rc;
+use std::time::Duration;
 
-use log::{error, info};
+use log::{error, info, warn};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 use wasp_config::FilterConfig;
 
 use super::http::WaspHttp;
-use crate::matcher::Matcher;
+use super::state::{now_ms, State};
+use super::tokens::{self, InFlight};
+use crate::gateway::Gateway;
 
-#[derive(Default)]
+/// The first tick comes right after configure: never dispatch inside
+/// `on_configure` (Envoy's cluster manager may not be ready; envoy#27311).
+const FIRST_TICK: Duration = Duration::from_millis(1);
+/// Then: refresh checks, waiters' deadlines, tokens fetched by other workers.
+const TICK: Duration = Duration::from_millis(250);
+
 pub(super) struct WaspRoot {
+    context_id: u32,
     /// `None` until a configuration was accepted.
-    matcher: Option<Rc<Matcher>>,
+    state: Option<Rc<State>>,
+    in_flight: InFlight,
+    ticking: Option<Duration>,
 }
 
-impl Context for WaspRoot {}
+impl WaspRoot {
+    pub(super) fn new(context_id: u32) -> WaspRoot {
+        WaspRoot {
+            context_id,
+            state: None,
+            in_flight: InFlight::new(),
+            ticking: None,
+        }
+    }
+
+    fn set_tick(&mut self, period: Duration) {
+        if self.ticking == Some(period) {
+            return;
+        }
+        match hostcalls::set_tick_period(period) {
+            Ok(()) => self.ticking = Some(period),
+            Err(status) => warn!("cannot set the tick period: {status:?}"),
+        }
+    }
+}
+
+impl Context for WaspRoot {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        if let Some(state) = self.state.clone() {
+            tokens::on_response(
+                self.context_id,
+                &state,
+                &mut self.in_flight,
+                token_id,
+                body_size,
+                now_ms(),
+            );
+        }
+    }
+}
 
 impl RootContext for WaspRoot {
     /// Returning false makes Envoy refuse the configuration (startup fails, or
@@ -26,9 +77,13 @@ impl RootContext for WaspRoot {
     /// never serves traffic.
     fn on_configure(&mut self, configuration_size: usize) -> bool {
         match compile(configuration_size) {
-            Ok((matcher, summary)) => {
+            Ok((gateway, summary)) => {
                 info!("configuration accepted: {summary}");
-                self.matcher = Some(Rc::new(matcher));
+                let fetches_tokens = !gateway.audiences().is_empty();
+                self.state = Some(Rc::new(State::new(gateway)));
+                if fetches_tokens {
+                    self.set_tick(FIRST_TICK);
+                }
                 true
             }
             Err(reason) => {
@@ -38,23 +93,29 @@ impl RootContext for WaspRoot {
         }
     }
 
+    fn on_tick(&mut self) {
+        self.set_tick(TICK);
+        if let Some(state) = self.state.clone() {
+            tokens::tick(self.context_id, &state, &mut self.in_flight, now_ms());
+        }
+    }
+
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         // Always a context: the SDK panics on `None`.
-        Some(Box::new(WaspHttp::new(self.matcher.clone())))
+        Some(Box::new(WaspHttp::new(context_id, self.state.clone())))
     }
 }
 
-/// Reads and checks the plugin configuration and builds the matcher.
-fn compile(configuration_size: usize) -> Result<(Matcher, String), String> {
+/// Reads and checks the plugin configuration and compiles it.
+fn compile(configuration_size: usize) -> Result<(Gateway, String), String> {
     let bytes = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, configuration_size)
         .map_err(|status| format!("cannot read the plugin configuration: {status:?}"))?
         .ok_or("the plugin configuration is empty; set it to the filter.json that `wasp compile` wrote")?;
     let config = FilterConfig::from_json(&bytes)?;
-    let matcher = Matcher::build(&config.operations)?;
     let summary = format!(
         "service {}, {} operations, {} routes, config {}",
         config.service_name,
@@ -62,5 +123,10 @@ fn compile(configuration_size: usize) -> Result<(Matcher, String), String> {
         config.routes.len(),
         config.config_hash
     );
-    Ok((matcher, summary))
+    let gateway = Gateway::build(config)?;
+    let audiences = gateway.audiences().len();
+    Ok((
+        gateway,
+        format!("{summary}, {audiences} ID-token audiences"),
+    ))
 }

@@ -1,0 +1,211 @@
+//! The configuration compiled once in `on_configure`: the matcher plus what
+//! each operation does to a matched request, looked up by the matcher's index.
+
+use wasp_config::{FilterConfig, IdTokenSource, PathTemplate, PathTranslation};
+
+use crate::matcher::Matcher;
+
+/// Everything a request decision needs; immutable after [`Gateway::build`].
+#[derive(Debug)]
+pub struct Gateway {
+    pub matcher: Matcher,
+    /// Per operation, in configuration order (the matcher's `Target::index`).
+    operations: Vec<OperationRules>,
+    /// An OPTIONS request that matches no operation gets ESPv2's CORS 400.
+    pub reject_unmatched_preflight: bool,
+    /// Where ID tokens come from; `Some` whenever an operation has backend auth.
+    pub id_token_source: Option<IdTokenSource>,
+    /// Namespaces shared-data keys.
+    pub config_hash: String,
+}
+
+/// What happens to a request matched to one operation, beyond routing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationRules {
+    pub path_translation: Option<PathTranslation>,
+    /// The ID-token audience, when backend auth is on.
+    pub audience: Option<String>,
+    /// The parsed template, kept only when CONSTANT_ADDRESS turns its named
+    /// variables into query parameters.
+    pub bound_template: Option<PathTemplate>,
+}
+
+impl Gateway {
+    /// Compiles a checked configuration; the error says what to fix.
+    pub fn build(config: FilterConfig) -> Result<Gateway, String> {
+        let matcher = Matcher::build(&config.operations)?;
+        let mut operations = Vec::with_capacity(config.operations.len());
+        for op in config.operations {
+            let bound_template = match &op.path_translation {
+                Some(PathTranslation::ConstantAddress { path }) => {
+                    check_backend_path(&op.name, path)?;
+                    let template = PathTemplate::parse(&op.template)
+                        .map_err(|e| format!("operation {}: {e}", op.name))?;
+                    let binds = template.variables().next().is_some();
+                    binds.then_some(template)
+                }
+                Some(PathTranslation::AppendPathToAddress { prefix }) => {
+                    check_backend_path(&op.name, prefix)?;
+                    None
+                }
+                None => None,
+            };
+            let audience = op.backend_auth.map(|auth| auth.audience);
+            if audience.as_deref() == Some("") {
+                return Err(format!(
+                    "operation {} has backend auth with an empty audience",
+                    op.name
+                ));
+            }
+            operations.push(OperationRules {
+                path_translation: op.path_translation,
+                audience,
+                bound_template,
+            });
+        }
+        if let Some(source) = &config.id_token_source {
+            if source.timeout_ms == 0 {
+                // Envoy treats a zero callout timeout as "no timeout".
+                return Err("id_token_source.timeout_ms must be above 0".into());
+            }
+            if !source.path.starts_with('/') {
+                return Err(format!(
+                    "id_token_source.path {:?} must start with '/'",
+                    source.path
+                ));
+            }
+        }
+        Ok(Gateway {
+            matcher,
+            operations,
+            reject_unmatched_preflight: config.reject_unmatched_preflight,
+            id_token_source: config.id_token_source,
+            config_hash: config.config_hash,
+        })
+    }
+
+    /// The rules of the operation at `index` (from a matcher target).
+    pub fn rules(&self, index: usize) -> Option<&OperationRules> {
+        self.operations.get(index)
+    }
+
+    /// Distinct ID-token audiences, in configuration order.
+    pub fn audiences(&self) -> Vec<&str> {
+        let mut audiences: Vec<&str> = Vec::new();
+        for audience in self
+            .operations
+            .iter()
+            .filter_map(|op| op.audience.as_deref())
+        {
+            if !audiences.contains(&audience) {
+                audiences.push(audience);
+            }
+        }
+        audiences
+    }
+}
+
+fn check_backend_path(operation: &str, path: &str) -> Result<(), String> {
+    if path.starts_with('/') && !path.contains(['?', '#']) {
+        Ok(())
+    } else {
+        Err(format!(
+            "operation {operation}: backend path {path:?} must start with '/' and have no query or fragment"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasp_config::{BackendAuth, Operation, Route};
+
+    pub(crate) fn op(
+        template: &str,
+        translation: Option<PathTranslation>,
+        audience: Option<&str>,
+    ) -> Operation {
+        Operation {
+            name: format!("1.api.{template}"),
+            method: "GET".into(),
+            template: template.into(),
+            route: "r1".into(),
+            allow_all: false,
+            path_translation: translation,
+            backend_auth: audience.map(|a| BackendAuth { audience: a.into() }),
+        }
+    }
+
+    fn config(operations: Vec<Operation>) -> FilterConfig {
+        FilterConfig {
+            version: wasp_config::SCHEMA_VERSION,
+            config_hash: "h".into(),
+            service_name: "s".into(),
+            operations,
+            routes: vec![Route {
+                id: "r1".into(),
+                cluster: "c".into(),
+            }],
+            id_token_source: Some(IdTokenSource::gcp("metadata")),
+            reject_unmatched_preflight: false,
+        }
+    }
+
+    #[test]
+    fn keeps_templates_only_where_constant_address_binds_variables() {
+        let constant = |p: &str| Some(PathTranslation::ConstantAddress { path: p.into() });
+        let gateway = Gateway::build(config(vec![
+            op("/a/{x}", constant("/c"), None),
+            op("/b", constant("/c"), None),
+            op(
+                "/d/{x}",
+                Some(PathTranslation::AppendPathToAddress {
+                    prefix: "/p".into(),
+                }),
+                None,
+            ),
+            op("/e/*", constant("/c"), None),
+        ]))
+        .unwrap();
+        assert!(gateway.rules(0).unwrap().bound_template.is_some());
+        assert!(gateway.rules(1).unwrap().bound_template.is_none());
+        assert!(gateway.rules(2).unwrap().bound_template.is_none());
+        assert!(gateway.rules(3).unwrap().bound_template.is_none());
+        assert!(gateway.rules(4).is_none());
+    }
+
+    #[test]
+    fn audiences_are_distinct_in_order() {
+        let gateway = Gateway::build(config(vec![
+            op("/a", None, Some("https://b")),
+            op("/b", None, Some("https://a")),
+            op("/c", None, Some("https://b")),
+            op("/d", None, None),
+        ]))
+        .unwrap();
+        assert_eq!(gateway.audiences(), vec!["https://b", "https://a"]);
+    }
+
+    #[test]
+    fn rejects_what_would_break_requests() {
+        let bad_prefix = config(vec![op(
+            "/a",
+            Some(PathTranslation::AppendPathToAddress {
+                prefix: "api".into(),
+            }),
+            None,
+        )]);
+        assert!(Gateway::build(bad_prefix)
+            .unwrap_err()
+            .contains("must start with '/'"));
+        let empty_audience = config(vec![op("/a", None, Some(""))]);
+        assert!(Gateway::build(empty_audience)
+            .unwrap_err()
+            .contains("empty audience"));
+        let mut no_timeout = config(vec![op("/a", None, Some("x"))]);
+        no_timeout.id_token_source.as_mut().unwrap().timeout_ms = 0;
+        assert!(Gateway::build(no_timeout)
+            .unwrap_err()
+            .contains("timeout_ms"));
+    }
+}

@@ -1,0 +1,64 @@
+//! Executes decisions on the request of the current (effective) context.
+
+use log::warn;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{Action, MapType, Status};
+use wasp_config::{OPERATION_PROPERTY, ROUTE_HEADER};
+
+use crate::backend_auth;
+use crate::decision::Forward;
+use crate::local_reply::{LocalReply, CONTENT_TYPE};
+
+/// Strips client-sent headers, applies a method override, pins the route and
+/// records the operation. The route header goes after the removals, so a
+/// client-sent copy never survives.
+pub(super) fn route(forward: &Forward) -> Result<(), Status> {
+    for name in &forward.headers_to_remove {
+        hostcalls::remove_map_value(MapType::HttpRequestHeaders, name)?;
+    }
+    if let Some(method) = forward.method {
+        hostcalls::set_map_value(MapType::HttpRequestHeaders, ":method", Some(method))?;
+    }
+    hostcalls::set_map_value(
+        MapType::HttpRequestHeaders,
+        ROUTE_HEADER,
+        Some(forward.route_id),
+    )?;
+    hostcalls::set_property(
+        vec![OPERATION_PROPERTY],
+        Some(forward.operation_name.as_bytes()),
+    )?;
+    Ok(())
+}
+
+/// Attaches the ID token (if backend auth is on), then the translated path.
+pub(super) fn backend(
+    id_token: Option<&str>,
+    client_authorization: Option<&str>,
+    path: Option<&str>,
+) -> Result<(), Status> {
+    if let Some(id_token) = id_token {
+        for (name, value) in backend_auth::headers(id_token, client_authorization) {
+            // Remove first: a client may have sent several values.
+            hostcalls::remove_map_value(MapType::HttpRequestHeaders, name)?;
+            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(&value))?;
+        }
+    }
+    if let Some(path) = path {
+        hostcalls::set_map_value(MapType::HttpRequestHeaders, ":path", Some(path))?;
+    }
+    Ok(())
+}
+
+/// Sends a local reply; the request stops here.
+pub(super) fn reply(local: &LocalReply) -> Action {
+    let body = local.body();
+    if let Err(status) = hostcalls::send_http_response(
+        local.status(),
+        vec![("content-type", CONTENT_TYPE)],
+        Some(body.as_bytes()),
+    ) {
+        warn!("cannot send the {} reply: {status:?}", local.status());
+    }
+    Action::Pause
+}

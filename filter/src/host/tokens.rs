@@ -1,0 +1,282 @@
+//! ID-token fetching on the host: the metadata-server callouts, the shared-data
+//! exchange between worker VMs, and waking the requests that wait.
+//!
+//! Every decision (fetch or not, ready / wait / fail) is made by
+//! [`IdTokens`](crate::id_tokens::IdTokens); this module only performs the host
+//! calls it asks for. All callouts are dispatched by the root context (from
+//! `on_tick`), so their responses come back to the root.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use log::{info, warn};
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, MapType, Status};
+
+use super::apply;
+use super::state::State;
+use crate::id_tokens::shared::{self, Lease};
+use crate::id_tokens::{request, token, Lookup};
+use crate::local_reply::LocalReply;
+use crate::waiters::Waiter;
+
+/// A request's view of its audience's token.
+pub(super) enum TokenAnswer {
+    Ready(String),
+    Wait,
+    Unavailable,
+}
+
+/// The token for `audience` now: from this VM's cache, else from shared data
+/// (another worker may have fetched it).
+pub(super) fn current_token(state: &State, audience: &str, now: u64) -> TokenAnswer {
+    let answer = lookup(state, audience, now);
+    if matches!(answer, TokenAnswer::Ready(_))
+        || !state.tokens.borrow().wants_shared_token(audience, now)
+    {
+        return answer;
+    }
+    adopt_shared(state, audience, now);
+    lookup(state, audience, now)
+}
+
+fn lookup(state: &State, audience: &str, now: u64) -> TokenAnswer {
+    match state.tokens.borrow().lookup(audience, now) {
+        Lookup::Ready(jwt) => TokenAnswer::Ready(jwt.to_string()),
+        Lookup::Wait => TokenAnswer::Wait,
+        Lookup::Unavailable => TokenAnswer::Unavailable,
+    }
+}
+
+/// Reads the audience's token entry from shared data and keeps it if newer.
+fn adopt_shared(state: &State, audience: &str, now: u64) {
+    let key = shared::token_key(&state.gateway.config_hash, audience);
+    let Ok((Some(bytes), _)) = hostcalls::get_shared_data(&key) else {
+        return;
+    };
+    if let Some(token) = shared::decode_token(&bytes) {
+        state.tokens.borrow_mut().adopt(audience, token, now);
+    }
+}
+
+/// Callouts in flight: token id -> audience. Owned by the root context.
+pub(super) type InFlight = HashMap<u32, String>;
+
+/// The root's periodic work: pick up tokens other workers fetched, start the
+/// fetches that are due, and wake or fail waiting requests.
+pub(super) fn tick(root_id: u32, state: &State, in_flight: &mut InFlight, now: u64) {
+    let audiences: Vec<String> = state
+        .tokens
+        .borrow()
+        .audiences()
+        .map(str::to_string)
+        .collect();
+    for audience in &audiences {
+        if state.tokens.borrow().wants_shared_token(audience, now) {
+            adopt_shared(state, audience, now);
+        }
+        if state.tokens.borrow().needs_fetch(audience, now) {
+            start_fetch(state, audience, in_flight, now);
+        }
+    }
+    let waiting = state.waiters.borrow().audiences();
+    for audience in &waiting {
+        settle(root_id, state, audience, now);
+    }
+    let expired = state.waiters.borrow_mut().take_expired(now);
+    for waiter in expired {
+        fail(&waiter);
+    }
+    restore(root_id);
+}
+
+/// Takes the fetch lease (compare-and-swap, so one worker fetches for all)
+/// and dispatches the metadata call.
+fn start_fetch(state: &State, audience: &str, in_flight: &mut InFlight, now: u64) {
+    let Some(source) = &state.gateway.id_token_source else {
+        return;
+    };
+    let lease_key = shared::lease_key(&state.gateway.config_hash, audience);
+    let (value, cas) = match hostcalls::get_shared_data(&lease_key) {
+        Ok(found) => found,
+        Err(status) => {
+            warn!("cannot read the ID-token lease for {audience}: {status:?}");
+            return;
+        }
+    };
+    let lease = value.as_deref().and_then(Lease::decode);
+    if !Lease::is_free(lease, now) {
+        let mut tokens = state.tokens.borrow_mut();
+        match lease {
+            Some(Lease::Fetching { until_ms }) => tokens.fetching_elsewhere(audience, until_ms),
+            Some(Lease::Failed { until_ms }) => tokens.failed_elsewhere(audience, until_ms),
+            _ => {}
+        }
+        return;
+    }
+    let until_ms = state.tokens.borrow().lease_until(now);
+    let taken = Lease::Fetching { until_ms }.encode();
+    match hostcalls::set_shared_data(&lease_key, Some(&taken), cas) {
+        Ok(()) => {}
+        Err(Status::CasMismatch) => {
+            // Another worker took it a moment ago.
+            state
+                .tokens
+                .borrow_mut()
+                .fetching_elsewhere(audience, until_ms);
+            return;
+        }
+        Err(status) => {
+            warn!("cannot take the ID-token lease for {audience}: {status:?}");
+            return;
+        }
+    }
+    let headers = request::headers(source, audience);
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    match hostcalls::dispatch_http_call(
+        &source.cluster,
+        headers,
+        None,
+        vec![],
+        Duration::from_millis(source.timeout_ms),
+    ) {
+        Ok(token_id) => {
+            in_flight.insert(token_id, audience.to_string());
+            state.tokens.borrow_mut().fetch_started(audience, now);
+        }
+        Err(status) => {
+            // Unknown cluster or a missing pseudo header: a config problem.
+            warn!(
+                "cannot call the ID-token source (cluster {}) for {audience}: {status:?}",
+                source.cluster
+            );
+            record_failure(state, audience, now);
+        }
+    }
+}
+
+/// A metadata-server response arrived at the root context.
+pub(super) fn on_response(
+    root_id: u32,
+    state: &State,
+    in_flight: &mut InFlight,
+    token_id: u32,
+    body_size: usize,
+    now: u64,
+) {
+    let Some(audience) = in_flight.remove(&token_id) else {
+        return;
+    };
+    // Read everything about the response before switching contexts.
+    let status = hostcalls::get_map(MapType::HttpCallResponseHeaders)
+        .ok()
+        .and_then(|headers| {
+            headers
+                .into_iter()
+                .find(|(name, _)| name == ":status")
+                .and_then(|(_, value)| value.parse().ok())
+        });
+    let result = token::check_size(body_size).and_then(|()| {
+        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        token::parse_response(status, &body, now)
+    });
+    match result {
+        Ok(token) => {
+            info!(
+                "fetched an ID token for {audience}, valid for {} s",
+                token.expires_at_ms.saturating_sub(now) / 1000
+            );
+            let config_hash = &state.gateway.config_hash;
+            let shared_token = shared::encode_token(&token);
+            if let Err(status) = hostcalls::set_shared_data(
+                &shared::token_key(config_hash, &audience),
+                Some(&shared_token),
+                None,
+            ) {
+                warn!("cannot share the ID token for {audience}: {status:?}");
+            }
+            let _ = hostcalls::set_shared_data(
+                &shared::lease_key(config_hash, &audience),
+                Some(&Lease::Done.encode()),
+                None,
+            );
+            state.tokens.borrow_mut().fetched(&audience, token, now);
+        }
+        Err(reason) => {
+            warn!("ID-token fetch for {audience} failed: {reason}");
+            record_failure(state, &audience, now);
+        }
+    }
+    settle(root_id, state, &audience, now);
+    restore(root_id);
+}
+
+/// Marks a failed fetch here and, through the lease, for the other workers.
+fn record_failure(state: &State, audience: &str, now: u64) {
+    let until_ms = state.tokens.borrow_mut().fetch_failed(audience, now);
+    let lease_key = shared::lease_key(&state.gateway.config_hash, audience);
+    let _ =
+        hostcalls::set_shared_data(&lease_key, Some(&Lease::Failed { until_ms }.encode()), None);
+}
+
+/// Resumes the requests waiting for `audience` if its token is ready, fails
+/// them if it is unavailable, leaves them waiting otherwise.
+fn settle(root_id: u32, state: &State, audience: &str, now: u64) {
+    match lookup(state, audience, now) {
+        TokenAnswer::Wait => {}
+        TokenAnswer::Ready(jwt) => {
+            let waiters = state.waiters.borrow_mut().take_audience(audience);
+            for waiter in waiters {
+                resume(&waiter, &jwt);
+            }
+        }
+        TokenAnswer::Unavailable => {
+            let waiters = state.waiters.borrow_mut().take_audience(audience);
+            for waiter in waiters {
+                fail(&waiter);
+            }
+        }
+    }
+    restore(root_id);
+}
+
+/// Finishes a paused request with its token and lets it go on.
+fn resume(waiter: &Waiter, jwt: &str) {
+    if hostcalls::set_effective_context(waiter.context_id).is_err() {
+        return; // The request is gone.
+    }
+    let pending = &waiter.pending;
+    match apply::backend(
+        Some(jwt),
+        pending.client_authorization.as_deref(),
+        pending.path.as_deref(),
+    ) {
+        Ok(()) => {
+            if let Err(status) = hostcalls::resume_http_request() {
+                warn!("cannot resume a request after its ID token arrived: {status:?}");
+            }
+        }
+        Err(status) => {
+            warn!("cannot set the backend headers of a resumed request: {status:?}");
+            apply::reply(&LocalReply::Internal);
+        }
+    }
+}
+
+/// Answers a paused request `500 Token not found for audience: <aud>`.
+fn fail(waiter: &Waiter) {
+    if hostcalls::set_effective_context(waiter.context_id).is_err() {
+        return;
+    }
+    apply::reply(&LocalReply::TokenNotFound {
+        audience: waiter.pending.audience.clone(),
+    });
+}
+
+/// Host calls after this one act on the root context again.
+fn restore(root_id: u32) {
+    let _ = hostcalls::set_effective_context(root_id);
+}

@@ -1,0 +1,144 @@
+//! The values a matched template's named variables took in the request path.
+//!
+//! Only CONSTANT_ADDRESS path translation needs them, so they are computed on
+//! demand for that one template instead of during every match: the common path
+//! (no translation, APPEND) allocates nothing for bindings.
+
+use wasp_config::{PathTemplate, Segment};
+
+/// One named variable and the raw text it matched (never percent-decoded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Binding<'t, 'p> {
+    pub name: &'t str,
+    /// A slice of the request path. For `{x=**}` it spans several segments,
+    /// joined by their `/`, with trailing empty segments dropped (ESPv2).
+    pub value: &'p str,
+}
+
+/// Binds `template`'s named variables against `raw_path` (query and fragment
+/// ignored), in template order. Bare `*`/`**` bind nothing. `None` when the path
+/// does not have the template's shape, which the matcher rules out for the
+/// template it returned.
+pub fn bind<'t, 'p>(template: &'t PathTemplate, raw_path: &'p str) -> Option<Vec<Binding<'t, 'p>>> {
+    let path = raw_path.split(['?', '#']).next().unwrap_or_default();
+    let mut rest = path.strip_prefix('/')?;
+    if let Some(verb) = &template.verb {
+        rest = rest.strip_suffix(verb.as_str())?.strip_suffix(':')?;
+    }
+    let mut bindings = Vec::new();
+    for segment in &template.segments {
+        match segment {
+            Segment::Literal(_) | Segment::Single(_) => {
+                let (value, after) = match rest.split_once('/') {
+                    Some((value, after)) => (value, after),
+                    None => (rest, ""),
+                };
+                if let Segment::Single(Some(name)) = segment {
+                    bindings.push(Binding { name, value });
+                }
+                rest = after;
+            }
+            Segment::Multi(name) => {
+                // `**` is last: it takes the rest, without trailing `/`s.
+                if let Some(name) = name {
+                    bindings.push(Binding {
+                        name,
+                        value: rest.trim_end_matches('/'),
+                    });
+                }
+                rest = "";
+            }
+        }
+    }
+    // What is left may only be the one tolerated trailing `/`.
+    rest.is_empty().then_some(bindings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(template: &str, path: &str) -> Option<Vec<(String, String)>> {
+        let template = PathTemplate::parse(template).unwrap();
+        bind(&template, path).map(|bindings| {
+            bindings
+                .into_iter()
+                .map(|b| (b.name.to_string(), b.value.to_string()))
+                .collect()
+        })
+    }
+
+    fn p(list: &[(&str, &str)]) -> Option<Vec<(String, String)>> {
+        Some(
+            list.iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn single_variables_in_template_order() {
+        assert_eq!(
+            pairs(
+                "/v1/shelves/{shelf}/books/{book}",
+                "/v1/shelves/1/books/2?x=y"
+            ),
+            p(&[("shelf", "1"), ("book", "2")])
+        );
+        assert_eq!(
+            pairs("/hello/{name}", "/hello/world"),
+            p(&[("name", "world")])
+        );
+        // The tolerated trailing slash is not part of the value.
+        assert_eq!(
+            pairs("/hello/{name}", "/hello/world/"),
+            p(&[("name", "world")])
+        );
+    }
+
+    #[test]
+    fn values_are_raw() {
+        assert_eq!(
+            pairs("/a/{x}", "/a/b%2Fc%20d+e"),
+            p(&[("x", "b%2Fc%20d+e")])
+        );
+    }
+
+    #[test]
+    fn double_wildcard_joins_segments_and_drops_trailing_empty_ones() {
+        assert_eq!(
+            pairs("/s/{s_1}/{s_2=**}", "/s/x/9/8/7"),
+            p(&[("s_1", "x"), ("s_2", "9/8/7")])
+        );
+        assert_eq!(pairs("/f/{p=**}", "/f/a/b//"), p(&[("p", "a/b")]));
+        assert_eq!(pairs("/f/{p=**}", "/f/a//b"), p(&[("p", "a//b")]));
+        // Zero segments: an empty value, still a parameter (ESPv2 emits `p=`).
+        assert_eq!(pairs("/f/{p=**}", "/f/"), p(&[("p", "")]));
+        assert_eq!(pairs("/{p=**}", "/"), p(&[("p", "")]));
+    }
+
+    #[test]
+    fn unnamed_wildcards_bind_nothing() {
+        assert_eq!(pairs("/a/*/{x}/**", "/a/b/c/d/e"), p(&[("x", "c")]));
+        assert_eq!(pairs("/a/*", "/a/b"), p(&[]));
+    }
+
+    #[test]
+    fn custom_verb_is_not_part_of_the_value() {
+        assert_eq!(
+            pairs("/v1/{name}:cancel", "/v1/op1:cancel?x=1"),
+            p(&[("name", "op1")])
+        );
+        assert_eq!(
+            pairs("/v1/{name=**}:run", "/v1/a/b:run"),
+            p(&[("name", "a/b")])
+        );
+    }
+
+    #[test]
+    fn a_path_of_another_shape_binds_nothing() {
+        assert_eq!(pairs("/a/{x}", "/a/b/c"), None);
+        assert_eq!(pairs("/v1/{name}:cancel", "/v1/x"), None);
+        assert_eq!(pairs("/a/{x}", "a/b"), None);
+    }
+}
