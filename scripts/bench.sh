@@ -2,7 +2,7 @@
 # Filter overhead as a side-by-side ratio (performance-notes.md section 2.2), run by `make bench`:
 #   Envoy under test on CPU 1 (--concurrency 1); wrk and the upstream (a direct_response Envoy) on CPU 0.
 #   Variants: bare (same listener/HCM/routes, no wasm filter), wasp-10 (10 operations), wasp-10k
-#   (10,000 operations), all answering GET /v1/bench/42. ROUNDS interleaved rounds (default 5) of
+#   (10,000 operations), all answering GET /v1/bench/42. ROUNDS interleaved rounds (default 7) of
 #   wrk -t1 -c32 -d${DURATION}s after a ${WARMUP}s warm-up; CPU from /proc/PID/stat utime+stime.
 #   Access log and request ids are off in every variant (Envoy's benchmarking advice);
 #   AS_SHIPPED=1 keeps them as `wasp compile` generates them.
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-7}
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 AS_SHIPPED=${AS_SHIPPED:-0}
