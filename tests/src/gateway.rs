@@ -59,6 +59,15 @@ impl Gateway {
         self.send("GET", path, &[])
     }
 
+    /// The body of an admin endpoint (`/stats?filter=...`).
+    pub fn get_admin(&self, path_and_query: &str) -> String {
+        let url = format!("http://{}{path_and_query}", self.envoy.admin);
+        self.client
+            .send("GET", &url, &[])
+            .unwrap_or_else(|e| panic!("admin request failed: {e}"))
+            .body
+    }
+
     /// Sends `method path` and returns the reply with the operation name the
     /// access log recorded for it (`-` when no operation matched). The request
     /// carries a unique `wasp-probe` query parameter to find its log line.

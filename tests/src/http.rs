@@ -107,3 +107,26 @@ impl Client {
         })
     }
 }
+
+/// Sends raw bytes (a request no well-behaved client would build: invalid
+/// UTF-8, huge paths) on a fresh connection and returns the status code of the
+/// reply, or `None` when the connection closed without one.
+pub fn send_raw(addr: std::net::SocketAddr, request: &[u8]) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    stream.write_all(request).ok()?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n") && head.len() < 200 {
+        if stream.read(&mut byte).ok()? == 0 {
+            break;
+        }
+        head.extend_from_slice(&byte);
+    }
+    // "HTTP/1.1 404 Not Found"
+    let line = String::from_utf8_lossy(&head);
+    line.split_whitespace().nth(1)?.parse().ok()
+}
