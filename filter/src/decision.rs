@@ -228,6 +228,41 @@ mod tests {
     }
 
     #[test]
+    fn strip_list_is_distinct_and_case_insensitive() {
+        let headers = head(
+            "GET",
+            "/",
+            &[
+                ("X-Forwarded-Authorization", "a"),
+                ("x-forwarded-authorization", "b"),
+                ("x-http-method-override", "PUT"),
+                ("x-wasp-route", "r"),
+                ("authorization", "kept"),
+                ("x-forwarded-for", "kept"),
+            ],
+        );
+        assert_eq!(
+            headers_to_strip(&headers),
+            vec![
+                "X-Forwarded-Authorization",
+                "x-http-method-override",
+                "x-wasp-route"
+            ]
+        );
+    }
+
+    #[test]
+    fn effective_method_reports_whether_it_changed() {
+        assert_eq!(effective_method("POST", None), Ok(("POST", false)));
+        assert_eq!(effective_method("POST", Some("PUT")), Ok(("PUT", true)));
+        assert_eq!(effective_method("PUT", Some("PUT")), Ok(("PUT", false)));
+        assert_eq!(
+            effective_method("POST", Some("")),
+            Err(LocalReply::InvalidMethodOverride)
+        );
+    }
+
+    #[test]
     fn matched_request_forwards_with_internal_headers_removed() {
         let g = shelves();
         let headers = head(

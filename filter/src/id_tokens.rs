@@ -17,6 +17,7 @@ pub mod token;
 
 use std::collections::HashMap;
 
+use shared::Lease;
 pub use token::{FetchError, IdToken};
 
 /// Wait after a failed fetch before the next one (ESPv2's `kFailedRequestRetryTime`).
@@ -157,6 +158,34 @@ impl IdTokens {
     pub fn fetching_elsewhere(&mut self, audience: &str, until_ms: u64) {
         if let Some(state) = self.audiences.get_mut(audience) {
             state.fetch = Fetch::Remote { until_ms };
+        }
+    }
+
+    /// Whether this worker waits on another worker's fetch (so the lease is
+    /// worth watching: that fetch may have failed).
+    pub fn waits_on_other_worker(&self, audience: &str, now_ms: u64) -> bool {
+        self.audiences
+            .get(audience)
+            .is_some_and(|s| matches!(s.fetch, Fetch::Remote { until_ms } if now_ms < until_ms))
+    }
+
+    /// Takes in the fetch lease as found in shared data: another worker is
+    /// fetching, has failed (so requests here fail fast too), or is done.
+    pub fn follow_lease(&mut self, audience: &str, lease: Option<Lease>, now_ms: u64) {
+        match lease {
+            Some(Lease::Fetching { until_ms }) if now_ms < until_ms => {
+                self.fetching_elsewhere(audience, until_ms)
+            }
+            Some(Lease::Failed { until_ms }) if now_ms < until_ms => {
+                self.failed_elsewhere(audience, until_ms)
+            }
+            _ => {
+                if let Some(state) = self.audiences.get_mut(audience) {
+                    if matches!(state.fetch, Fetch::Remote { .. }) {
+                        state.fetch = Fetch::Idle;
+                    }
+                }
+            }
         }
     }
 
@@ -334,6 +363,48 @@ mod tests {
         assert!(!t.adopt(AUD, token("older", T0 + HOUR - 1), T0 + 30));
         assert!(!t.adopt("other", token("expired", T0), T0 + 30));
         assert_eq!(t.lookup(AUD, T0 + 40), Lookup::Ready("remote"));
+    }
+
+    #[test]
+    fn the_lease_tells_what_another_worker_is_doing() {
+        let mut t = tokens();
+        t.follow_lease(
+            AUD,
+            Some(Lease::Fetching {
+                until_ms: T0 + 6_000,
+            }),
+            T0,
+        );
+        assert!(t.waits_on_other_worker(AUD, T0));
+        assert!(!t.needs_fetch(AUD, T0));
+        assert_eq!(t.lookup(AUD, T0), Lookup::Wait);
+        t.follow_lease(
+            AUD,
+            Some(Lease::Failed {
+                until_ms: T0 + 2_000,
+            }),
+            T0 + 10,
+        );
+        assert!(!t.waits_on_other_worker(AUD, T0 + 10));
+        assert_eq!(t.lookup(AUD, T0 + 10), Lookup::Unavailable);
+        // An expired lease or a finished fetch: this worker may fetch itself.
+        t.follow_lease(
+            AUD,
+            Some(Lease::Fetching {
+                until_ms: T0 + 6_000,
+            }),
+            T0 + 3_000,
+        );
+        t.follow_lease(AUD, Some(Lease::Done), T0 + 3_010);
+        assert!(t.needs_fetch(AUD, T0 + 3_010));
+        t.follow_lease(
+            AUD,
+            Some(Lease::Fetching {
+                until_ms: T0 + 5_000,
+            }),
+            T0 + 5_000,
+        );
+        assert!(t.needs_fetch(AUD, T0 + 5_000));
     }
 
     #[test]

@@ -75,6 +75,11 @@ pub(super) fn tick(root_id: u32, state: &State, in_flight: &mut InFlight, now: u
         if state.tokens.borrow().wants_shared_token(audience, now) {
             adopt_shared(state, audience, now);
         }
+        if state.tokens.borrow().waits_on_other_worker(audience, now) {
+            if let Some((lease, _)) = read_lease(state, audience) {
+                state.tokens.borrow_mut().follow_lease(audience, lease, now);
+            }
+        }
         if state.tokens.borrow().needs_fetch(audience, now) {
             start_fetch(state, audience, in_flight, now);
         }
@@ -90,30 +95,32 @@ pub(super) fn tick(root_id: u32, state: &State, in_flight: &mut InFlight, now: u
     restore(root_id);
 }
 
+/// The audience's fetch lease and its CAS version, as shared data holds them.
+fn read_lease(state: &State, audience: &str) -> Option<(Option<Lease>, Option<u32>)> {
+    let key = shared::lease_key(&state.gateway.config_hash, audience);
+    match hostcalls::get_shared_data(&key) {
+        Ok((value, cas)) => Some((value.as_deref().and_then(Lease::decode), cas)),
+        Err(status) => {
+            warn!("cannot read the ID-token lease for {audience}: {status:?}");
+            None
+        }
+    }
+}
+
 /// Takes the fetch lease (compare-and-swap, so one worker fetches for all)
 /// and dispatches the metadata call.
 fn start_fetch(state: &State, audience: &str, in_flight: &mut InFlight, now: u64) {
     let Some(source) = &state.gateway.id_token_source else {
         return;
     };
-    let lease_key = shared::lease_key(&state.gateway.config_hash, audience);
-    let (value, cas) = match hostcalls::get_shared_data(&lease_key) {
-        Ok(found) => found,
-        Err(status) => {
-            warn!("cannot read the ID-token lease for {audience}: {status:?}");
-            return;
-        }
+    let Some((lease, cas)) = read_lease(state, audience) else {
+        return;
     };
-    let lease = value.as_deref().and_then(Lease::decode);
     if !Lease::is_free(lease, now) {
-        let mut tokens = state.tokens.borrow_mut();
-        match lease {
-            Some(Lease::Fetching { until_ms }) => tokens.fetching_elsewhere(audience, until_ms),
-            Some(Lease::Failed { until_ms }) => tokens.failed_elsewhere(audience, until_ms),
-            _ => {}
-        }
+        state.tokens.borrow_mut().follow_lease(audience, lease, now);
         return;
     }
+    let lease_key = shared::lease_key(&state.gateway.config_hash, audience);
     let until_ms = state.tokens.borrow().lease_until(now);
     let taken = Lease::Fetching { until_ms }.encode();
     match hostcalls::set_shared_data(&lease_key, Some(&taken), cas) {
