@@ -4,7 +4,7 @@
 use wasp_tests::expect::{local_reply, NOT_DEFINED};
 use wasp_tests::Gateway;
 
-const ALLOW_ALL: &str = include_str!("../specs/allow_all.yaml");
+const ALLOW_ALL: &str = include_str!("../../specs/allow_all.yaml");
 
 const API: &str = "1.allowall_endpoints_example_com";
 

@@ -5,7 +5,7 @@ use wasp_tests::expect::{local_reply, method_not_allowed, NOT_DEFINED};
 use wasp_tests::process::start_hello_backend;
 use wasp_tests::Gateway;
 
-const HELLO: &str = include_str!("../../examples/hello/openapi.yaml");
+const HELLO: &str = include_str!("../../../examples/hello/openapi.yaml");
 
 #[test]
 fn hello_and_goodbye_through_the_gateway() {

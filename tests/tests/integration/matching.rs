@@ -5,8 +5,8 @@
 use wasp_tests::expect::{local_reply, NOT_DEFINED};
 use wasp_tests::Gateway;
 
-const MATCHING: &str = include_str!("../specs/matching.yaml");
-const BASE_PATH: &str = include_str!("../specs/base_path.yaml");
+const MATCHING: &str = include_str!("../../specs/matching.yaml");
+const BASE_PATH: &str = include_str!("../../specs/base_path.yaml");
 
 /// ESPv2 names operations `1.<service name, dots as underscores>.<OperationId>`
 /// (the operationId in UpperCamel case).

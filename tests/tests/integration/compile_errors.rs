@@ -4,7 +4,7 @@
 use wasp_tests::spec::run_compile;
 use wasp_tests::Tools;
 
-const MATCHING: &str = include_str!("../specs/matching.yaml");
+const MATCHING: &str = include_str!("../../specs/matching.yaml");
 
 /// Compiles `spec`; asserts failure and that stderr names the spec file and
 /// every one of `needles`. Returns stderr.

@@ -8,8 +8,8 @@ use wasp_tests::envoy::{validate, Envoy};
 use wasp_tests::spec::compile;
 use wasp_tests::Tools;
 
-const MATCHING: &str = include_str!("../specs/matching.yaml");
-const HELLO: &str = include_str!("../../examples/hello/openapi.yaml");
+const MATCHING: &str = include_str!("../../specs/matching.yaml");
+const HELLO: &str = include_str!("../../../examples/hello/openapi.yaml");
 const WASM_FILTER_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
 
 #[test]

@@ -4,7 +4,7 @@
 use wasp_tests::expect::{local_reply, NOT_DEFINED};
 use wasp_tests::Gateway;
 
-const MATCHING: &str = include_str!("../specs/matching.yaml");
+const MATCHING: &str = include_str!("../../specs/matching.yaml");
 
 /// Every route id the compiler wrote into filter.json.
 fn route_ids(gw: &Gateway) -> Vec<String> {

@@ -4,7 +4,7 @@
 use wasp_tests::http::send_raw;
 use wasp_tests::Gateway;
 
-const MATCHING: &str = include_str!("../specs/matching.yaml");
+const MATCHING: &str = include_str!("../../specs/matching.yaml");
 
 fn hostile_requests() -> Vec<Vec<u8>> {
     let long_segment = "a".repeat(7000);

@@ -10,7 +10,7 @@ fn bare_envoy_forwards_to_the_echo_backend_and_dies_with_its_guard() {
     let tools = Tools::from_env();
     let echo = EchoBackend::start();
     let dir = tempfile::tempdir().unwrap();
-    let template = include_str!("../bootstraps/bare.yaml");
+    let template = include_str!("../../bootstraps/bare.yaml");
     let config = dir.path().join("envoy.yaml");
     std::fs::write(
         &config,

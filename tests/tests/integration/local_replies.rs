@@ -8,8 +8,8 @@ use wasp_tests::echo::STATUS_HEADER;
 use wasp_tests::expect::{local_reply, method_not_allowed, NOT_DEFINED};
 use wasp_tests::Gateway;
 
-const MATCHING: &str = include_str!("../specs/matching.yaml");
-const BASE_PATH: &str = include_str!("../specs/base_path.yaml");
+const MATCHING: &str = include_str!("../../specs/matching.yaml");
+const BASE_PATH: &str = include_str!("../../specs/base_path.yaml");
 
 #[test]
 fn unknown_path_is_404_with_espv2_json_not_wrapped_twice() {
