@@ -12,7 +12,7 @@ use wasp_config::FilterConfig;
 
 use super::http::WaspHttp;
 use super::state::{now_ms, State};
-use super::tokens::{self, InFlight};
+use super::tokens::{self, InFlight, Response};
 use crate::gateway::Gateway;
 
 /// The first tick comes right after configure: never dispatch inside
@@ -54,17 +54,21 @@ impl Context for WaspRoot {
     fn on_http_call_response(
         &mut self,
         token_id: u32,
-        _num_headers: usize,
+        num_headers: usize,
         body_size: usize,
         _num_trailers: usize,
     ) {
         if let Some(state) = self.state.clone() {
+            let response = Response {
+                token_id,
+                num_headers,
+                body_size,
+            };
             tokens::on_response(
                 self.context_id,
                 &state,
                 &mut self.in_flight,
-                token_id,
-                body_size,
+                response,
                 now_ms(),
             );
         }

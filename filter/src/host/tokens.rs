@@ -167,27 +167,16 @@ pub(super) fn on_response(
     root_id: u32,
     state: &State,
     in_flight: &mut InFlight,
-    token_id: u32,
-    body_size: usize,
+    response: Response,
     now: u64,
 ) {
-    let Some(audience) = in_flight.remove(&token_id) else {
+    let Some(audience) = in_flight.remove(&response.token_id) else {
         return;
     };
     // Read everything about the response before switching contexts.
-    let status = hostcalls::get_map(MapType::HttpCallResponseHeaders)
-        .ok()
-        .and_then(|headers| {
-            headers
-                .into_iter()
-                .find(|(name, _)| name == ":status")
-                .and_then(|(_, value)| value.parse().ok())
-        });
-    let result = token::check_size(body_size).and_then(|()| {
-        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+    let status = response_status(response.num_headers);
+    let result = token::check_size(response.body_size).and_then(|()| {
+        let body = response_body(response.body_size);
         token::parse_response(status, &body, now)
     });
     match result {
@@ -219,6 +208,36 @@ pub(super) fn on_response(
     }
     settle(root_id, state, &audience, now);
     restore(root_id);
+}
+
+/// The sizes Envoy announces with a callout response.
+pub(super) struct Response {
+    pub token_id: u32,
+    pub num_headers: usize,
+    pub body_size: usize,
+}
+
+/// The response `:status`. Some failures come with no headers at all, and the
+/// SDK's `get_map` panics when the host has no map, so it is not asked then.
+fn response_status(num_headers: usize) -> Option<u32> {
+    if num_headers == 0 {
+        return None;
+    }
+    let headers = hostcalls::get_map(MapType::HttpCallResponseHeaders).ok()?;
+    headers
+        .into_iter()
+        .find(|(name, _)| name == ":status")
+        .and_then(|(_, value)| value.parse().ok())
+}
+
+fn response_body(body_size: usize) -> Vec<u8> {
+    if body_size == 0 {
+        return Vec::new();
+    }
+    hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }
 
 /// Marks a failed fetch here and, through the lease, for the other workers.
