@@ -77,7 +77,7 @@ impl<V: Clone> Bounded<V> {
             self.make_room(now);
         }
         let inserted = self.next_insert;
-        self.next_insert += 1;
+        self.next_insert = self.next_insert.wrapping_add(1);
         self.order.push_back((key, inserted));
         self.slots.insert(
             key,
@@ -89,7 +89,7 @@ impl<V: Clone> Bounded<V> {
             },
         );
         // The order queue holds stale positions of re-inserted keys; keep it bounded too.
-        if self.order.len() > 2 * self.capacity {
+        if self.order.len() > self.capacity.saturating_mul(2) {
             let slots = &self.slots;
             self.order
                 .retain(|(k, stamp)| slots.get(k).is_some_and(|s| s.inserted == *stamp));

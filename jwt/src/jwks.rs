@@ -192,11 +192,10 @@ fn sec1_point(x: &[u8], y: &[u8], size: usize) -> Option<Vec<u8>> {
     if x.len() > size || y.len() > size {
         return None;
     }
-    let mut point = Vec::with_capacity(1 + 2 * size);
-    point.push(4);
-    point.resize(1 + size - x.len(), 0);
+    let mut point = vec![4u8];
+    point.extend(std::iter::repeat_n(0, size.saturating_sub(x.len())));
     point.extend_from_slice(x);
-    point.resize(1 + 2 * size - y.len(), 0);
+    point.extend(std::iter::repeat_n(0, size.saturating_sub(y.len())));
     point.extend_from_slice(y);
     Some(point)
 }

@@ -210,7 +210,10 @@ fn modulus_bits(n: &[u8]) -> usize {
         None => &[],
     };
     match trimmed.first() {
-        Some(&top) => trimmed.len() * 8 - top.leading_zeros() as usize,
+        Some(&top) => trimmed
+            .len()
+            .saturating_mul(8)
+            .saturating_sub(top.leading_zeros() as usize),
         None => 0,
     }
 }

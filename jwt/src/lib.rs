@@ -8,6 +8,19 @@
 //! [`jwks`], cached in [`cache`]). Failures are [`errors::JwtError`] values carrying ESPv2's
 //! status and message; verified payloads become the user-info header ([`userinfo`]).
 
+// The filter calls this crate on every request: a panic would kill the VM, so the non-test
+// code must not contain a way to panic on input (same rule as the filter).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 pub mod alg;
 pub mod cache;
 pub mod claims;

@@ -168,7 +168,7 @@ impl JwksState {
     /// keys belong to (unchanged when the document is the same as before).
     pub fn on_keys_fetched(&mut self, now: u64, document_hash: String) -> u64 {
         if self.document_hash.as_deref() != Some(document_hash.as_str()) {
-            self.generation += 1;
+            self.generation = self.generation.saturating_add(1);
             self.document_hash = Some(document_hash);
         }
         self.fetched_at = Some(now);
