@@ -21,9 +21,13 @@ pub struct Binding<'t, 'p> {
 /// template it returned.
 pub fn bind<'t, 'p>(template: &'t PathTemplate, raw_path: &'p str) -> Option<Vec<Binding<'t, 'p>>> {
     let path = raw_path.split(['?', '#']).next().unwrap_or_default();
+    // Like the matcher: one trailing `/` is tolerated, also around a custom
+    // verb (`/x:cancel/` and `/x/:cancel` match `/{name}:cancel`).
     let mut rest = path.strip_prefix('/')?;
+    rest = rest.strip_suffix('/').unwrap_or(rest);
     if let Some(verb) = &template.verb {
         rest = rest.strip_suffix(verb.as_str())?.strip_suffix(':')?;
+        rest = rest.strip_suffix('/').unwrap_or(rest);
     }
     let mut bindings = Vec::new();
     for segment in &template.segments {
@@ -50,7 +54,6 @@ pub fn bind<'t, 'p>(template: &'t PathTemplate, raw_path: &'p str) -> Option<Vec
             }
         }
     }
-    // What is left may only be the one tolerated trailing `/`.
     rest.is_empty().then_some(bindings)
 }
 
@@ -133,6 +136,65 @@ mod tests {
             pairs("/v1/{name=**}:run", "/v1/a/b:run"),
             p(&[("name", "a/b")])
         );
+    }
+
+    proptest::proptest! {
+        /// Any path built from a template's shape binds back exactly the
+        /// segment text that was put in, whatever it contains.
+        #[test]
+        fn binds_back_what_was_put_in(
+            parts in proptest::collection::vec((0u8..3, "[a-zA-Z0-9%:.~+=-]{1,6}"), 0..5),
+            tail in proptest::option::of(proptest::collection::vec("[a-z0-9%]{1,4}", 0..3)),
+            query in proptest::option::of("[a-z=&/?%]{0,8}"),
+            trailing_slash in proptest::bool::ANY,
+        ) {
+            let mut template = String::new();
+            let mut path = String::new();
+            let mut expected = Vec::new();
+            for (i, (kind, text)) in parts.iter().enumerate() {
+                match kind {
+                    0 => template.push_str(&format!("/lit{i}")),
+                    1 => {
+                        template.push_str(&format!("/{{v{i}}}"));
+                        expected.push((format!("v{i}"), text.clone()));
+                    }
+                    _ => template.push_str("/*"),
+                }
+                path.push('/');
+                path.push_str(if *kind == 0 { "" } else { text });
+                if *kind == 0 {
+                    path.push_str(&format!("lit{i}"));
+                }
+            }
+            match &tail {
+                Some(segments) => {
+                    template.push_str("/{rest=**}");
+                    let joined = segments.join("/");
+                    path.push('/');
+                    path.push_str(&joined);
+                    expected.push(("rest".to_string(), joined));
+                }
+                None if template.is_empty() => template.push('/'),
+                None => {}
+            }
+            if trailing_slash && !path.ends_with('/') {
+                path.push('/');
+            }
+            if path.is_empty() {
+                path.push('/');
+            }
+            if let Some(query) = &query {
+                path.push('?');
+                path.push_str(query);
+            }
+            let parsed = PathTemplate::parse(&template).unwrap();
+            let got: Vec<(String, String)> = bind(&parsed, &path)
+                .unwrap()
+                .into_iter()
+                .map(|b| (b.name.to_string(), b.value.to_string()))
+                .collect();
+            proptest::prop_assert_eq!(got, expected, "template {} path {}", template, path);
+        }
     }
 
     #[test]

@@ -374,3 +374,29 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// CONSTANT_ADDRESS relies on it: the template the matcher picks for a
+    /// path always binds that path, and the target's index names its operation.
+    #[test]
+    fn the_chosen_template_binds_the_path(
+        ops in operations_strategy(),
+        paths in prop::collection::vec(path_strategy(), 1..8),
+        method in prop::sample::select(vec!["GET", "POST"]),
+    ) {
+        let m = Matcher::build(&ops).unwrap();
+        for path in &paths {
+            if let MatchOutcome::Found(target) = m.find(method, path) {
+                let op = &ops[target.index];
+                prop_assert_eq!(&op.name, &target.operation);
+                let template = wasp_config::PathTemplate::parse(&op.template).unwrap();
+                prop_assert!(
+                    super::bind(&template, path).is_some(),
+                    "template {} path {}", op.template, path
+                );
+            }
+        }
+    }
+}
