@@ -11,3 +11,4 @@ mod hostile_requests;
 mod internal_headers;
 mod local_replies;
 mod matching;
+mod method_override;

@@ -1,0 +1,37 @@
+//! `X-HTTP-Method-Override` (ESPv2 applies it first): the overridden method
+//! picks the operation, decides 404/405, and is the method the backend sees;
+//! the override header itself is removed.
+
+use wasp_tests::expect::{local_reply, method_not_allowed};
+use wasp_tests::Gateway;
+
+const MATCHING: &str = include_str!("../../specs/matching.yaml");
+const OVERRIDE: &str = "x-http-method-override";
+
+#[test]
+fn the_overridden_method_is_matched_and_forwarded() {
+    let gw = Gateway::start(MATCHING);
+    let reply = gw.send("POST", "/shelves/s1", &[(OVERRIDE, "DELETE")]);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let seen = reply.echoed();
+    assert_eq!(seen.method, "DELETE");
+    assert_eq!(
+        seen.header(OVERRIDE),
+        None,
+        "the override header reached the backend"
+    );
+
+    let reply = gw.send("POST", "/hello", &[(OVERRIDE, "GET")]);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.echoed().method, "GET");
+}
+
+#[test]
+fn a_wrong_overridden_method_is_405() {
+    let gw = Gateway::start(MATCHING);
+    local_reply(
+        &gw.send("GET", "/hello", &[(OVERRIDE, "PUT")]),
+        405,
+        &method_not_allowed("/hello"),
+    );
+}
