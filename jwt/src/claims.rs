@@ -14,6 +14,19 @@ pub fn issuer(claims: &Map<String, Value>) -> Result<&str, JwtError> {
     }
 }
 
+/// Type-checks the registered string claims. jwt-simple deserializes them into `String`s
+/// after the signature check; refusing other types here keeps the error a claim error (as in
+/// jwt_verify_lib) rather than a signature failure, and keeps both parsers in agreement.
+pub fn check_string_claims(claims: &Map<String, Value>) -> Result<(), JwtError> {
+    for name in ["sub", "jti", "nonce", "azp"] {
+        match claims.get(name) {
+            None | Some(Value::String(_)) => {}
+            Some(_) => return Err(JwtError::BadClaim),
+        }
+    }
+    Ok(())
+}
+
 /// Checks `exp` and `nbf` against `now` with `skew` seconds of tolerance (jwt_verify_lib:
 /// expired when `now > exp + skew`, not yet valid when `nbf > now + skew`). Timestamps must
 /// be non-negative integers; `iat` is type-checked only, as in ESPv2. Returns `exp`.
@@ -203,6 +216,21 @@ mod tests {
             ),
             Ok(Some(9_999_999_999))
         );
+    }
+
+    #[test]
+    fn registered_string_claims_must_be_strings() {
+        assert_eq!(
+            check_string_claims(&claims(json!({"sub": "a", "jti": "b", "azp": "c"}))),
+            Ok(())
+        );
+        for name in ["sub", "jti", "nonce", "azp"] {
+            assert_eq!(
+                check_string_claims(&claims(json!({ name: 5 }))),
+                Err(JwtError::BadClaim),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! filter-config schema; until then the compiler can emit it as is.
 
 use serde::{Deserialize, Serialize};
+use std::sync::LazyLock;
 
 /// ESPv2's JWKS cache duration (`--jwks_cache_duration_in_s`).
 pub const DEFAULT_JWKS_CACHE_SECONDS: u64 = 300;
@@ -70,11 +71,12 @@ impl Provider {
 
     /// The configured locations, or ESPv2's defaults when none are configured
     /// (custom locations replace the defaults, they do not add to them).
-    pub fn effective_locations(&self) -> Vec<TokenLocation> {
+    pub fn effective_locations(&self) -> &[TokenLocation] {
+        static DEFAULTS: LazyLock<Vec<TokenLocation>> = LazyLock::new(TokenLocation::defaults);
         if self.locations.is_empty() {
-            TokenLocation::defaults()
+            &DEFAULTS
         } else {
-            self.locations.clone()
+            &self.locations
         }
     }
 }
@@ -121,5 +123,36 @@ impl TokenLocation {
                 name: "access_token".to_string(),
             },
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_form_has_espv2_defaults() {
+        let provider: Provider = serde_json::from_str(
+            r#"{"id":"firebase","issuer":"https://securetoken.google.com/p","jwks":{"uri":"https://keys.example/x509"}}"#,
+        )
+        .unwrap();
+        assert_eq!(provider.jwks_cache_seconds, 300);
+        assert_eq!(provider.clock_skew_seconds, 60);
+        assert!(!provider.require_expiration);
+        assert_eq!(
+            provider.effective_locations(),
+            TokenLocation::defaults().as_slice()
+        );
+        let discovery: Provider =
+            serde_json::from_str(r#"{"id":"a","issuer":"https://a","jwks":"discovery","locations":[{"query":{"name":"t"}}]}"#)
+                .unwrap();
+        assert_eq!(discovery.jwks, JwksSource::Discovery);
+        assert_eq!(
+            discovery.effective_locations(),
+            [TokenLocation::Query { name: "t".into() }].as_slice()
+        );
+        let round_trip: Provider =
+            serde_json::from_str(&serde_json::to_string(&provider).unwrap()).unwrap();
+        assert_eq!(round_trip, provider);
     }
 }

@@ -157,7 +157,7 @@ fn check_alternative<'k>(
             return AlternativeResult::Failed(JwtError::UnknownIssuer);
         };
         let Some(found) = extract(
-            &provider.effective_locations(),
+            provider.effective_locations(),
             request.headers,
             request.query,
         ) else {

@@ -116,6 +116,7 @@ impl Verifier {
         if claims::issuer(&parsed.claims)? != provider.issuer {
             return Err(JwtError::UnknownIssuer);
         }
+        claims::check_string_claims(&parsed.claims)?;
         let exp = claims::check_time(
             &parsed.claims,
             now,

@@ -366,6 +366,26 @@ fn far_future_and_malformed_timestamps() {
 }
 
 #[test]
+fn registered_claims_of_the_wrong_type_are_claim_errors() {
+    let (signer, keys) = rsa_setup();
+    for (name, value) in [
+        ("sub", json!(5)),
+        ("jti", json!([])),
+        ("aud", json!({"a": 1})),
+        ("nbf", json!("now")),
+    ] {
+        let mut claims = good_claims();
+        claims[name] = value;
+        let token = mint(&signer, Some("rsa-1"), &claims);
+        assert_eq!(
+            rejection(&provider(), &keys, &token, NOW),
+            Some(JwtError::BadClaim),
+            "{name}"
+        );
+    }
+}
+
+#[test]
 fn huge_tokens_are_refused_before_decoding() {
     let (signer, keys) = rsa_setup();
     let mut claims = good_claims();
