@@ -112,6 +112,8 @@ fn envoy_normalises_the_path_before_matching() {
         routed(&gw, "GET", "/items/a%2Fb", "ItemsOne"),
         "/items/a%2Fb"
     );
+    // So an encoded trailing slash is not a trailing slash.
+    local_reply(&gw.get("/hello%2F"), 404, NOT_DEFINED);
 }
 
 #[test]
