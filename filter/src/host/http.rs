@@ -5,12 +5,11 @@
 use std::rc::Rc;
 
 use log::error;
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
 use super::apply;
-use super::state::{now_ms, State};
+use super::state::{header_map, now_ms, State};
 use super::tokens::{current_token, TokenAnswer};
 use crate::decision::{decide, BackendAuthStep, Decision, Forward};
 use crate::local_reply::LocalReply;
@@ -120,7 +119,7 @@ impl HttpContext for WaspHttp {
             return apply::reply(&LocalReply::NotConfigured);
         };
         // One host call for the whole head; pseudo headers are in it.
-        let headers = match hostcalls::get_map(MapType::HttpRequestHeaders) {
+        let headers = match header_map(MapType::HttpRequestHeaders) {
             Ok(headers) => headers,
             Err(status) => {
                 error!("cannot read request headers: {status:?}");

@@ -4,7 +4,9 @@
 //! `Result`s; the SDK's trait helpers unwrap host errors and would panic.
 //! (SDK 0.2.5 caveat: most `hostcalls` still panic on a host status they do not
 //! expect, e.g. `get_map` on anything but `Ok`; we only call them in phases where
-//! Envoy answers `Ok`, and `failure_policy: FAIL_RELOAD` covers the rest.)
+//! Envoy answers `Ok`, and `failure_policy: FAIL_RELOAD` covers the rest.
+//! `get_map` also panics on a header value that is not UTF-8, so headers are
+//! read with `get_map_bytes`; see `state::header_map`.)
 
 mod apply;
 mod http;

@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::time::UNIX_EPOCH;
 
 use proxy_wasm::hostcalls;
+use proxy_wasm::types::{MapType, Status};
 
 use crate::gateway::Gateway;
 use crate::id_tokens::IdTokens;
@@ -39,6 +40,21 @@ impl State {
             .as_ref()
             .map_or(0, |s| s.timeout_ms)
     }
+}
+
+/// All headers of a map as text. Values are bytes on the wire and Envoy
+/// forwards non-UTF-8 ones; the SDK's `get_map` panics on those, so the bytes
+/// are read and invalid sequences become U+FFFD (names are always tokens).
+pub(super) fn header_map(map: MapType) -> Result<Vec<(String, String)>, Status> {
+    let headers = hostcalls::get_map_bytes(map)?;
+    Ok(headers
+        .into_iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8(value)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+            (name, value)
+        })
+        .collect())
 }
 
 /// Envoy's wall clock in ms since the Unix epoch (token `exp` is wall time).

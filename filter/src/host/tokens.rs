@@ -14,7 +14,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, Status};
 
 use super::apply;
-use super::state::State;
+use super::state::{header_map, State};
 use crate::id_tokens::shared::{self, Lease};
 use crate::id_tokens::{request, token, Lookup};
 use crate::local_reply::LocalReply;
@@ -223,7 +223,7 @@ fn response_status(num_headers: usize) -> Option<u32> {
     if num_headers == 0 {
         return None;
     }
-    let headers = hostcalls::get_map(MapType::HttpCallResponseHeaders).ok()?;
+    let headers = header_map(MapType::HttpCallResponseHeaders).ok()?;
     headers
         .into_iter()
         .find(|(name, _)| name == ":status")
