@@ -166,22 +166,6 @@ impl Envoy {
         std::fs::read_to_string(&self.logs.stdout).unwrap_or_default()
     }
 
-    /// Waits (up to `timeout`) until the logs contain `needle`; returns the logs.
-    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> Result<String, String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let _ = self.access_log();
-            let log = self.logs.read();
-            if log.contains(needle) {
-                return Ok(log);
-            }
-            if Instant::now() > deadline {
-                return Err(log);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
     /// Waits (up to `timeout`) for an access-log line containing `needle`
     /// (Envoy's stdout) and returns it.
     pub fn access_log_line(&self, needle: &str, timeout: Duration) -> Option<String> {
