@@ -3,14 +3,14 @@
 
 use serde_json::{Map, Value};
 
-use crate::errors::JwtError;
+use crate::errors::{Claim, JwtError};
 
 /// `iss`, which picks the provider. Missing or not a string: no provider can match.
 pub fn issuer(claims: &Map<String, Value>) -> Result<&str, JwtError> {
     match claims.get("iss") {
         Some(Value::String(iss)) => Ok(iss),
         None => Err(JwtError::UnknownIssuer),
-        Some(_) => Err(JwtError::BadClaim),
+        Some(_) => Err(JwtError::BadClaim(Claim::IssNotString)),
     }
 }
 
@@ -18,10 +18,16 @@ pub fn issuer(claims: &Map<String, Value>) -> Result<&str, JwtError> {
 /// after the signature check; refusing other types here keeps the error a claim error (as in
 /// jwt_verify_lib) rather than a signature failure, and keeps both parsers in agreement.
 pub fn check_string_claims(claims: &Map<String, Value>) -> Result<(), JwtError> {
-    for name in ["sub", "jti", "nonce", "azp"] {
+    let rules = [
+        ("sub", Claim::SubNotString),
+        ("jti", Claim::JtiNotString),
+        ("nonce", Claim::NonceNotString),
+        ("azp", Claim::AzpNotString),
+    ];
+    for (name, error) in rules {
         match claims.get(name) {
             None | Some(Value::String(_)) => {}
-            Some(_) => return Err(JwtError::BadClaim),
+            Some(_) => return Err(JwtError::BadClaim(error)),
         }
     }
     Ok(())
@@ -36,9 +42,9 @@ pub fn check_time(
     skew: u64,
     require_expiration: bool,
 ) -> Result<Option<u64>, JwtError> {
-    let exp = timestamp(claims, "exp")?;
-    let nbf = timestamp(claims, "nbf")?;
-    timestamp(claims, "iat")?;
+    let exp = timestamp(claims, "exp", Claim::ExpNotInteger, Claim::ExpOutOfRange)?;
+    let nbf = timestamp(claims, "nbf", Claim::NbfNotInteger, Claim::NbfOutOfRange)?;
+    timestamp(claims, "iat", Claim::IatNotInteger, Claim::IatOutOfRange)?;
     match exp {
         Some(exp) if now > exp.saturating_add(skew) => return Err(JwtError::Expired),
         None if require_expiration => return Err(JwtError::Expired),
@@ -52,11 +58,29 @@ pub fn check_time(
     Ok(exp)
 }
 
-fn timestamp(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, JwtError> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or(JwtError::BadClaim),
-        Some(_) => Err(JwtError::BadClaim),
+/// A NumericDate as a u64. Integral floats in range (`1.8e9`) are accepted, as Envoy (which
+/// reads every JSON number as a double) does; fractions, strings and the like are "not an
+/// integer", negatives and values past 2^64 "not a positive 64 bit integer".
+fn timestamp(
+    claims: &Map<String, Value>,
+    name: &str,
+    not_integer: Claim,
+    out_of_range: Claim,
+) -> Result<Option<u64>, JwtError> {
+    let Some(value) = claims.get(name) else {
+        return Ok(None);
+    };
+    let Value::Number(number) = value else {
+        return Err(JwtError::BadClaim(not_integer));
+    };
+    if let Some(seconds) = number.as_u64() {
+        return Ok(Some(seconds));
+    }
+    match number.as_f64() {
+        _ if number.is_i64() => Err(JwtError::BadClaim(out_of_range)),
+        Some(f) if f.fract() != 0.0 => Err(JwtError::BadClaim(not_integer)),
+        Some(f) if (0.0..18_446_744_073_709_551_616.0).contains(&f) => Ok(Some(f as u64)),
+        _ => Err(JwtError::BadClaim(out_of_range)),
     }
 }
 
@@ -89,9 +113,9 @@ pub fn check_audience(claims: &Map<String, Value>, allowed: &[String]) -> Result
         Some(Value::String(aud)) => vec![aud.as_str()],
         Some(Value::Array(list)) => list
             .iter()
-            .map(|v| v.as_str().ok_or(JwtError::BadClaim))
+            .map(|v| v.as_str().ok_or(JwtError::BadClaim(Claim::AudNotStrings)))
             .collect::<Result<_, _>>()?,
-        Some(_) => return Err(JwtError::BadClaim),
+        Some(_) => return Err(JwtError::BadClaim(Claim::AudNotStrings)),
     };
     if allowed.is_empty() {
         return Ok(());
@@ -185,22 +209,32 @@ mod tests {
 
     #[test]
     fn timestamps_must_be_non_negative_integers_and_never_overflow() {
-        for bad in [
-            json!(-1),
-            json!(1.5),
-            json!("1000"),
-            json!(1e300),
-            json!(null),
-        ] {
+        use Claim::*;
+        let cases = [
+            (json!(-1), ExpOutOfRange, IatOutOfRange),
+            (json!(-1.0), ExpOutOfRange, IatOutOfRange),
+            (json!(1e300), ExpOutOfRange, IatOutOfRange),
+            (json!(1.5), ExpNotInteger, IatNotInteger),
+            (json!("1000"), ExpNotInteger, IatNotInteger),
+            (json!(null), ExpNotInteger, IatNotInteger),
+        ];
+        for (bad, exp_error, iat_error) in cases {
             assert_eq!(
                 check_time(&claims(json!({ "exp": bad })), 0, 60, false),
-                Err(JwtError::BadClaim)
+                Err(JwtError::BadClaim(exp_error)),
+                "{bad}"
             );
             assert_eq!(
                 check_time(&claims(json!({ "iat": bad })), 0, 60, false),
-                Err(JwtError::BadClaim)
+                Err(JwtError::BadClaim(iat_error)),
+                "{bad}"
             );
         }
+        // Integral floats are NumericDates too.
+        assert_eq!(
+            check_time(&claims(json!({"exp": 1.8e9})), 0, 60, false),
+            Ok(Some(1_800_000_000))
+        );
         let far = claims(json!({"exp": u64::MAX, "nbf": 0}));
         assert_eq!(
             check_time(&far, u64::MAX, u64::MAX, false),
@@ -224,10 +258,16 @@ mod tests {
             check_string_claims(&claims(json!({"sub": "a", "jti": "b", "azp": "c"}))),
             Ok(())
         );
-        for name in ["sub", "jti", "nonce", "azp"] {
+        let cases = [
+            ("sub", Claim::SubNotString),
+            ("jti", Claim::JtiNotString),
+            ("nonce", Claim::NonceNotString),
+            ("azp", Claim::AzpNotString),
+        ];
+        for (name, error) in cases {
             assert_eq!(
                 check_string_claims(&claims(json!({ name: 5 }))),
-                Err(JwtError::BadClaim),
+                Err(JwtError::BadClaim(error)),
                 "{name}"
             );
         }
@@ -281,11 +321,11 @@ mod tests {
         );
         assert_eq!(
             check_audience(&claims(json!({"aud": 5})), &allowed),
-            Err(JwtError::BadClaim)
+            Err(JwtError::BadClaim(Claim::AudNotStrings))
         );
         assert_eq!(
             check_audience(&claims(json!({"aud": ["ok", 5]})), &allowed),
-            Err(JwtError::BadClaim)
+            Err(JwtError::BadClaim(Claim::AudNotStrings))
         );
         assert_eq!(check_audience(&Map::new(), &[]), Ok(()));
     }

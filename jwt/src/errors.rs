@@ -10,21 +10,29 @@ pub enum JwtError {
     Missing,
     /// Longer than the token size cap (checked before anything is decoded).
     TooLarge,
-    /// Not three non-empty-header dot-separated parts (JWE's five parts land here too).
+    /// Not three non-empty dot-separated parts (JWE's five parts land here too).
     BadFormat,
-    /// Header is not strict base64url, not JSON, or has duplicate members.
-    BadHeader,
-    /// `alg` missing, not a string, `none`, or an algorithm wasp does not verify (ES512, ...).
+    /// Header is not strict base64url.
+    HeaderNotBase64,
+    /// Header is not a JSON object, or has duplicate members.
+    HeaderNotJson,
+    /// `alg` missing or not a string.
+    MissingAlgorithm,
+    /// `alg` is `none` or an algorithm wasp does not verify (ES512, ...).
     UnsupportedAlgorithm,
-    /// The header asks for something wasp refuses: `crit`, nested JWT (`cty: JWT`), a
-    /// non-JWT `typ`, or a `kid` that is not a short string.
+    /// `kid` is not a string, or longer than 256 bytes.
+    BadKid,
+    /// The header asks for something wasp refuses: `crit`, a nested JWT (`cty: JWT`), or a
+    /// `typ` other than `JWT` / `*+JWT`.
     UnsupportedHeader,
-    /// Payload is not strict base64url, not a JSON object, or has duplicate members.
-    BadPayload,
-    /// A registered claim has the wrong type (`exp` not an integer, `aud` not string(s), ...).
-    BadClaim,
+    /// Payload is not strict base64url.
+    PayloadNotBase64,
+    /// Payload is not a JSON object, or has duplicate members.
+    PayloadNotJson,
+    /// A registered claim has the wrong type or range.
+    BadClaim(Claim),
     /// Signature is not strict base64url.
-    BadSignature,
+    SignatureNotBase64,
     /// `iss` names no provider this operation accepts.
     UnknownIssuer,
     /// `exp` is more than the allowed skew in the past, or missing when required.
@@ -45,6 +53,23 @@ pub enum JwtError {
     VerificationFailed,
 }
 
+/// Which registered claim is malformed, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Claim {
+    IssNotString,
+    SubNotString,
+    JtiNotString,
+    AzpNotString,
+    NonceNotString,
+    AudNotStrings,
+    ExpNotInteger,
+    ExpOutOfRange,
+    NbfNotInteger,
+    NbfOutOfRange,
+    IatNotInteger,
+    IatOutOfRange,
+}
+
 impl JwtError {
     /// HTTP status of the local reply.
     pub fn status(self) -> u16 {
@@ -57,18 +82,27 @@ impl JwtError {
     }
 
     /// The reply's message (the filter wraps it as `{"code":<status>,"message":<this>}`).
-    /// Wording follows jwt_verify_lib's `status.cc` where it has one.
+    /// Wording is Envoy's (`source/common/jwt/status.cc`, the in-tree jwt_verify_lib that
+    /// ESPv2's bodies come from) wherever Envoy has the failure.
     pub fn message(self) -> &'static str {
         match self {
             JwtError::Missing => "Jwt is missing",
             JwtError::TooLarge => "Jwt is too large",
-            JwtError::BadFormat => "Jwt is not in the form of Header.Payload.Signature",
-            JwtError::BadHeader => "Jwt header is an invalid Base64url input or an invalid JSON",
-            JwtError::UnsupportedAlgorithm => "Jwt header [alg] field value is invalid",
-            JwtError::UnsupportedHeader => "Jwt header has a field wasp does not accept",
-            JwtError::BadPayload => "Jwt payload is an invalid Base64 or an invalid JSON",
-            JwtError::BadClaim => "Jwt payload has a claim of the wrong type",
-            JwtError::BadSignature => "Jwt signature is an invalid Base64",
+            JwtError::BadFormat => {
+                "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections"
+            }
+            JwtError::HeaderNotBase64 => "Jwt header is an invalid Base64url encoded",
+            JwtError::HeaderNotJson => "Jwt header is an invalid JSON",
+            JwtError::MissingAlgorithm => "Jwt header [alg] field is required and must be a string",
+            JwtError::UnsupportedAlgorithm => "Jwt header [alg] is not supported",
+            JwtError::BadKid => "Jwt header [kid] field is not a string",
+            JwtError::UnsupportedHeader => {
+                "Jwt header [crit], [cty] or [typ] field is not supported"
+            }
+            JwtError::PayloadNotBase64 => "Jwt payload is an invalid Base64url encoded",
+            JwtError::PayloadNotJson => "Jwt payload is an invalid JSON",
+            JwtError::BadClaim(claim) => claim.message(),
+            JwtError::SignatureNotBase64 => "Jwt signature is an invalid Base64url encoded",
             JwtError::UnknownIssuer => "Jwt issuer is not configured",
             JwtError::Expired => "Jwt is expired",
             JwtError::NotYetValid => "Jwt not yet valid",
@@ -81,28 +115,10 @@ impl JwtError {
         }
     }
 
-    /// Short stable name for response-code details and counters (`jwt_authn_access_denied{...}`).
-    pub fn detail(self) -> &'static str {
-        match self {
-            JwtError::Missing => "Jwt_is_missing",
-            JwtError::TooLarge => "Jwt_is_too_large",
-            JwtError::BadFormat => "Jwt_bad_format",
-            JwtError::BadHeader => "Jwt_header_invalid",
-            JwtError::UnsupportedAlgorithm => "Jwt_alg_invalid",
-            JwtError::UnsupportedHeader => "Jwt_header_unsupported",
-            JwtError::BadPayload => "Jwt_payload_invalid",
-            JwtError::BadClaim => "Jwt_claim_invalid",
-            JwtError::BadSignature => "Jwt_signature_invalid_base64",
-            JwtError::UnknownIssuer => "Jwt_issuer_is_not_configured",
-            JwtError::Expired => "Jwt_is_expired",
-            JwtError::NotYetValid => "Jwt_not_yet_valid",
-            JwtError::AudienceNotAllowed => "Audiences_in_Jwt_are_not_allowed",
-            JwtError::ScopeNotAllowed => "Jwt_scopes_not_allowed",
-            JwtError::ClientIdNotAllowed => "Jwt_client_id_not_allowed",
-            JwtError::JwksFetchFailed => "Jwks_remote_fetch_is_failed",
-            JwtError::KeyNotFound => "Jwks_no_key_for_kid_or_alg",
-            JwtError::VerificationFailed => "Jwt_verification_fails",
-        }
+    /// The response-code detail Envoy reports for it, `jwt_authn_access_denied{<this>}`:
+    /// the message with spaces replaced by underscores.
+    pub fn detail(self) -> String {
+        self.message().replace(' ', "_")
     }
 
     /// The `WWW-Authenticate` value for this failure. RFC 6750: no `error` when the request
@@ -119,10 +135,29 @@ impl JwtError {
         }
     }
 
-    /// Whether this failure means "no usable token here" rather than "a token was presented
-    /// and is bad". Only the former lets another alternative (or an API key) decide.
+    /// Whether this failure means "no token here" rather than "a token was presented and is
+    /// bad". Only the former lets an API-key-only alternative decide (ESPv2's allow_missing).
     pub fn is_absent(self) -> bool {
         matches!(self, JwtError::Missing)
+    }
+}
+
+impl Claim {
+    fn message(self) -> &'static str {
+        match self {
+            Claim::IssNotString => "Jwt payload [iss] field is not a string",
+            Claim::SubNotString => "Jwt payload [sub] field is not a string",
+            Claim::JtiNotString => "Jwt payload [jti] field is not a string",
+            Claim::AzpNotString => "Jwt payload [azp] field is not a string",
+            Claim::NonceNotString => "Jwt payload [nonce] field is not a string",
+            Claim::AudNotStrings => "Jwt payload [aud] field is not a string or string list",
+            Claim::ExpNotInteger => "Jwt payload [exp] field is not an integer",
+            Claim::ExpOutOfRange => "Jwt payload [exp] field is not a positive 64 bit integer",
+            Claim::NbfNotInteger => "Jwt payload [nbf] field is not an integer",
+            Claim::NbfOutOfRange => "Jwt payload [nbf] field is not a positive 64 bit integer",
+            Claim::IatNotInteger => "Jwt payload [iat] field is not an integer",
+            Claim::IatOutOfRange => "Jwt payload [iat] field is not a positive 64 bit integer",
+        }
     }
 }
 

@@ -1,6 +1,7 @@
-//! Finds a provider's token in a request, given its locations in priority order. The first
-//! location that yields a token wins, and within one location the first header occurrence or
-//! query parameter wins, so the outcome never depends on anything but the request's order.
+//! Finds a provider's tokens in a request. Every location is looked at and each yields at most
+//! one token (its first usable header occurrence or query parameter). As in Envoy's
+//! `jwt_authn`, the caller must verify *all* of them: passing a request that carries one good
+//! and one bad token would let a backend read the bad one as if it had been verified.
 
 use percent_encoding::percent_decode_str;
 
@@ -13,27 +14,33 @@ pub struct FoundToken {
     pub location: usize,
 }
 
-/// Looks for a token in `headers` (name, value pairs as received) and the raw query string
-/// (the part after `?`, without the `?`). Header values with a non-matching prefix and empty
-/// tokens are skipped, as Envoy's extractor does.
+/// The tokens in `headers` (name, value pairs as received) and the raw query string (after
+/// `?`), in location order, without duplicates. Header values with a non-matching prefix and
+/// empty tokens are skipped.
 pub fn extract(
     locations: &[TokenLocation],
     headers: &[(String, String)],
     query: &str,
-) -> Option<FoundToken> {
-    locations.iter().enumerate().find_map(|(index, location)| {
+) -> Vec<FoundToken> {
+    let mut found: Vec<FoundToken> = Vec::new();
+    for (index, location) in locations.iter().enumerate() {
         let token = match location {
             TokenLocation::Header { name, value_prefix } => headers
                 .iter()
                 .filter(|(header, _)| header.eq_ignore_ascii_case(name))
                 .find_map(|(_, value)| from_header_value(value, value_prefix.as_deref())),
             TokenLocation::Query { name } => from_query(query, name),
-        }?;
-        Some(FoundToken {
-            token,
-            location: index,
-        })
-    })
+        };
+        if let Some(token) = token {
+            if !found.iter().any(|f| f.token == token) {
+                found.push(FoundToken {
+                    token,
+                    location: index,
+                });
+            }
+        }
+    }
+    found
 }
 
 fn from_header_value(value: &str, prefix: Option<&str>) -> Option<String> {
@@ -85,12 +92,15 @@ mod tests {
             .collect()
     }
 
-    fn token_of(found: Option<FoundToken>) -> Option<String> {
-        found.map(|f| f.token)
+    fn tokens(locations: &[TokenLocation], hs: &[(&str, &str)], query: &str) -> Vec<String> {
+        extract(locations, &headers(hs), query)
+            .into_iter()
+            .map(|f| f.token)
+            .collect()
     }
 
     #[test]
-    fn default_locations_in_order() {
+    fn default_locations_each_yield_their_token() {
         let defaults = TokenLocation::defaults();
         let found = extract(
             &defaults,
@@ -99,10 +109,10 @@ mod tests {
         );
         assert_eq!(
             found,
-            Some(FoundToken {
+            vec![FoundToken {
                 token: "abc.def.ghi".into(),
                 location: 0
-            })
+            }]
         );
         let found = extract(
             &defaults,
@@ -111,28 +121,31 @@ mod tests {
         );
         assert_eq!(
             found,
-            Some(FoundToken {
+            vec![FoundToken {
                 token: "t2".into(),
                 location: 1
-            })
+            }]
         );
+        assert_eq!(tokens(&defaults, &[], "a=1&access_token=t3"), ["t3"]);
+        // Every location is reported, in location order, whatever the order in the request.
         assert_eq!(
-            token_of(extract(&defaults, &[], "a=1&access_token=t3")),
-            Some("t3".into())
-        );
-        // Authorization beats the query parameter whatever the order in the request.
-        assert_eq!(
-            token_of(extract(
+            tokens(
                 &defaults,
-                &headers(&[("authorization", "Bearer h")]),
+                &[("authorization", "Bearer h")],
                 "access_token=q"
-            )),
-            Some("h".into())
+            ),
+            ["h", "q"]
         );
+        // The same token in two places is one token.
         assert_eq!(
-            extract(&defaults, &headers(&[("x-other", "Bearer h")]), "key=1"),
-            None
+            tokens(
+                &defaults,
+                &[("authorization", "Bearer h")],
+                "access_token=h"
+            ),
+            ["h"]
         );
+        assert!(tokens(&defaults, &[("x-other", "Bearer h")], "key=1").is_empty());
     }
 
     #[test]
@@ -140,12 +153,8 @@ mod tests {
         let defaults = TokenLocation::defaults();
         for value in ["bearer t", "BEARER t", "Bearer   t ", " Bearer t"] {
             assert_eq!(
-                token_of(extract(
-                    &defaults,
-                    &headers(&[("authorization", value)]),
-                    ""
-                )),
-                Some("t".into()),
+                tokens(&defaults, &[("authorization", value)], ""),
+                ["t"],
                 "{value}"
             );
         }
@@ -156,30 +165,29 @@ mod tests {
             "Bearer   ",
             "Bear",
         ] {
-            assert_eq!(
-                extract(&defaults, &headers(&[("authorization", value)]), ""),
-                None,
+            assert!(
+                tokens(&defaults, &[("authorization", value)], "").is_empty(),
                 "{value}"
             );
         }
     }
 
     #[test]
-    fn duplicates_resolve_to_the_first_usable_occurrence() {
+    fn repeated_headers_and_parameters_yield_the_first_usable_one() {
         let defaults = TokenLocation::defaults();
-        let hs = headers(&[
+        let hs = [
             ("authorization", "Basic x"),
             ("authorization", "Bearer second"),
             ("authorization", "Bearer third"),
-        ]);
-        assert_eq!(token_of(extract(&defaults, &hs, "")), Some("second".into()));
+        ];
+        assert_eq!(tokens(&defaults, &hs, ""), ["second"]);
         assert_eq!(
-            token_of(extract(
+            tokens(
                 &defaults,
                 &[],
                 "access_token=&access_token=one&access_token=two"
-            )),
-            Some("one".into())
+            ),
+            ["one"]
         );
     }
 
@@ -195,44 +203,24 @@ mod tests {
             },
         ];
         assert_eq!(
-            token_of(extract(
-                &custom,
-                &headers(&[("JWT-Header-Foo", "jwt-prefix-fooTOKEN")]),
-                ""
-            )),
-            Some("TOKEN".into())
+            tokens(&custom, &[("JWT-Header-Foo", "jwt-prefix-fooTOKEN")], ""),
+            ["TOKEN"]
         );
-        assert_eq!(
-            extract(&custom, &headers(&[("jwt-header-foo", "TOKEN")]), ""),
-            None
-        );
-        assert_eq!(
-            extract(
-                &custom,
-                &headers(&[("authorization", "Bearer t")]),
-                "access_token=t"
-            ),
-            None
-        );
-        assert_eq!(
-            token_of(extract(&custom, &[], "jwt_query_bar=a%2Eb")),
-            Some("a.b".into())
-        );
+        assert!(tokens(&custom, &[("jwt-header-foo", "TOKEN")], "").is_empty());
+        assert!(tokens(&custom, &[("authorization", "Bearer t")], "access_token=t").is_empty());
+        assert_eq!(tokens(&custom, &[], "jwt_query_bar=a%2Eb"), ["a.b"]);
         // Query names are case-sensitive.
-        assert_eq!(extract(&custom, &[], "JWT_QUERY_BAR=x"), None);
+        assert!(tokens(&custom, &[], "JWT_QUERY_BAR=x").is_empty());
     }
 
     #[test]
     fn odd_input_never_panics() {
         let defaults = TokenLocation::defaults();
-        let hs = headers(&[
+        let hs = [
             ("authorization", "Bé"),
             ("authorization", "é"),
             ("authorization", ""),
-        ]);
-        assert_eq!(
-            extract(&defaults, &hs, "access_token=%FF&&=&access_token"),
-            None
-        );
+        ];
+        assert!(tokens(&defaults, &hs, "access_token=%FF&&=&access_token").is_empty());
     }
 }

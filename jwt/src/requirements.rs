@@ -156,13 +156,14 @@ fn check_alternative<'k>(
         let Some(provider) = service.providers.iter().find(|p| p.id == jwt.provider) else {
             return AlternativeResult::Failed(JwtError::UnknownIssuer);
         };
-        let Some(found) = extract(
+        let found = extract(
             provider.effective_locations(),
             request.headers,
             request.query,
-        ) else {
+        );
+        if found.is_empty() {
             return AlternativeResult::Failed(JwtError::Missing);
-        };
+        }
         let audiences = effective_audiences(
             &jwt.audiences,
             &provider.audiences,
@@ -173,10 +174,20 @@ fn check_alternative<'k>(
             audiences: &audiences,
             scopes: &jwt.scopes,
         };
-        match verifier.check(provider, rules, &found.token, keys(provider), now) {
-            Verdict::Verified(token) => tokens.push(token),
-            Verdict::Pending(wait) => waits.push((provider.id.clone(), wait)),
-            Verdict::Rejected(error) => return AlternativeResult::Failed(error),
+        // Every token the provider's locations carry must verify (see `locations`); the
+        // first one is the one forwarded.
+        let mut first: Option<Arc<VerifiedToken>> = None;
+        for candidate in &found {
+            match verifier.check(provider, rules, &candidate.token, keys(provider), now) {
+                Verdict::Verified(token) => {
+                    first.get_or_insert(token);
+                }
+                Verdict::Pending(wait) => waits.push((provider.id.clone(), wait)),
+                Verdict::Rejected(error) => return AlternativeResult::Failed(error),
+            }
+        }
+        if let Some(token) = first {
+            tokens.push(token);
         }
     }
     if waits.is_empty() {

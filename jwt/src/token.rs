@@ -55,15 +55,15 @@ pub fn parse(token: &str) -> Result<ParsedToken, JwtError> {
         return Err(JwtError::BadFormat);
     }
 
-    let header_json = decode(header_b64).ok_or(JwtError::BadHeader)?;
-    let header_members = parse_object(&header_json).ok_or(JwtError::BadHeader)?;
-    let header: Header =
-        serde_json::from_value(Value::Object(header_members)).map_err(|_| JwtError::BadHeader)?;
+    let header_json = decode(header_b64).ok_or(JwtError::HeaderNotBase64)?;
+    let header_members = parse_object(&header_json).ok_or(JwtError::HeaderNotJson)?;
+    let header: Header = serde_json::from_value(Value::Object(header_members))
+        .map_err(|_| JwtError::HeaderNotJson)?;
     let (alg, kid) = check_header(&header)?;
 
-    let payload_json = decode(payload_b64).ok_or(JwtError::BadPayload)?;
-    let claims = parse_object(&payload_json).ok_or(JwtError::BadPayload)?;
-    decode(signature_b64).ok_or(JwtError::BadSignature)?;
+    let payload_json = decode(payload_b64).ok_or(JwtError::PayloadNotBase64)?;
+    let claims = parse_object(&payload_json).ok_or(JwtError::PayloadNotJson)?;
+    decode(signature_b64).ok_or(JwtError::SignatureNotBase64)?;
 
     Ok(ParsedToken {
         alg,
@@ -78,7 +78,7 @@ fn check_header(header: &Header) -> Result<(Algorithm, Option<String>), JwtError
         Some(Value::String(name)) => {
             Algorithm::from_name(name).ok_or(JwtError::UnsupportedAlgorithm)?
         }
-        _ => return Err(JwtError::UnsupportedAlgorithm),
+        _ => return Err(JwtError::MissingAlgorithm),
     };
     // RFC 7515 4.1.11: a recipient that does not understand a listed extension must reject;
     // wasp understands none, and an empty list is itself invalid.
@@ -103,7 +103,7 @@ fn check_header(header: &Header) -> Result<(Algorithm, Option<String>), JwtError
     let kid = match &header.kid {
         None => None,
         Some(Value::String(kid)) if kid.len() <= MAX_KID_BYTES => Some(kid.clone()),
-        Some(_) => return Err(JwtError::UnsupportedHeader),
+        Some(_) => return Err(JwtError::BadKid),
     };
     Ok((alg, kid))
 }
@@ -186,11 +186,11 @@ mod tests {
         }
         assert_eq!(
             parse(&token(r#"{"typ":"JWT"}"#, "{}")),
-            Err(JwtError::UnsupportedAlgorithm)
+            Err(JwtError::MissingAlgorithm)
         );
         assert_eq!(
             parse(&token(r#"{"alg":256}"#, "{}")),
-            Err(JwtError::UnsupportedAlgorithm)
+            Err(JwtError::MissingAlgorithm)
         );
     }
 
@@ -210,24 +210,24 @@ mod tests {
         let payload = b64(r#"{"a":1}"#); // 10 bytes -> a base64 length that standard encoding pads
         assert_eq!(
             parse(&format!("{header}=.{payload}.c2ln")),
-            Err(JwtError::BadHeader)
+            Err(JwtError::HeaderNotBase64)
         );
         assert_eq!(
             parse(&format!("{header}.{payload}==.c2ln")),
-            Err(JwtError::BadPayload)
+            Err(JwtError::PayloadNotBase64)
         );
         assert_eq!(
             parse(&format!("{header}.{payload}.c2l+")),
-            Err(JwtError::BadSignature)
+            Err(JwtError::SignatureNotBase64)
         );
         assert_eq!(
             parse(&format!("{header}.{payload}.c2l/")),
-            Err(JwtError::BadSignature)
+            Err(JwtError::SignatureNotBase64)
         );
-        // "c2lo" decodes cleanly; "c2lp" has non-zero trailing bits in a 2-char tail... use a 3-char tail:
+        // A 3-character tail carries 2 unused bits; 'm' sets one of them.
         assert_eq!(
             parse(&format!("{header}.{payload}.c2m")),
-            Err(JwtError::BadSignature)
+            Err(JwtError::SignatureNotBase64)
         );
     }
 
@@ -256,11 +256,11 @@ mod tests {
                 &format!(r#"{{"alg":"RS256","kid":"{long_kid}"}}"#),
                 "{}"
             )),
-            Err(JwtError::UnsupportedHeader)
+            Err(JwtError::BadKid)
         );
         assert_eq!(
             parse(&token(r#"{"alg":"RS256","kid":7}"#, "{}")),
-            Err(JwtError::UnsupportedHeader)
+            Err(JwtError::BadKid)
         );
     }
 
@@ -268,11 +268,11 @@ mod tests {
     fn duplicate_members_are_rejected_in_header_and_payload() {
         assert_eq!(
             parse(&token(r#"{"alg":"RS256","alg":"HS256"}"#, "{}")),
-            Err(JwtError::BadHeader)
+            Err(JwtError::HeaderNotJson)
         );
         assert_eq!(
             parse(&token(r#"{"alg":"RS256"}"#, r#"{"exp":1,"exp":2}"#)),
-            Err(JwtError::BadPayload)
+            Err(JwtError::PayloadNotJson)
         );
     }
 
@@ -280,11 +280,11 @@ mod tests {
     fn payload_must_be_an_object_and_size_is_capped_first() {
         assert_eq!(
             parse(&token(r#"{"alg":"RS256"}"#, "[1]")),
-            Err(JwtError::BadPayload)
+            Err(JwtError::PayloadNotJson)
         );
         assert_eq!(
             parse(&token(r#"{"alg":"RS256"}"#, "not json")),
-            Err(JwtError::BadPayload)
+            Err(JwtError::PayloadNotJson)
         );
         let huge = "a".repeat(MAX_TOKEN_BYTES + 1);
         assert_eq!(parse(&huge), Err(JwtError::TooLarge));

@@ -180,6 +180,64 @@ fn a_token_for_another_provider_reports_the_real_failure() {
 }
 
 #[test]
+fn every_token_a_provider_finds_must_verify() {
+    let w = world();
+    let requirement = SecurityRequirement {
+        alternatives: vec![Alternative {
+            jwt: vec![jwt("idp")],
+            api_keys: vec![],
+        }],
+    };
+    let good = mint(&w.firebase, Some("f"), &good_claims());
+    let bearer = format!("Bearer {good}");
+    // A good header token does not carry a bad query token through (Envoy jwt_authn's rule).
+    let forged = mint(&Signer::rsa(1), Some("f"), &good_claims());
+    let d = run(
+        &w,
+        &requirement,
+        &[("authorization", &bearer)],
+        &format!("access_token={forged}"),
+        &mut Verifier::default(),
+    );
+    assert_eq!(d, Decision::Denied(JwtError::VerificationFailed));
+    let d = run(
+        &w,
+        &requirement,
+        &[("authorization", &bearer)],
+        "access_token=junk",
+        &mut Verifier::default(),
+    );
+    assert_eq!(d, Decision::Denied(JwtError::BadFormat));
+    // The same good token in two places, or two good tokens, pass; the first is forwarded.
+    let d = run(
+        &w,
+        &requirement,
+        &[("authorization", &bearer)],
+        &format!("access_token={good}"),
+        &mut Verifier::default(),
+    );
+    assert!(matches!(d, Decision::Allowed { .. }), "{d:?}");
+    let mut other_claims = good_claims();
+    other_claims["sub"] = json!("user-2");
+    let second = mint(&w.firebase, Some("f"), &other_claims);
+    let d = run(
+        &w,
+        &requirement,
+        &[
+            ("authorization", &bearer),
+            ("x-goog-iap-jwt-assertion", &second),
+        ],
+        "",
+        &mut Verifier::default(),
+    );
+    let Decision::Allowed { tokens, .. } = d else {
+        panic!("{d:?}")
+    };
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].claims["sub"], "user-1");
+}
+
+#[test]
 fn and_within_an_alternative_needs_every_token() {
     let w = world();
     let requirement = SecurityRequirement {

@@ -4,6 +4,7 @@ mod support;
 
 use serde_json::json;
 use support::*;
+use wasp_jwt::errors::Claim;
 use wasp_jwt::{Decision, JwtError, Verifier};
 
 fn rsa_setup() -> (Signer, wasp_jwt::KeySet) {
@@ -207,7 +208,7 @@ fn issuer_must_match_the_provider() {
             &mint(&signer, Some("rsa-1"), &claims),
             NOW
         ),
-        Some(JwtError::BadClaim)
+        Some(JwtError::BadClaim(Claim::IssNotString))
     );
 }
 
@@ -350,7 +351,12 @@ fn far_future_and_malformed_timestamps() {
         ),
         None
     );
-    for bad in [json!(1e300), json!(-5), json!("tomorrow"), json!(1.5)] {
+    for (bad, error) in [
+        (json!(1e300), Claim::ExpOutOfRange),
+        (json!(-5), Claim::ExpOutOfRange),
+        (json!("tomorrow"), Claim::ExpNotInteger),
+        (json!(1.5), Claim::ExpNotInteger),
+    ] {
         claims["exp"] = bad.clone();
         assert_eq!(
             rejection(
@@ -359,7 +365,7 @@ fn far_future_and_malformed_timestamps() {
                 &mint(&signer, Some("rsa-1"), &claims),
                 NOW
             ),
-            Some(JwtError::BadClaim),
+            Some(JwtError::BadClaim(error)),
             "{bad}"
         );
     }
@@ -368,18 +374,19 @@ fn far_future_and_malformed_timestamps() {
 #[test]
 fn registered_claims_of_the_wrong_type_are_claim_errors() {
     let (signer, keys) = rsa_setup();
-    for (name, value) in [
-        ("sub", json!(5)),
-        ("jti", json!([])),
-        ("aud", json!({"a": 1})),
-        ("nbf", json!("now")),
+    for (name, value, error) in [
+        ("sub", json!(5), Claim::SubNotString),
+        ("jti", json!([]), Claim::JtiNotString),
+        ("aud", json!({"a": 1}), Claim::AudNotStrings),
+        ("nbf", json!("now"), Claim::NbfNotInteger),
+        ("iat", json!(-1), Claim::IatOutOfRange),
     ] {
         let mut claims = good_claims();
         claims[name] = value;
         let token = mint(&signer, Some("rsa-1"), &claims);
         assert_eq!(
             rejection(&provider(), &keys, &token, NOW),
-            Some(JwtError::BadClaim),
+            Some(JwtError::BadClaim(error)),
             "{name}"
         );
     }
@@ -409,7 +416,7 @@ fn bad_base64url_is_rejected() {
     let padded = format!("{}.{}.{}==", parts[0], parts[1], parts[2]);
     assert_eq!(
         rejection(&provider(), &keys, &padded, NOW),
-        Some(JwtError::BadSignature)
+        Some(JwtError::SignatureNotBase64)
     );
     let plus = format!(
         "{}.{}.{}",
@@ -423,12 +430,12 @@ fn bad_base64url_is_rejected() {
     );
     assert_eq!(
         rejection(&provider(), &keys, &plus, NOW),
-        Some(JwtError::BadSignature)
+        Some(JwtError::SignatureNotBase64)
     );
     let std_header = format!("{}=.{}.{}", parts[0], parts[1], parts[2]);
     assert_eq!(
         rejection(&provider(), &keys, &std_header, NOW),
-        Some(JwtError::BadHeader)
+        Some(JwtError::HeaderNotBase64)
     );
 }
 
@@ -566,7 +573,7 @@ fn duplicate_claims_are_rejected_even_when_validly_signed() {
     );
     assert_eq!(
         rejection(&provider(), &keys, &token, NOW),
-        Some(JwtError::BadPayload)
+        Some(JwtError::PayloadNotJson)
     );
     let dup_iss = format!(r#"{{"iss":"https://evil","iss":"{ISSUER}","aud":"https://{SERVICE}"}}"#);
     let token = mint_raw(
@@ -577,7 +584,7 @@ fn duplicate_claims_are_rejected_even_when_validly_signed() {
     );
     assert_eq!(
         rejection(&provider(), &keys, &token, NOW),
-        Some(JwtError::BadPayload)
+        Some(JwtError::PayloadNotJson)
     );
 }
 
