@@ -6,7 +6,10 @@ benchmarking advice, no access log and no request-id generation (unless --as-shi
 With --bare the wasm filter is removed too, leaving the same listener, HCM, routes and
 clusters.
 
-usage: bootstrap.py IN.yaml OUT.json --listen-port P --admin-port P [--bare] [--as-shipped]
+With --module the wasm filter loads another module (the no-op baseline).
+
+usage: bootstrap.py IN.yaml OUT.json --listen-port P --admin-port P
+                    [--bare] [--as-shipped] [--module PATH]
 """
 import argparse
 import json
@@ -30,7 +33,7 @@ def hcm_configs(bootstrap):
                     yield config
 
 
-def transform(bootstrap, listen_port, admin_port, bare, as_shipped):
+def transform(bootstrap, listen_port, admin_port, bare, as_shipped, module=None):
     set_port(bootstrap["admin"]["address"], admin_port)
     listeners = bootstrap["static_resources"]["listeners"]
     if len(listeners) != 1:
@@ -49,6 +52,8 @@ def transform(bootstrap, listen_port, admin_port, bare, as_shipped):
         raise SystemExit(f"bootstrap.py: expected one wasm filter, found {len(wasm)}")
     if bare:
         hcm["http_filters"] = [f for f in filters if f not in wasm]
+    if module:
+        wasm[0]["typed_config"]["config"]["vm_config"]["code"] = {"local": {"filename": module}}
     return bootstrap
 
 
@@ -60,10 +65,11 @@ def main():
     parser.add_argument("--admin-port", type=int, required=True)
     parser.add_argument("--bare", action="store_true")
     parser.add_argument("--as-shipped", action="store_true", help="keep the access log and request ids")
+    parser.add_argument("--module", help="load this wasm module instead of the generated one")
     args = parser.parse_args()
     with open(args.input) as f:
         bootstrap = yaml.safe_load(f)
-    transform(bootstrap, args.listen_port, args.admin_port, args.bare, args.as_shipped)
+    transform(bootstrap, args.listen_port, args.admin_port, args.bare, args.as_shipped, args.module)
     with open(args.output, "w") as f:
         json.dump(bootstrap, f, indent=1)
 

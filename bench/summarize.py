@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Summarises benchmark rounds (section 2.2 of performance-notes.md).
 
-Input lines (TSV): round variant req_per_s cpu_us_per_req. Variants: bare, wasp-10, wasp-10k.
+Input lines (TSV): round variant req_per_s cpu_us_per_req. Variants: bare, wasp-10, wasp-10k
+and optionally wasm-noop (a module that does nothing: what V8 alone costs).
 Per variant: median req/s, median per-round ratio vs bare (min-max), median per-round
 added CPU us/request vs bare; then the 10k/10-op cost ratio and the goals.
 
@@ -11,7 +12,7 @@ import statistics
 import sys
 from collections import defaultdict
 
-BARE, SMALL, LARGE = "bare", "wasp-10", "wasp-10k"
+BARE, NOOP, SMALL, LARGE = "bare", "wasm-noop", "wasp-10", "wasp-10k"
 
 
 def load(path):
@@ -31,7 +32,8 @@ def main():
     print(f"{'variant':<10} {'req/s':>9} {'ratio vs bare':>22} {'CPU us/req':>11} {'added CPU us/req':>24}")
     added = {}
     ratios = {}
-    for variant in (BARE, SMALL, LARGE):
+    variants = [v for v in (BARE, NOOP, SMALL, LARGE) if all(v in r for r in rounds)]
+    for variant in variants:
         rps = [r[variant][0] for r in rounds]
         cpu = [r[variant][1] for r in rounds]
         ratio = [r[variant][0] / r[BARE][0] for r in rounds]
@@ -44,6 +46,12 @@ def main():
             f"{statistics.median(delta):>+9.1f} [{min(delta):+.1f} to {max(delta):+.1f}]"
         )
     # Match cost of 10k ops relative to 10 ops: the added CPU over bare, per round.
+    if NOOP in variants:
+        own = [r[SMALL][1] - r[NOOP][1] for r in rounds]
+        print(
+            f"wasp-10 over wasm-noop (the filter's own work): {statistics.median(own):+.1f} us/req "
+            f"[{min(own):+.1f} to {max(own):+.1f}]"
+        )
     cost = [r[LARGE][1] / r[SMALL][1] for r in rounds]
     # A per-round ratio of two small differences explodes on a noisy round, so
     # the added-cost ratio is taken between the medians of the added CPU.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Filter overhead as a side-by-side ratio (performance-notes.md section 2.2), run by `make bench`:
 #   Envoy under test on CPU 1 (--concurrency 1); wrk and the upstream (a direct_response Envoy) on CPU 0.
-#   Variants: bare (same listener/HCM/routes, no wasm filter), wasp-10 (10 operations), wasp-10k
+#   Variants: bare (same listener/HCM/routes, no wasm filter), wasm-noop (the wasp-10 bootstrap
+#   with a module that does nothing: what V8 alone costs), wasp-10 (10 operations), wasp-10k
 #   (10,000 operations), all answering GET /v1/bench/42. ROUNDS interleaved rounds (default 7) of
 #   wrk -t1 -c32 -d${DURATION}s after a ${WARMUP}s warm-up; CPU from /proc/PID/stat utime+stime.
 #   Access log and request ids are off in every variant (Envoy's benchmarking advice);
@@ -21,9 +22,9 @@ REQUEST_PATH=/v1/bench/42
 BENCHED_TEMPLATE='/v1/bench/{id}'
 UPSTREAM_PORT=18090
 UPSTREAM_ADMIN_PORT=19090
-VARIANTS=(bare wasp-10 wasp-10k)
-declare -A LISTEN=([bare]=18081 [wasp-10]=18082 [wasp-10k]=18083)
-declare -A ADMIN=([bare]=19081 [wasp-10]=19082 [wasp-10k]=19083)
+VARIANTS=(bare wasm-noop wasp-10 wasp-10k)
+declare -A LISTEN=([bare]=18081 [wasp-10]=18082 [wasp-10k]=18083 [wasm-noop]=18084)
+declare -A ADMIN=([bare]=19081 [wasp-10]=19082 [wasp-10k]=19083 [wasm-noop]=19084)
 
 die() { echo "bench: $*" >&2; exit 1; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -78,6 +79,10 @@ start_envoy() {
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+echo "== building the no-op module (bench/noop-filter)"
+bench/build-noop.sh
+NOOP_WASM=$ROOT/target/bench/noop_filter.wasm
+
 echo "== specs and bootstraps in $WORK"
 python3 bench/gen_spec.py 10 "$WORK/spec-10.yaml"
 python3 bench/gen_spec.py 10000 "$WORK/spec-10k.yaml"
@@ -89,10 +94,11 @@ done
 ROUTE_ID=$(python3 bench/route_id.py "$WORK/out-10/filter.json" "$BENCHED_TEMPLATE")
 [ "$ROUTE_ID" = "$(python3 bench/route_id.py "$WORK/out-10k/filter.json" "$BENCHED_TEMPLATE")" ] \
   || die "the benched operation has different route ids in the two specs; the bare variant needs one"
-declare -A SOURCE=([bare]=out-10 [wasp-10]=out-10 [wasp-10k]=out-10k)
+declare -A SOURCE=([bare]=out-10 [wasm-noop]=out-10 [wasp-10]=out-10 [wasp-10k]=out-10k)
 for v in "${VARIANTS[@]}"; do
   flags=()
   [ "$v" = bare ] && flags+=(--bare)
+  [ "$v" = wasm-noop ] && flags+=(--module "$NOOP_WASM")
   [ "$AS_SHIPPED" = 1 ] && flags+=(--as-shipped)
   python3 bench/bootstrap.py "$WORK/${SOURCE[$v]}/envoy.yaml" "$WORK/$v.json" \
     --listen-port "${LISTEN[$v]}" --admin-port "${ADMIN[$v]}" "${flags[@]}"
@@ -111,7 +117,9 @@ done
 # The bare variant has no filter to set the route header, so its client sends it (the
 # route id of the benched operation). Real clients never send it, and a client-sent one
 # costs the filter a removal, so the wasp variants get a neutral header of the same size.
-declare -A ROUTE_HEADER=([bare]="x-wasp-route: $ROUTE_ID" [wasp-10]="x-benchpad: $ROUTE_ID" [wasp-10k]="x-benchpad: $ROUTE_ID")
+# The no-op module sets nothing either, so it gets the route header like bare.
+declare -A ROUTE_HEADER=([bare]="x-wasp-route: $ROUTE_ID" [wasm-noop]="x-wasp-route: $ROUTE_ID"
+  [wasp-10]="x-benchpad: $ROUTE_ID" [wasp-10k]="x-benchpad: $ROUTE_ID")
 
 # Never measure a broken config: the benched request must reach the upstream, and the
 # wasp variants must really be filtering: a wrong method gets the filter's 405 (the
@@ -120,7 +128,7 @@ assert_serving() {
   local v=$1 url=http://127.0.0.1:${LISTEN[$1]} body code
   body=$(curl -s -H "${ROUTE_HEADER[$v]}" -w ' %{http_code}' "$url$REQUEST_PATH")
   [ "$body" = "ok 200" ] || die "$v: GET $REQUEST_PATH answered '$body', expected the upstream's 'ok' with 200"
-  if [ "$v" != bare ]; then
+  if [ "${v#wasp-}" != "$v" ]; then
     code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url$REQUEST_PATH")
     [ "$code" = 405 ] || die "$v: POST $REQUEST_PATH answered $code, expected the filter's 405"
   fi
@@ -132,7 +140,8 @@ RESULTS=$WORK/rounds.tsv
 echo "== $ROUNDS rounds x ${#VARIANTS[@]} variants, wrk -t1 -c32 -d${DURATION}s (+${WARMUP}s warm-up) GET $REQUEST_PATH"
 for round in $(seq 1 "$ROUNDS"); do
   # Rotate the order each round so drift on the box does not favour one variant.
-  order=("${VARIANTS[@]:$(( (round - 1) % 3 ))}" "${VARIANTS[@]:0:$(( (round - 1) % 3 ))}")
+  shift_by=$(( (round - 1) % ${#VARIANTS[@]} ))
+  order=("${VARIANTS[@]:$shift_by}" "${VARIANTS[@]:0:$shift_by}")
   for v in "${order[@]}"; do
     assert_serving "$v"
     url=http://127.0.0.1:${LISTEN[$v]}$REQUEST_PATH
