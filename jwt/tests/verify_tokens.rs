@@ -632,3 +632,37 @@ fn verified_claims_are_forwarded_exactly_as_signed() {
     );
     assert_eq!(tokens[0].claims["sub"], "user-1");
 }
+
+#[test]
+fn psychic_and_malformed_signatures_are_rejected() {
+    // CVE-2022-21449: an all-zero ECDSA signature (r = s = 0) must never verify.
+    let ec = Signer::es256();
+    let keys = keyset(&jwks(&[ec.jwk("ec"), Signer::ed25519().jwk("ed")]));
+    let input = format!(
+        "{}.{}",
+        b64(r#"{"alg":"ES256","kid":"ec"}"#),
+        b64(good_claims().to_string())
+    );
+    for signature in [
+        vec![0u8; 64],
+        vec![0u8; 0x40 + 8],
+        vec![0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00],
+    ] {
+        let token = format!("{input}.{}", b64(&signature));
+        assert_eq!(
+            rejection(&provider(), &keys, &token, NOW),
+            Some(JwtError::VerificationFailed)
+        );
+    }
+    // An Ed25519 signature of the wrong length.
+    let input = format!(
+        "{}.{}",
+        b64(r#"{"alg":"EdDSA","kid":"ed"}"#),
+        b64(good_claims().to_string())
+    );
+    let token = format!("{input}.{}", b64([7u8; 63]));
+    assert_eq!(
+        rejection(&provider(), &keys, &token, NOW),
+        Some(JwtError::VerificationFailed)
+    );
+}
