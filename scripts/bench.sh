@@ -39,6 +39,7 @@ if ! command -v wrk >/dev/null; then
 fi
 if ! python3 -c 'import yaml' 2>/dev/null; then
   echo "== installing python3-yaml (apt)"
+  as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml >/dev/null
 fi
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (Envoy under test on CPU 1, load and upstream on CPU 0)"
