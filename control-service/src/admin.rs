@@ -1,0 +1,126 @@
+//! The admin API, guarded by its own bearer token (disabled without one):
+//! `POST /admin/keys` `{"project_id": "...", "project_number": 123?}` -> 201 with the key
+//! (shown only here), `GET /admin/keys`, `DELETE /admin/keys/{id}`, `GET /admin/reports`.
+
+use crate::http::{bearer_matches, json_error, unix_now, AppState};
+use crate::store::StoreError;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Body of `POST /admin/keys`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    pub project_id: String,
+    #[serde(default)]
+    pub project_number: Option<i64>,
+}
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/admin/keys", get(list_keys).post(create_key))
+        .route("/admin/keys/{id}", delete(revoke_key))
+        .route("/admin/reports", get(reports))
+}
+
+/// The error response when the caller may not use the admin API, `None` when it may.
+fn refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+    match &state.admin_token {
+        None => Some(json_error(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            "the admin API is disabled; start `wasp-control serve` with --admin-token",
+        )),
+        Some(token) if bearer_matches(headers, token) => None,
+        Some(_) => Some(json_error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "missing or wrong `Authorization: Bearer <admin token>`",
+        )),
+    }
+}
+
+fn store_error(error: &StoreError) -> Response {
+    match error {
+        StoreError::Invalid(message) => {
+            json_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", message)
+        }
+        StoreError::Database(_) => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            &error.to_string(),
+        ),
+    }
+}
+
+async fn create_key(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(response) = refusal(&state, &headers) {
+        return response;
+    }
+    let request: CreateKey = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                &format!(
+                "body must be {{\"project_id\": \"...\", \"project_number\": 123 (optional)}}: {e}"
+            ),
+            )
+        }
+    };
+    match state
+        .control
+        .keys()
+        .create(&request.project_id, request.project_number, unix_now())
+    {
+        Ok(created) => (StatusCode::CREATED, Json(created)).into_response(),
+        Err(error) => store_error(&error),
+    }
+}
+
+async fn list_keys(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(response) = refusal(&state, &headers) {
+        return response;
+    }
+    match state.control.keys().list() {
+        Ok(keys) => Json(keys).into_response(),
+        Err(error) => store_error(&error),
+    }
+}
+
+async fn revoke_key(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(response) = refusal(&state, &headers) {
+        return response;
+    }
+    match state.control.keys().revoke(&id, unix_now()) {
+        Ok(true) => Json(serde_json::json!({ "id": id, "revoked": true })).into_response(),
+        Ok(false) => json_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            &format!("no API key has id {id:?}"),
+        ),
+        Err(error) => store_error(&error),
+    }
+}
+
+async fn reports(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(response) = refusal(&state, &headers) {
+        return response;
+    }
+    Json(state.control.reports().summary()).into_response()
+}

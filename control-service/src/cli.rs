@@ -1,0 +1,208 @@
+//! `wasp-control` command line: `keys create|list|revoke` work on the database file
+//! directly (no server needed; a running server sees the change on its next lookup),
+//! `serve` runs the HTTP service.
+
+use crate::server::{build_state, serve, ServeOptions};
+use crate::store::{KeyInfo, KeyStore};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wasp-control",
+    version,
+    about = "Self-hosted Service Control for wasp: API keys, quotas, reports"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, list and revoke API keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+    /// Serve Service Control (check, allocateQuota, report) and the admin API over HTTP.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbArg {
+    /// SQLite database holding the API keys (created if missing).
+    #[arg(long, env = "WASP_CONTROL_DB", default_value = "wasp-control.db")]
+    pub db: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key for a consumer project; the key is printed once.
+    Create {
+        /// Consumer project id the key belongs to.
+        #[arg(long)]
+        project: String,
+        /// Project number (kept per project; a random 12-digit one when omitted).
+        #[arg(long)]
+        project_number: Option<i64>,
+        #[command(flatten)]
+        db: DbArg,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys (never their secret).
+    List {
+        #[command(flatten)]
+        db: DbArg,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id; checks with it fail from then on.
+    Revoke {
+        /// The key id (`k...`), as `keys list` shows it.
+        id: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Control config JSON written by `wasp compile` (one per service; repeatable).
+    #[arg(long = "config", required = true, num_args = 1..)]
+    pub configs: Vec<PathBuf>,
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8790")]
+    pub listen: String,
+    /// Keep quota windows in Redis (e.g. redis://127.0.0.1:6379/0) so replicas share limits.
+    #[arg(long)]
+    pub redis: Option<String>,
+    /// Bearer token for /admin/...; without it the admin API is disabled.
+    #[arg(long, env = "WASP_CONTROL_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+    /// Bearer token gateways must send on /v1/services/...; without it any caller is accepted.
+    #[arg(long, env = "WASP_CONTROL_TOKEN")]
+    pub control_token: Option<String>,
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Keys { action } => run_keys(action),
+        Command::Serve(args) => run_serve(args).await,
+    }
+}
+
+fn open(db: &DbArg) -> anyhow::Result<KeyStore> {
+    KeyStore::open(&db.db).with_context(|| format!("cannot open key database {}", db.db.display()))
+}
+
+fn run_keys(action: KeysCommand) -> anyhow::Result<()> {
+    let now = crate::http::unix_now();
+    match action {
+        KeysCommand::Create {
+            project,
+            project_number,
+            db,
+            json,
+        } => {
+            let created = open(&db)?.create(&project, project_number, now)?;
+            if json {
+                println!("{}", serde_json::to_string(&created)?);
+            } else {
+                println!(
+                    "created key {} for project {} (number {})",
+                    created.info.id, created.info.project_id, created.info.project_number
+                );
+                println!("key: {}", created.key);
+                println!("store it now: only its hash is kept, it cannot be shown again");
+            }
+        }
+        KeysCommand::List { db, json } => {
+            let keys = open(&db)?.list()?;
+            if json {
+                println!("{}", serde_json::to_string(&keys)?);
+            } else {
+                print_key_table(&keys);
+            }
+        }
+        KeysCommand::Revoke { id, db } => {
+            if !open(&db)?.revoke(&id, now)? {
+                anyhow::bail!("no API key has id {id:?}; `wasp-control keys list` shows the ids");
+            }
+            println!("revoked key {id}");
+        }
+    }
+    Ok(())
+}
+
+fn print_key_table(keys: &[KeyInfo]) {
+    println!(
+        "{:<18} {:<30} {:>14} {:>12} state",
+        "id", "project", "number", "created"
+    );
+    for key in keys {
+        let state = if key.is_revoked() {
+            "revoked"
+        } else {
+            "active"
+        };
+        println!(
+            "{:<18} {:<30} {:>14} {:>12} {state}",
+            key.id, key.project_id, key.project_number, key.created_at
+        );
+    }
+}
+
+async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    let options = ServeOptions {
+        db: args.db.db,
+        configs: args.configs,
+        redis: args.redis,
+        admin_token: args.admin_token,
+        control_token: args.control_token,
+    };
+    let state = build_state(&options).await?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    let backend = if options.redis.is_some() {
+        "redis"
+    } else {
+        "memory"
+    };
+    println!("wasp-control listening on http://{address} (quota windows: {backend})");
+    std::io::stdout().flush()?;
+    serve(listener, state, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

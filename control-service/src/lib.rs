@@ -1,0 +1,16 @@
+//! `wasp-control`: a self-hosted Google Service Control v1 for wasp gateways.
+//!
+//! Serves `POST /v1/services/{service}:check`, `:allocateQuota` and `:report` with
+//! protobuf bodies (the `wasp-servicecontrol` types) for the services described by the
+//! control configs `wasp compile` writes (`wasp_config::control::ControlConfig`).
+//! API keys live hashed in SQLite; quota windows in memory or in Redis.
+
+pub mod admin;
+pub mod cli;
+pub mod consumer;
+pub mod control;
+pub mod http;
+pub mod quota;
+pub mod reports;
+pub mod server;
+pub mod store;

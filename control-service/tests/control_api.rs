@@ -1,0 +1,297 @@
+//! The HTTP API over real sockets: admin key management, check decisions, auth, errors
+//! and reports.
+
+mod common;
+
+use common::*;
+use wasp_servicecontrol::check_error::Code;
+use wasp_servicecontrol::*;
+
+async fn started() -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let server = Server::start(options(&dir.path().join("keys.db"), &config)).await;
+    (dir, server)
+}
+
+#[tokio::test]
+async fn admin_created_keys_check_until_deleted() {
+    let (_dir, server) = started().await;
+    let base = server.url("");
+    let (key, id) = create_key_via_admin(&base, "acme", Some(777)).await;
+
+    let ok = check(&base, &key).await;
+    assert!(ok.check_errors.is_empty());
+    assert_eq!(
+        ok.check_info.unwrap().consumer_info.unwrap().project_number,
+        777
+    );
+    assert_eq!(ok.service_config_id, "cfg-1");
+
+    let unknown = check(&base, "wasp-never-issued").await;
+    assert_eq!(unknown.check_errors[0].code(), Code::ApiKeyInvalid);
+
+    let client = reqwest::Client::new();
+    let listed: serde_json::Value = client
+        .get(server.url("/admin/keys"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["project_number"], 777);
+
+    let deleted = client
+        .delete(server.url(&format!("/admin/keys/{id}")))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let revoked = check(&base, &key).await;
+    assert_eq!(revoked.check_errors[0].code(), Code::ApiKeyInvalid);
+
+    let missing = client
+        .delete(server.url("/admin/keys/k-nope"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn admin_api_needs_its_token_and_is_off_without_one() {
+    let (dir, server) = started().await;
+    let client = reqwest::Client::new();
+    let anonymous = client.get(server.url("/admin/keys")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let wrong = client
+        .get(server.url("/admin/reports"))
+        .bearer_auth("guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let bad_body = client
+        .post(server.url("/admin/keys"))
+        .bearer_auth(ADMIN_TOKEN)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_body.status(), 400);
+
+    let mut no_admin = options(&dir.path().join("other.db"), &write_config(dir.path()));
+    no_admin.admin_token = None;
+    let closed = Server::start(no_admin).await;
+    let response = client
+        .get(closed.url("/admin/keys"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("--admin-token"));
+}
+
+#[tokio::test]
+async fn control_token_is_enforced_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(&dir.path().join("keys.db"), &write_config(dir.path()));
+    opts.control_token = Some("gateway-token".into());
+    let server = Server::start(opts).await;
+    let body = check_request("project:producer-project").encode_to_vec();
+    let client = reqwest::Client::new();
+    let path = server.url(&Method::Check.path(SERVICE));
+
+    let anonymous = client
+        .post(&path)
+        .header("content-type", CONTENT_TYPE)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let authorized = client
+        .post(&path)
+        .bearer_auth("gateway-token")
+        .header("content-type", CONTENT_TYPE)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(authorized.status(), 200);
+}
+
+#[tokio::test]
+async fn malformed_calls_get_google_style_errors() {
+    let (_dir, server) = started().await;
+    let base = server.url("");
+    let body = check_request("project:producer-project").encode_to_vec();
+
+    let unknown_service = post_raw(
+        &base,
+        &Method::Check.path("other.example.com"),
+        body.clone(),
+        CONTENT_TYPE,
+    )
+    .await;
+    assert_eq!(unknown_service.status(), 404);
+    let error: serde_json::Value = unknown_service.json().await.unwrap();
+    assert_eq!(error["error"]["status"], "NOT_FOUND");
+    assert!(error["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("other.example.com"));
+
+    let unknown_verb = post_raw(
+        &base,
+        &format!("/v1/services/{SERVICE}:delete"),
+        body.clone(),
+        CONTENT_TYPE,
+    )
+    .await;
+    assert_eq!(unknown_verb.status(), 404);
+
+    let garbage = post_raw(
+        &base,
+        &Method::Check.path(SERVICE),
+        vec![0xff, 0xff, 0xff],
+        CONTENT_TYPE,
+    )
+    .await;
+    assert_eq!(garbage.status(), 400);
+
+    let json = post_raw(
+        &base,
+        &Method::Check.path(SERVICE),
+        b"{}".to_vec(),
+        "application/json",
+    )
+    .await;
+    assert_eq!(json.status(), 415);
+
+    let mismatch = CheckRequest {
+        service_name: "else.example.com".into(),
+        ..check_request("")
+    };
+    let mismatch = post_raw(
+        &base,
+        &Method::Check.path(SERVICE),
+        mismatch.encode_to_vec(),
+        CONTENT_TYPE,
+    )
+    .await;
+    assert_eq!(mismatch.status(), 400);
+
+    // The ':' percent-encoded, as some HTTP clients send it.
+    let encoded = post_raw(
+        &base,
+        &format!("/v1/services/{SERVICE}%3Acheck"),
+        body,
+        CONTENT_TYPE,
+    )
+    .await;
+    assert_eq!(encoded.status(), 200);
+}
+
+#[tokio::test]
+async fn producer_project_and_unknown_projects_in_check() {
+    let (_dir, server) = started().await;
+    let base = server.url("");
+    let producer: CheckResponse = call(
+        &base,
+        Method::Check,
+        SERVICE,
+        &check_request("project:producer-project"),
+    )
+    .await;
+    assert!(producer.check_errors.is_empty());
+    let stranger: CheckResponse = call(
+        &base,
+        Method::Check,
+        SERVICE,
+        &check_request("project:stranger"),
+    )
+    .await;
+    assert_eq!(stranger.check_errors[0].code(), Code::ProjectInvalid);
+}
+
+fn reported(name: &str, consumer_id: &str, code: &str, requests: Option<i64>) -> Operation {
+    let mut operation = Operation {
+        operation_id: format!("{name}-{code}"),
+        operation_name: name.into(),
+        consumer_id: consumer_id.into(),
+        ..Default::default()
+    };
+    operation
+        .labels
+        .insert("/response_code".into(), code.into());
+    if let Some(requests) = requests {
+        operation.metric_value_sets.push(MetricValueSet::int64(
+            "serviceruntime.googleapis.com/api/producer/request_count",
+            requests,
+        ));
+    }
+    operation
+}
+
+#[tokio::test]
+async fn reports_are_counted_per_operation_consumer_and_code() {
+    let (_dir, server) = started().await;
+    let base = server.url("");
+    let (key, _) = create_key_via_admin(&base, "acme", None).await;
+    let request = ReportRequest {
+        service_name: SERVICE.into(),
+        operations: vec![
+            reported(READ_OP, &format!("api_key:{key}"), "200", Some(4)),
+            reported(READ_OP, &format!("api_key:{key}"), "429", None),
+            reported(READ_OP, "api_key:wasp-never-issued", "200", None),
+            reported("<Unknown Operation Name>", "", "404", None),
+        ],
+        service_config_id: "cfg-9".into(),
+    };
+    let response: ReportResponse = call(&base, Method::Report, SERVICE, &request).await;
+    assert!(response.report_errors.is_empty());
+    assert_eq!(response.service_config_id, "cfg-9");
+
+    let summary: serde_json::Value = reqwest::Client::new()
+        .get(server.url("/admin/reports"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(summary["operations"], 4);
+    assert_eq!(summary["requests"], 7);
+    let count = |operation: &str, consumer: &str, code: &str| {
+        summary["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| {
+                c["operation"] == operation
+                    && c["consumer"] == consumer
+                    && c["response_code"] == code
+            })
+            .map(|c| c["requests"].as_u64().unwrap())
+    };
+    assert_eq!(count(READ_OP, "project:acme", "200"), Some(4));
+    assert_eq!(count(READ_OP, "project:acme", "429"), Some(1));
+    assert_eq!(count(READ_OP, "api_key:unrecognized", "200"), Some(1));
+    assert_eq!(count("<Unknown Operation Name>", "", "404"), Some(1));
+    assert!(
+        !summary.to_string().contains(&key),
+        "reports must not expose API keys"
+    );
+}

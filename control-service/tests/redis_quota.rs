@@ -1,0 +1,126 @@
+//! Two control-service instances sharing quota windows through a real redis-server: the
+//! limit holds across them. The same scenario with in-memory windows shows the contrast
+//! (each instance would grant the full limit), so the shared result is not an accident.
+
+mod common;
+
+use common::*;
+use wasp_control::server::build_state;
+use wasp_servicecontrol::{Message, Method, CONTENT_TYPE};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_share_one_limit_through_redis() {
+    let redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keys.db");
+    let config = write_config(dir.path());
+    let mut opts = options(&db, &config);
+    opts.redis = Some(redis.url.clone());
+    let a = Server::start(opts.clone()).await;
+    let b = Server::start(opts).await;
+    let (a, b) = (a.url(""), b.url(""));
+    let (key, _) = create_key_via_admin(&a, "acme", None).await;
+    wait_for_fresh_window().await;
+
+    // Limit 10, cost 3, alternating replicas: 3 (A) + 3 (B) + 3 (A) = 9; B's 12 is refused.
+    assert!(granted(&allocate(&a, &key, 3).await));
+    assert!(granted(&allocate(&b, &key, 3).await));
+    assert!(granted(&allocate(&a, &key, 3).await));
+    assert!(exhausted(&allocate(&b, &key, 3).await));
+    assert!(exhausted(&allocate(&a, &key, 3).await));
+    // Nothing consumed by the refusals: exactly one unit is left, on either replica.
+    assert!(granted(&allocate(&b, &key, 1).await));
+    assert!(exhausted(&allocate(&a, &key, 1).await));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_allocations_never_exceed_the_limit() {
+    let redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let mut opts = options(&dir.path().join("keys.db"), &config);
+    opts.redis = Some(redis.url.clone());
+    let a = Server::start(opts.clone()).await;
+    let b = Server::start(opts).await;
+    let (key, _) = create_key_via_admin(&a.url(""), "acme", None).await;
+    wait_for_fresh_window().await;
+
+    // 40 concurrent cost-1 allocations against a limit of 10 across two replicas.
+    let mut tasks = Vec::new();
+    for n in 0..40 {
+        let base = if n % 2 == 0 { a.url("") } else { b.url("") };
+        let key = key.clone();
+        tasks.push(tokio::spawn(async move {
+            granted(&allocate(&base, &key, 1).await)
+        }));
+    }
+    let mut grants = 0;
+    for task in tasks {
+        grants += usize::from(task.await.unwrap());
+    }
+    assert_eq!(grants, LIMIT as usize);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_windows_are_per_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let opts = options(&dir.path().join("keys.db"), &config);
+    let a = Server::start(opts.clone()).await;
+    let b = Server::start(opts).await;
+    let (a, b) = (a.url(""), b.url(""));
+    let (key, _) = create_key_via_admin(&a, "acme", None).await;
+    wait_for_fresh_window().await;
+    assert!(granted(&allocate(&a, &key, 9).await));
+    assert!(
+        granted(&allocate(&b, &key, 9).await),
+        "without Redis each instance counts alone"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_fails_at_start_with_the_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let mut opts = options(&dir.path().join("keys.db"), &config);
+    let url = format!("redis://127.0.0.1:{}/0", free_port());
+    opts.redis = Some(url.clone());
+    let error = build_state(&opts)
+        .await
+        .err()
+        .expect("must fail")
+        .to_string();
+    assert!(error.contains(&url), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redis_outage_answers_503_quickly_so_gateways_can_fail_open() {
+    let mut redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let mut opts = options(&dir.path().join("keys.db"), &config);
+    opts.redis = Some(redis.url.clone());
+    let server = Server::start(opts).await;
+    let base = server.url("");
+    let (key, _) = create_key_via_admin(&base, "acme", None).await;
+    assert!(granted(&allocate(&base, &key, 1).await));
+
+    redis.kill();
+    let request = quota_request(&format!("api_key:{key}"), READ_OP, &[("reads", 1)]);
+    let started = std::time::Instant::now();
+    let response = post_raw(
+        &base,
+        &Method::AllocateQuota.path(SERVICE),
+        request.encode_to_vec(),
+        CONTENT_TYPE,
+    )
+    .await;
+    assert_eq!(response.status(), 503);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "took {:?}",
+        started.elapsed()
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["status"], "UNAVAILABLE");
+}
