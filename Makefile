@@ -33,7 +33,8 @@ clippy: toolchain
 	@if grep -q rustup target/toolchain.env; then \
 	  cargo clippy --release --target wasm32-wasip1 -p wasp-filter -- -D warnings; fi
 
-unit:
+unit: toolchain
+	@scripts/ensure-redis.sh
 	cargo test --workspace --exclude wasp-tests
 
 integration: build

@@ -96,8 +96,8 @@ impl FilterConfig {
     /// Parses and checks a compiled config: the schema version, unique route
     /// ids, operations that point at known routes, and valid templates.
     pub fn from_json(bytes: &[u8]) -> Result<FilterConfig, String> {
-        let config: FilterConfig =
-            serde_json::from_slice(bytes).map_err(|e| format!("filter config is not valid JSON for this schema: {e}"))?;
+        let config: FilterConfig = serde_json::from_slice(bytes)
+            .map_err(|e| format!("filter config is not valid JSON for this schema: {e}"))?;
         if config.version != SCHEMA_VERSION {
             return Err(format!(
                 "filter config schema version {} is not supported (this filter reads version {SCHEMA_VERSION}); recompile the spec with a matching `wasp`",
@@ -112,7 +112,10 @@ impl FilterConfig {
         }
         for op in &config.operations {
             if !ids.contains(op.route.as_str()) {
-                return Err(format!("operation {} points at unknown route {:?}", op.name, op.route));
+                return Err(format!(
+                    "operation {} points at unknown route {:?}",
+                    op.name, op.route
+                ));
             }
             PathTemplate::parse(&op.template).map_err(|e| format!("operation {}: {e}", op.name))?;
             if op.backend_auth.is_some() && config.id_token_source.is_none() {

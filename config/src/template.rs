@@ -74,7 +74,9 @@ fn parse_segment(raw: &str) -> Result<Segment, TemplateError> {
     }
     if let Some(inner) = raw.strip_prefix('{') {
         let Some(inner) = inner.strip_suffix('}') else {
-            return err(format!("segment {raw:?} opens a variable with '{{' but does not close it with '}}'"));
+            return err(format!(
+                "segment {raw:?} opens a variable with '{{' but does not close it with '}}'"
+            ));
         };
         let (name, pattern) = match inner.split_once('=') {
             Some((name, pattern)) => (name, Some(pattern)),
@@ -110,12 +112,16 @@ impl PathTemplate {
             return err(format!("path {text:?} must start with '/'"));
         };
         if text.contains(['?', '#']) {
-            return err(format!("path {text:?} must not contain a query ('?') or fragment ('#')"));
+            return err(format!(
+                "path {text:?} must not contain a query ('?') or fragment ('#')"
+            ));
         }
         let (rest, verb) = split_verb(rest);
         let verb = match verb {
             Some(v) if v.is_empty() || v.contains(['{', '}', '*', '/']) => {
-                return err(format!("custom verb {v:?} in {text:?} must be plain text after the last ':'"));
+                return err(format!(
+                    "custom verb {v:?} in {text:?} must be plain text after the last ':'"
+                ));
             }
             other => other.map(str::to_string),
         };
@@ -137,8 +143,12 @@ impl PathTemplate {
                         "in {text:?} a '**' wildcard must be the last segment; move it to the end or use '*'"
                     ));
                 }
-                Segment::Single(Some(name)) | Segment::Multi(Some(name)) if !names.insert(name.as_str()) => {
-                    return err(format!("variable {{{name}}} appears twice in {text:?}; give each a distinct name"));
+                Segment::Single(Some(name)) | Segment::Multi(Some(name))
+                    if !names.insert(name.as_str()) =>
+                {
+                    return err(format!(
+                        "variable {{{name}}} appears twice in {text:?}; give each a distinct name"
+                    ));
                 }
                 _ => {}
             }
@@ -178,20 +188,29 @@ mod tests {
         );
         assert_eq!(t.variables().collect::<Vec<_>>(), ["shelf", "path"]);
         let t = PathTemplate::parse("/a/*/**").unwrap();
-        assert_eq!(t.segments, vec![lit("a"), Segment::Single(None), Segment::Multi(None)]);
+        assert_eq!(
+            t.segments,
+            vec![lit("a"), Segment::Single(None), Segment::Multi(None)]
+        );
     }
 
     #[test]
     fn root_and_trailing_slash() {
         assert_eq!(PathTemplate::parse("/").unwrap().segments, vec![]);
-        assert_eq!(PathTemplate::parse("/a/").unwrap(), PathTemplate::parse("/a").unwrap());
+        assert_eq!(
+            PathTemplate::parse("/a/").unwrap(),
+            PathTemplate::parse("/a").unwrap()
+        );
     }
 
     #[test]
     fn custom_verb() {
         let t = PathTemplate::parse("/v1/{name}:cancel").unwrap();
         assert_eq!(t.verb.as_deref(), Some("cancel"));
-        assert_eq!(t.segments, vec![lit("v1"), Segment::Single(Some("name".into()))]);
+        assert_eq!(
+            t.segments,
+            vec![lit("v1"), Segment::Single(Some("name".into()))]
+        );
         // A colon inside braces is not a verb.
         assert!(PathTemplate::parse("/v1/{a:b}").is_err());
     }
