@@ -2,7 +2,10 @@
 //! test sees exactly what Envoy forwarded: `{"method","path","query","headers"}`.
 //! `path` and `query` are raw (as on the request line, never decoded).
 //! A request carrying `x-echo-status: <code>` gets that status (still echoing),
-//! which lets a test see how the gateway treats a backend's own error replies.
+//! which lets a test see how the gateway treats a backend's own error replies,
+//! and `x-echo-delay-ms: <ms>` delays the answer (deadline tests).
+//! A `Bearer` token in `Authorization` is verified against the test key
+//! ([`crate::id_token`]) and the verdict echoed as `id_token`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,6 +13,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
+
+use crate::id_token::{check_authorization, TokenCheck};
 
 /// What the echo backend saw; also what tests deserialize from its replies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +24,22 @@ pub struct Echoed {
     pub query: String,
     /// Lower-case header names; repeated headers joined with ", ".
     pub headers: BTreeMap<String, String>,
+    /// The address of the backend that answered (`127.0.0.1:<port>`), so a test
+    /// with several backends sees which one got the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_by: Option<String>,
+    /// The HTTP version the request arrived with (`HTTP/1.1`, `HTTP/2.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The request's authority: `Host` for HTTP/1.1, `:authority` for HTTP/2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+    /// The TLS server name (SNI) the client sent; only TLS backends set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// The verdict on a `Bearer` token in `Authorization` (absent without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<TokenCheck>,
 }
 
 impl Echoed {
@@ -27,10 +48,43 @@ impl Echoed {
             .get(&name.to_ascii_lowercase())
             .map(String::as_str)
     }
+
+    /// The audience of a valid test ID token the backend received, if any.
+    pub fn id_token_audience(&self) -> Option<&str> {
+        match &self.id_token {
+            Some(TokenCheck::Valid { audience }) => Some(audience),
+            _ => None,
+        }
+    }
+
+    /// Fills the derived fields (`authority`, `id_token`) from the headers.
+    pub fn with_checks(mut self) -> Echoed {
+        if self.authority.is_none() {
+            self.authority = self.header("host").map(str::to_string);
+        }
+        self.id_token = self.header("authorization").and_then(check_authorization);
+        self
+    }
+
+    /// The status and delay the request asked for with [`STATUS_HEADER`] and [`DELAY_HEADER`].
+    pub fn requested_status_and_delay(&self) -> (u16, Option<std::time::Duration>) {
+        let status = self
+            .header(STATUS_HEADER)
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or(200);
+        let delay = self
+            .header(DELAY_HEADER)
+            .and_then(|s| s.parse::<u64>().ok())
+            .map(std::time::Duration::from_millis);
+        (status, delay)
+    }
 }
 
 /// Header a request can carry to choose the echo backend's status code.
 pub const STATUS_HEADER: &str = "x-echo-status";
+
+/// Header a request can carry to delay the echo backend's answer (milliseconds).
+pub const DELAY_HEADER: &str = "x-echo-delay-ms";
 
 /// A running echo backend on a free loopback port; stops when dropped.
 pub struct EchoBackend {
@@ -51,7 +105,8 @@ impl EchoBackend {
         let serving = Arc::clone(&server);
         let thread = std::thread::spawn(move || {
             for request in serving.incoming_requests() {
-                answer(request);
+                // One thread per request, so a delayed answer never holds up the next.
+                std::thread::spawn(move || answer(request, addr));
             }
         });
         EchoBackend {
@@ -85,7 +140,7 @@ pub fn split_target(target: &str) -> (&str, &str) {
     target.split_once('?').unwrap_or((target, ""))
 }
 
-fn echoed(request: &tiny_http::Request) -> Echoed {
+fn echoed(request: &tiny_http::Request, addr: SocketAddr) -> Echoed {
     let (path, query) = split_target(request.url());
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     for header in request.headers() {
@@ -104,15 +159,21 @@ fn echoed(request: &tiny_http::Request) -> Echoed {
         path: path.to_string(),
         query: query.to_string(),
         headers,
+        served_by: Some(addr.to_string()),
+        version: Some(format!("HTTP/{}", request.http_version())),
+        authority: None,
+        sni: None,
+        id_token: None,
     }
+    .with_checks()
 }
 
-fn answer(request: tiny_http::Request) {
-    let seen = echoed(&request);
-    let status = seen
-        .header(STATUS_HEADER)
-        .and_then(|s| s.parse::<u16>().ok())
-        .unwrap_or(200);
+fn answer(request: tiny_http::Request, addr: SocketAddr) {
+    let seen = echoed(&request, addr);
+    let (status, delay) = seen.requested_status_and_delay();
+    if let Some(delay) = delay {
+        std::thread::sleep(delay);
+    }
     let body = serde_json::to_string(&seen).unwrap_or_default();
     let content_type = tiny_http::Header::from_bytes("content-type", "application/json")
         .expect("static header is valid");

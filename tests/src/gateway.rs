@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::echo::EchoBackend;
 use crate::envoy::{Envoy, StartFailure};
 use crate::http::{Client, Reply};
-use crate::spec::{compile, Compiled};
+use crate::spec::{compile_with, CompileInput, Compiled};
 use crate::tools::Tools;
 
 /// A running gateway. Fields drop in order: Envoy first, then the files, then the backend.
@@ -28,8 +28,17 @@ impl Gateway {
 
     /// Compiles `spec` against `backend_url` (which may be down) and starts Envoy.
     pub fn start_with_backend(spec: &str, backend_url: &str, echo: Option<EchoBackend>) -> Gateway {
+        Gateway::start_compiled(&CompileInput::new(spec), backend_url, echo)
+    }
+
+    /// Compiles `input` (several files, extra options) against `backend_url` and starts Envoy.
+    pub fn start_compiled(
+        input: &CompileInput,
+        backend_url: &str,
+        echo: Option<EchoBackend>,
+    ) -> Gateway {
         let tools = Tools::from_env();
-        let compiled = compile(&tools, spec, backend_url);
+        let compiled = compile_with(&tools, input, backend_url);
         let envoy = match Envoy::start(&tools.envoy, &compiled.envoy_yaml, compiled.path()) {
             Ok(envoy) => envoy,
             Err(StartFailure { reason, log, .. }) => {

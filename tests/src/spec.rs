@@ -32,29 +32,77 @@ impl CompileRun {
 /// Writes `spec_text` to `<tmp>/openapi.yaml` and runs
 /// `wasp compile <spec> --backend <backend> --listen 127.0.0.1:0 --admin 127.0.0.1:0 --wasm $WASP_WASM --out <tmp>`.
 pub fn run_compile(tools: &Tools, spec_text: &str, backend: &str) -> CompileRun {
+    run_compile_with(tools, &CompileInput::new(spec_text), backend)
+}
+
+/// Everything one `wasp compile` run reads: spec files (the first is
+/// `openapi.yaml`) and extra command-line options.
+#[derive(Debug, Clone, Default)]
+pub struct CompileInput {
+    /// `(file name, text)`, written into the temporary directory in this order.
+    pub files: Vec<(String, String)>,
+    /// Options after the spec files (`--cors-preset basic`, ...).
+    pub args: Vec<String>,
+}
+
+impl CompileInput {
+    pub fn new(spec_text: &str) -> CompileInput {
+        CompileInput {
+            files: vec![("openapi.yaml".into(), spec_text.into())],
+            args: Vec::new(),
+        }
+    }
+
+    /// Adds another spec file (compiled together with the first).
+    pub fn file(mut self, name: &str, text: &str) -> CompileInput {
+        self.files.push((name.into(), text.into()));
+        self
+    }
+
+    /// Adds command-line options.
+    pub fn args<S: AsRef<str>>(mut self, args: impl IntoIterator<Item = S>) -> CompileInput {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_string()));
+        self
+    }
+}
+
+/// Runs `wasp compile` on `input` against `backend` in a new temporary directory.
+pub fn run_compile_with(tools: &Tools, input: &CompileInput, backend: &str) -> CompileRun {
     let dir = tempfile::Builder::new()
         .prefix("wasp-test-")
         .tempdir()
         .expect("create a temporary directory");
-    let spec = dir.path().join("openapi.yaml");
-    std::fs::write(&spec, spec_text).expect("write the spec");
+    let mut specs = Vec::new();
+    for (name, text) in &input.files {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write the spec");
+        specs.push(path);
+    }
     let output = Command::new(&tools.wasp)
         .arg("compile")
-        .arg(&spec)
+        .args(&specs)
         .args(["--backend", backend])
         .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
         .arg("--wasm")
         .arg(&tools.wasm)
         .arg("--out")
         .arg(dir.path())
+        .args(&input.args)
         .output()
         .expect("run the wasp compiler");
+    let spec = specs.swap_remove(0);
     CompileRun { dir, spec, output }
 }
 
 /// Compiles a spec that must be valid; panics with the compiler's stderr otherwise.
 pub fn compile(tools: &Tools, spec_text: &str, backend: &str) -> Compiled {
-    let run = run_compile(tools, spec_text, backend);
+    compile_with(tools, &CompileInput::new(spec_text), backend)
+}
+
+/// [`compile`] for several files and extra options.
+pub fn compile_with(tools: &Tools, input: &CompileInput, backend: &str) -> Compiled {
+    let run = run_compile_with(tools, input, backend);
     assert!(
         run.output.status.success(),
         "wasp compile failed ({}):\n{}",
