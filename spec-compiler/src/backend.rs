@@ -1,4 +1,4 @@
-//! The `--backend` address: where every operation is sent for now.
+//! Backend addresses: `--backend`, `--metadata-url` and `x-google-backend.address`.
 
 use std::net::IpAddr;
 use url::{Host, Url};
@@ -12,12 +12,27 @@ pub struct Backend {
     pub port: u16,
     /// `Some` for an IP literal (static cluster), `None` for a DNS name.
     pub ip: Option<IpAddr>,
+    /// Speak HTTP/2 to it (`protocol: h2`); HTTP/1.1 otherwise.
+    pub http2: bool,
 }
 
 impl Backend {
     /// Parses `http[s]://host[:port][/]`. The message of an error says what to
     /// write instead.
     pub fn parse(text: &str) -> Result<Backend, String> {
+        let (backend, path) = Backend::parse_with_path(text)?;
+        if !path.is_empty() {
+            return Err(format!(
+                "{text:?} has a path; give only scheme, host and port (per-operation paths come from x-google-backend)"
+            ));
+        }
+        Ok(backend)
+    }
+
+    /// Parses `http[s]://host[:port][/path]` (an `x-google-backend` address):
+    /// the backend and the path with one trailing `/` trimmed (`/` alone
+    /// becomes empty), as ESPv2 parses addresses.
+    pub fn parse_with_path(text: &str) -> Result<(Backend, String), String> {
         if !text.contains("://") {
             return Err(format!(
                 "{text:?} has no scheme; write http://{text} or https://{text}"
@@ -50,26 +65,31 @@ impl Backend {
                 "{text:?} carries credentials; remove the user:password@ part"
             ));
         }
-        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        if url.query().is_some() || url.fragment().is_some() {
             return Err(format!(
-                "{text:?} has a path, query or fragment; give only scheme, host and port (per-operation paths come from x-google-backend)"
+                "{text:?} has a query or fragment; remove the part from '?' or '#' on"
             ));
         }
         let port = url.port_or_known_default().ok_or_else(|| {
             format!("{text:?} has no port and its scheme has no default; add :PORT")
         })?;
-        Ok(Backend {
+        let path = url.path();
+        let path = path.strip_suffix('/').unwrap_or(path).to_string();
+        let backend = Backend {
             tls,
             host,
             port,
             ip,
-        })
+            http2: false,
+        };
+        Ok((backend, path))
     }
 
     /// Envoy cluster name, after ESPv2's `backend-cluster-<host>:<port>` but
-    /// shorter: `backend-<host>_<port>`.
+    /// shorter: `backend-<host>_<port>`, `-h2` for an HTTP/2 backend.
     pub fn cluster_name(&self) -> String {
-        format!("backend-{}_{}", self.host, self.port)
+        let h2 = if self.http2 { "-h2" } else { "" };
+        format!("backend-{}_{}{h2}", self.host, self.port)
     }
 
     /// A loopback backend is a sidecar: requests keep the client's Host.
@@ -129,6 +149,24 @@ mod tests {
     }
 
     #[test]
+    fn addresses_keep_their_path_without_one_trailing_slash() {
+        let path = |text: &str| Backend::parse_with_path(text).unwrap().1;
+        assert_eq!(path("https://fn.example.com"), "");
+        assert_eq!(path("https://fn.example.com/"), "");
+        assert_eq!(path("https://fn.example.com/api/"), "/api");
+        assert_eq!(path("https://fn.example.com/a/b"), "/a/b");
+        assert_eq!(path("https://fn.example.com/a//"), "/a/");
+        let (b, _) = Backend::parse_with_path("https://fn.example.com:8443/x").unwrap();
+        assert_eq!(
+            (b.tls, b.port, b.authority()),
+            (true, 8443, "fn.example.com:8443".into())
+        );
+        let mut b = b;
+        b.http2 = true;
+        assert_eq!(b.cluster_name(), "backend-fn.example.com_8443-h2");
+    }
+
+    #[test]
     fn rejects_bad_backends_with_a_fix() {
         for (bad, expect) in [
             (
@@ -144,7 +182,8 @@ mod tests {
             ("http://", "is not a URL"),
             ("http://u:p@h.example.com", "credentials"),
             ("http://h.example.com/api", "has a path"),
-            ("http://h.example.com/?a=b", "has a path"),
+            ("http://h.example.com/?a=b", "query or fragment"),
+            ("http://h.example.com/#x", "query or fragment"),
         ] {
             let e = Backend::parse(bad).unwrap_err();
             assert!(e.contains(expect), "{bad}: {e}");

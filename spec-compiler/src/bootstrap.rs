@@ -1,14 +1,19 @@
 //! The Envoy bootstrap (`envoy.yaml`): one listener whose HTTP connection
-//! manager is hardened like ESPv2's, the wasm filter carrying the compiled
-//! config, one route per filter route id, and the backend clusters.
+//! manager is hardened like ESPv2's, Envoy's CORS filter when a preset is set,
+//! the wasm filter carrying the compiled config, one route per filter route id
+//! (deadline, Host rewrite), the backend clusters (TLS, HTTP/2) and the
+//! metadata-server cluster when backend auth needs ID tokens.
 //!
 //! Built as a `serde_json::Value` and written as YAML; nothing here reads the
 //! spec, so the bootstrap shape can be read (and changed) in one place.
 
 use crate::backend::Backend;
+use crate::compile::METADATA_CLUSTER;
+use crate::cors::CorsPolicy;
+use crate::routes::{ClusterPlan, RoutePlan};
 use serde_json::{json, Value};
-use std::net::SocketAddr;
-use wasp_config::{Route, ROUTE_HEADER};
+use std::net::{IpAddr, SocketAddr};
+use wasp_config::ROUTE_HEADER;
 
 /// The access-log line: who called what, the outcome, and the operation the
 /// filter matched (from the filter state it sets; `-` when none matched).
@@ -23,8 +28,10 @@ pub const NOT_DEFINED_BODY: &str =
 pub const FILTER_FAILED_MESSAGE: &str =
     "UNAVAILABLE: the API gateway filter failed and is restarting; retry the request";
 
-/// ESPv2's default per-request deadline.
-const ROUTE_TIMEOUT: &str = "15s";
+/// ESPv2's global stream idle timeout; a route's idle timeout is never shorter.
+const STREAM_IDLE_TIMEOUT_MS: u64 = 300_000;
+/// Envoy's name of the CORS filter, also the key of its per-route policy.
+const CORS_FILTER: &str = "envoy.filters.http.cors";
 /// Large enough that Envoy's circuit breakers never shape a benchmark.
 const CIRCUIT_BREAKER_LIMIT: u32 = 1_000_000;
 
@@ -41,47 +48,67 @@ pub struct BootstrapOptions {
     pub root_certs: String,
 }
 
-/// One route of the filter config and the backend its cluster reaches.
-pub struct Upstream<'a> {
-    pub route: &'a Route,
-    pub backend: &'a Backend,
+/// What the compile decided, for the bootstrap to render.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan<'a> {
+    pub routes: &'a [RoutePlan],
+    pub clusters: &'a [ClusterPlan],
+    /// `--cors-preset` policy: Envoy's CORS filter answers preflights.
+    pub cors: Option<&'a CorsPolicy>,
+    /// The metadata server, when some operation needs backend ID tokens.
+    pub metadata: Option<&'a Backend>,
 }
 
 /// The whole bootstrap. `filter_json` is the compact filter config text.
-pub fn bootstrap(options: &BootstrapOptions, filter_json: &str, upstreams: &[Upstream]) -> Value {
+pub fn bootstrap(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> Value {
+    let mut clusters: Vec<Value> = plan
+        .clusters
+        .iter()
+        .map(|c| cluster(&c.name, &c.backend, &options.root_certs))
+        .collect();
+    if let Some(metadata) = plan.metadata {
+        let mut metadata_cluster = cluster(METADATA_CLUSTER, metadata, &options.root_certs);
+        // Token fetches are small and local; fail fast, the filter retries.
+        metadata_cluster["connect_timeout"] = json!("5s");
+        clusters.push(metadata_cluster);
+    }
     json!({
         "node": { "id": "wasp", "cluster": "wasp" },
         "admin": { "address": socket_address(options.admin) },
         "static_resources": {
-            "listeners": [listener(options, filter_json, upstreams)],
-            "clusters": upstreams.iter().map(|u| cluster(u.route, u.backend, &options.root_certs)).collect::<Vec<_>>(),
+            "listeners": [listener(options, filter_json, plan)],
+            "clusters": clusters,
         },
     })
+}
+
+/// An Envoy Duration string with millisecond precision (`1.5s`, `15s`).
+fn duration(ms: u64) -> String {
+    match ms % 1000 {
+        0 => format!("{}s", ms / 1000),
+        frac => format!("{}.{frac:03}s", ms / 1000),
+    }
 }
 
 fn socket_address(address: SocketAddr) -> Value {
     json!({ "socket_address": { "address": address.ip().to_string(), "port_value": address.port() } })
 }
 
-fn listener(options: &BootstrapOptions, filter_json: &str, upstreams: &[Upstream]) -> Value {
+fn listener(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> Value {
     json!({
         "name": "wasp",
         "address": socket_address(options.listen),
         "filter_chains": [{
             "filters": [{
                 "name": "envoy.filters.network.http_connection_manager",
-                "typed_config": http_connection_manager(options, filter_json, upstreams),
+                "typed_config": http_connection_manager(options, filter_json, plan),
             }],
         }],
     })
 }
 
 /// ESPv2's HCM settings (espv2-behaviour.md 1.3).
-fn http_connection_manager(
-    options: &BootstrapOptions,
-    filter_json: &str,
-    upstreams: &[Upstream],
-) -> Value {
+fn http_connection_manager(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> Value {
     let escaped_slashes = if options.disallow_escaped_slashes {
         "UNESCAPE_AND_REDIRECT"
     } else {
@@ -110,9 +137,24 @@ fn http_connection_manager(
             },
         }],
         "local_reply_config": local_reply_config(),
-        "route_config": route_config(upstreams),
-        "http_filters": [wasm_filter(options, filter_json), router_filter()],
+        "route_config": route_config(plan),
+        "http_filters": http_filters(options, filter_json, plan),
     })
+}
+
+/// ESPv2's order: CORS (answers preflights before anything needs credentials),
+/// then the wasm filter, then the router.
+fn http_filters(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> Vec<Value> {
+    let mut filters = Vec::with_capacity(3);
+    if plan.cors.is_some() {
+        filters.push(json!({
+            "name": CORS_FILTER,
+            "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" },
+        }));
+    }
+    filters.push(wasm_filter(options, filter_json));
+    filters.push(router_filter());
+    filters
 }
 
 /// ESPv2 rewrites every Envoy-generated local reply (upstream 503/504, no
@@ -164,11 +206,8 @@ fn local_reply_config() -> Value {
 
 /// One route per filter route id, chosen by the header the filter sets, then
 /// the catch-all 404.
-fn route_config(upstreams: &[Upstream]) -> Value {
-    let mut routes: Vec<Value> = upstreams
-        .iter()
-        .map(|u| backend_route(u.route, u.backend))
-        .collect();
+fn route_config(plan: &Plan) -> Value {
+    let mut routes: Vec<Value> = plan.routes.iter().map(backend_route).collect();
     routes.push(json!({
         "name": "not-defined",
         "match": { "prefix": "/" },
@@ -178,22 +217,29 @@ fn route_config(upstreams: &[Upstream]) -> Value {
             "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
         }],
     }));
-    json!({
-        "name": "wasp",
-        "virtual_hosts": [{ "name": "wasp", "domains": ["*"], "routes": routes }],
-    })
+    let mut virtual_host = json!({ "name": "wasp", "domains": ["*"], "routes": routes });
+    // On the virtual host, so it applies whichever route is selected: the CORS
+    // filter runs before the wasm filter has picked the backend route.
+    if let Some(cors) = plan.cors {
+        virtual_host["typed_per_filter_config"] = json!({ CORS_FILTER: cors.envoy_policy() });
+    }
+    json!({ "name": "wasp", "virtual_hosts": [virtual_host] })
 }
 
-fn backend_route(route: &Route, backend: &Backend) -> Value {
+/// `timeout` is the deadline (overrun: Envoy's 504 "upstream request
+/// timeout", made JSON by the local-reply mapper); `idle_timeout` as ESPv2:
+/// max(deadline + 1 s, the global stream idle timeout).
+fn backend_route(route: &RoutePlan) -> Value {
+    let idle_ms = (route.timeout_ms + 1_000).max(STREAM_IDLE_TIMEOUT_MS);
     let mut action = json!({
         "cluster": route.cluster,
-        "timeout": ROUTE_TIMEOUT,
+        "timeout": duration(route.timeout_ms),
+        "idle_timeout": duration(idle_ms),
         "retry_policy": { "retry_on": "reset,connect-failure,refused-stream", "num_retries": 1 },
     });
-    // A remote backend (Cloud Run, a load balancer) routes by Host; a sidecar
-    // on loopback keeps the client's.
-    if !backend.is_loopback() {
-        action["host_rewrite_literal"] = json!(backend.authority());
+    // A remote backend (Cloud Run, a load balancer) routes by Host.
+    if let Some(host) = &route.host_rewrite {
+        action["host_rewrite_literal"] = json!(host);
     }
     json!({
         "name": format!("route-{}", route.id),
@@ -240,12 +286,12 @@ fn router_filter() -> Value {
     })
 }
 
-fn cluster(route: &Route, backend: &Backend, root_certs: &str) -> Value {
+fn cluster(name: &str, backend: &Backend, root_certs: &str) -> Value {
     let mut cluster = json!({
-        "name": route.cluster,
+        "name": name,
         "connect_timeout": "20s",
         "load_assignment": {
-            "cluster_name": route.cluster,
+            "cluster_name": name,
             "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": {
                 "socket_address": { "address": backend.host, "port_value": backend.port },
             }}}]}],
@@ -267,29 +313,52 @@ fn cluster(route: &Route, backend: &Backend, root_certs: &str) -> Value {
         cluster["dns_lookup_family"] = json!("V4_PREFERRED");
     }
     if backend.tls {
-        cluster["transport_socket"] = json!({
-            "name": "envoy.transport_sockets.tls",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
-                "sni": backend.host,
-                "common_tls_context": {
-                    "validation_context": {
-                        "trusted_ca": { "filename": root_certs },
-                        "match_typed_subject_alt_names": [{
-                            "san_type": "DNS",
-                            "matcher": { "exact": backend.host },
-                        }],
-                    },
-                },
+        cluster["transport_socket"] = tls_transport_socket(backend, root_certs);
+    }
+    if backend.http2 {
+        cluster["typed_extension_protocol_options"] = json!({
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": { "http2_protocol_options": {} },
             },
         });
     }
     cluster
 }
 
+/// TLS verified against the trust bundle: SNI and the certificate's name are
+/// the address host (an IP literal sends no SNI and must be an IP SAN).
+fn tls_transport_socket(backend: &Backend, root_certs: &str) -> Value {
+    let san = match backend.ip {
+        Some(IpAddr::V4(_) | IpAddr::V6(_)) => "IP_ADDRESS",
+        None => "DNS",
+    };
+    let mut context = json!({
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        "common_tls_context": {
+            "validation_context": {
+                "trusted_ca": { "filename": root_certs },
+                "match_typed_subject_alt_names": [{
+                    "san_type": san,
+                    "matcher": { "exact": backend.host },
+                }],
+            },
+        },
+    });
+    if backend.ip.is_none() {
+        context["sni"] = json!(backend.host);
+    }
+    if backend.http2 {
+        context["common_tls_context"]["alpn_protocols"] = json!(["h2"]);
+    }
+    json!({ "name": "envoy.transport_sockets.tls", "typed_config": context })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cors::CorsFlags;
+    use crate::routes::RouteTable;
 
     fn options() -> BootstrapOptions {
         BootstrapOptions {
@@ -301,70 +370,105 @@ mod tests {
         }
     }
 
-    fn route(cluster: &str) -> Route {
-        Route {
-            id: "r0".into(),
-            cluster: cluster.into(),
+    fn backend(text: &str, http2: bool) -> Backend {
+        let mut b = Backend::parse(text).unwrap();
+        b.http2 = http2;
+        b
+    }
+
+    /// A bootstrap for routes to `(backend, deadline ms, Host rewrite)`.
+    fn render(
+        opts: &BootstrapOptions,
+        routes: &[(Backend, u64, Option<&str>)],
+        cors: Option<&CorsPolicy>,
+        metadata: Option<&Backend>,
+    ) -> Value {
+        let mut table = RouteTable::new();
+        for (b, ms, host) in routes {
+            table.route_to(b, *ms, host.map(str::to_string));
         }
+        let plan = Plan {
+            routes: table.routes(),
+            clusters: table.clusters(),
+            cors,
+            metadata,
+        };
+        bootstrap(opts, "{}", &plan)
     }
 
     fn hcm(b: &Value) -> &Value {
         &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
     }
 
+    fn routes(b: &Value) -> &Value {
+        &hcm(b)["route_config"]["virtual_hosts"][0]["routes"]
+    }
+
+    fn filter_names(b: &Value) -> Vec<String> {
+        hcm(b)["http_filters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     #[test]
     fn loopback_backend_keeps_host_and_uses_a_static_cluster() {
-        let backend = Backend::parse("http://127.0.0.1:8081").unwrap();
-        let r = route(&backend.cluster_name());
-        let b = bootstrap(
-            &options(),
-            "{}",
-            &[Upstream {
-                route: &r,
-                backend: &backend,
-            }],
-        );
+        let local = backend("http://127.0.0.1:8081", false);
+        let b = render(&options(), &[(local, 15_000, None)], None, None);
         let hcm = hcm(&b);
         assert_eq!(hcm["path_with_escaped_slashes_action"], "KEEP_UNCHANGED");
-        let routes = &hcm["route_config"]["virtual_hosts"][0]["routes"];
+        let routes = routes(&b);
         assert_eq!(routes[0]["match"]["headers"][0]["name"], ROUTE_HEADER);
         assert_eq!(
             routes[0]["match"]["headers"][0]["string_match"]["exact"],
             "r0"
         );
         assert_eq!(routes[0]["route"]["cluster"], "backend-127.0.0.1_8081");
+        assert_eq!(routes[0]["route"]["timeout"], "15s");
+        assert_eq!(routes[0]["route"]["idle_timeout"], "300s");
         assert!(routes[0]["route"].get("host_rewrite_literal").is_none());
         assert_eq!(routes[1]["direct_response"]["status"], 404);
         let cluster = &b["static_resources"]["clusters"][0];
         assert_eq!(cluster["type"], "STATIC");
         assert!(cluster.get("transport_socket").is_none());
+        assert!(cluster.get("typed_extension_protocol_options").is_none());
+        assert_eq!(
+            b["static_resources"]["clusters"].as_array().unwrap().len(),
+            1
+        );
+        assert_eq!(
+            filter_names(&b),
+            ["envoy.filters.http.wasm", "envoy.filters.http.router"]
+        );
         let wasm = &hcm["http_filters"][0]["typed_config"]["config"];
         assert_eq!(wasm["configuration"]["value"], "{}");
         assert_eq!(
             wasm["vm_config"]["code"]["local"]["filename"],
             "/etc/wasp/wasp_filter.wasm"
         );
+        assert!(hcm["route_config"]["virtual_hosts"][0]
+            .get("typed_per_filter_config")
+            .is_none());
     }
 
     #[test]
     fn remote_https_backend_gets_tls_dns_and_host_rewrite() {
-        let backend = Backend::parse("https://api.example.com").unwrap();
-        let r = route(&backend.cluster_name());
+        let remote = backend("https://api.example.com", false);
         let mut opts = options();
         opts.disallow_escaped_slashes = true;
-        let b = bootstrap(
+        let b = render(
             &opts,
-            "{}",
-            &[Upstream {
-                route: &r,
-                backend: &backend,
-            }],
+            &[(remote, 15_000, Some("api.example.com"))],
+            None,
+            None,
         );
         assert_eq!(
             hcm(&b)["path_with_escaped_slashes_action"],
             "UNESCAPE_AND_REDIRECT"
         );
-        let action = &hcm(&b)["route_config"]["virtual_hosts"][0]["routes"][0]["route"];
+        let action = &routes(&b)[0]["route"];
         assert_eq!(action["host_rewrite_literal"], "api.example.com");
         let cluster = &b["static_resources"]["clusters"][0];
         assert_eq!(cluster["type"], "LOGICAL_DNS");
@@ -373,24 +477,162 @@ mod tests {
                 ["socket_address"]["port_value"],
             443
         );
+        let tls = &cluster["transport_socket"]["typed_config"];
+        assert_eq!(tls["sni"], "api.example.com");
+        let validation = &tls["common_tls_context"]["validation_context"];
         assert_eq!(
-            cluster["transport_socket"]["typed_config"]["sni"],
-            "api.example.com"
+            validation["trusted_ca"]["filename"],
+            "/etc/ssl/certs/ca-certificates.crt"
+        );
+        assert_eq!(
+            validation["match_typed_subject_alt_names"][0]["san_type"],
+            "DNS"
+        );
+        assert!(tls["common_tls_context"].get("alpn_protocols").is_none());
+    }
+
+    #[test]
+    fn h2_backends_get_explicit_http2_and_alpn_over_tls() {
+        let b = render(
+            &options(),
+            &[
+                (
+                    backend("https://run.example.app", true),
+                    15_000,
+                    Some("run.example.app"),
+                ),
+                (
+                    backend("http://10.0.0.7:9000", true),
+                    15_000,
+                    Some("10.0.0.7:9000"),
+                ),
+            ],
+            None,
+            None,
+        );
+        let clusters = &b["static_resources"]["clusters"];
+        assert_eq!(clusters[0]["name"], "backend-run.example.app_443-h2");
+        for c in [&clusters[0], &clusters[1]] {
+            let options = &c["typed_extension_protocol_options"]
+                ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
+            assert_eq!(
+                options["explicit_http_config"]["http2_protocol_options"],
+                json!({})
+            );
+        }
+        assert_eq!(
+            clusters[0]["transport_socket"]["typed_config"]["common_tls_context"]["alpn_protocols"],
+            json!(["h2"])
+        );
+        assert!(clusters[1].get("transport_socket").is_none());
+        assert_eq!(clusters[1]["type"], "STATIC");
+    }
+
+    #[test]
+    fn an_https_ip_backend_sends_no_sni_and_checks_an_ip_san() {
+        let b = render(
+            &options(),
+            &[(backend("https://10.1.2.3:8443", false), 15_000, None)],
+            None,
+            None,
+        );
+        let tls = &b["static_resources"]["clusters"][0]["transport_socket"]["typed_config"];
+        assert!(tls.get("sni").is_none());
+        let san =
+            &tls["common_tls_context"]["validation_context"]["match_typed_subject_alt_names"][0];
+        assert_eq!(
+            (&san["san_type"], &san["matcher"]["exact"]),
+            (&json!("IP_ADDRESS"), &json!("10.1.2.3"))
+        );
+    }
+
+    #[test]
+    fn deadlines_become_route_timeouts_with_espv2_idle_timeouts() {
+        let local = backend("http://127.0.0.1:8081", false);
+        let b = render(
+            &options(),
+            &[
+                (local.clone(), 1_500, None),
+                (local.clone(), 600_000, None),
+                (local, 15_000, None),
+            ],
+            None,
+            None,
+        );
+        let got: Vec<_> = routes(&b).as_array().unwrap()[..3]
+            .iter()
+            .map(|r| {
+                (
+                    r["route"]["timeout"].clone(),
+                    r["route"]["idle_timeout"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (json!("1.500s"), json!("300s")),
+                (json!("600s"), json!("601s")),
+                (json!("15s"), json!("300s")),
+            ]
+        );
+        assert_eq!(
+            b["static_resources"]["clusters"].as_array().unwrap().len(),
+            1,
+            "one cluster for three routes"
+        );
+        assert_eq!(duration(1), "0.001s");
+    }
+
+    #[test]
+    fn a_cors_preset_adds_envoys_filter_first_and_the_policy_on_the_virtual_host() {
+        let policy = CorsFlags {
+            cors_preset: Some("basic".into()),
+            ..CorsFlags::default()
+        }
+        .policy()
+        .unwrap()
+        .unwrap();
+        let local = backend("http://127.0.0.1:8081", false);
+        let b = render(&options(), &[(local, 15_000, None)], Some(&policy), None);
+        assert_eq!(
+            filter_names(&b),
+            [
+                "envoy.filters.http.cors",
+                "envoy.filters.http.wasm",
+                "envoy.filters.http.router"
+            ]
+        );
+        let vhost = &hcm(&b)["route_config"]["virtual_hosts"][0];
+        let cors = &vhost["typed_per_filter_config"]["envoy.filters.http.cors"];
+        assert_eq!(
+            cors["@type"],
+            "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy"
+        );
+        assert_eq!(cors["allow_origin_string_match"][0]["exact"], "*");
+    }
+
+    #[test]
+    fn backend_auth_adds_the_metadata_cluster() {
+        let local = backend("http://127.0.0.1:8081", false);
+        let metadata = Backend::parse("http://169.254.169.254").unwrap();
+        let b = render(&options(), &[(local, 15_000, None)], None, Some(&metadata));
+        let clusters = b["static_resources"]["clusters"].as_array().unwrap();
+        let m = &clusters[1];
+        assert_eq!(m["name"], METADATA_CLUSTER);
+        assert_eq!(m["type"], "STATIC");
+        assert_eq!(m["connect_timeout"], "5s");
+        assert_eq!(
+            m["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+                ["socket_address"],
+            json!({ "address": "169.254.169.254", "port_value": 80 })
         );
     }
 
     #[test]
     fn only_envoy_generated_local_replies_are_rewritten_to_json() {
-        let backend = Backend::parse("http://127.0.0.1:8081").unwrap();
-        let r = route(&backend.cluster_name());
-        let b = bootstrap(
-            &options(),
-            "{}",
-            &[Upstream {
-                route: &r,
-                backend: &backend,
-            }],
-        );
+        let local = backend("http://127.0.0.1:8081", false);
+        let b = render(&options(), &[(local, 15_000, None)], None, None);
         let local = &hcm(&b)["local_reply_config"];
         // A top-level body_format would also wrap the filter's own JSON replies.
         assert!(local.get("body_format").is_none());

@@ -1,5 +1,6 @@
 //! The command line: `wasp compile SPEC... [options]`.
 
+use crate::cors::CorsFlags;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,9 +27,13 @@ pub struct CompileArgs {
     /// OpenAPI 2.0 files (YAML or JSON) describing one service; merged.
     #[arg(required = true, value_name = "SPEC")]
     pub specs: Vec<PathBuf>,
-    /// Where every operation is sent: http[s]://host[:port].
+    /// Where operations without an x-google-backend address go: http[s]://host[:port].
     #[arg(long, default_value = "http://127.0.0.1:8081")]
     pub backend: String,
+    /// Server speaking the GCP metadata protocol that mints backend-auth ID
+    /// tokens (http[s]://host[:port]); used only when an operation needs one.
+    #[arg(long, default_value = "http://169.254.169.254")]
+    pub metadata_url: String,
     /// Listener address; port 0 lets the OS pick (read it from the admin API).
     #[arg(long, default_value = "0.0.0.0:8080", value_parser = socket_address)]
     pub listen: SocketAddr,
@@ -48,6 +53,8 @@ pub struct CompileArgs {
     /// CA bundle that verifies https backends.
     #[arg(long, default_value = "/etc/ssl/certs/ca-certificates.crt")]
     pub root_certs: String,
+    #[command(flatten)]
+    pub cors: CorsFlags,
 }
 
 /// An IP and port; Envoy listens on addresses, not names.
@@ -71,6 +78,36 @@ mod tests {
         assert_eq!(args.admin.to_string(), "127.0.0.1:9901");
         assert_eq!(args.out, PathBuf::from("./generated"));
         assert!(!args.disallow_escaped_slashes);
+        assert_eq!(args.metadata_url, "http://169.254.169.254");
+        assert_eq!(args.cors.cors_preset, None);
+    }
+
+    #[test]
+    fn cors_options_parse_and_unknown_presets_are_refused() {
+        let cli = Cli::try_parse_from([
+            "wasp",
+            "compile",
+            "a.yaml",
+            "--cors-preset",
+            "cors_with_regex",
+            "--cors-allow-origin-regex",
+            "^https://a$",
+            "--cors-allow-credentials",
+            "--cors-max-age",
+            "1h",
+        ])
+        .unwrap();
+        let Command::Compile(args) = cli.command;
+        assert_eq!(args.cors.cors_preset.as_deref(), Some("cors_with_regex"));
+        assert!(args.cors.cors_allow_credentials);
+        assert_eq!(args.cors.cors_max_age.as_deref(), Some("1h"));
+        let e =
+            Cli::try_parse_from(["wasp", "compile", "a.yaml", "--cors-preset", "all"]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("[possible values: basic, cors_with_regex]"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -4,14 +4,19 @@
 //! Pipeline: `source` (bytes -> document) -> `spec` (document -> typed view
 //! with pointers) -> `operations` (names, templates, cross-file checks) ->
 //! `compile` (filter config + hash) -> `bootstrap` (Envoy config).
+//! `x_google_backend` resolves each operation's backend, `routes` turns those
+//! into Envoy routes and clusters, `cors` checks the `--cors-*` options.
 
 pub mod backend;
 pub mod bootstrap;
 pub mod cli;
 pub mod compile;
+pub mod cors;
 pub mod errors;
 pub mod hash;
 pub mod operations;
 pub mod pointer;
+pub mod routes;
 pub mod source;
 pub mod spec;
+pub mod x_google_backend;

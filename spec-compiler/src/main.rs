@@ -35,6 +35,8 @@ fn run_compile(args: &CompileArgs) -> ExitCode {
     }
     let options = CompileOptions {
         backend: args.backend.clone(),
+        metadata_url: args.metadata_url.clone(),
+        cors: args.cors.clone(),
         bootstrap: BootstrapOptions {
             listen: args.listen,
             admin: args.admin,

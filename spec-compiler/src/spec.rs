@@ -2,12 +2,12 @@
 //! each piece with the JSON pointer it came from.
 //!
 //! Everything else (`info`, `definitions`, `responses`, `securityDefinitions`,
-//! `x-google-backend`, `x-google-management`, ...) is accepted and ignored here,
-//! so a spec written for Cloud Endpoints compiles before every extension is
-//! implemented.
+//! `x-google-management`, ...) is accepted and ignored here, so a spec written
+//! for Cloud Endpoints compiles before every extension is implemented.
 
 use crate::errors::{Diagnostic, Diagnostics};
 use crate::pointer::Pointer;
+use crate::x_google_backend::{read_rule, BackendRule, Level};
 use serde_norway::{Mapping, Value};
 
 /// The HTTP methods OpenAPI 2.0 allows as path-item keys.
@@ -80,6 +80,12 @@ pub struct Spec {
     pub base_path: String,
     pub allow: Allow,
     pub paths: Vec<PathEntry>,
+    /// The top-level `x-google-backend`.
+    pub backend: Option<BackendRule>,
+    /// `x-google-endpoints` has an entry with `allowCors: true`.
+    pub allow_cors: bool,
+    /// `x-google-api-name`, with where it was written.
+    pub api_name: Option<(String, Pointer)>,
 }
 
 /// One entry of `paths`.
@@ -98,10 +104,12 @@ pub struct SpecOperation {
     pub operation_id: Option<String>,
     /// Points at the operation object (`/paths/~1hello/get`).
     pub pointer: Pointer,
+    /// The operation-level `x-google-backend`; replaces the top-level one.
+    pub backend: Option<BackendRule>,
 }
 
 /// What a YAML/JSON value is, for messages like "must be a mapping, not a list".
-fn describe(value: &Value) -> &'static str {
+pub(crate) fn describe(value: &Value) -> &'static str {
     match value {
         Value::Null => "empty (null)",
         Value::Bool(_) => "a boolean",
@@ -137,6 +145,18 @@ impl Reader<'_> {
             .push(Diagnostic::new(self.file, pointer, message));
     }
 
+    /// An `x-google-backend` in `container` (a top-level or operation object).
+    fn backend(&mut self, container: &Mapping, at: &Pointer, level: Level) -> Option<BackendRule> {
+        let value = container.get("x-google-backend")?;
+        match read_rule(self.file, value, &at.child("x-google-backend"), level) {
+            Ok(rule) => Some(rule),
+            Err(found) => {
+                self.problems.extend(found);
+                None
+            }
+        }
+    }
+
     fn mapping<'v>(
         &mut self,
         value: &'v Value,
@@ -166,13 +186,84 @@ impl Reader<'_> {
         let base_path = self.base_path(top);
         let allow = self.allow(top);
         let paths = self.paths(top);
+        let backend = self.backend(top, &root, Level::Top);
+        let allow_cors = self.allow_cors(top);
+        let api_name = self.api_name(top);
         Some(Spec {
             file: self.file.to_string(),
             host: host?,
             base_path: base_path?,
             allow: allow?,
             paths: paths?,
+            backend,
+            allow_cors,
+            api_name,
         })
+    }
+
+    /// `x-google-endpoints: [{name, target, allowCors}]`; only `allowCors` matters here.
+    fn allow_cors(&mut self, top: &Mapping) -> bool {
+        let pointer = Pointer::root().child("x-google-endpoints");
+        let Some(value) = top.get("x-google-endpoints") else {
+            return false;
+        };
+        let Value::Sequence(entries) = value else {
+            self.problem(
+                &pointer,
+                format!("x-google-endpoints must be a list such as [{{name: my-api.endpoints.my-project.cloud.goog, allowCors: true}}], not {}", describe(value)),
+            );
+            return false;
+        };
+        let mut allow = false;
+        for (i, entry) in entries.iter().enumerate() {
+            let at = pointer.child(&i.to_string());
+            let Some(entry) = self.mapping(entry, &at, "an x-google-endpoints entry") else {
+                continue;
+            };
+            match entry.get("allowCors") {
+                None => {}
+                Some(Value::Bool(b)) => allow |= b,
+                Some(other) => self.problem(
+                    &at.child("allowCors"),
+                    format!("allowCors must be true or false, not {}", describe(other)),
+                ),
+            }
+        }
+        allow
+    }
+
+    /// `x-google-api-name`: a name such as `producer` (letters, digits, `_`, `.`, `-`).
+    fn api_name(&mut self, top: &Mapping) -> Option<(String, Pointer)> {
+        let pointer = Pointer::root().child("x-google-api-name");
+        let value = top.get("x-google-api-name")?;
+        match value {
+            Value::String(name)
+                if !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+                    && !name.starts_with(['.', '-']) =>
+            {
+                Some((name.clone(), pointer))
+            }
+            Value::String(name) => {
+                self.problem(
+                    &pointer,
+                    format!("x-google-api-name {name:?} is not an API name; use letters, digits, '_', '.' and '-' only, such as producer"),
+                );
+                None
+            }
+            other => {
+                self.problem(
+                    &pointer,
+                    format!(
+                        "x-google-api-name must be a string such as producer, not {}",
+                        describe(other)
+                    ),
+                );
+                None
+            }
+        }
     }
 
     fn swagger_version(&mut self, top: &Mapping) {
@@ -351,6 +442,12 @@ impl Reader<'_> {
                 if let Some(operation) = self.operation(method, value, key_pointer) {
                     operations.push(operation);
                 }
+            } else if key == "x-google-backend" {
+                // ESPv2 silently ignores it here and users were bitten (esp-v2 #170, #437).
+                self.problem(
+                    &key_pointer,
+                    "x-google-backend is not read at the path level (ESPv2 ignores it there); move it into each operation (get, post, ...) of this path, or to the top level of the document",
+                );
             } else if key == "$ref" {
                 self.problem(
                     &key_pointer,
@@ -395,10 +492,12 @@ impl Reader<'_> {
                 return None;
             }
         };
+        let backend = self.backend(operation, &pointer, Level::Operation);
         Some(SpecOperation {
             method,
             operation_id,
             pointer,
+            backend,
         })
     }
 }
