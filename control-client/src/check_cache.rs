@@ -1,0 +1,172 @@
+//! Reuses Check results per (operation, key), as Google's client library does: a result —
+//! allow or deny — is answered from the cache for `fresh_secs` (60 s); after that the next
+//! request asks again, and while the control service fails, the old result keeps serving
+//! until `keep_on_failure_secs` (1 h). Transport failures and `*_UNAVAILABLE` answers are never
+//! stored. Bounded: when full, expired entries go first, then the oldest.
+
+use crate::check::{Consumer, Denial};
+use crate::config::CheckCacheSettings;
+use std::collections::HashMap;
+
+/// A cached decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CachedCheck {
+    Allowed(Option<Consumer>),
+    Denied(Denial),
+}
+
+/// A cache answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Use it; no call.
+    Fresh(CachedCheck),
+    /// Call again; use this if the call fails on the network.
+    Stale(CachedCheck),
+    Miss,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    decision: CachedCheck,
+    stored_at: u64,
+}
+
+/// One VM's Check cache. Keys are kept in memory only (never in shared data).
+#[derive(Debug, Clone)]
+pub struct CheckCache {
+    settings: CheckCacheSettings,
+    entries: HashMap<(String, String), Entry>,
+}
+
+impl CheckCache {
+    pub fn new(settings: CheckCacheSettings) -> CheckCache {
+        CheckCache {
+            settings,
+            entries: HashMap::new(),
+        }
+    }
+
+    pub fn lookup(&self, operation: &str, key: &str, now_secs: u64) -> Lookup {
+        let Some(entry) = self.entries.get(&(operation.to_string(), key.to_string())) else {
+            return Lookup::Miss;
+        };
+        let age = now_secs.saturating_sub(entry.stored_at);
+        if age < self.settings.fresh_secs {
+            Lookup::Fresh(entry.decision.clone())
+        } else if age < self.settings.keep_on_failure_secs {
+            Lookup::Stale(entry.decision.clone())
+        } else {
+            Lookup::Miss
+        }
+    }
+
+    pub fn store(&mut self, operation: &str, key: &str, decision: CachedCheck, now_secs: u64) {
+        if self.settings.max_entries == 0 {
+            return;
+        }
+        let id = (operation.to_string(), key.to_string());
+        if !self.entries.contains_key(&id) && self.entries.len() >= self.settings.max_entries {
+            self.make_room(now_secs);
+        }
+        self.entries.insert(
+            id,
+            Entry {
+                decision,
+                stored_at: now_secs,
+            },
+        );
+    }
+
+    fn make_room(&mut self, now_secs: u64) {
+        let keep = self.settings.keep_on_failure_secs;
+        self.entries
+            .retain(|_, entry| now_secs.saturating_sub(entry.stored_at) < keep);
+        if self.entries.len() >= self.settings.max_entries {
+            let oldest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, entry)| entry.stored_at)
+                .map(|(id, _)| id.clone());
+            if let Some(id) = oldest {
+                self.entries.remove(&id);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::KeyState;
+    use crate::reply::Reply;
+
+    fn cache(max: usize) -> CheckCache {
+        CheckCache::new(CheckCacheSettings {
+            fresh_secs: 60,
+            keep_on_failure_secs: 3600,
+            max_entries: max,
+        })
+    }
+
+    fn allowed() -> CachedCheck {
+        CachedCheck::Allowed(Some(Consumer {
+            kind: "PROJECT",
+            number: 7,
+        }))
+    }
+
+    #[test]
+    fn fresh_for_60s_then_stale_until_an_hour_then_gone() {
+        let mut cache = cache(10);
+        cache.store("op", "k", allowed(), 1000);
+        assert_eq!(cache.lookup("op", "k", 1059), Lookup::Fresh(allowed()));
+        assert_eq!(cache.lookup("op", "k", 1060), Lookup::Stale(allowed()));
+        assert_eq!(cache.lookup("op", "k", 4599), Lookup::Stale(allowed()));
+        assert_eq!(cache.lookup("op", "k", 4600), Lookup::Miss);
+    }
+
+    #[test]
+    fn keyed_by_operation_and_key() {
+        let mut cache = cache(10);
+        cache.store("op", "k", allowed(), 0);
+        assert_eq!(cache.lookup("op", "other", 1), Lookup::Miss);
+        assert_eq!(cache.lookup("op2", "k", 1), Lookup::Miss);
+    }
+
+    #[test]
+    fn denials_are_cached_too() {
+        let mut cache = cache(10);
+        let denied = CachedCheck::Denied(Denial {
+            reply: Reply::new(
+                400,
+                "INVALID_ARGUMENT: API key not valid. Please pass a valid API key.",
+            ),
+            key_state: KeyState::Invalid,
+        });
+        cache.store("op", "bad", denied.clone(), 0);
+        assert_eq!(cache.lookup("op", "bad", 30), Lookup::Fresh(denied));
+    }
+
+    #[test]
+    fn bounded_evicting_the_oldest() {
+        let mut cache = cache(2);
+        cache.store("op", "a", allowed(), 1);
+        cache.store("op", "b", allowed(), 2);
+        cache.store("op", "c", allowed(), 3);
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.lookup("op", "a", 4), Lookup::Miss);
+        assert!(matches!(cache.lookup("op", "c", 4), Lookup::Fresh(_)));
+        // Refreshing an existing entry does not evict anything.
+        cache.store("op", "b", allowed(), 5);
+        assert!(matches!(cache.lookup("op", "c", 5), Lookup::Fresh(_)));
+        assert!(matches!(cache.lookup("op", "b", 5), Lookup::Fresh(_)));
+    }
+}
