@@ -2,11 +2,16 @@
 //! allow or deny — is answered from the cache for `fresh_secs` (60 s); after that the next
 //! request asks again, and while the control service fails, the old result keeps serving
 //! until `keep_on_failure_secs` (1 h). Transport failures and `*_UNAVAILABLE` answers are never
-//! stored. Bounded: when full, expired entries go first, then the oldest.
+//! stored. Bounded: when full, expired entries go first, then the oldest; keys longer than
+//! [`MAX_CACHED_KEY_LEN`] are checked every time instead of stored (a flood of huge bogus keys
+//! must not hold megabytes of memory).
 
 use crate::check::{Consumer, Denial};
 use crate::config::CheckCacheSettings;
 use std::collections::HashMap;
+
+/// Real API keys are about 40 bytes; longer ones are never cached.
+pub const MAX_CACHED_KEY_LEN: usize = 256;
 
 /// A cached decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +66,7 @@ impl CheckCache {
     }
 
     pub fn store(&mut self, operation: &str, key: &str, decision: CachedCheck, now_secs: u64) {
-        if self.settings.max_entries == 0 {
+        if self.settings.max_entries == 0 || key.len() > MAX_CACHED_KEY_LEN {
             return;
         }
         let id = (operation.to_string(), key.to_string());
@@ -153,6 +158,15 @@ mod tests {
         });
         cache.store("op", "bad", denied.clone(), 0);
         assert_eq!(cache.lookup("op", "bad", 30), Lookup::Fresh(denied));
+    }
+
+    #[test]
+    fn huge_keys_are_not_cached() {
+        let mut cache = cache(10);
+        let huge = "k".repeat(MAX_CACHED_KEY_LEN + 1);
+        cache.store("op", &huge, allowed(), 0);
+        assert_eq!(cache.lookup("op", &huge, 1), Lookup::Miss);
+        assert!(cache.is_empty());
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::check::{
     BACKENDS_UNAVAILABLE,
 };
 use crate::check_cache::{CachedCheck, CheckCache, Lookup};
-use crate::config::{ControlClientConfig, FailPolicy};
+use crate::config::ControlClientConfig;
 use crate::labels::RequestFacts;
 use crate::policy::{classify, on_network_failure, should_retry, FailureLog, Transport};
 use crate::quota::{
@@ -435,7 +435,6 @@ impl Flow {
             state.counters.failed_closed = state.counters.failed_closed.saturating_add(1);
             return Step::Deny(reply);
         }
-        debug_assert_eq!(config.network_fail_policy, FailPolicy::Open);
         state.counters.failed_open = state.counters.failed_open.saturating_add(1);
         match kind {
             CallKind::Check => self.quota_stage(config, state, now_ms),

@@ -2,7 +2,7 @@
 //! answer is a real protobuf message, time is passed in.
 
 use super::*;
-use crate::config::{KeyLocation, OperationControl};
+use crate::config::{FailPolicy, KeyLocation, OperationControl};
 use wasp_servicecontrol::check_error::Code as CheckCode;
 use wasp_servicecontrol::check_response::consumer_info::ConsumerType;
 use wasp_servicecontrol::check_response::{CheckInfo, ConsumerInfo};

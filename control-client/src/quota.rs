@@ -10,6 +10,7 @@
 //! cost still ask. (The window end is read on the gateway's clock; a gateway clock behind the
 //! control service's extends a denial by that skew.)
 
+use crate::check_cache::MAX_CACHED_KEY_LEN;
 use crate::config::{ControlClientConfig, QuotaModeSetting, QuotaSettings};
 use crate::labels::RequestFacts;
 use crate::reply::{Reply, RpcCode};
@@ -115,7 +116,8 @@ impl DenialCache {
     }
 
     pub fn store(&mut self, consumer_id: &str, operation: &str, reply: Reply, now_secs: u64) {
-        if !self.settings.cache_denials || self.settings.max_denials == 0 {
+        let huge_key = consumer_id.len() > MAX_CACHED_KEY_LEN.saturating_add("api_key:".len());
+        if !self.settings.cache_denials || self.settings.max_denials == 0 || huge_key {
             return;
         }
         if self.entries.len() >= self.settings.max_denials {
