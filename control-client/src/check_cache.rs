@@ -1,4 +1,6 @@
-//! Reuses Check results per (operation, key), as Google's client library does: a result —
+//! Reuses Check results per (operation, key, request context), as Google's client library does
+//! (its signature covers the labels, so IP / referer / app restrictions are never answered for
+//! another client): a result —
 //! allow or deny — is answered from the cache for `fresh_secs` (60 s); after that the next
 //! request asks again, and while the control service fails, the old result keeps serving
 //! until `keep_on_failure_secs` (1 h). Transport failures and `*_UNAVAILABLE` answers are never
@@ -12,6 +14,8 @@ use std::collections::HashMap;
 
 /// Real API keys are about 40 bytes; longer ones are never cached.
 pub const MAX_CACHED_KEY_LEN: usize = 256;
+/// Request contexts (caller IP, referer, app ids) longer than this are never cached.
+const MAX_CACHED_CONTEXT_LEN: usize = 2048;
 
 /// A cached decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +44,7 @@ struct Entry {
 #[derive(Debug, Clone)]
 pub struct CheckCache {
     settings: CheckCacheSettings,
-    entries: HashMap<(String, String), Entry>,
+    entries: HashMap<(String, String, String), Entry>,
 }
 
 impl CheckCache {
@@ -51,8 +55,10 @@ impl CheckCache {
         }
     }
 
-    pub fn lookup(&self, operation: &str, key: &str, now_secs: u64) -> Lookup {
-        let Some(entry) = self.entries.get(&(operation.to_string(), key.to_string())) else {
+    /// `context` is [`crate::labels::RequestFacts::cache_context`].
+    pub fn lookup(&self, operation: &str, key: &str, context: &str, now_secs: u64) -> Lookup {
+        let id = (operation.to_string(), key.to_string(), context.to_string());
+        let Some(entry) = self.entries.get(&id) else {
             return Lookup::Miss;
         };
         let age = now_secs.saturating_sub(entry.stored_at);
@@ -65,11 +71,21 @@ impl CheckCache {
         }
     }
 
-    pub fn store(&mut self, operation: &str, key: &str, decision: CachedCheck, now_secs: u64) {
-        if self.settings.max_entries == 0 || key.len() > MAX_CACHED_KEY_LEN {
+    pub fn store(
+        &mut self,
+        operation: &str,
+        key: &str,
+        context: &str,
+        decision: CachedCheck,
+        now_secs: u64,
+    ) {
+        if self.settings.max_entries == 0
+            || key.len() > MAX_CACHED_KEY_LEN
+            || context.len() > MAX_CACHED_CONTEXT_LEN
+        {
             return;
         }
-        let id = (operation.to_string(), key.to_string());
+        let id = (operation.to_string(), key.to_string(), context.to_string());
         if !self.entries.contains_key(&id) && self.entries.len() >= self.settings.max_entries {
             self.make_room(now_secs);
         }
@@ -131,19 +147,19 @@ mod tests {
     #[test]
     fn fresh_for_60s_then_stale_until_an_hour_then_gone() {
         let mut cache = cache(10);
-        cache.store("op", "k", allowed(), 1000);
-        assert_eq!(cache.lookup("op", "k", 1059), Lookup::Fresh(allowed()));
-        assert_eq!(cache.lookup("op", "k", 1060), Lookup::Stale(allowed()));
-        assert_eq!(cache.lookup("op", "k", 4599), Lookup::Stale(allowed()));
-        assert_eq!(cache.lookup("op", "k", 4600), Lookup::Miss);
+        cache.store("op", "k", "", allowed(), 1000);
+        assert_eq!(cache.lookup("op", "k", "", 1059), Lookup::Fresh(allowed()));
+        assert_eq!(cache.lookup("op", "k", "", 1060), Lookup::Stale(allowed()));
+        assert_eq!(cache.lookup("op", "k", "", 4599), Lookup::Stale(allowed()));
+        assert_eq!(cache.lookup("op", "k", "", 4600), Lookup::Miss);
     }
 
     #[test]
     fn keyed_by_operation_and_key() {
         let mut cache = cache(10);
-        cache.store("op", "k", allowed(), 0);
-        assert_eq!(cache.lookup("op", "other", 1), Lookup::Miss);
-        assert_eq!(cache.lookup("op2", "k", 1), Lookup::Miss);
+        cache.store("op", "k", "", allowed(), 0);
+        assert_eq!(cache.lookup("op", "other", "", 1), Lookup::Miss);
+        assert_eq!(cache.lookup("op2", "k", "", 1), Lookup::Miss);
     }
 
     #[test]
@@ -156,31 +172,42 @@ mod tests {
             ),
             key_state: KeyState::Invalid,
         });
-        cache.store("op", "bad", denied.clone(), 0);
-        assert_eq!(cache.lookup("op", "bad", 30), Lookup::Fresh(denied));
+        cache.store("op", "bad", "", denied.clone(), 0);
+        assert_eq!(cache.lookup("op", "bad", "", 30), Lookup::Fresh(denied));
+    }
+
+    #[test]
+    fn keyed_by_request_context_too() {
+        let mut cache = cache(10);
+        cache.store("op", "k", "ip=1.2.3.4", allowed(), 0);
+        assert_eq!(cache.lookup("op", "k", "ip=5.6.7.8", 1), Lookup::Miss);
+        assert_eq!(
+            cache.lookup("op", "k", "ip=1.2.3.4", 1),
+            Lookup::Fresh(allowed())
+        );
     }
 
     #[test]
     fn huge_keys_are_not_cached() {
         let mut cache = cache(10);
         let huge = "k".repeat(MAX_CACHED_KEY_LEN + 1);
-        cache.store("op", &huge, allowed(), 0);
-        assert_eq!(cache.lookup("op", &huge, 1), Lookup::Miss);
+        cache.store("op", &huge, "", allowed(), 0);
+        assert_eq!(cache.lookup("op", &huge, "", 1), Lookup::Miss);
         assert!(cache.is_empty());
     }
 
     #[test]
     fn bounded_evicting_the_oldest() {
         let mut cache = cache(2);
-        cache.store("op", "a", allowed(), 1);
-        cache.store("op", "b", allowed(), 2);
-        cache.store("op", "c", allowed(), 3);
+        cache.store("op", "a", "", allowed(), 1);
+        cache.store("op", "b", "", allowed(), 2);
+        cache.store("op", "c", "", allowed(), 3);
         assert_eq!(cache.len(), 2);
-        assert_eq!(cache.lookup("op", "a", 4), Lookup::Miss);
-        assert!(matches!(cache.lookup("op", "c", 4), Lookup::Fresh(_)));
+        assert_eq!(cache.lookup("op", "a", "", 4), Lookup::Miss);
+        assert!(matches!(cache.lookup("op", "c", "", 4), Lookup::Fresh(_)));
         // Refreshing an existing entry does not evict anything.
-        cache.store("op", "b", allowed(), 5);
-        assert!(matches!(cache.lookup("op", "c", 5), Lookup::Fresh(_)));
-        assert!(matches!(cache.lookup("op", "b", 5), Lookup::Fresh(_)));
+        cache.store("op", "b", "", allowed(), 5);
+        assert!(matches!(cache.lookup("op", "c", "", 5), Lookup::Fresh(_)));
+        assert!(matches!(cache.lookup("op", "b", "", 5), Lookup::Fresh(_)));
     }
 }

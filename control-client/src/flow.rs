@@ -261,9 +261,10 @@ impl Flow {
         state: &mut ControlState,
         now_ms: u64,
     ) -> Step {
+        let context = self.facts.cache_context();
         match state
             .check_cache
-            .lookup(&self.operation, self.key(), now_ms / 1000)
+            .lookup(&self.operation, self.key(), &context, now_ms / 1000)
         {
             Lookup::Fresh(decision) => {
                 state.counters.check_cache_hits = state.counters.check_cache_hits.saturating_add(1);
@@ -344,9 +345,14 @@ impl Flow {
             }
         };
         self.stale = None;
-        state
-            .check_cache
-            .store(&self.operation, self.key(), decision.clone(), now_ms / 1000);
+        let context = self.facts.cache_context();
+        state.check_cache.store(
+            &self.operation,
+            self.key(),
+            &context,
+            decision.clone(),
+            now_ms / 1000,
+        );
         self.apply_check(config, state, decision, now_ms)
     }
 

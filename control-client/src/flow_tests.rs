@@ -624,3 +624,33 @@ fn a_stray_response_is_not_waited_for() {
         Err(NotWaiting)
     );
 }
+
+#[test]
+fn a_cached_check_is_not_reused_for_another_client_address_or_referer() {
+    let config = config();
+    let mut state = ControlState::new(&config);
+    verified_request(&config, &mut state, "good", T0);
+    let headers = [(
+        "referer".to_string(),
+        "https://elsewhere.example/".to_string(),
+    )];
+    for (caller_ip, headers) in [("10.9.9.9", &[][..]), ("10.1.2.3", &headers[..])] {
+        let (_, step) = Flow::start(
+            &config,
+            &mut state,
+            RequestInput {
+                operation: READ,
+                operation_id: "op-id-2",
+                headers,
+                path: "/v1/read?key=good",
+                caller_ip,
+            },
+            T0 + 1000,
+        );
+        assert_eq!(
+            callout(&step).kind,
+            CallKind::Check,
+            "{caller_ip} {headers:?}"
+        );
+    }
+}

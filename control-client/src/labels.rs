@@ -38,6 +38,20 @@ impl RequestFacts {
         }
     }
 
+    /// What a cached Check result is valid for besides operation and key: every fact Google
+    /// may restrict a key by (IP, referer, Android / iOS app).
+    pub fn cache_context(&self) -> String {
+        [
+            &self.caller_ip,
+            &self.referer,
+            &self.android_package,
+            &self.android_cert,
+            &self.ios_bundle_id,
+        ]
+        .map(String::as_str)
+        .join("\n")
+    }
+
     /// Labels of a CheckRequest operation.
     pub fn check_labels(&self, service_agent: &str) -> BTreeMap<String, String> {
         let mut labels = self.quota_labels(service_agent);
@@ -95,6 +109,11 @@ mod tests {
             "wasp/1"
         );
         assert!(!labels.contains_key("servicecontrol.googleapis.com/ios_bundle_id"));
+        let facts = RequestFacts::from_headers(&headers, "10.0.0.7");
+        assert_ne!(
+            facts.cache_context(),
+            RequestFacts::from_headers(&[], "10.0.0.7").cache_context()
+        );
         let quota = RequestFacts::from_headers(&headers, "").quota_labels("wasp/1");
         assert_eq!(quota.len(), 2);
     }
