@@ -4,12 +4,17 @@
 //! type here is plain serde data with no behaviour beyond parsing and validation
 //! helpers that both sides need (path templates).
 
+pub mod auth;
 pub mod backend;
 pub mod control;
 pub mod template;
 
 use serde::{Deserialize, Serialize};
 
+pub use auth::{
+    Alternative, JwksCluster, JwksSource, JwtRequirement, Provider, SecurityRequirement,
+    TokenLocation,
+};
 pub use backend::{BackendAuth, IdTokenSource, PathTranslation};
 pub use template::{PathTemplate, Segment, TemplateError};
 
@@ -53,6 +58,13 @@ pub struct FilterConfig {
     /// first), so an OPTIONS request no operation matches gets ESPv2's 400.
     #[serde(default, skip_serializing_if = "is_false")]
     pub reject_unmatched_preflight: bool,
+    /// JWT providers (securityDefinitions with `x-google-issuer`), referenced by id
+    /// from operations' `security`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<Provider>,
+    /// Clusters for the providers' key and discovery fetches, by URL origin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jwks_clusters: Vec<JwksCluster>,
 }
 
 /// One API operation: an HTTP method on a path template.
@@ -77,6 +89,9 @@ pub struct Operation {
     /// Attach an ID token for this audience (x-google-backend without disable_auth).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend_auth: Option<BackendAuth>,
+    /// The operation's `security` (or the spec's top-level one); `None`: not secured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SecurityRequirement>,
 }
 
 /// An upstream destination, one Envoy route (matched on [`ROUTE_HEADER`]).
@@ -110,7 +125,33 @@ impl FilterConfig {
                 return Err(format!("route id {:?} appears twice", route.id));
             }
         }
+        let mut providers = std::collections::HashSet::new();
+        for provider in &config.providers {
+            if !providers.insert(provider.id.as_str()) {
+                return Err(format!("provider id {:?} appears twice", provider.id));
+            }
+            if let JwksSource::Uri(uri) = &provider.jwks {
+                if auth::fetch_request(&config.jwks_clusters, uri).is_none() {
+                    return Err(format!(
+                        "provider {:?}: no jwks_clusters entry serves the origin of its jwks_uri {uri:?}",
+                        provider.id
+                    ));
+                }
+            }
+        }
         for op in &config.operations {
+            for alternative in op.security.iter().flat_map(|s| &s.alternatives) {
+                if let Some(jwt) = alternative
+                    .jwt
+                    .iter()
+                    .find(|jwt| !providers.contains(jwt.provider.as_str()))
+                {
+                    return Err(format!(
+                        "operation {} requires unknown JWT provider {:?}; add it to providers",
+                        op.name, jwt.provider
+                    ));
+                }
+            }
             if !ids.contains(op.route.as_str()) {
                 return Err(format!(
                     "operation {} points at unknown route {:?}",

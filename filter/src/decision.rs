@@ -9,10 +9,12 @@
 //! 4. [`backend_auth_step`]: the audience and the client `Authorization` to move;
 //! 5. [`translated_path`]: the backend `:path`.
 //!
-//! The host then sets the route header and operation property, attaches the ID
-//! token (which may pause the request) and applies the path.
+//! The host then sets the route header and operation property, runs the JWT
+//! stage ([`crate::jwt_auth`], which may pause the request for keys), attaches the
+//! ID token (which may pause it too) and applies the path.
 
-use wasp_config::INTERNAL_HEADER_PREFIX;
+use wasp_config::{SecurityRequirement, INTERNAL_HEADER_PREFIX};
+use wasp_jwt::userinfo::USERINFO_HEADER;
 
 use crate::backend_auth::{AUTHORIZATION, FORWARDED_AUTHORIZATION};
 use crate::gateway::{Gateway, OperationRules};
@@ -38,6 +40,10 @@ pub struct Forward<'g, 'h> {
     pub route_id: &'g str,
     /// Stored as [`wasp_config::OPERATION_PROPERTY`] for the access log.
     pub operation_name: &'g str,
+    /// The operation's index (for [`Gateway::rules`]).
+    pub operation_index: usize,
+    /// The JWT requirement to check before anything else.
+    pub security: Option<&'g SecurityRequirement>,
     /// Distinct client-sent header names to remove, as sent.
     pub headers_to_remove: Vec<&'h str>,
     /// New `:method` from `X-HTTP-Method-Override`.
@@ -80,6 +86,8 @@ pub fn decide<'g, 'h>(gateway: &'g Gateway, headers: &'h [(String, String)]) -> 
     Decision::Forward(Forward {
         route_id: &target.route,
         operation_name: &target.operation,
+        operation_index: target.index,
+        security: rules.security.as_ref(),
         headers_to_remove: headers_to_strip(headers),
         method: method_changed.then_some(method),
         backend_auth: backend_auth_step(rules, headers),
@@ -96,8 +104,9 @@ fn first<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
 }
 
 /// Step 1: distinct header names the backend must not receive as the client
-/// sent them: the internal prefix, `X-Forwarded-Authorization` (only the
-/// filter may set it) and `X-HTTP-Method-Override` (applied, then dropped).
+/// sent them: the internal prefix, `X-Forwarded-Authorization` and
+/// `X-Endpoint-API-UserInfo` (only the filter may set them, the latter after a
+/// verified JWT) and `X-HTTP-Method-Override` (applied, then dropped).
 fn headers_to_strip(headers: &[(String, String)]) -> Vec<&str> {
     let mut found: Vec<&str> = Vec::new();
     for (name, _) in headers {
@@ -105,6 +114,7 @@ fn headers_to_strip(headers: &[(String, String)]) -> Vec<&str> {
             .get(..INTERNAL_HEADER_PREFIX.len())
             .is_some_and(|start| start.eq_ignore_ascii_case(INTERNAL_HEADER_PREFIX))
             || name.eq_ignore_ascii_case(FORWARDED_AUTHORIZATION)
+            || name.eq_ignore_ascii_case(USERINFO_HEADER)
             || name.eq_ignore_ascii_case(method_override::HEADER);
         if strip && !found.iter().any(|seen| seen.eq_ignore_ascii_case(name)) {
             found.push(name);
@@ -185,6 +195,7 @@ mod tests {
             allow_all: false,
             path_translation: None,
             backend_auth: None,
+            security: None,
         }
     }
 
@@ -200,6 +211,8 @@ mod tests {
             }],
             id_token_source: Some(IdTokenSource::gcp("metadata")),
             reject_unmatched_preflight,
+            providers: Vec::new(),
+            jwks_clusters: Vec::new(),
         })
         .unwrap()
     }
@@ -237,6 +250,8 @@ mod tests {
                 ("x-forwarded-authorization", "b"),
                 ("x-http-method-override", "PUT"),
                 ("x-wasp-route", "r"),
+                ("X-Endpoint-API-UserInfo", "forged"),
+                ("x-endpoint-api-userinfo", "forged"),
                 ("authorization", "kept"),
                 ("x-forwarded-for", "kept"),
             ],
@@ -246,7 +261,8 @@ mod tests {
             vec![
                 "X-Forwarded-Authorization",
                 "x-http-method-override",
-                "x-wasp-route"
+                "x-wasp-route",
+                "X-Endpoint-API-UserInfo",
             ]
         );
     }
@@ -281,9 +297,11 @@ mod tests {
             Decision::Forward(Forward {
                 route_id: "r1",
                 operation_name: "1.api.GetShelf",
+                operation_index: 0,
                 headers_to_remove: vec!["x-wasp-route", "X-Wasp-Other"],
                 method: None,
                 backend_auth: None,
+                security: None,
                 path: None,
             })
         );

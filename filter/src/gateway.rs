@@ -1,7 +1,10 @@
 //! The configuration compiled once in `on_configure`: the matcher plus what
 //! each operation does to a matched request, looked up by the matcher's index.
 
-use wasp_config::{FilterConfig, IdTokenSource, PathTemplate, PathTranslation};
+use wasp_config::{
+    FilterConfig, IdTokenSource, JwksCluster, PathTemplate, PathTranslation, Provider,
+    SecurityRequirement,
+};
 
 use crate::matcher::Matcher;
 
@@ -17,6 +20,12 @@ pub struct Gateway {
     pub id_token_source: Option<IdTokenSource>,
     /// Namespaces shared-data keys.
     pub config_hash: String,
+    /// The service name: the JWT default audience and `WWW-Authenticate` realm.
+    pub service_name: String,
+    /// JWT providers, in configuration order (the key views' index).
+    pub providers: Vec<Provider>,
+    /// Clusters for the providers' key and discovery fetches.
+    pub jwks_clusters: Vec<JwksCluster>,
 }
 
 /// What happens to a request matched to one operation, beyond routing.
@@ -28,6 +37,8 @@ pub struct OperationRules {
     /// The parsed template, kept only when CONSTANT_ADDRESS turns its named
     /// variables into query parameters.
     pub bound_template: Option<PathTemplate>,
+    /// The JWT requirement; `None` or no alternatives: not secured.
+    pub security: Option<SecurityRequirement>,
 }
 
 impl Gateway {
@@ -61,6 +72,7 @@ impl Gateway {
                 path_translation: op.path_translation,
                 audience,
                 bound_template,
+                security: op.security.filter(|s| !s.alternatives.is_empty()),
             });
         }
         if let Some(source) = &config.id_token_source {
@@ -81,6 +93,9 @@ impl Gateway {
             reject_unmatched_preflight: config.reject_unmatched_preflight,
             id_token_source: config.id_token_source,
             config_hash: config.config_hash,
+            service_name: config.service_name,
+            providers: config.providers,
+            jwks_clusters: config.jwks_clusters,
         })
     }
 
@@ -133,6 +148,7 @@ mod tests {
             allow_all: false,
             path_translation: translation,
             backend_auth: audience.map(|a| BackendAuth { audience: a.into() }),
+            security: None,
         }
     }
 
@@ -148,6 +164,8 @@ mod tests {
             }],
             id_token_source: Some(IdTokenSource::gcp("metadata")),
             reject_unmatched_preflight: false,
+            providers: Vec::new(),
+            jwks_clusters: Vec::new(),
         }
     }
 

@@ -8,12 +8,13 @@
 //! - [`path_translation`]: APPEND_PATH_TO_ADDRESS / CONSTANT_ADDRESS;
 //! - [`backend_auth`]: the headers that carry the backend ID token;
 //! - [`id_tokens`]: per-audience ID-token cache, fetch and refresh schedule;
-//! - [`waiters`]: requests paused until their token arrives;
+//! - [`jwt_auth`]: the JWT stage (keys a request may use, what `wasp-jwt` decided);
+//! - [`waiters`]: requests paused until their token or JWT keys arrive;
 //! - [`local_reply`]: the JSON error replies the filter sends itself;
 //! - [`decision`]: the request pipeline: what to do with one request's headers.
 //!
 //! `host` (wasm32 only) is the one module that talks to Envoy; it reads the request,
-//! asks [`decision::decide`] and executes the answer, and runs the token fetches.
+//! asks [`decision::decide`] and executes the answer, and runs the token and key fetches.
 
 // A panic kills the VM and fails requests until Envoy reloads it, so the
 // non-test code must not contain a way to panic on input.
@@ -31,6 +32,7 @@ pub mod backend_auth;
 pub mod decision;
 pub mod gateway;
 pub mod id_tokens;
+pub mod jwt_auth;
 pub mod local_reply;
 pub mod matcher;
 pub mod method_override;

@@ -3,6 +3,7 @@
 //! `{"code":<status>,"message":"<message>"}`, so clients see no difference.
 
 use serde::Serialize;
+use wasp_jwt::JwtError;
 
 /// Content type of every local reply.
 pub const CONTENT_TYPE: &str = "application/json";
@@ -26,6 +27,9 @@ pub enum LocalReply {
     NotConfigured,
     /// Envoy refused a header change the forward decision needs.
     Internal,
+    /// The JWT stage denied the request; `realm` (the service name) goes into
+    /// `WWW-Authenticate` instead of the request URL, which would echo client input.
+    Jwt { error: JwtError, realm: String },
 }
 
 #[derive(Serialize)]
@@ -44,6 +48,7 @@ impl LocalReply {
             LocalReply::TokenNotFound { .. } | LocalReply::NotConfigured | LocalReply::Internal => {
                 500
             }
+            LocalReply::Jwt { error, .. } => u32::from(error.status()),
         }
     }
 
@@ -61,6 +66,17 @@ impl LocalReply {
             LocalReply::TokenNotFound { audience } => format!("Token not found for audience: {audience}"),
             LocalReply::NotConfigured => "INTERNAL: The API gateway has no valid configuration.".into(),
             LocalReply::Internal => "INTERNAL: The API gateway could not process the request.".into(),
+            LocalReply::Jwt { error, .. } => error.message().into(),
+        }
+    }
+
+    /// Headers besides `content-type`.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            LocalReply::Jwt { error, realm } => {
+                vec![("www-authenticate", error.www_authenticate(realm))]
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -123,6 +139,33 @@ mod tests {
             r#"{"code":500,"message":"Token not found for audience: https://b.run.app/x"}"#
         );
         assert_eq!(LocalReply::InvalidMethodOverride.status(), 400);
+    }
+
+    #[test]
+    fn jwt_denials_are_espv2_bodies_with_www_authenticate() {
+        let missing = LocalReply::Jwt {
+            error: JwtError::Missing,
+            realm: "bookstore.example.com".into(),
+        };
+        assert_eq!(missing.status(), 401);
+        assert_eq!(missing.body(), r#"{"code":401,"message":"Jwt is missing"}"#);
+        assert_eq!(
+            missing.headers(),
+            vec![(
+                "www-authenticate",
+                r#"Bearer realm="bookstore.example.com""#.to_string()
+            )]
+        );
+        let audience = LocalReply::Jwt {
+            error: JwtError::AudienceNotAllowed,
+            realm: "s".into(),
+        };
+        assert_eq!(
+            audience.body(),
+            r#"{"code":403,"message":"Audiences in Jwt are not allowed"}"#
+        );
+        assert!(audience.headers()[0].1.contains("invalid_token"));
+        assert!(LocalReply::NotFound.headers().is_empty());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Requests paused until their audience's ID token arrives.
+//! Requests paused until something the root context fetches arrives: an
+//! audience's ID token ([`Pending`]) or a JWT provider's keys ([`JwtPending`]).
 //!
 //! Owned by the root context (one per worker VM, single-threaded): the HTTP
 //! context that pauses registers here; the root resumes or fails the waiters
@@ -16,23 +17,54 @@ pub struct Pending {
     pub path: Option<String>,
 }
 
+/// What the root still has to do to a request paused for JWT keys: decide the JWT
+/// stage again (the request's head is kept for it), then go on as [`Onward`] says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtPending {
+    /// The matched operation (index into the gateway's rules).
+    pub operation: usize,
+    /// The request head as it was read (tokens are taken from it).
+    pub headers: Vec<(String, String)>,
+    /// Providers whose fetches the request waits for (indices into the config's providers).
+    pub providers: Vec<usize>,
+    pub onward: Onward,
+}
+
+/// The steps after the JWT stage, for a request the root resumes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Onward {
+    /// Backend-auth audience, when an ID token is attached.
+    pub audience: Option<String>,
+    pub client_authorization: Option<String>,
+    /// The translated `:path`.
+    pub path: Option<String>,
+}
+
 /// One paused request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Waiter {
+pub struct Waiter<P = Pending> {
     /// The HTTP context id (for `set_effective_context`).
     pub context_id: u32,
-    /// Fail with 500 at this time if still waiting (ms since the Unix epoch).
+    /// Give up waiting at this time (ms since the Unix epoch).
     pub deadline_ms: u64,
-    pub pending: Pending,
+    pub pending: P,
 }
 
-#[derive(Debug, Default)]
-pub struct WaitList {
-    waiters: Vec<Waiter>,
+#[derive(Debug)]
+pub struct WaitList<P = Pending> {
+    waiters: Vec<Waiter<P>>,
 }
 
-impl WaitList {
-    pub fn push(&mut self, waiter: Waiter) {
+impl<P> Default for WaitList<P> {
+    fn default() -> Self {
+        WaitList {
+            waiters: Vec::new(),
+        }
+    }
+}
+
+impl<P> WaitList<P> {
+    pub fn push(&mut self, waiter: Waiter<P>) {
         self.waiters.push(waiter);
     }
 
@@ -50,6 +82,22 @@ impl WaitList {
         self.waiters.is_empty()
     }
 
+    /// Removes and returns the waiters whose deadline is `now_ms` or earlier.
+    pub fn take_expired(&mut self, now_ms: u64) -> Vec<Waiter<P>> {
+        self.take(|w| w.deadline_ms <= now_ms)
+    }
+
+    /// Removes and returns the waiters `matches` picks, in arrival order.
+    pub fn take(&mut self, matches: impl Fn(&Waiter<P>) -> bool) -> Vec<Waiter<P>> {
+        let (taken, kept) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(matches);
+        self.waiters = kept;
+        taken
+    }
+}
+
+impl WaitList<Pending> {
     /// Distinct audiences someone waits for.
     pub fn audiences(&self) -> Vec<String> {
         let mut audiences: Vec<String> = Vec::new();
@@ -64,19 +112,6 @@ impl WaitList {
     /// Removes and returns the waiters for `audience`, in arrival order.
     pub fn take_audience(&mut self, audience: &str) -> Vec<Waiter> {
         self.take(|w| w.pending.audience == audience)
-    }
-
-    /// Removes and returns the waiters whose deadline is `now_ms` or earlier.
-    pub fn take_expired(&mut self, now_ms: u64) -> Vec<Waiter> {
-        self.take(|w| w.deadline_ms <= now_ms)
-    }
-
-    fn take(&mut self, matches: impl Fn(&Waiter) -> bool) -> Vec<Waiter> {
-        let (taken, kept) = std::mem::take(&mut self.waiters)
-            .into_iter()
-            .partition(matches);
-        self.waiters = kept;
-        taken
     }
 }
 

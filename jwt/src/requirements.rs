@@ -3,7 +3,6 @@
 //! provider. Alternatives that name API keys are reported, not enforced: the API-key stage
 //! decides them.
 
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use crate::claims::effective_audiences;
@@ -12,33 +11,7 @@ use crate::locations::extract;
 use crate::provider::Provider;
 use crate::verify::{Keys, Rules, Verdict, VerifiedToken, Verifier, Wait};
 
-/// An operation's `security` list. No alternatives: the operation is not secured.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SecurityRequirement {
-    pub alternatives: Vec<Alternative>,
-}
-
-/// One `security` entry: everything in it is required.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Alternative {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub jwt: Vec<JwtRequirement>,
-    /// API-key scheme names; enforced by the API-key stage.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub api_keys: Vec<String>,
-}
-
-/// A JWT provider required by an alternative.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JwtRequirement {
-    pub provider: String,
-    /// Per-operation audiences; override the provider's.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub audiences: Vec<String>,
-    /// Required scope alternatives (the oauth2 scopes listed in `security`); empty: none.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub scopes: Vec<String>,
-}
+pub use wasp_config::auth::{Alternative, JwtRequirement, SecurityRequirement};
 
 /// Service-wide settings the evaluation needs.
 #[derive(Debug, Clone, Copy)]

@@ -10,6 +10,7 @@
 
 mod apply;
 mod http;
+mod jwks;
 mod root;
 mod state;
 mod tokens;

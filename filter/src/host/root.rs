@@ -11,6 +11,7 @@ use proxy_wasm::types::{BufferType, ContextType};
 use wasp_config::FilterConfig;
 
 use super::http::WaspHttp;
+use super::jwks;
 use super::state::{now_ms, State};
 use super::tokens::{self, InFlight, Response};
 use crate::gateway::Gateway;
@@ -26,6 +27,8 @@ pub(super) struct WaspRoot {
     /// `None` until a configuration was accepted.
     state: Option<Rc<State>>,
     in_flight: InFlight,
+    /// JWT key and discovery callouts in flight.
+    key_fetches: jwks::InFlight,
     ticking: Option<Duration>,
 }
 
@@ -35,6 +38,7 @@ impl WaspRoot {
             context_id,
             state: None,
             in_flight: InFlight::new(),
+            key_fetches: jwks::InFlight::new(),
             ticking: None,
         }
     }
@@ -64,6 +68,16 @@ impl Context for WaspRoot {
                 num_headers,
                 body_size,
             };
+            if jwks::owns(&self.key_fetches, token_id) {
+                jwks::on_response(
+                    self.context_id,
+                    &state,
+                    &mut self.key_fetches,
+                    response,
+                    now_ms(),
+                );
+                return;
+            }
             tokens::on_response(
                 self.context_id,
                 &state,
@@ -83,9 +97,10 @@ impl RootContext for WaspRoot {
         match compile(configuration_size) {
             Ok((gateway, summary)) => {
                 info!("configuration accepted: {summary}");
-                let fetches_tokens = !gateway.audiences().is_empty();
+                // Tokens and keys are fetched from the tick; the first one prefetches.
+                let fetches = !gateway.audiences().is_empty() || !gateway.providers.is_empty();
                 self.state = Some(Rc::new(State::new(gateway)));
-                if fetches_tokens {
+                if fetches {
                     self.set_tick(FIRST_TICK);
                 }
                 true
@@ -100,7 +115,9 @@ impl RootContext for WaspRoot {
     fn on_tick(&mut self) {
         self.set_tick(TICK);
         if let Some(state) = self.state.clone() {
-            tokens::tick(self.context_id, &state, &mut self.in_flight, now_ms());
+            let now = now_ms();
+            tokens::tick(self.context_id, &state, &mut self.in_flight, now);
+            jwks::tick(self.context_id, &state, &mut self.key_fetches, now);
         }
     }
 
@@ -129,8 +146,9 @@ fn compile(configuration_size: usize) -> Result<(Gateway, String), String> {
     );
     let gateway = Gateway::build(config)?;
     let audiences = gateway.audiences().len();
+    let providers = gateway.providers.len();
     Ok((
         gateway,
-        format!("{summary}, {audiences} ID-token audiences"),
+        format!("{summary}, {audiences} ID-token audiences, {providers} JWT providers"),
     ))
 }

@@ -9,14 +9,24 @@ use std::time::UNIX_EPOCH;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{MapType, Status};
 
+use wasp_jwt::Verifier;
+
 use crate::gateway::Gateway;
 use crate::id_tokens::IdTokens;
-use crate::waiters::WaitList;
+use crate::jwt_auth::{KeyViews, ProviderKeys};
+use crate::waiters::{JwtPending, WaitList};
 
 pub(super) struct State {
     pub gateway: Gateway,
     pub tokens: RefCell<IdTokens>,
+    /// Requests paused for an ID token.
     pub waiters: RefCell<WaitList>,
+    /// This VM's copy of each JWT provider's keys.
+    pub key_views: RefCell<KeyViews>,
+    /// The verified-token and negative caches (per VM).
+    pub verifier: RefCell<Verifier>,
+    /// Requests paused for JWT keys.
+    pub jwt_waiters: RefCell<WaitList<JwtPending>>,
 }
 
 impl State {
@@ -26,11 +36,32 @@ impl State {
             .as_ref()
             .map_or((0, 0), |s| (s.timeout_ms, s.refresh_before_expiry_s));
         let tokens = IdTokens::new(gateway.audiences(), timeout_ms, refresh_before_s);
+        let key_views = KeyViews {
+            providers: gateway
+                .providers
+                .iter()
+                .map(|_| ProviderKeys::default())
+                .collect(),
+        };
         State {
             gateway,
             tokens: RefCell::new(tokens),
             waiters: RefCell::new(WaitList::default()),
+            key_views: RefCell::new(key_views),
+            verifier: RefCell::new(Verifier::default()),
+            jwt_waiters: RefCell::new(WaitList::default()),
         }
+    }
+
+    /// Whether a paused request (for a token or keys) is still registered.
+    pub fn is_waiting(&self, context_id: u32) -> bool {
+        self.waiters.borrow().contains(context_id) || self.jwt_waiters.borrow().contains(context_id)
+    }
+
+    /// Forgets a request that ended while paused.
+    pub fn forget(&self, context_id: u32) {
+        self.waiters.borrow_mut().remove(context_id);
+        self.jwt_waiters.borrow_mut().remove(context_id);
     }
 
     /// How long a request may wait for its token.

@@ -219,7 +219,7 @@ pub(super) struct Response {
 
 /// The response `:status`. Some failures come with no headers at all, and the
 /// SDK's `get_map` panics when the host has no map, so it is not asked then.
-fn response_status(num_headers: usize) -> Option<u32> {
+pub(super) fn response_status(num_headers: usize) -> Option<u32> {
     if num_headers == 0 {
         return None;
     }

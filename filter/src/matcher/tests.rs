@@ -13,6 +13,7 @@ fn op(method: &str, template: &str) -> Operation {
         allow_all: false,
         path_translation: None,
         backend_auth: None,
+        security: None,
     }
 }
 
@@ -349,6 +350,7 @@ fn operations_strategy() -> impl Strategy<Value = Vec<Operation>> {
                 allow_all,
                 path_translation: None,
                 backend_auth: None,
+                security: None,
             })
             .collect()
     })

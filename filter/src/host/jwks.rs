@@ -1,0 +1,434 @@
+//! JWT key fetching on the host: the root context's key and discovery callouts, the
+//! shared-data exchange between worker VMs, and deciding the requests that wait.
+//!
+//! Every policy decision (fetch or not, backoff, kid-refresh rate limit) is made by
+//! `wasp_jwt::refresh::JwksState`; this module reads and writes that state in shared
+//! data (compare-and-swap, so one worker fetches for all) and performs the calls.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use log::{info, warn};
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, Status};
+use wasp_config::auth::fetch_request;
+use wasp_jwt::refresh::{FetchTarget, JwksState, RefreshPolicy};
+use wasp_jwt::userinfo::USERINFO_HEADER;
+use wasp_jwt::Provider;
+
+use super::apply;
+use super::state::State;
+use super::tokens::{self, response_status, TokenAnswer};
+use crate::jwt_auth::{authenticate, fetch, settled, shared, JwtOutcome, Pass};
+use crate::local_reply::LocalReply;
+use crate::waiters::{JwtPending, Pending, Waiter};
+
+/// Callouts in flight: token id -> (provider index, discovery or keys). Owned by the root.
+pub(super) type InFlight = HashMap<u32, (usize, Stage)>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stage {
+    Discovery,
+    Keys,
+}
+
+fn policy(provider: &Provider) -> RefreshPolicy {
+    RefreshPolicy::for_provider(provider)
+}
+
+/// Unix seconds, the crate's clock.
+pub(super) fn seconds(now_ms: u64) -> u64 {
+    now_ms / 1000
+}
+
+/// The root's periodic work: pick up keys other workers fetched, start the fetches that
+/// are due (kid refreshes first), then decide the requests whose wait is over.
+pub(super) fn tick(root_id: u32, state: &State, in_flight: &mut InFlight, now_ms: u64) {
+    let now = seconds(now_ms);
+    for index in 0..state.gateway.providers.len() {
+        sync_view(state, index);
+        plan(state, index, in_flight, now);
+    }
+    settle(root_id, state, now_ms);
+}
+
+/// Re-reads a provider's shared state when it changed, and its document when the
+/// generation did (each VM parses a document once per generation).
+fn sync_view(state: &State, index: usize) {
+    let Some(provider) = state.gateway.providers.get(index) else {
+        return;
+    };
+    let key = shared::state_key(&state.gateway.config_hash, &provider.id);
+    let Ok((bytes, cas)) = hostcalls::get_shared_data(&key) else {
+        return;
+    };
+    let shared_state = bytes
+        .as_deref()
+        .and_then(shared::decode_state)
+        .unwrap_or_default();
+    let needs_document = {
+        let mut views = state.key_views.borrow_mut();
+        let Some(view) = views.providers.get_mut(index) else {
+            return;
+        };
+        if view.state_cas.is_some() && view.state_cas == cas {
+            return;
+        }
+        view.state = shared_state;
+        view.state_cas = cas;
+        view.state.has_keys() && view.state.generation != view.generation
+    };
+    if needs_document {
+        adopt_document(state, index, &provider.id);
+    }
+}
+
+fn adopt_document(state: &State, index: usize, provider: &str) {
+    let key = shared::document_key(&state.gateway.config_hash, provider);
+    let Ok((Some(bytes), _)) = hostcalls::get_shared_data(&key) else {
+        return;
+    };
+    let Some((generation, document)) = shared::decode_document(&bytes) else {
+        return;
+    };
+    match fetch::keys(document) {
+        Ok((keys, _)) => {
+            let mut views = state.key_views.borrow_mut();
+            if let Some(view) = views.providers.get_mut(index) {
+                view.keys = Some(keys);
+                view.generation = generation;
+            }
+        }
+        Err(reason) => warn!("shared keys of provider {provider} do not parse: {reason}"),
+    }
+}
+
+/// Starts a fetch when this VM's view says one is due, confirming it through a CAS
+/// write of the shared state (the lease) so that only one worker fetches.
+fn plan(state: &State, index: usize, in_flight: &mut InFlight, now: u64) {
+    let Some(provider) = state.gateway.providers.get(index) else {
+        return;
+    };
+    let policy = policy(provider);
+    let (kid_refresh, due) = {
+        let mut views = state.key_views.borrow_mut();
+        let Some(view) = views.providers.get_mut(index) else {
+            return;
+        };
+        let kid_refresh = std::mem::take(&mut view.kid_refresh_wanted);
+        let mut probe = view.state.clone();
+        let due = probe.plan_tick(&policy, now) || probe != view.state;
+        (kid_refresh, due)
+    };
+    if !kid_refresh && !due {
+        return;
+    }
+    let started = update_shared_state(state, index, |shared_state| {
+        let kid = kid_refresh && shared_state.start_kid_refresh(&policy, now).is_some();
+        kid || shared_state.plan_tick(&policy, now)
+    });
+    if started == Some(true) {
+        dispatch(state, index, in_flight, now);
+    }
+}
+
+/// Read-modify-write of a provider's shared state with CAS, retried on a race. The view
+/// takes the written state. Returns `change`'s answer, `None` when shared data failed.
+fn update_shared_state<T>(
+    state: &State,
+    index: usize,
+    change: impl Fn(&mut JwksState) -> T,
+) -> Option<T> {
+    let provider = state.gateway.providers.get(index)?;
+    let key = shared::state_key(&state.gateway.config_hash, &provider.id);
+    for _ in 0..4 {
+        let (bytes, cas) = hostcalls::get_shared_data(&key).ok()?;
+        let before = bytes
+            .as_deref()
+            .and_then(shared::decode_state)
+            .unwrap_or_default();
+        let mut after = before.clone();
+        let answer = change(&mut after);
+        if after != before {
+            match hostcalls::set_shared_data(&key, Some(&shared::encode_state(&after)), cas) {
+                Ok(()) => {}
+                Err(Status::CasMismatch) => continue,
+                Err(status) => {
+                    warn!("cannot write the key state of {}: {status:?}", provider.id);
+                    return None;
+                }
+            }
+        }
+        let mut views = state.key_views.borrow_mut();
+        if let Some(view) = views.providers.get_mut(index) {
+            view.state = after;
+            // The CAS changed with the write; the next sync re-reads.
+            view.state_cas = None;
+        }
+        return Some(answer);
+    }
+    None
+}
+
+/// Calls the provider's discovery or key URL; the state is already marked in flight.
+fn dispatch(state: &State, index: usize, in_flight: &mut InFlight, now: u64) {
+    let Some(provider) = state.gateway.providers.get(index) else {
+        return;
+    };
+    let target = {
+        let views = state.key_views.borrow();
+        let Some(view) = views.providers.get(index) else {
+            return;
+        };
+        view.state.fetch_target(provider)
+    };
+    let (url, stage) = match &target {
+        FetchTarget::Discovery(url) => (url.as_str(), Stage::Discovery),
+        FetchTarget::Keys(url) => (url.as_str(), Stage::Keys),
+    };
+    let Some(request) = fetch_request(&state.gateway.jwks_clusters, url) else {
+        warn!(
+            "no cluster serves {url} (provider {}); add its origin to jwks_clusters",
+            provider.id
+        );
+        fetch_failed(state, index, now);
+        return;
+    };
+    let timeout = Duration::from_secs(policy(provider).fetch_timeout_seconds);
+    match hostcalls::dispatch_http_call(
+        request.cluster,
+        fetch::headers(request.authority, request.path),
+        None,
+        vec![],
+        timeout,
+    ) {
+        Ok(token_id) => {
+            in_flight.insert(token_id, (index, stage));
+        }
+        Err(status) => {
+            warn!(
+                "cannot call cluster {} for provider {}: {status:?}",
+                request.cluster, provider.id
+            );
+            fetch_failed(state, index, now);
+        }
+    }
+}
+
+fn fetch_failed(state: &State, index: usize, now: u64) {
+    if let Some(provider) = state.gateway.providers.get(index) {
+        let policy = policy(provider);
+        update_shared_state(state, index, |s| s.on_fetch_failed(&policy, now));
+    }
+}
+
+/// Whether a callout response belongs to a key fetch.
+pub(super) fn owns(in_flight: &InFlight, token_id: u32) -> bool {
+    in_flight.contains_key(&token_id)
+}
+
+/// A key or discovery response arrived at the root context.
+pub(super) fn on_response(
+    root_id: u32,
+    state: &State,
+    in_flight: &mut InFlight,
+    response: tokens::Response,
+    now_ms: u64,
+) {
+    let Some((index, stage)) = in_flight.remove(&response.token_id) else {
+        return;
+    };
+    let Some(provider) = state.gateway.providers.get(index) else {
+        return;
+    };
+    let now = seconds(now_ms);
+    // Status and announced size first: an oversized body is never read.
+    let body = fetch::check_head(response_status(response.num_headers), response.body_size)
+        .map(|()| response_body(response.body_size));
+    let result = body.and_then(|body| match stage {
+        Stage::Discovery => fetch::discovered_jwks_uri(&body).map(|uri| {
+            update_shared_state(state, index, |s| s.on_discovered(uri.clone()));
+            dispatch(state, index, in_flight, now);
+        }),
+        Stage::Keys => fetch::keys(&body).map(|(keys, hash)| {
+            store_keys(state, index, &body, keys, hash, now);
+        }),
+    });
+    if let Err(reason) = result {
+        warn!(
+            "key fetch for provider {} failed: {reason}; the last good keys keep serving",
+            provider.id
+        );
+        fetch_failed(state, index, now);
+    }
+    settle(root_id, state, now_ms);
+}
+
+/// Publishes a fetched document (before the state announcing its generation) and uses it.
+fn store_keys(
+    state: &State,
+    index: usize,
+    body: &[u8],
+    keys: wasp_jwt::KeySet,
+    hash: String,
+    now: u64,
+) {
+    let Some(provider) = state.gateway.providers.get(index) else {
+        return;
+    };
+    let document_key = shared::document_key(&state.gateway.config_hash, &provider.id);
+    let generation = update_shared_state(state, index, |s| {
+        let generation = s.on_keys_fetched(now, hash.clone());
+        if let Err(status) = hostcalls::set_shared_data(
+            &document_key,
+            Some(&shared::encode_document(generation, body)),
+            None,
+        ) {
+            warn!("cannot share the keys of {}: {status:?}", provider.id);
+        }
+        generation
+    });
+    let Some(generation) = generation else {
+        return;
+    };
+    info!(
+        "keys of provider {} fetched: {} usable, generation {generation}",
+        provider.id,
+        keys.len()
+    );
+    let mut views = state.key_views.borrow_mut();
+    if let Some(view) = views.providers.get_mut(index) {
+        if view.generation != generation || view.keys.is_none() {
+            view.keys = Some(keys);
+            view.generation = generation;
+        }
+    }
+}
+
+fn response_body(body_size: usize) -> Vec<u8> {
+    if body_size == 0 {
+        return Vec::new();
+    }
+    hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Decides the requests paused for keys whose fetches ended, and those past their
+/// deadline (with the keys there are then).
+pub(super) fn settle(root_id: u32, state: &State, now_ms: u64) {
+    let now = seconds(now_ms);
+    let ready = {
+        let views = state.key_views.borrow();
+        state.jwt_waiters.borrow_mut().take(|waiter| {
+            waiter.deadline_ms <= now_ms
+                || waiter
+                    .pending
+                    .providers
+                    .iter()
+                    .all(|&i| views.providers.get(i).is_none_or(|view| settled(view, now)))
+        })
+    };
+    for waiter in ready {
+        decide_again(state, &waiter, now_ms);
+    }
+    let _ = hostcalls::set_effective_context(root_id);
+}
+
+/// The JWT stage of a paused request, final this time, then the rest of its pipeline.
+fn decide_again(state: &State, waiter: &Waiter<JwtPending>, now_ms: u64) {
+    if hostcalls::set_effective_context(waiter.context_id).is_err() {
+        return; // The request is gone.
+    }
+    let pending = &waiter.pending;
+    let Some(requirement) = state
+        .gateway
+        .rules(pending.operation)
+        .and_then(|rules| rules.security.as_ref())
+    else {
+        apply::reply(&LocalReply::Internal);
+        return;
+    };
+    let outcome = authenticate(
+        requirement,
+        &state.gateway.service_name,
+        &state.gateway.providers,
+        &state.key_views.borrow(),
+        &mut state.verifier.borrow_mut(),
+        &pending.headers,
+        seconds(now_ms),
+        Pass::Final,
+    );
+    let userinfo = match outcome {
+        JwtOutcome::Forward { userinfo } => userinfo,
+        JwtOutcome::Deny(error) => {
+            apply::reply(&LocalReply::Jwt {
+                error,
+                realm: state.gateway.service_name.clone(),
+            });
+            return;
+        }
+        JwtOutcome::Wait { .. } => {
+            apply::reply(&LocalReply::Internal);
+            return;
+        }
+    };
+    if let Err(status) = set_userinfo(userinfo.as_deref()) {
+        warn!("cannot set the user info of a resumed request: {status:?}");
+        apply::reply(&LocalReply::Internal);
+        return;
+    }
+    let onward = &pending.onward;
+    let Some(audience) = onward.audience.as_deref() else {
+        resume(None, None, onward.path.as_deref());
+        return;
+    };
+    match tokens::current_token(state, audience, now_ms) {
+        TokenAnswer::Ready(jwt) => resume(
+            Some(&jwt),
+            onward.client_authorization.as_deref(),
+            onward.path.as_deref(),
+        ),
+        TokenAnswer::Unavailable => {
+            apply::reply(&LocalReply::TokenNotFound {
+                audience: audience.to_string(),
+            });
+        }
+        TokenAnswer::Wait => state.waiters.borrow_mut().push(Waiter {
+            context_id: waiter.context_id,
+            deadline_ms: now_ms.saturating_add(state.token_wait_ms()),
+            pending: Pending {
+                audience: audience.to_string(),
+                client_authorization: onward.client_authorization.clone(),
+                path: onward.path.clone(),
+            },
+        }),
+    }
+}
+
+/// Sets `X-Endpoint-API-UserInfo` (a client-sent copy was removed with the route step).
+pub(super) fn set_userinfo(userinfo: Option<&str>) -> Result<(), Status> {
+    match userinfo {
+        Some(value) => hostcalls::set_map_value(
+            proxy_wasm::types::MapType::HttpRequestHeaders,
+            USERINFO_HEADER,
+            Some(value),
+        ),
+        None => Ok(()),
+    }
+}
+
+fn resume(id_token: Option<&str>, client_authorization: Option<&str>, path: Option<&str>) {
+    match apply::backend(id_token, client_authorization, path) {
+        Ok(()) => {
+            if let Err(status) = hostcalls::resume_http_request() {
+                warn!("cannot resume a request after its keys arrived: {status:?}");
+            }
+        }
+        Err(status) => {
+            warn!("cannot set the backend headers of a resumed request: {status:?}");
+            apply::reply(&LocalReply::Internal);
+        }
+    }
+}
