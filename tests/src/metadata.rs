@@ -33,6 +33,9 @@ pub struct MetadataServer {
 
 impl MetadataServer {
     pub fn start() -> MetadataServer {
+        // The signing key takes a while to generate in a debug build; make it
+        // now, not inside the filter's first (time-limited) token fetch.
+        let _ = id_token::public_key_pem();
         let server = Arc::new(
             tiny_http::Server::http("127.0.0.1:0")
                 .expect("bind the metadata server on 127.0.0.1:0"),
@@ -46,7 +49,8 @@ impl MetadataServer {
         let recording = Arc::clone(&seen);
         let thread = std::thread::spawn(move || {
             for request in serving.incoming_requests() {
-                answer(request, &recording);
+                let recording = Arc::clone(&recording);
+                std::thread::spawn(move || answer(request, &recording));
             }
         });
         MetadataServer {

@@ -12,9 +12,10 @@ fn rejected(spec: &str, needles: &[&str]) -> String {
     let tools = Tools::from_env();
     let run = run_compile(&tools, spec, "http://127.0.0.1:9");
     let stderr = run.stderr();
-    assert!(
-        !run.output.status.success(),
-        "wasp compile accepted a bad spec; stderr:\n{stderr}"
+    assert_eq!(
+        run.output.status.code(),
+        Some(2),
+        "wasp compile must exit 2 on a bad spec; stderr:\n{stderr}"
     );
     let file = run.spec.display().to_string();
     assert!(
@@ -54,4 +55,48 @@ fn unknown_x_google_allow_value_is_rejected() {
 fn not_a_swagger_2_document_is_rejected() {
     let spec = MATCHING.replace("swagger: \"2.0\"", "swagger: \"3.0\"");
     rejected(&spec, &["/swagger"]);
+}
+
+/// `/hello`'s GET operation with an `x-google-backend` block (flow YAML).
+fn hello_backend(backend: &str) -> String {
+    MATCHING.replace(
+        "      operationId: hello\n",
+        &format!("      operationId: hello\n      x-google-backend: {backend}\n"),
+    )
+}
+
+const HELLO_BACKEND: &str = "/paths/~1hello/get/x-google-backend";
+
+#[test]
+fn jwt_audience_with_disable_auth_is_rejected_with_the_operations_pointer() {
+    let spec = hello_backend("{address: 'https://b.example', jwt_audience: a, disable_auth: true}");
+    rejected(&spec, &[HELLO_BACKEND]);
+}
+
+#[test]
+fn an_address_scheme_other_than_http_or_https_is_rejected() {
+    rejected(
+        &hello_backend("{address: 'ftp://b.example/x'}"),
+        &[&format!("{HELLO_BACKEND}/address")],
+    );
+}
+
+#[test]
+fn unknown_path_translation_and_protocol_values_are_rejected() {
+    rejected(
+        &hello_backend("{address: 'https://b.example', path_translation: PREPEND}"),
+        &[&format!("{HELLO_BACKEND}/path_translation")],
+    );
+    rejected(
+        &hello_backend("{address: 'https://b.example', protocol: h3}"),
+        &[&format!("{HELLO_BACKEND}/protocol")],
+    );
+}
+
+#[test]
+fn a_non_numeric_deadline_is_rejected() {
+    rejected(
+        &hello_backend("{address: 'https://b.example', deadline: soon}"),
+        &[&format!("{HELLO_BACKEND}/deadline")],
+    );
 }

@@ -3,8 +3,12 @@
 //! every test starts its own backends and Envoy on free loopback ports.
 
 mod allow_all;
+mod api_name;
+mod backend;
+mod backend_auth;
 mod bootstrap;
 mod compile_errors;
+mod cors;
 mod harness;
 mod hello_example;
 mod hostile_requests;

@@ -35,3 +35,34 @@ fn a_wrong_overridden_method_is_405() {
         &method_not_allowed("/hello"),
     );
 }
+
+#[test]
+fn the_overridden_methods_backend_rule_applies() {
+    let backend = wasp_tests::EchoBackend::start();
+    let spec = format!(
+        "swagger: \"2.0\"
+info: {{title: override, version: \"1.0\"}}
+host: override.example.com
+paths:
+  /hello/{{name}}:
+    get:
+      operationId: helloGet
+      x-google-backend: {{address: '{url}/helloGET', disable_auth: true}}
+      responses: {{'200': {{description: ok}}}}
+    post:
+      operationId: helloPost
+      responses: {{'200': {{description: ok}}}}
+",
+        url = backend.url()
+    );
+    let gw = Gateway::start_with_backend(&spec, "http://127.0.0.1:9", None);
+    let reply = gw.send("POST", "/hello/world", &[(OVERRIDE, "GET")]);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let seen = reply.echoed();
+    assert_eq!(seen.method, "GET");
+    assert_eq!(
+        (seen.path.as_str(), seen.query.as_str()),
+        ("/helloGET", "name=world")
+    );
+    assert_eq!(seen.header(OVERRIDE), None);
+}
