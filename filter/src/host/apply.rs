@@ -53,11 +53,12 @@ pub(super) fn backend(
 /// Sends a local reply; the request stops here.
 pub(super) fn reply(local: &LocalReply) -> Action {
     let body = local.body();
-    if let Err(status) = hostcalls::send_http_response(
-        local.status(),
-        vec![("content-type", CONTENT_TYPE)],
-        Some(body.as_bytes()),
-    ) {
+    let extra = local.headers();
+    let mut headers = vec![("content-type", CONTENT_TYPE)];
+    headers.extend(extra.iter().map(|(name, value)| (*name, value.as_str())));
+    if let Err(status) =
+        hostcalls::send_http_response(local.status(), headers, Some(body.as_bytes()))
+    {
         warn!("cannot send the {} reply: {status:?}", local.status());
     }
     Action::Pause
