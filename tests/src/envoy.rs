@@ -76,12 +76,33 @@ impl Envoy {
         Envoy::start_within(envoy_bin, config, workdir, START_TIMEOUT)
     }
 
+    /// [`Envoy::start`] with `workers` worker threads (each with its own wasm
+    /// VM), for behaviour that must hold across workers (shared caches).
+    pub fn start_workers(
+        envoy_bin: &Path,
+        config: &Path,
+        workdir: &Path,
+        workers: u32,
+    ) -> Result<Envoy, StartFailure> {
+        Envoy::spawn(envoy_bin, config, workdir, START_TIMEOUT, workers)
+    }
+
     /// [`Envoy::start`] with a custom time limit for becoming ready.
     pub fn start_within(
         envoy_bin: &Path,
         config: &Path,
         workdir: &Path,
         timeout: Duration,
+    ) -> Result<Envoy, StartFailure> {
+        Envoy::spawn(envoy_bin, config, workdir, timeout, 1)
+    }
+
+    fn spawn(
+        envoy_bin: &Path,
+        config: &Path,
+        workdir: &Path,
+        timeout: Duration,
+        workers: u32,
     ) -> Result<Envoy, StartFailure> {
         let logs = Logs::in_dir(workdir);
         let admin_path = workdir.join("admin.address");
@@ -90,13 +111,8 @@ impl Envoy {
         let child = Command::new(envoy_bin)
             .arg("-c")
             .arg(config)
-            .args([
-                "--concurrency",
-                "1",
-                "--disable-hot-restart",
-                "--log-level",
-                "info",
-            ])
+            .args(["--concurrency", &workers.to_string()])
+            .args(["--disable-hot-restart", "--log-level", "info"])
             .arg("--admin-address-path")
             .arg(&admin_path)
             .stdin(Stdio::null())

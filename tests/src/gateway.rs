@@ -37,9 +37,24 @@ impl Gateway {
         backend_url: &str,
         echo: Option<EchoBackend>,
     ) -> Gateway {
+        Gateway::start_compiled_workers(input, backend_url, echo, 1)
+    }
+
+    /// [`Gateway::start_compiled`] with `workers` Envoy worker threads.
+    pub fn start_compiled_workers(
+        input: &CompileInput,
+        backend_url: &str,
+        echo: Option<EchoBackend>,
+        workers: u32,
+    ) -> Gateway {
         let tools = Tools::from_env();
         let compiled = compile_with(&tools, input, backend_url);
-        let envoy = match Envoy::start(&tools.envoy, &compiled.envoy_yaml, compiled.path()) {
+        let envoy = match Envoy::start_workers(
+            &tools.envoy,
+            &compiled.envoy_yaml,
+            compiled.path(),
+            workers,
+        ) {
             Ok(envoy) => envoy,
             Err(StartFailure { reason, log, .. }) => {
                 panic!("{reason}\n{}", crate::envoy::tail(&log, 60))

@@ -6,7 +6,7 @@
 use std::net::TcpListener;
 
 use wasp_tests::expect::local_reply;
-use wasp_tests::{CompileInput, EchoBackend, Echoed, Gateway, MetadataServer};
+use wasp_tests::{Client, CompileInput, EchoBackend, Echoed, Gateway, MetadataServer};
 
 use crate::backend::{api, get_op};
 
@@ -166,4 +166,32 @@ fn no_metadata_server_means_500_token_not_found() {
     }
     // Operations without backend auth are unaffected.
     assert_eq!(gw.get("/noauth").status, 200);
+}
+
+#[test]
+fn workers_share_one_token_per_audience() {
+    let metadata = MetadataServer::start();
+    let backend = EchoBackend::start();
+    let input = CompileInput::new(&spec(&backend.url())).args(["--metadata-url", &metadata.url()]);
+    let gw = Gateway::start_compiled_workers(&input, &backend.url(), None, 2);
+    // A new connection per request, so the kernel spreads them over both workers.
+    for _ in 0..12 {
+        let reply = Client::new()
+            .send("GET", &gw.url("/custom"), &[])
+            .expect("request through Envoy");
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert_eq!(reply.echoed().id_token_audience(), Some(CUSTOM_AUDIENCE));
+    }
+    let stats = gw.get_admin("/stats?filter=worker_.\\.downstream_cx_total");
+    let busy_workers = stats
+        .lines()
+        .filter(|line| line.starts_with("listener.") && !line.ends_with(": 0"))
+        .count();
+    assert_eq!(busy_workers, 2, "both workers served requests:\n{stats}");
+    assert_eq!(
+        metadata.calls(CUSTOM_AUDIENCE),
+        1,
+        "{:?}",
+        metadata.minted()
+    );
 }
