@@ -33,12 +33,17 @@ pub struct MetadataServer {
 
 impl MetadataServer {
     pub fn start() -> MetadataServer {
+        MetadataServer::start_on("127.0.0.1:0")
+    }
+
+    /// Starts on a given address (a test that brings the server up late).
+    pub fn start_on(addr: &str) -> MetadataServer {
         // The signing key takes a while to generate in a debug build; make it
         // now, not inside the filter's first (time-limited) token fetch.
         let _ = id_token::public_key_pem();
         let server = Arc::new(
-            tiny_http::Server::http("127.0.0.1:0")
-                .expect("bind the metadata server on 127.0.0.1:0"),
+            tiny_http::Server::http(addr)
+                .unwrap_or_else(|e| panic!("bind the metadata server on {addr}: {e}")),
         );
         let addr = server
             .server_addr()

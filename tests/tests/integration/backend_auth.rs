@@ -4,6 +4,7 @@
 //! token for audience X" and how the client's credentials were moved.
 
 use std::net::TcpListener;
+use std::time::{Duration, Instant};
 
 use wasp_tests::expect::local_reply;
 use wasp_tests::{Client, CompileInput, EchoBackend, Echoed, Gateway, MetadataServer};
@@ -148,13 +149,17 @@ fn tokens_are_cached_one_metadata_call_per_audience() {
     assert_eq!(minted.len(), 2, "only the configured audiences: {minted:?}");
 }
 
-#[test]
-fn no_metadata_server_means_500_token_not_found() {
-    // A port nobody listens on: bind, note it, close.
-    let port = TcpListener::bind("127.0.0.1:0")
+/// A loopback port nobody listens on (bound, noted, closed).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("pick a free port")
-        .port();
+        .port()
+}
+
+#[test]
+fn no_metadata_server_means_500_token_not_found() {
+    let port = free_port();
     let backend = EchoBackend::start();
     let gw = gateway(&backend, &format!("http://127.0.0.1:{port}"));
     for _ in 0..2 {
@@ -194,4 +199,32 @@ fn workers_share_one_token_per_audience() {
         "{:?}",
         metadata.minted()
     );
+}
+
+#[test]
+fn a_metadata_server_that_comes_up_late_is_retried() {
+    let port = free_port();
+    let backend = EchoBackend::start();
+    let gw = gateway(&backend, &format!("http://127.0.0.1:{port}"));
+    local_reply(
+        &gw.get("/custom"),
+        500,
+        &format!("Token not found for audience: {CUSTOM_AUDIENCE}"),
+    );
+    let metadata = MetadataServer::start_on(&format!("127.0.0.1:{port}"));
+    // Failed fetches are retried every 2 s (ESPv2); allow a few rounds on a busy machine.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reply = loop {
+        let reply = gw.get("/custom");
+        if reply.status == 200 || Instant::now() > deadline {
+            break reply;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(
+        reply.status, 200,
+        "still no token 10 s after the server came up: {reply:?}"
+    );
+    assert_eq!(reply.echoed().id_token_audience(), Some(CUSTOM_AUDIENCE));
+    assert_eq!(metadata.calls(CUSTOM_AUDIENCE), 1);
 }
