@@ -208,6 +208,9 @@ fn local_reply_config() -> Value {
 /// the catch-all 404.
 fn route_config(plan: &Plan) -> Value {
     let mut routes: Vec<Value> = plan.routes.iter().map(backend_route).collect();
+    if let (Some(_), Some(first)) = (plan.cors, plan.routes.first()) {
+        routes.push(cors_route(first));
+    }
     routes.push(json!({
         "name": "not-defined",
         "match": { "prefix": "/" },
@@ -224,6 +227,24 @@ fn route_config(plan: &Plan) -> Value {
         virtual_host["typed_per_filter_config"] = json!({ CORS_FILTER: cors.envoy_policy() });
     }
     json!({ "name": "wasp", "virtual_hosts": [virtual_host] })
+}
+
+/// Envoy's CORS filter runs before the wasm filter has chosen a backend route,
+/// and it ignores a request whose route has no route entry, as the final 404
+/// `direct_response` has none. So with a preset, a request carrying `Origin`
+/// matches this route first: the CORS filter answers valid preflights and
+/// decorates responses. It forwards nothing itself: the wasm filter then
+/// either replies locally or sets the route header, which re-selects a backend
+/// route above this one.
+fn cors_route(first: &RoutePlan) -> Value {
+    json!({
+        "name": "cors",
+        "match": {
+            "prefix": "/",
+            "headers": [{ "name": "origin", "present_match": true }],
+        },
+        "route": { "cluster": first.cluster, "timeout": duration(first.timeout_ms) },
+    })
 }
 
 /// `timeout` is the deadline (overrun: Envoy's 504 "upstream request
@@ -604,6 +625,12 @@ mod tests {
             ]
         );
         let vhost = &hcm(&b)["route_config"]["virtual_hosts"][0];
+        // The CORS filter needs a route entry: a route for requests with Origin before the 404.
+        let routes = routes(&b);
+        assert_eq!(routes[1]["name"], "cors");
+        assert_eq!(routes[1]["match"]["headers"][0]["name"], "origin");
+        assert_eq!(routes[1]["route"]["cluster"], "backend-127.0.0.1_8081");
+        assert_eq!(routes[2]["direct_response"]["status"], 404);
         let cors = &vhost["typed_per_filter_config"]["envoy.filters.http.cors"];
         assert_eq!(
             cors["@type"],

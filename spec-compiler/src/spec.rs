@@ -667,4 +667,98 @@ mod tests {
             e[3].starts_with("t.yaml: /paths/~1a/get/operationId: operationId must be a string")
         );
     }
+
+    #[test]
+    fn reads_backends_at_top_and_operation_level() {
+        let spec = read(&format!(
+            "{HEAD}x-google-backend: {{address: 'https://top.example.com'}}\npaths:\n  /a:\n    get:\n      x-google-backend: {{deadline: 3}}\n    post: {{}}\n"
+        ))
+        .unwrap();
+        let top = spec.backend.unwrap();
+        assert_eq!(top.level, Level::Top);
+        assert_eq!(top.address.unwrap().backend.host, "top.example.com");
+        let ops = &spec.paths[0].operations;
+        let own = ops[0].backend.as_ref().unwrap();
+        assert_eq!(
+            (own.level, own.deadline_ms),
+            (Level::Operation, Some(3_000))
+        );
+        assert!(ops[1].backend.is_none());
+    }
+
+    #[test]
+    fn path_level_backend_is_rejected_with_where_to_move_it() {
+        let e = errors(&format!(
+            "{HEAD}paths:\n  /a:\n    x-google-backend: {{address: 'https://x.example.com'}}\n    get: {{}}\n"
+        ));
+        assert_eq!(
+            e,
+            ["t.yaml: /paths/~1a/x-google-backend: x-google-backend is not read at the path level (ESPv2 ignores it there); move it into each operation (get, post, ...) of this path, or to the top level of the document"]
+        );
+    }
+
+    #[test]
+    fn backend_errors_point_into_the_operation() {
+        let e = errors(&format!(
+            "{HEAD}paths:\n  /a:\n    get:\n      x-google-backend: {{protocol: h3}}\n"
+        ));
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].starts_with("t.yaml: /paths/~1a/get/x-google-backend/protocol: protocol \"h3\""),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn allow_cors_from_x_google_endpoints() {
+        let cors = |entries: &str| {
+            read(&format!(
+                "{HEAD}x-google-endpoints: {entries}\npaths: {{}}\n"
+            ))
+        };
+        assert!(
+            cors("[{name: api.example.com, allowCors: true}]")
+                .unwrap()
+                .allow_cors
+        );
+        assert!(
+            cors("[{name: a, target: 10.0.0.1}, {name: b, allowCors: True}]")
+                .unwrap()
+                .allow_cors
+        );
+        assert!(!cors("[{name: api.example.com}]").unwrap().allow_cors);
+        assert!(!read(&format!("{HEAD}paths: {{}}\n")).unwrap().allow_cors);
+        let e = errors(&format!(
+            "{HEAD}x-google-endpoints: [{{allowCors: 'yes'}}]\npaths: {{}}\n"
+        ));
+        assert_eq!(e, ["t.yaml: /x-google-endpoints/0/allowCors: allowCors must be true or false, not a string"]);
+        let e = errors(&format!(
+            "{HEAD}x-google-endpoints: {{allowCors: true}}\npaths: {{}}\n"
+        ));
+        assert!(
+            e[0].starts_with("t.yaml: /x-google-endpoints: x-google-endpoints must be a list"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn api_names_are_plain_names() {
+        let spec = read(&format!(
+            "{HEAD}x-google-api-name: producer.v1\npaths: {{}}\n"
+        ))
+        .unwrap();
+        assert_eq!(spec.api_name.unwrap().0, "producer.v1");
+        let e = errors(&format!("{HEAD}x-google-api-name: 'my api'\npaths: {{}}\n"));
+        assert!(
+            e[0].starts_with(
+                "t.yaml: /x-google-api-name: x-google-api-name \"my api\" is not an API name"
+            ),
+            "{e:?}"
+        );
+        let e = errors(&format!("{HEAD}x-google-api-name: 2\npaths: {{}}\n"));
+        assert!(
+            e[0].contains("must be a string such as producer, not a number"),
+            "{e:?}"
+        );
+    }
 }
