@@ -168,4 +168,36 @@ mod tests {
         assert!(!list.contains(1));
         assert_eq!(ids(&list.take_audience("a")), vec![2]);
     }
+
+    #[test]
+    fn key_waiters_are_taken_when_their_providers_settle() {
+        let key_waiter = |context_id, providers: Vec<usize>| Waiter {
+            context_id,
+            deadline_ms: 100,
+            pending: JwtPending {
+                operation: 0,
+                headers: vec![],
+                providers,
+                onward: Onward {
+                    audience: None,
+                    client_authorization: None,
+                    path: None,
+                },
+            },
+        };
+        let mut list: WaitList<JwtPending> = WaitList::default();
+        list.push(key_waiter(1, vec![0]));
+        list.push(key_waiter(2, vec![0, 1]));
+        list.push(key_waiter(3, vec![1]));
+        // Provider 0's fetch ended, provider 1's has not.
+        let settled = [true, false];
+        let ready = list.take(|w| w.pending.providers.iter().all(|&p| settled[p]));
+        assert_eq!(
+            ready.iter().map(|w| w.context_id).collect::<Vec<_>>(),
+            vec![1]
+        );
+        assert!(list.contains(2) && list.contains(3));
+        assert_eq!(list.take_expired(100).len(), 2);
+        assert!(list.is_empty());
+    }
 }
