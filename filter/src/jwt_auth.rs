@@ -68,7 +68,11 @@ pub fn keys_for<'a>(
         (Some(keys), _) => Keys::Ready {
             keys,
             generation: view.generation,
-            may_refresh: pass == Pass::First && view.state.kid_refresh_allowed(policy, now),
+            // An unknown kid waits for a refresh the rate limit allows, or for the one
+            // already running (a rotation is often noticed by several requests at once).
+            may_refresh: pass == Pass::First
+                && (view.state.kid_refresh_allowed(policy, now)
+                    || view.state.in_flight_since.is_some()),
         },
         // No keys yet: wait while a fetch runs or is due (the root's next tick starts it);
         // during a failure's backoff answer at once, as ESPv2 does.
@@ -409,10 +413,21 @@ mod tests {
             ),
             JwtOutcome::Deny(JwtError::KeyNotFound)
         );
-        // Within the rate limit a new request does not wait at all.
+        // While a refresh runs, another request with the kid waits for it too.
         views.providers[0]
             .state
             .start_kid_refresh(&RefreshPolicy::default(), now());
+        assert!(matches!(
+            run(
+                &jwt_only(),
+                &views,
+                &mut verifier,
+                &request(Some(&token)),
+                Pass::First
+            ),
+            JwtOutcome::Wait { .. }
+        ));
+        // Within the rate limit a new request does not wait at all.
         views.providers[0].state.on_keys_fetched(now(), "h".into());
         assert_eq!(
             run(
