@@ -130,6 +130,17 @@ fn basic_preset_answers_preflights_with_the_configured_policy() {
         None,
         "{reply:?}"
     );
+    // The gateway's own error replies carry the CORS headers too (ESPv2), so a
+    // browser can read the 404/405 body.
+    for (path, method, status) in [("/nowhere", "GET", 404), ("/widgets/7", "DELETE", 405)] {
+        let reply = gw.send(method, path, &[("origin", ORIGIN)]);
+        assert_eq!(reply.status, status, "{reply:?}");
+        assert_eq!(
+            reply.header("access-control-allow-origin"),
+            Some(ORIGIN),
+            "{method} {path}: {reply:?}"
+        );
+    }
 }
 
 #[test]
