@@ -72,11 +72,17 @@ fn the_address_picks_the_backend_top_level_per_operation_or_the_flag() {
     let local_addr = local.addr().to_string();
     let gw = Gateway::start_with_backend(&spec, &local_url, Some(local));
 
-    let seen = reached(&gw, "/top");
+    let host = [("host", "client.example")];
+    let seen = gw.send("GET", "/top", &host).echoed();
     assert_eq!(
         seen.served_by.as_deref(),
         Some(&*top.addr().to_string()),
         "{seen:?}"
+    );
+    assert_eq!(
+        seen.authority,
+        Some(top.addr().to_string()),
+        "an address backend gets its own Host"
     );
     assert_eq!(
         target(&seen),
@@ -91,7 +97,12 @@ fn the_address_picks_the_backend_top_level_per_operation_or_the_flag() {
         "{seen:?}"
     );
 
-    let seen = reached(&gw, "/local");
+    let seen = gw.send("GET", "/local", &host).echoed();
+    assert_eq!(
+        seen.authority.as_deref(),
+        Some("client.example"),
+        "a loopback --backend keeps the client's Host"
+    );
     assert_eq!(seen.served_by.as_deref(), Some(&*local_addr), "{seen:?}");
     assert_eq!(target(&seen), "/local", "no address: no path translation");
 }
@@ -331,10 +342,10 @@ fn an_https_backend_gets_sni_and_host_of_its_address_over_h1_and_h2() {
         let seen = reply.echoed();
         assert_eq!(seen.sni.as_deref(), Some("localhost"), "{path}: {seen:?}");
         assert_eq!(seen.version.as_deref(), Some(version), "{path}: {seen:?}");
-        let authority = seen.authority.clone().unwrap_or_default();
-        assert!(
-            authority == "localhost" || authority == format!("localhost:{}", backend.port()),
-            "{path}: the Host is rewritten to the backend's: {seen:?}"
+        assert_eq!(
+            seen.authority,
+            Some(format!("localhost:{}", backend.port())),
+            "{path}: the Host is rewritten to the address's host:port"
         );
         assert_eq!(target(&seen), "/secure", "{path}");
     }

@@ -1,8 +1,8 @@
 //! A bad spec makes `wasp compile` exit non-zero and say where (file and JSON
 //! pointer) and what to change, before anything reaches Envoy.
 
-use wasp_tests::spec::run_compile;
-use wasp_tests::Tools;
+use wasp_tests::spec::{run_compile, run_compile_with};
+use wasp_tests::{CompileInput, Tools};
 
 const MATCHING: &str = include_str!("../../specs/matching.yaml");
 
@@ -99,4 +99,24 @@ fn a_non_numeric_deadline_is_rejected() {
         &hello_backend("{address: 'https://b.example', deadline: soon}"),
         &[&format!("{HELLO_BACKEND}/deadline")],
     );
+}
+
+#[test]
+fn x_google_backend_at_the_path_level_is_rejected() {
+    let spec = MATCHING.replace(
+        "  /hello:\n    get:\n",
+        "  /hello:\n    x-google-backend: {address: 'https://b.example'}\n    get:\n",
+    );
+    rejected(&spec, &["/paths/~1hello/x-google-backend"]);
+}
+
+#[test]
+fn a_cors_option_without_a_preset_is_rejected() {
+    let tools = Tools::from_env();
+    let input = CompileInput::new(MATCHING).args(["--cors-allow-origin", "https://app.example"]);
+    let run = run_compile_with(&tools, &input, "http://127.0.0.1:9");
+    let stderr = run.stderr();
+    assert_eq!(run.output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--cors-allow-origin"), "{stderr}");
+    assert!(stderr.contains("--cors-preset"), "{stderr}");
 }
