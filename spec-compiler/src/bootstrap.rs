@@ -10,6 +10,7 @@
 use crate::backend::Backend;
 use crate::compile::METADATA_CLUSTER;
 use crate::cors::CorsPolicy;
+use crate::jwks_clusters::JwksClusterPlan;
 use crate::routes::{ClusterPlan, RoutePlan};
 use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};
@@ -57,6 +58,8 @@ pub struct Plan<'a> {
     pub cors: Option<&'a CorsPolicy>,
     /// The metadata server, when some operation needs backend ID tokens.
     pub metadata: Option<&'a Backend>,
+    /// Clusters for JWKS and OIDC discovery fetches.
+    pub jwks: &'a [JwksClusterPlan],
 }
 
 /// The whole bootstrap. `filter_json` is the compact filter config text.
@@ -71,6 +74,12 @@ pub fn bootstrap(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> 
         // Token fetches are small and local; fail fast, the filter retries.
         metadata_cluster["connect_timeout"] = json!("5s");
         clusters.push(metadata_cluster);
+    }
+    for jwks in plan.jwks {
+        let mut jwks_cluster = cluster(&jwks.name, &jwks.backend, &options.root_certs);
+        // A key fetch must not hang a cold request for long; the filter retries with backoff.
+        jwks_cluster["connect_timeout"] = json!("5s");
+        clusters.push(jwks_cluster);
     }
     json!({
         "node": { "id": "wasp", "cluster": "wasp" },
@@ -413,6 +422,7 @@ mod tests {
             clusters: table.clusters(),
             cors,
             metadata,
+            jwks: &[],
         };
         bootstrap(opts, "{}", &plan)
     }

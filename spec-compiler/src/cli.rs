@@ -55,6 +55,24 @@ pub struct CompileArgs {
     pub root_certs: String,
     #[command(flatten)]
     pub cors: CorsFlags,
+    /// How long fetched JWKS are used before a refresh (ESPv2's --jwks_cache_duration_in_s).
+    #[arg(long, default_value_t = wasp_config::auth::DEFAULT_JWKS_CACHE_SECONDS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub jwks_cache_seconds: u64,
+    /// Clock skew allowed on a JWT's exp and nbf.
+    #[arg(long, default_value_t = wasp_config::auth::DEFAULT_CLOCK_SKEW_SECONDS, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub jwt_clock_skew_seconds: u64,
+    /// Another origin (https://host[:port]) an OIDC discovery document may point its
+    /// jwks_uri at; the issuer's origin always gets a cluster. Repeatable.
+    #[arg(long, value_name = "URL")]
+    pub jwks_origin: Vec<String>,
+    /// Ignore the oauth2 scopes listed in security, as ESPv2 does (by default a token
+    /// must carry one of them in its scope claim).
+    #[arg(long)]
+    pub ignore_jwt_scopes: bool,
+    /// The service's GCP project, charged for calls without an API key in control.json;
+    /// default: the project in a <api>.endpoints.<project>.cloud.goog host.
+    #[arg(long, value_name = "PROJECT")]
+    pub producer_project_id: Option<String>,
 }
 
 /// An IP and port; Envoy listens on addresses, not names.
@@ -80,6 +98,12 @@ mod tests {
         assert!(!args.disallow_escaped_slashes);
         assert_eq!(args.metadata_url, "http://169.254.169.254");
         assert_eq!(args.cors.cors_preset, None);
+        assert_eq!(args.jwks_cache_seconds, 300);
+        assert_eq!(args.jwt_clock_skew_seconds, 60);
+        assert!(args.jwks_origin.is_empty() && !args.ignore_jwt_scopes);
+        assert_eq!(args.producer_project_id, None);
+        let zero = Cli::try_parse_from(["wasp", "compile", "a.yaml", "--jwks-cache-seconds", "0"]);
+        assert!(zero.is_err());
     }
 
     #[test]

@@ -6,12 +6,15 @@ use crate::bootstrap::{bootstrap, BootstrapOptions, Plan};
 use crate::cors::CorsFlags;
 use crate::errors::{Diagnostic, Diagnostics};
 use crate::hash::config_hash;
+use crate::jwt_providers::{plan_providers, JwtOptions};
+use crate::management::{control_config, producer_project, OperationQuota};
 use crate::operations::{collect_operations, OperationBackend};
 use crate::pointer::Pointer;
 use crate::routes::RouteTable;
 use crate::source::{parse_document, SourceFile};
 use crate::spec::{read_spec, Spec, SpecOperation};
 use crate::x_google_backend::{resolve, DEFAULT_DEADLINE_MS};
+use wasp_config::control::ControlConfig;
 use wasp_config::{FilterConfig, IdTokenSource, SCHEMA_VERSION};
 
 /// Envoy cluster of the metadata server that mints backend ID tokens.
@@ -26,6 +29,11 @@ pub struct CompileOptions {
     pub metadata_url: String,
     pub cors: CorsFlags,
     pub bootstrap: BootstrapOptions,
+    pub jwt: JwtOptions,
+    /// `--ignore-jwt-scopes`: ESPv2 ignores the oauth2 scopes in `security`.
+    pub ignore_jwt_scopes: bool,
+    /// `--producer-project-id`; else taken from an `*.endpoints.<project>.cloud.goog` host.
+    pub producer_project_id: Option<String>,
 }
 
 /// The compiled outputs, ready to write.
@@ -35,6 +43,10 @@ pub struct Compiled {
     /// Compact JSON of `config`; also embedded in `envoy_yaml`.
     pub filter_json: String,
     pub envoy_yaml: String,
+    /// From `x-google-management`, when any file has it: the control service's config.
+    pub control: Option<ControlConfig>,
+    /// Pretty JSON of `control`.
+    pub control_json: Option<String>,
 }
 
 pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compiled, Diagnostics> {
@@ -105,7 +117,21 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
             backend_auth: resolved.backend_auth,
         }
     })?;
-    let needs_tokens = service.operations.iter().any(|o| o.backend_auth.is_some());
+    let jwt = plan_providers(&specs, &options.jwt)?;
+    let mut operations = service.operations;
+    if options.ignore_jwt_scopes {
+        let requirements = operations.iter_mut().filter_map(|o| o.security.as_mut());
+        for alternative in requirements.flat_map(|s| s.alternatives.iter_mut()) {
+            alternative.jwt.iter_mut().for_each(|j| j.scopes.clear());
+        }
+    }
+    let control = control(
+        &specs,
+        &service.service_name,
+        &service.metric_costs,
+        options,
+    )?;
+    let needs_tokens = operations.iter().any(|o| o.backend_auth.is_some());
     let id_token_source = needs_tokens.then(|| IdTokenSource {
         authority: metadata.authority(),
         ..IdTokenSource::gcp(METADATA_CLUSTER)
@@ -126,19 +152,25 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
             b.disallow_escaped_slashes.to_string(),
         ),
         ("root_certs", b.root_certs.clone()),
+        ("jwt", format!("{:?}", options.jwt)),
+        ("ignore_jwt_scopes", options.ignore_jwt_scopes.to_string()),
+        (
+            "producer_project_id",
+            options.producer_project_id.clone().unwrap_or_default(),
+        ),
     ];
     let config = FilterConfig {
         version: SCHEMA_VERSION,
         config_hash: config_hash(files, &hashed_options),
         service_name: service.service_name,
-        operations: service.operations,
+        operations,
         routes: table.filter_routes(),
         id_token_source,
         // Envoy's CORS filter answers matching preflights; the filter turns
         // every other OPTIONS no operation matches into ESPv2's 400.
         reject_unmatched_preflight: cors.is_some(),
-        providers: Vec::new(),
-        jwks_clusters: Vec::new(),
+        providers: jwt.providers,
+        jwks_clusters: jwt.clusters.filter_entries(),
     };
     let filter_json = serde_json::to_string(&config)
         .map_err(|e| internal(format!("cannot serialize the filter config: {e}")))?;
@@ -154,15 +186,70 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         clusters: table.clusters(),
         cors: cors.as_ref(),
         metadata: needs_tokens.then_some(&metadata),
+        jwks: jwt.clusters.clusters(),
     };
     let document = bootstrap(b, &filter_json, &plan);
     let envoy_yaml = serde_norway::to_string(&document)
         .map_err(|e| internal(format!("cannot write the Envoy bootstrap: {e}")))?;
+    let control_json = match &control {
+        Some(c) => Some(
+            serde_json::to_string_pretty(c)
+                .map_err(|e| internal(format!("cannot serialize the control config: {e}")))?,
+        ),
+        None => None,
+    };
     Ok(Compiled {
         config,
         filter_json,
         envoy_yaml,
+        control,
+        control_json,
     })
+}
+
+/// The control config when any file has `x-google-management`.
+fn control(
+    specs: &[Spec],
+    service_name: &str,
+    metric_costs: &[(String, String, crate::management::MetricCosts)],
+    options: &CompileOptions,
+) -> Result<Option<ControlConfig>, Diagnostics> {
+    let files: Vec<_> = specs
+        .iter()
+        .filter_map(|s| s.management.as_ref().map(|m| (s.file.as_str(), m)))
+        .collect();
+    let Some((first_file, _)) = files.first() else {
+        if let Some((file, _, costs)) = metric_costs.first() {
+            let at = costs
+                .values()
+                .next()
+                .map(|(_, at)| at.clone())
+                .unwrap_or_default();
+            return Err(vec![Diagnostic::new(
+                file,
+                &at,
+                "x-google-quota charges a metric but no file has x-google-management; declare the metric and its limit in x-google-management (metrics and quota.limits), or remove x-google-quota",
+            )]);
+        }
+        return Ok(None);
+    };
+    let project = options.producer_project_id.as_deref();
+    let Some(project) = producer_project(service_name, project) else {
+        return Err(vec![Diagnostic::new(
+            first_file,
+            &Pointer::root().child("x-google-management"),
+            format!("quotas are counted per consumer project and calls without an API key are charged to the service's own project, which cannot be read from host {service_name:?}; pass --producer-project-id <your GCP project id>"),
+        )]);
+    };
+    let quotas: Vec<_> = metric_costs
+        .iter()
+        .map(|(file, operation, costs)| OperationQuota {
+            file,
+            operation: operation.clone(),
+            costs,
+        })
+        .collect();
+    control_config(service_name, project, &files, &quotas).map(Some)
 }
 
 /// A bug in wasp, not in the spec.

@@ -5,6 +5,7 @@ use wasp_spec_compiler::bootstrap::BootstrapOptions;
 use wasp_spec_compiler::cli::{Cli, Command, CompileArgs};
 use wasp_spec_compiler::compile::{compile, CompileOptions, Compiled};
 use wasp_spec_compiler::errors::Diagnostic;
+use wasp_spec_compiler::jwt_providers::JwtOptions;
 use wasp_spec_compiler::source::SourceFile;
 
 /// A bad spec or option (what the user must fix), as clap also uses.
@@ -44,6 +45,13 @@ fn run_compile(args: &CompileArgs) -> ExitCode {
             disallow_escaped_slashes: args.disallow_escaped_slashes,
             root_certs: args.root_certs.clone(),
         },
+        jwt: JwtOptions {
+            jwks_cache_seconds: args.jwks_cache_seconds,
+            clock_skew_seconds: args.jwt_clock_skew_seconds,
+            extra_origins: args.jwks_origin.clone(),
+        },
+        ignore_jwt_scopes: args.ignore_jwt_scopes,
+        producer_project_id: args.producer_project_id.clone(),
     };
     let compiled = match compile(&files, &options) {
         Ok(c) => c,
@@ -51,8 +59,12 @@ fn run_compile(args: &CompileArgs) -> ExitCode {
     };
     match write_outputs(&args.out, &compiled) {
         Ok(()) => {
+            let control = match compiled.control_json {
+                Some(_) => format!(" and {}", args.out.join("control.json").display()),
+                None => String::new(),
+            };
             println!(
-                "wasp: wrote {} and {}: {} operations, config hash {}",
+                "wasp: wrote {}, {}{control}: {} operations, config hash {}",
                 args.out.join("filter.json").display(),
                 args.out.join("envoy.yaml").display(),
                 compiled.config.operations.len(),
@@ -78,5 +90,14 @@ fn report(problems: &[Diagnostic]) -> ExitCode {
 fn write_outputs(out: &Path, compiled: &Compiled) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
     std::fs::write(out.join("filter.json"), &compiled.filter_json)?;
-    std::fs::write(out.join("envoy.yaml"), &compiled.envoy_yaml)
+    std::fs::write(out.join("envoy.yaml"), &compiled.envoy_yaml)?;
+    let control = out.join("control.json");
+    match &compiled.control_json {
+        Some(json) => std::fs::write(control, json),
+        // A stale control.json from an earlier compile would describe quotas the spec dropped.
+        None => match std::fs::remove_file(control) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        },
+    }
 }

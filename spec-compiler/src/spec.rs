@@ -1,14 +1,17 @@
 //! A typed view of one OpenAPI 2.0 document: only what wasp compiles today,
 //! each piece with the JSON pointer it came from.
 //!
-//! Everything else (`info`, `definitions`, `responses`, `securityDefinitions`,
-//! `x-google-management`, ...) is accepted and ignored here, so a spec written
-//! for Cloud Endpoints compiles before every extension is implemented.
+//! Everything else (`info`, `definitions`, `responses`, ...) is accepted and
+//! ignored here, so a spec written for Cloud Endpoints compiles as it is.
 
 use crate::errors::{Diagnostic, Diagnostics};
+use crate::management::{read_management, read_metric_costs, Management, MetricCosts};
 use crate::pointer::Pointer;
+use crate::security::read_security;
+use crate::security_definitions::{read_security_definitions, Scheme};
 use crate::x_google_backend::{read_rule, BackendRule, Level};
 use serde_norway::{Mapping, Value};
+use wasp_config::SecurityRequirement;
 
 /// The HTTP methods OpenAPI 2.0 allows as path-item keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,6 +89,12 @@ pub struct Spec {
     pub allow_cors: bool,
     /// `x-google-api-name`, with where it was written.
     pub api_name: Option<(String, Pointer)>,
+    /// `securityDefinitions`.
+    pub schemes: Vec<Scheme>,
+    /// The top-level `security`; `None` when absent or `[]`.
+    pub security: Option<SecurityRequirement>,
+    /// `x-google-management`.
+    pub management: Option<Management>,
 }
 
 /// One entry of `paths`.
@@ -106,6 +115,11 @@ pub struct SpecOperation {
     pub pointer: Pointer,
     /// The operation-level `x-google-backend`; replaces the top-level one.
     pub backend: Option<BackendRule>,
+    /// The operation's own `security` (replaces the top-level one): `None` when not
+    /// written, `Some(None)` for `security: []`.
+    pub security: Option<Option<SecurityRequirement>>,
+    /// `x-google-quota.metricCosts`.
+    pub metric_costs: Option<MetricCosts>,
 }
 
 /// What a YAML/JSON value is, for messages like "must be a mapping, not a list".
@@ -126,6 +140,7 @@ pub fn read_spec(file: &str, document: &Value) -> Result<Spec, Diagnostics> {
     let mut reader = Reader {
         file,
         problems: Vec::new(),
+        schemes: Vec::new(),
     };
     let spec = reader.spec(document);
     match spec {
@@ -137,6 +152,8 @@ pub fn read_spec(file: &str, document: &Value) -> Result<Spec, Diagnostics> {
 struct Reader<'a> {
     file: &'a str,
     problems: Diagnostics,
+    /// `securityDefinitions`, read first: `security` lists refer to them.
+    schemes: Vec<Scheme>,
 }
 
 impl Reader<'_> {
@@ -182,6 +199,9 @@ impl Reader<'_> {
         let root = Pointer::root();
         let top = self.mapping(document, &root, "the document")?;
         self.swagger_version(top);
+        self.schemes = read_security_definitions(self.file, top, &mut self.problems);
+        let security = self.security(top, &root);
+        let management = read_management(self.file, top, &mut self.problems);
         let host = self.host(top);
         let base_path = self.base_path(top);
         let allow = self.allow(top);
@@ -198,7 +218,26 @@ impl Reader<'_> {
             backend,
             allow_cors,
             api_name,
+            schemes: std::mem::take(&mut self.schemes),
+            security: security.flatten(),
+            management,
         })
+    }
+
+    /// A `security` list in `container`: `None` when absent or invalid (reported).
+    fn security(
+        &mut self,
+        container: &Mapping,
+        at: &Pointer,
+    ) -> Option<Option<SecurityRequirement>> {
+        let value = container.get("security")?;
+        read_security(
+            self.file,
+            value,
+            &at.child("security"),
+            &self.schemes,
+            &mut self.problems,
+        )
     }
 
     /// `x-google-endpoints: [{name, target, allowCors}]`; only `allowCors` matters here.
@@ -493,11 +532,15 @@ impl Reader<'_> {
             }
         };
         let backend = self.backend(operation, &pointer, Level::Operation);
+        let security = self.security(operation, &pointer);
+        let metric_costs = read_metric_costs(self.file, operation, &pointer, &mut self.problems);
         Some(SpecOperation {
             method,
             operation_id,
             pointer,
             backend,
+            security,
+            metric_costs,
         })
     }
 }
@@ -524,7 +567,7 @@ mod tests {
     #[test]
     fn reads_operations_in_spec_order() {
         let spec = read(&format!(
-            "{HEAD}basePath: /v1/\nx-google-allow: all\nx-google-backend: {{address: https://x}}\npaths:\n  /b:\n    parameters: []\n    post: {{operationId: makeB}}\n    get: {{}}\n  /a:\n    get: {{operationId: getA, x-google-quota: {{}}}}\n"
+            "{HEAD}basePath: /v1/\nx-google-allow: all\nx-google-backend: {{address: https://x}}\npaths:\n  /b:\n    parameters: []\n    post: {{operationId: makeB}}\n    get: {{}}\n  /a:\n    get: {{operationId: getA, x-google-quota: {{metricCosts: {{reads: 1}}}}}}\n"
         ))
         .unwrap();
         assert_eq!(spec.host, "api.example.com");
