@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod backend;
 pub mod control;
+pub mod service_control;
 pub mod template;
 
 use serde::{Deserialize, Serialize};
@@ -65,6 +66,10 @@ pub struct FilterConfig {
     /// Clusters for the providers' key and discovery fetches, by URL origin.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jwks_clusters: Vec<JwksCluster>,
+    /// API keys, quotas and reports through a Service Control endpoint; `None`: no key
+    /// checks, no quotas, no reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_control: Option<service_control::ControlClientConfig>,
 }
 
 /// One API operation: an HTTP method on a path template.
@@ -137,6 +142,19 @@ impl FilterConfig {
                         provider.id
                     ));
                 }
+            }
+        }
+        if let Some(control) = &config.service_control {
+            control.validate()?;
+            if let Some(unknown) = control
+                .operations
+                .iter()
+                .find(|c| !config.operations.iter().any(|op| op.name == c.name))
+            {
+                return Err(format!(
+                    "service_control configures operation {}, which the config does not have",
+                    unknown.name
+                ));
             }
         }
         for op in &config.operations {

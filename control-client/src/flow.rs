@@ -225,10 +225,7 @@ impl Flow {
         request_size: u64,
         response_size: u64,
     ) -> ReportRecord {
-        let verified_key = match self.key_state {
-            KeyState::Verified => self.key.as_ref().map(|found| found.key.clone()),
-            _ => None,
-        };
+        let verified_key = self.verified_key().map(str::to_string);
         ReportRecord {
             operation: self.operation.clone(),
             verified_key,
@@ -244,6 +241,14 @@ impl Flow {
     /// ESPv2's `api_key_state` of this request so far.
     pub fn key_state(&self) -> KeyState {
         self.key_state
+    }
+
+    /// The key, once Check verified it (fresh or cached).
+    pub fn verified_key(&self) -> Option<&str> {
+        match self.key_state {
+            KeyState::Verified => self.key.as_ref().map(|found| found.key.as_str()),
+            _ => None,
+        }
     }
 
     /// The consumer Check reported, if any.

@@ -36,6 +36,8 @@ pub use config::{ControlClientConfig, FailPolicy, KeyLocation, OperationControl}
 pub use flow::{ControlState, Flow, NotWaiting, Proceed, RequestInput, Step};
 pub use reply::Reply;
 pub use report::{Delivery, DeliveryStep, ReportBatcher, ReportRecord};
+// Batches travel through the adapter (full batches are queued for the tick).
+pub use wasp_servicecontrol::ReportRequest;
 
 /// Unix milliseconds as a protobuf Timestamp.
 pub(crate) fn timestamp(unix_ms: u64) -> wasp_servicecontrol::Timestamp {

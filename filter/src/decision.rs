@@ -103,10 +103,17 @@ fn first<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// Headers the API-key stage sets after a verified Check (ESPv2's names); a backend may
+/// trust them, so a client's copies never pass, whether or not keys are checked.
+const CONSUMER_HEADERS: [&str; 2] = [
+    "x-endpoint-api-consumer-type",
+    "x-endpoint-api-consumer-number",
+];
+
 /// Step 1: distinct header names the backend must not receive as the client
-/// sent them: the internal prefix, `X-Forwarded-Authorization` and
-/// `X-Endpoint-API-UserInfo` (only the filter may set them, the latter after a
-/// verified JWT) and `X-HTTP-Method-Override` (applied, then dropped).
+/// sent them: the internal prefix, `X-Forwarded-Authorization`,
+/// `X-Endpoint-API-UserInfo` and the consumer headers (only the filter may set them,
+/// after a verified JWT or API key) and `X-HTTP-Method-Override` (applied, then dropped).
 fn headers_to_strip(headers: &[(String, String)]) -> Vec<&str> {
     let mut found: Vec<&str> = Vec::new();
     for (name, _) in headers {
@@ -115,6 +122,9 @@ fn headers_to_strip(headers: &[(String, String)]) -> Vec<&str> {
             .is_some_and(|start| start.eq_ignore_ascii_case(INTERNAL_HEADER_PREFIX))
             || name.eq_ignore_ascii_case(FORWARDED_AUTHORIZATION)
             || name.eq_ignore_ascii_case(USERINFO_HEADER)
+            || CONSUMER_HEADERS
+                .iter()
+                .any(|h| name.eq_ignore_ascii_case(h))
             || name.eq_ignore_ascii_case(method_override::HEADER);
         if strip && !found.iter().any(|seen| seen.eq_ignore_ascii_case(name)) {
             found.push(name);
@@ -167,7 +177,7 @@ fn backend_auth_step<'g, 'h>(
 }
 
 /// Step 5: the backend `:path`, if the operation translates it.
-fn translated_path(rules: &OperationRules, path: &str) -> Result<Option<String>, LocalReply> {
+pub fn translated_path(rules: &OperationRules, path: &str) -> Result<Option<String>, LocalReply> {
     let Some(translation) = &rules.path_translation else {
         return Ok(None);
     };
@@ -213,6 +223,7 @@ mod tests {
             reject_unmatched_preflight,
             providers: Vec::new(),
             jwks_clusters: Vec::new(),
+            service_control: None,
         })
         .unwrap()
     }
@@ -252,6 +263,8 @@ mod tests {
                 ("x-wasp-route", "r"),
                 ("X-Endpoint-API-UserInfo", "forged"),
                 ("x-endpoint-api-userinfo", "forged"),
+                ("X-Endpoint-API-Consumer-Number", "123"),
+                ("x-endpoint-api-consumer-type", "PROJECT"),
                 ("authorization", "kept"),
                 ("x-forwarded-for", "kept"),
             ],
@@ -263,6 +276,8 @@ mod tests {
                 "x-http-method-override",
                 "x-wasp-route",
                 "X-Endpoint-API-UserInfo",
+                "X-Endpoint-API-Consumer-Number",
+                "x-endpoint-api-consumer-type",
             ]
         );
     }

@@ -1,6 +1,7 @@
 //! The configuration compiled once in `on_configure`: the matcher plus what
 //! each operation does to a matched request, looked up by the matcher's index.
 
+use wasp_config::service_control::ControlClientConfig;
 use wasp_config::{
     FilterConfig, IdTokenSource, JwksCluster, PathTemplate, PathTranslation, Provider,
     SecurityRequirement,
@@ -26,11 +27,15 @@ pub struct Gateway {
     pub providers: Vec<Provider>,
     /// Clusters for the providers' key and discovery fetches.
     pub jwks_clusters: Vec<JwksCluster>,
+    /// API keys, quotas and reports; `None`: none of them.
+    pub service_control: Option<ControlClientConfig>,
 }
 
 /// What happens to a request matched to one operation, beyond routing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperationRules {
+    /// The operation's name (`1.<api>.<OperationId>`), as reports and logs know it.
+    pub name: String,
     pub path_translation: Option<PathTranslation>,
     /// The ID-token audience, when backend auth is on.
     pub audience: Option<String>,
@@ -69,6 +74,7 @@ impl Gateway {
                 ));
             }
             operations.push(OperationRules {
+                name: op.name,
                 path_translation: op.path_translation,
                 audience,
                 bound_template,
@@ -96,6 +102,7 @@ impl Gateway {
             service_name: config.service_name,
             providers: config.providers,
             jwks_clusters: config.jwks_clusters,
+            service_control: config.service_control,
         })
     }
 
@@ -166,6 +173,7 @@ mod tests {
             reject_unmatched_preflight: false,
             providers: Vec::new(),
             jwks_clusters: Vec::new(),
+            service_control: None,
         }
     }
 

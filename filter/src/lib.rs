@@ -10,6 +10,8 @@
 //! - [`id_tokens`]: per-audience ID-token cache, fetch and refresh schedule;
 //! - [`jwt_auth`]: the JWT stage (keys a request may use, what `wasp-jwt` decided);
 //! - [`waiters`]: requests paused until their token or JWT keys arrive;
+//! - [`service_control`]: what the API-key / quota / report stage keeps per request
+//!   (the flow itself is `wasp-control-client`'s);
 //! - [`local_reply`]: the JSON error replies the filter sends itself;
 //! - [`decision`]: the request pipeline: what to do with one request's headers.
 //!
@@ -37,6 +39,7 @@ pub mod local_reply;
 pub mod matcher;
 pub mod method_override;
 pub mod path_translation;
+pub mod service_control;
 pub mod waiters;
 
 #[cfg(target_arch = "wasm32")]

@@ -30,6 +30,9 @@ pub enum LocalReply {
     /// The JWT stage denied the request; `realm` (the service name) goes into
     /// `WWW-Authenticate` instead of the request URL, which would echo client input.
     Jwt { error: JwtError, realm: String },
+    /// The API-key / quota stage denied the request (ESPv2's status and message, e.g.
+    /// 400 `INVALID_ARGUMENT: API key not valid. Please pass a valid API key.`).
+    ServiceControl { status: u16, message: String },
 }
 
 #[derive(Serialize)]
@@ -49,6 +52,7 @@ impl LocalReply {
                 500
             }
             LocalReply::Jwt { error, .. } => u32::from(error.status()),
+            LocalReply::ServiceControl { status, .. } => u32::from(*status),
         }
     }
 
@@ -67,6 +71,7 @@ impl LocalReply {
             LocalReply::NotConfigured => "INTERNAL: The API gateway has no valid configuration.".into(),
             LocalReply::Internal => "INTERNAL: The API gateway could not process the request.".into(),
             LocalReply::Jwt { error, .. } => error.message().into(),
+            LocalReply::ServiceControl { message, .. } => message.clone(),
         }
     }
 
@@ -166,6 +171,20 @@ mod tests {
         );
         assert!(audience.headers()[0].1.contains("invalid_token"));
         assert!(LocalReply::NotFound.headers().is_empty());
+    }
+
+    #[test]
+    fn service_control_denials_keep_espv2s_status_and_message() {
+        let invalid = LocalReply::ServiceControl {
+            status: 400,
+            message: "INVALID_ARGUMENT: API key not valid. Please pass a valid API key.".into(),
+        };
+        assert_eq!(invalid.status(), 400);
+        assert_eq!(
+            invalid.body(),
+            r#"{"code":400,"message":"INVALID_ARGUMENT: API key not valid. Please pass a valid API key."}"#
+        );
+        assert!(invalid.headers().is_empty());
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! when a fetch ends, and its tick fails those past their deadline. An HTTP
 //! context that ends early (client gone) removes itself.
 
+use std::rc::Rc;
+
 /// What the root still has to do to a paused request once its token is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
@@ -18,21 +20,22 @@ pub struct Pending {
 }
 
 /// What the root still has to do to a request paused for JWT keys: decide the JWT
-/// stage again (the request's head is kept for it), then go on as [`Onward`] says.
+/// stage again, then go on as [`Onward`] says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwtPending {
-    /// The matched operation (index into the gateway's rules).
-    pub operation: usize,
-    /// The request head as it was read (tokens are taken from it).
-    pub headers: Vec<(String, String)>,
     /// Providers whose fetches the request waits for (indices into the config's providers).
     pub providers: Vec<usize>,
     pub onward: Onward,
 }
 
-/// The steps after the JWT stage, for a request the root resumes.
+/// What the stages after routing need of a request, kept while it is paused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Onward {
+    /// The matched operation (index into the gateway's rules).
+    pub operation: usize,
+    /// The request head as it was read (JWTs and API keys are taken from it); shared, so
+    /// keeping it costs no copy.
+    pub headers: Rc<Vec<(String, String)>>,
     /// Backend-auth audience, when an ID token is attached.
     pub audience: Option<String>,
     pub client_authorization: Option<String>,
@@ -175,10 +178,10 @@ mod tests {
             context_id,
             deadline_ms: 100,
             pending: JwtPending {
-                operation: 0,
-                headers: vec![],
                 providers,
                 onward: Onward {
+                    operation: 0,
+                    headers: Rc::default(),
                     audience: None,
                     client_authorization: None,
                     path: None,

@@ -12,6 +12,7 @@ use crate::compile::METADATA_CLUSTER;
 use crate::cors::CorsPolicy;
 use crate::jwks_clusters::JwksClusterPlan;
 use crate::routes::{ClusterPlan, RoutePlan};
+use crate::service_control::SERVICE_CONTROL_CLUSTER;
 use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};
 use wasp_config::ROUTE_HEADER;
@@ -60,6 +61,8 @@ pub struct Plan<'a> {
     pub metadata: Option<&'a Backend>,
     /// Clusters for JWKS and OIDC discovery fetches.
     pub jwks: &'a [JwksClusterPlan],
+    /// The Service Control endpoint, when keys, quotas or reports are on.
+    pub service_control: Option<&'a Backend>,
 }
 
 /// The whole bootstrap. `filter_json` is the compact filter config text.
@@ -74,6 +77,12 @@ pub fn bootstrap(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> 
         // Token fetches are small and local; fail fast, the filter retries.
         metadata_cluster["connect_timeout"] = json!("5s");
         clusters.push(metadata_cluster);
+    }
+    if let Some(endpoint) = plan.service_control {
+        let mut control = cluster(SERVICE_CONTROL_CLUSTER, endpoint, &options.root_certs);
+        // ESPv2's service-control-cluster: a request waits for Check, so no long connect.
+        control["connect_timeout"] = json!("5s");
+        clusters.push(control);
     }
     for jwks in plan.jwks {
         let mut jwks_cluster = cluster(&jwks.name, &jwks.backend, &options.root_certs);
@@ -423,6 +432,7 @@ mod tests {
             cors,
             metadata,
             jwks: &[],
+            service_control: None,
         };
         bootstrap(opts, "{}", &plan)
     }

@@ -1,6 +1,7 @@
 //! The command line: `wasp compile SPEC... [options]`.
 
 use crate::cors::CorsFlags;
+use crate::service_control::ServiceControlFlags;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -73,6 +74,8 @@ pub struct CompileArgs {
     /// default: the project in a <api>.endpoints.<project>.cloud.goog host.
     #[arg(long, value_name = "PROJECT")]
     pub producer_project_id: Option<String>,
+    #[command(flatten)]
+    pub service_control: ServiceControlFlags,
 }
 
 /// An IP and port; Envoy listens on addresses, not names.
@@ -102,6 +105,34 @@ mod tests {
         assert_eq!(args.jwt_clock_skew_seconds, 60);
         assert!(args.jwks_origin.is_empty() && !args.ignore_jwt_scopes);
         assert_eq!(args.producer_project_id, None);
+        let sc = &args.service_control;
+        assert_eq!(sc.service_control_url, None);
+        assert_eq!(
+            sc.service_control_fail_policy,
+            crate::service_control::FailPolicyFlag::Open
+        );
+        assert_eq!(
+            (
+                sc.service_control_check_timeout_ms,
+                sc.service_control_check_retries
+            ),
+            (1000, 3)
+        );
+        assert_eq!(
+            (
+                sc.service_control_quota_timeout_ms,
+                sc.service_control_quota_retries
+            ),
+            (1000, 1)
+        );
+        assert_eq!(
+            (
+                sc.service_control_report_timeout_ms,
+                sc.service_control_report_retries
+            ),
+            (2000, 5)
+        );
+        assert!(!sc.remove_api_key);
         let zero = Cli::try_parse_from(["wasp", "compile", "a.yaml", "--jwks-cache-seconds", "0"]);
         assert!(zero.is_err());
     }

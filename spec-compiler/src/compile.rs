@@ -11,6 +11,7 @@ use crate::management::{control_config, producer_project, OperationQuota};
 use crate::operations::{collect_operations, OperationBackend};
 use crate::pointer::Pointer;
 use crate::routes::RouteTable;
+use crate::service_control::{plan_service_control, ServiceControlFlags};
 use crate::source::{parse_document, SourceFile};
 use crate::spec::{read_spec, Spec, SpecOperation};
 use crate::x_google_backend::{resolve, DEFAULT_DEADLINE_MS};
@@ -34,6 +35,7 @@ pub struct CompileOptions {
     pub ignore_jwt_scopes: bool,
     /// `--producer-project-id`; else taken from an `*.endpoints.<project>.cloud.goog` host.
     pub producer_project_id: Option<String>,
+    pub service_control: ServiceControlFlags,
 }
 
 /// The compiled outputs, ready to write.
@@ -131,6 +133,17 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         &service.metric_costs,
         options,
     )?;
+    let service_control = plan_service_control(
+        &specs,
+        &operations,
+        &service.metric_costs,
+        &service.service_name,
+        producer_project(
+            &service.service_name,
+            options.producer_project_id.as_deref(),
+        ),
+        &options.service_control,
+    )?;
     let needs_tokens = operations.iter().any(|o| o.backend_auth.is_some());
     let id_token_source = needs_tokens.then(|| IdTokenSource {
         authority: metadata.authority(),
@@ -158,10 +171,17 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
             "producer_project_id",
             options.producer_project_id.clone().unwrap_or_default(),
         ),
+        ("service_control", options.service_control.hashed()),
     ];
+    let config_hash = config_hash(files, &hashed_options);
     let config = FilterConfig {
         version: SCHEMA_VERSION,
-        config_hash: config_hash(files, &hashed_options),
+        service_control: service_control.as_ref().map(|plan| {
+            let mut config = plan.config.clone();
+            config.service_config_id = config_hash.clone();
+            config
+        }),
+        config_hash,
         service_name: service.service_name,
         operations,
         routes: table.filter_routes(),
@@ -187,6 +207,7 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         cors: cors.as_ref(),
         metadata: needs_tokens.then_some(&metadata),
         jwks: jwt.clusters.clusters(),
+        service_control: service_control.as_ref().map(|plan| &plan.backend),
     };
     let document = bootstrap(b, &filter_json, &plan);
     let envoy_yaml = serde_norway::to_string(&document)

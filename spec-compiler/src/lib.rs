@@ -22,6 +22,7 @@ pub mod pointer;
 pub mod routes;
 pub mod security;
 pub mod security_definitions;
+pub mod service_control;
 pub mod source;
 pub mod spec;
 pub mod x_google_backend;

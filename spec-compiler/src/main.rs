@@ -52,6 +52,7 @@ fn run_compile(args: &CompileArgs) -> ExitCode {
         },
         ignore_jwt_scopes: args.ignore_jwt_scopes,
         producer_project_id: args.producer_project_id.clone(),
+        service_control: args.service_control.clone(),
     };
     let compiled = match compile(&files, &options) {
         Ok(c) => c,

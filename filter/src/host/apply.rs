@@ -6,6 +6,8 @@ use proxy_wasm::types::{Action, MapType, Status};
 use wasp_config::{OPERATION_PROPERTY, ROUTE_HEADER};
 
 use crate::backend_auth;
+use wasp_control_client::Proceed;
+
 use crate::decision::Forward;
 use crate::local_reply::{LocalReply, CONTENT_TYPE};
 
@@ -46,6 +48,18 @@ pub(super) fn backend(
     }
     if let Some(path) = path {
         hostcalls::set_map_value(MapType::HttpRequestHeaders, ":path", Some(path))?;
+    }
+    Ok(())
+}
+
+/// The API-key stage's header changes: client-sent consumer headers out, a verified
+/// consumer's in, the API key removed when configured. The path goes with the backend step.
+pub(super) fn edits(edits: &Proceed) -> Result<(), Status> {
+    for name in &edits.remove_headers {
+        hostcalls::remove_map_value(MapType::HttpRequestHeaders, name)?;
+    }
+    for (name, value) in &edits.set_headers {
+        hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))?;
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The per-request context: reads the request head, asks
-//! [`decide`](crate::decision::decide), runs the JWT stage, executes the
-//! decision, and pauses the request when its JWT keys or its backend ID token
-//! are not there yet.
+//! [`decide`](crate::decision::decide), pins the route, and runs the stages after it
+//! ([`pipeline`](super::pipeline)); holds the body back while the request is parked, and
+//! leaves a report when the request ends.
 
 use std::rc::Rc;
 
@@ -9,21 +9,19 @@ use log::error;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
-use wasp_jwt::refresh::RefreshPolicy;
-
 use super::apply;
-use super::jwks::{seconds, set_userinfo};
+use super::control;
+use super::pipeline::{self, on_control_response};
 use super::state::{header_map, now_ms, State};
-use super::tokens::{current_token, TokenAnswer};
-use crate::decision::{decide, BackendAuthStep, Decision, Forward};
-use crate::jwt_auth::{authenticate, JwtOutcome, Pass};
+use super::tokens::Response;
+use crate::decision::{decide, Decision, Forward};
 use crate::local_reply::LocalReply;
-use crate::waiters::{JwtPending, Onward, Pending, Waiter};
+use crate::waiters::Onward;
 
 pub(super) struct WaspHttp {
     context_id: u32,
     state: Option<Rc<State>>,
-    /// Registered in the root's wait list (paused for a token).
+    /// Parked by a stage (registered in one of the state's wait lists).
     waiting: bool,
 }
 
@@ -36,7 +34,7 @@ impl WaspHttp {
         }
     }
 
-    /// Still paused: registered and not yet resumed or failed by the root.
+    /// Still paused: registered and not yet resumed or failed.
     fn still_waiting(&self) -> bool {
         self.waiting
             && self
@@ -49,7 +47,7 @@ impl WaspHttp {
         &mut self,
         state: &State,
         forward: &Forward,
-        headers: &[(String, String)],
+        headers: Rc<Vec<(String, String)>>,
     ) -> Action {
         if let Err(status) = apply::route(forward) {
             // Without the route header the request would reach the wrong
@@ -60,138 +58,48 @@ impl WaspHttp {
             );
             return apply::reply(&LocalReply::Internal);
         }
-        let now = now_ms();
-        if let Some(requirement) = forward.security {
-            let outcome = authenticate(
-                requirement,
-                &state.gateway.service_name,
-                &state.gateway.providers,
-                &state.key_views.borrow(),
-                &mut state.verifier.borrow_mut(),
-                headers,
-                seconds(now),
-                Pass::First,
-            );
-            match outcome {
-                JwtOutcome::Forward { userinfo } => {
-                    if let Err(status) = set_userinfo(userinfo.as_deref()) {
-                        error!("cannot set the user info: {status:?}");
-                        return apply::reply(&LocalReply::Internal);
-                    }
-                }
-                JwtOutcome::Deny(error) => {
-                    return apply::reply(&LocalReply::Jwt {
-                        error,
-                        realm: state.gateway.service_name.clone(),
-                    });
-                }
-                JwtOutcome::Wait {
-                    providers,
-                    kid_refresh,
-                } => {
-                    self.wait_for_keys(state, forward, headers, providers, &kid_refresh, now);
-                    return Action::Pause;
-                }
-            }
-        }
-        let Some(auth) = forward.backend_auth else {
-            return finish(None, None, forward.path.as_deref());
-        };
-        match current_token(state, auth.audience, now) {
-            TokenAnswer::Ready(jwt) => finish(
-                Some(&jwt),
-                auth.client_authorization,
-                forward.path.as_deref(),
-            ),
-            TokenAnswer::Unavailable => apply::reply(&LocalReply::TokenNotFound {
-                audience: auth.audience.to_string(),
-            }),
-            TokenAnswer::Wait => {
-                self.wait(state, auth, forward.path.clone(), now);
-                Action::Pause
-            }
-        }
-    }
-
-    /// Parks the request until its providers' key fetches end (the root's tick
-    /// starts them, kid refreshes included) or the fetch timeout passes.
-    fn wait_for_keys(
-        &mut self,
-        state: &State,
-        forward: &Forward,
-        headers: &[(String, String)],
-        providers: Vec<usize>,
-        kid_refresh: &[usize],
-        now: u64,
-    ) {
-        let mut longest_fetch_s = 0;
-        {
-            let mut views = state.key_views.borrow_mut();
-            for &index in &providers {
-                if let Some(provider) = state.gateway.providers.get(index) {
-                    longest_fetch_s = longest_fetch_s
-                        .max(RefreshPolicy::for_provider(provider).fetch_timeout_seconds);
-                }
-                if let Some(view) = views.providers.get_mut(index) {
-                    view.kid_refresh_wanted |= kid_refresh.contains(&index);
-                }
+        if let Some(control) = &state.control {
+            if let Some(trace) = control.traces.borrow_mut().get_mut(self.context_id) {
+                trace.operation = Some(forward.operation_name.to_string());
             }
         }
         let backend_auth = forward.backend_auth;
-        state.jwt_waiters.borrow_mut().push(Waiter {
-            context_id: self.context_id,
-            // One tick to start the fetch, then the fetch's own timeout.
-            deadline_ms: now.saturating_add(longest_fetch_s.saturating_add(1).saturating_mul(1000)),
-            pending: JwtPending {
-                operation: forward.operation_index,
-                headers: headers.to_vec(),
-                providers,
-                onward: Onward {
-                    audience: backend_auth.map(|a| a.audience.to_string()),
-                    client_authorization: backend_auth
-                        .and_then(|a| a.client_authorization)
-                        .map(str::to_string),
-                    path: forward.path.clone(),
-                },
-            },
-        });
-        self.waiting = true;
-    }
-
-    /// Parks the request in the root's wait list until its token arrives or
-    /// the source's timeout passes.
-    fn wait(&mut self, state: &State, auth: BackendAuthStep, path: Option<String>, now: u64) {
-        state.waiters.borrow_mut().push(Waiter {
-            context_id: self.context_id,
-            deadline_ms: now.saturating_add(state.token_wait_ms()),
-            pending: Pending {
-                audience: auth.audience.to_string(),
-                client_authorization: auth.client_authorization.map(str::to_string),
-                path,
-            },
-        });
-        self.waiting = true;
-    }
-}
-
-/// The last header changes of a request that goes on now.
-fn finish(
-    id_token: Option<&str>,
-    client_authorization: Option<&str>,
-    path: Option<&str>,
-) -> Action {
-    match apply::backend(id_token, client_authorization, path) {
-        Ok(()) => Action::Continue,
-        Err(status) => {
-            error!("cannot set the backend headers: {status:?}");
-            apply::reply(&LocalReply::Internal)
-        }
+        let onward = Onward {
+            operation: forward.operation_index,
+            audience: backend_auth.map(|a| a.audience.to_string()),
+            client_authorization: backend_auth
+                .and_then(|a| a.client_authorization)
+                .map(str::to_string),
+            path: forward.path.clone(),
+            headers,
+        };
+        let outcome = pipeline::start(state, self.context_id, forward.security, onward, now_ms());
+        self.waiting = outcome == pipeline::Outcome::Paused;
+        outcome.action()
     }
 }
 
 impl Context for WaspHttp {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        // A Service Control call this request dispatched itself.
+        if let Some(state) = self.state.clone() {
+            let response = Response {
+                token_id,
+                num_headers,
+                body_size,
+            };
+            on_control_response(&state, &response, now_ms());
+        }
+    }
+
     fn on_done(&mut self) -> bool {
-        // A request that ends while paused (client gone) leaves the wait list.
+        // A request that ends while paused (client gone) leaves the wait lists.
         if self.waiting {
             if let Some(state) = self.state.as_deref() {
                 state.forget(self.context_id);
@@ -206,6 +114,9 @@ impl HttpContext for WaspHttp {
         let Some(state) = self.state.clone() else {
             return apply::reply(&LocalReply::NotConfigured);
         };
+        if let Some(control) = &state.control {
+            control.traces.borrow_mut().start(self.context_id, now_ms());
+        }
         // One host call for the whole head; pseudo headers are in it.
         let headers = match header_map(MapType::HttpRequestHeaders) {
             Ok(headers) => headers,
@@ -214,9 +125,11 @@ impl HttpContext for WaspHttp {
                 return apply::reply(&LocalReply::Internal);
             }
         };
+        // The decision borrows the head; the later stages share it (a parked request keeps it).
+        let headers = Rc::new(headers);
         match decide(&state.gateway, &headers) {
             Decision::Reply(local) => apply::reply(&local),
-            Decision::Forward(forward) => self.forward(&state, &forward, &headers),
+            Decision::Forward(forward) => self.forward(&state, &forward, Rc::clone(&headers)),
         }
     }
 
@@ -234,5 +147,20 @@ impl HttpContext for WaspHttp {
             return Action::Pause;
         }
         Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if let Some(control) = self.state.as_deref().and_then(|s| s.control.as_ref()) {
+            if let Some(trace) = control.traces.borrow_mut().get_mut(self.context_id) {
+                trace.response_ms.get_or_insert(now_ms());
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        if let Some(control) = self.state.as_deref().and_then(|s| s.control.as_ref()) {
+            control::report(control, self.context_id);
+        }
     }
 }

@@ -10,18 +10,17 @@ use std::time::Duration;
 
 use log::{info, warn};
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, Status};
+use proxy_wasm::types::Status;
 use wasp_config::auth::fetch_request;
 use wasp_jwt::refresh::{FetchTarget, JwksState, RefreshPolicy};
 use wasp_jwt::userinfo::USERINFO_HEADER;
 use wasp_jwt::Provider;
 
-use super::apply;
+use super::pipeline;
 use super::state::State;
-use super::tokens::{self, response_status, TokenAnswer};
-use crate::jwt_auth::{authenticate, fetch, settled, shared, JwtOutcome, Pass};
-use crate::local_reply::LocalReply;
-use crate::waiters::{JwtPending, Pending, Waiter};
+use super::tokens::{self, response_body, response_status};
+use crate::jwt_auth::{fetch, settled, shared};
+use crate::waiters::{JwtPending, Waiter};
 
 /// Callouts in flight: token id -> (provider index, discovery or keys). Owned by the root.
 pub(super) type InFlight = HashMap<u32, (usize, Stage)>;
@@ -305,16 +304,6 @@ fn store_keys(
     }
 }
 
-fn response_body(body_size: usize) -> Vec<u8> {
-    if body_size == 0 {
-        return Vec::new();
-    }
-    hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-        .ok()
-        .flatten()
-        .unwrap_or_default()
-}
-
 /// Decides the requests paused for keys whose fetches ended, and those past their
 /// deadline (with the keys there are then).
 pub(super) fn settle(root_id: u32, state: &State, now_ms: u64) {
@@ -331,80 +320,17 @@ pub(super) fn settle(root_id: u32, state: &State, now_ms: u64) {
         })
     };
     for waiter in ready {
-        decide_again(state, &waiter, now_ms);
+        decide_again(state, waiter, now_ms);
     }
     let _ = hostcalls::set_effective_context(root_id);
 }
 
 /// The JWT stage of a paused request, final this time, then the rest of its pipeline.
-fn decide_again(state: &State, waiter: &Waiter<JwtPending>, now_ms: u64) {
+fn decide_again(state: &State, waiter: Waiter<JwtPending>, now_ms: u64) {
     if hostcalls::set_effective_context(waiter.context_id).is_err() {
         return; // The request is gone.
     }
-    let pending = &waiter.pending;
-    let Some(requirement) = state
-        .gateway
-        .rules(pending.operation)
-        .and_then(|rules| rules.security.as_ref())
-    else {
-        apply::reply(&LocalReply::Internal);
-        return;
-    };
-    let outcome = authenticate(
-        requirement,
-        &state.gateway.service_name,
-        &state.gateway.providers,
-        &state.key_views.borrow(),
-        &mut state.verifier.borrow_mut(),
-        &pending.headers,
-        seconds(now_ms),
-        Pass::Final,
-    );
-    let userinfo = match outcome {
-        JwtOutcome::Forward { userinfo } => userinfo,
-        JwtOutcome::Deny(error) => {
-            apply::reply(&LocalReply::Jwt {
-                error,
-                realm: state.gateway.service_name.clone(),
-            });
-            return;
-        }
-        JwtOutcome::Wait { .. } => {
-            apply::reply(&LocalReply::Internal);
-            return;
-        }
-    };
-    if let Err(status) = set_userinfo(userinfo.as_deref()) {
-        warn!("cannot set the user info of a resumed request: {status:?}");
-        apply::reply(&LocalReply::Internal);
-        return;
-    }
-    let onward = &pending.onward;
-    let Some(audience) = onward.audience.as_deref() else {
-        resume(None, None, onward.path.as_deref());
-        return;
-    };
-    match tokens::current_token(state, audience, now_ms) {
-        TokenAnswer::Ready(jwt) => resume(
-            Some(&jwt),
-            onward.client_authorization.as_deref(),
-            onward.path.as_deref(),
-        ),
-        TokenAnswer::Unavailable => {
-            apply::reply(&LocalReply::TokenNotFound {
-                audience: audience.to_string(),
-            });
-        }
-        TokenAnswer::Wait => state.waiters.borrow_mut().push(Waiter {
-            context_id: waiter.context_id,
-            deadline_ms: now_ms.saturating_add(state.token_wait_ms()),
-            pending: Pending {
-                audience: audience.to_string(),
-                client_authorization: onward.client_authorization.clone(),
-                path: onward.path.clone(),
-            },
-        }),
-    }
+    pipeline::jwt_final(state, waiter, now_ms).resume();
 }
 
 /// Sets `X-Endpoint-API-UserInfo` (a client-sent copy was removed with the route step).
@@ -416,19 +342,5 @@ pub(super) fn set_userinfo(userinfo: Option<&str>) -> Result<(), Status> {
             Some(value),
         ),
         None => Ok(()),
-    }
-}
-
-fn resume(id_token: Option<&str>, client_authorization: Option<&str>, path: Option<&str>) {
-    match apply::backend(id_token, client_authorization, path) {
-        Ok(()) => {
-            if let Err(status) = hostcalls::resume_http_request() {
-                warn!("cannot resume a request after its keys arrived: {status:?}");
-            }
-        }
-        Err(status) => {
-            warn!("cannot set the backend headers of a resumed request: {status:?}");
-            apply::reply(&LocalReply::Internal);
-        }
     }
 }

@@ -9,8 +9,10 @@
 //! read with `get_map_bytes`; see `state::header_map`.)
 
 mod apply;
+mod control;
 mod http;
 mod jwks;
+mod pipeline;
 mod root;
 mod state;
 mod tokens;

@@ -10,8 +10,10 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 use wasp_config::FilterConfig;
 
+use super::control;
 use super::http::WaspHttp;
 use super::jwks;
+use super::pipeline;
 use super::state::{now_ms, State};
 use super::tokens::{self, InFlight, Response};
 use crate::gateway::Gateway;
@@ -29,6 +31,8 @@ pub(super) struct WaspRoot {
     in_flight: InFlight,
     /// JWT key and discovery callouts in flight.
     key_fetches: jwks::InFlight,
+    /// Report batches in flight.
+    reports: control::Deliveries,
     ticking: Option<Duration>,
 }
 
@@ -39,6 +43,7 @@ impl WaspRoot {
             state: None,
             in_flight: InFlight::new(),
             key_fetches: jwks::InFlight::new(),
+            reports: control::Deliveries::new(),
             ticking: None,
         }
     }
@@ -68,6 +73,14 @@ impl Context for WaspRoot {
                 num_headers,
                 body_size,
             };
+            let now = now_ms();
+            // Service Control answers for requests woken by the tick, then report batches.
+            if pipeline::on_control_response(&state, &response, now)
+                || control::on_report_response(&state, &mut self.reports, &response)
+            {
+                let _ = hostcalls::set_effective_context(self.context_id);
+                return;
+            }
             if jwks::owns(&self.key_fetches, token_id) {
                 jwks::on_response(
                     self.context_id,
@@ -98,7 +111,10 @@ impl RootContext for WaspRoot {
             Ok((gateway, summary)) => {
                 info!("configuration accepted: {summary}");
                 // Tokens and keys are fetched from the tick; the first one prefetches.
-                let fetches = !gateway.audiences().is_empty() || !gateway.providers.is_empty();
+                // Reports are sent from the tick too.
+                let fetches = !gateway.audiences().is_empty()
+                    || !gateway.providers.is_empty()
+                    || gateway.service_control.is_some();
                 self.state = Some(Rc::new(State::new(gateway)));
                 if fetches {
                     self.set_tick(FIRST_TICK);
@@ -118,6 +134,7 @@ impl RootContext for WaspRoot {
             let now = now_ms();
             tokens::tick(self.context_id, &state, &mut self.in_flight, now);
             jwks::tick(self.context_id, &state, &mut self.key_fetches, now);
+            control::tick(&state, &mut self.reports, now);
         }
     }
 
@@ -147,8 +164,17 @@ fn compile(configuration_size: usize) -> Result<(Gateway, String), String> {
     let gateway = Gateway::build(config)?;
     let audiences = gateway.audiences().len();
     let providers = gateway.providers.len();
+    let control = match &gateway.service_control {
+        Some(c) => format!(
+            "Service Control at {} ({} operations with keys or quotas, fail {:?})",
+            c.endpoint.authority,
+            c.operations.len(),
+            c.network_fail_policy
+        ),
+        None => "no Service Control".to_string(),
+    };
     Ok((
         gateway,
-        format!("{summary}, {audiences} ID-token audiences, {providers} JWT providers"),
+        format!("{summary}, {audiences} ID-token audiences, {providers} JWT providers, {control}"),
     ))
 }

@@ -11,6 +11,7 @@ use proxy_wasm::types::{MapType, Status};
 
 use wasp_jwt::Verifier;
 
+use super::control::ControlRuntime;
 use crate::gateway::Gateway;
 use crate::id_tokens::IdTokens;
 use crate::jwt_auth::{KeyViews, ProviderKeys};
@@ -27,6 +28,8 @@ pub(super) struct State {
     pub verifier: RefCell<Verifier>,
     /// Requests paused for JWT keys.
     pub jwt_waiters: RefCell<WaitList<JwtPending>>,
+    /// API keys, quotas and reports, when the config has a Service Control endpoint.
+    pub control: Option<ControlRuntime>,
 }
 
 impl State {
@@ -43,6 +46,7 @@ impl State {
                 .map(|_| ProviderKeys::default())
                 .collect(),
         };
+        let control = gateway.service_control.clone().map(ControlRuntime::new);
         State {
             gateway,
             tokens: RefCell::new(tokens),
@@ -50,18 +54,27 @@ impl State {
             key_views: RefCell::new(key_views),
             verifier: RefCell::new(Verifier::default()),
             jwt_waiters: RefCell::new(WaitList::default()),
+            control,
         }
     }
 
     /// Whether a paused request (for a token or keys) is still registered.
     pub fn is_waiting(&self, context_id: u32) -> bool {
-        self.waiters.borrow().contains(context_id) || self.jwt_waiters.borrow().contains(context_id)
+        self.waiters.borrow().contains(context_id)
+            || self.jwt_waiters.borrow().contains(context_id)
+            || self
+                .control
+                .as_ref()
+                .is_some_and(|c| c.is_waiting(context_id))
     }
 
     /// Forgets a request that ended while paused.
     pub fn forget(&self, context_id: u32) {
         self.waiters.borrow_mut().remove(context_id);
         self.jwt_waiters.borrow_mut().remove(context_id);
+        if let Some(control) = &self.control {
+            control.forget(context_id);
+        }
     }
 
     /// How long a request may wait for its token.

@@ -14,6 +14,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, Status};
 
 use super::apply;
+use super::pipeline;
 use super::state::{header_map, State};
 use crate::id_tokens::shared::{self, Lease};
 use crate::id_tokens::{request, token, Lookup};
@@ -230,7 +231,7 @@ pub(super) fn response_status(num_headers: usize) -> Option<u32> {
         .and_then(|(_, value)| value.parse().ok())
 }
 
-fn response_body(body_size: usize) -> Vec<u8> {
+pub(super) fn response_body(body_size: usize) -> Vec<u8> {
     if body_size == 0 {
         return Vec::new();
     }
@@ -256,7 +257,7 @@ fn settle(root_id: u32, state: &State, audience: &str, now: u64) {
         TokenAnswer::Ready(jwt) => {
             let waiters = state.waiters.borrow_mut().take_audience(audience);
             for waiter in waiters {
-                resume(&waiter, &jwt);
+                resume(state, &waiter, &jwt, now);
             }
         }
         TokenAnswer::Unavailable => {
@@ -270,26 +271,20 @@ fn settle(root_id: u32, state: &State, audience: &str, now: u64) {
 }
 
 /// Finishes a paused request with its token and lets it go on.
-fn resume(waiter: &Waiter, jwt: &str) {
+fn resume(state: &State, waiter: &Waiter, jwt: &str, now: u64) {
     if hostcalls::set_effective_context(waiter.context_id).is_err() {
         return; // The request is gone.
     }
     let pending = &waiter.pending;
-    match apply::backend(
+    pipeline::go(
+        state,
+        waiter.context_id,
         Some(jwt),
         pending.client_authorization.as_deref(),
         pending.path.as_deref(),
-    ) {
-        Ok(()) => {
-            if let Err(status) = hostcalls::resume_http_request() {
-                warn!("cannot resume a request after its ID token arrived: {status:?}");
-            }
-        }
-        Err(status) => {
-            warn!("cannot set the backend headers of a resumed request: {status:?}");
-            apply::reply(&LocalReply::Internal);
-        }
-    }
+        now,
+    )
+    .resume();
 }
 
 /// Answers a paused request `500 Token not found for audience: <aud>`.

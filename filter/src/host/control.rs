@@ -1,0 +1,213 @@
+//! The API-key / quota / report stage on the host: Check and AllocateQuota callouts for the
+//! requests that wait on them, and batched reports sent from the root's tick.
+//!
+//! Every decision is `wasp-control-client`'s ([`Flow`], [`ReportBatcher`], [`Delivery`]);
+//! this module keeps their state per VM and moves bytes. Envoy runs every callout on the
+//! root context, whichever context dispatched it, so a response can be handled by the HTTP
+//! context that dispatched it or by the root (a request woken from the tick): both call
+//! [`on_response`], which finds the request by the callout's token.
+
+use std::cell::RefCell;
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::time::Duration;
+
+use log::{debug, warn};
+use proxy_wasm::hostcalls;
+use wasp_config::service_control::ControlClientConfig;
+use wasp_control_client::{
+    Callout, CalloutResult, ControlState, Delivery, DeliveryStep, Flow, ReportBatcher,
+    ReportRequest,
+};
+
+use super::state::{now_ms, State};
+use super::tokens::{response_body, response_status, Response};
+use crate::service_control::{int_property, RequestIds, Traces};
+use crate::waiters::Onward;
+
+/// A request waiting for a Check or AllocateQuota answer.
+pub(super) struct ControlPending {
+    pub context_id: u32,
+    pub flow: Flow,
+    pub onward: Onward,
+}
+
+/// One VM's Service Control state; every borrow ends before the next host call.
+pub(super) struct ControlRuntime {
+    pub config: ControlClientConfig,
+    pub state: RefCell<ControlState>,
+    pub ids: RefCell<RequestIds>,
+    pub traces: RefCell<Traces>,
+    batcher: RefCell<ReportBatcher>,
+    /// Full batches from `on_log`, sent by the root's next tick.
+    outbox: RefCell<Vec<ReportRequest>>,
+    /// Callout token -> the request waiting for it.
+    pending: RefCell<HashMap<u32, ControlPending>>,
+}
+
+impl ControlRuntime {
+    pub fn new(config: ControlClientConfig) -> ControlRuntime {
+        // Seeded from WASI's random source (std's hasher keys): ids differ between VMs.
+        let seed = RandomState::new().hash_one(now_ms());
+        ControlRuntime {
+            state: RefCell::new(ControlState::new(&config)),
+            ids: RefCell::new(RequestIds::new(seed)),
+            traces: RefCell::new(Traces::default()),
+            batcher: RefCell::new(ReportBatcher::new(&config, seed.rotate_left(17))),
+            outbox: RefCell::new(Vec::new()),
+            pending: RefCell::new(HashMap::new()),
+            config,
+        }
+    }
+
+    pub fn is_waiting(&self, context_id: u32) -> bool {
+        self.pending
+            .borrow()
+            .values()
+            .any(|p| p.context_id == context_id)
+    }
+
+    /// A request ended while its callout was out; the answer, if it comes, is dropped.
+    pub fn forget(&self, context_id: u32) {
+        self.pending
+            .borrow_mut()
+            .retain(|_, p| p.context_id != context_id);
+    }
+
+    pub fn park(&self, token_id: u32, pending: ControlPending) {
+        self.pending.borrow_mut().insert(token_id, pending);
+    }
+
+    pub fn take_pending(&self, token_id: u32) -> Option<ControlPending> {
+        self.pending.borrow_mut().remove(&token_id)
+    }
+
+    /// Prints what the flow wanted logged (already throttled by the client).
+    pub fn flush_logs(&self) {
+        for line in self.state.borrow_mut().drain_logs() {
+            warn!("{line}");
+        }
+    }
+}
+
+/// Makes a Service Control call. The token comes back in the response.
+pub(super) fn dispatch(callout: &Callout) -> Result<u32, String> {
+    let headers: Vec<(&str, &str)> = callout
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    hostcalls::dispatch_http_call(
+        &callout.cluster,
+        headers,
+        Some(&callout.body),
+        vec![],
+        Duration::from_millis(callout.timeout_ms),
+    )
+    .map_err(|status| format!("cannot call cluster {}: {status:?}", callout.cluster))
+}
+
+/// What a callout returned; read before any context switch.
+pub(super) fn callout_result(response: &Response) -> CalloutResult {
+    let status = response_status(response.num_headers).and_then(|s| u16::try_from(s).ok());
+    if response.num_headers == 0 {
+        // Envoy answers a reset, a timeout or an unknown cluster without headers.
+        return CalloutResult::Failed("no response from Service Control".into());
+    }
+    CalloutResult::Response {
+        status,
+        body: response_body(response.body_size),
+    }
+}
+
+/// Records a finished request for the next report (from `on_log`).
+pub(super) fn report(control: &ControlRuntime, context_id: u32) {
+    let Some(trace) = control.traces.borrow_mut().finish(context_id) else {
+        return;
+    };
+    let int = |path: Vec<&str>| {
+        hostcalls::get_property(path)
+            .ok()
+            .flatten()
+            .and_then(|bytes| int_property(&bytes))
+    };
+    let code = int(vec!["response", "code"])
+        .and_then(|c| u16::try_from(c).ok())
+        .unwrap_or(0);
+    let request_size = int(vec!["request", "total_size"]).unwrap_or(0);
+    let response_size = int(vec!["response", "total_size"]).unwrap_or(0);
+    let now = now_ms();
+    let record = trace.record(code, now, request_size, response_size);
+    if let Some(full) = control.batcher.borrow_mut().record(record, now) {
+        control.outbox.borrow_mut().push(full);
+    }
+}
+
+/// Report batches in flight from the root: token -> delivery. Owned by the root.
+pub(super) type Deliveries = HashMap<u32, Delivery>;
+
+/// The root's periodic work: send the batches that are full or due.
+pub(super) fn tick(state: &State, deliveries: &mut Deliveries, now: u64) {
+    let Some(control) = &state.control else {
+        return;
+    };
+    let mut batches = std::mem::take(&mut *control.outbox.borrow_mut());
+    if control.batcher.borrow().due(now) {
+        batches.extend(control.batcher.borrow_mut().take());
+    }
+    for batch in batches {
+        let delivery = Delivery::new(&control.config, &batch);
+        send(control, deliveries, delivery);
+    }
+    control.flush_logs();
+}
+
+fn send(control: &ControlRuntime, deliveries: &mut Deliveries, delivery: Delivery) {
+    match dispatch(delivery.callout()) {
+        Ok(token) => {
+            deliveries.insert(token, delivery);
+        }
+        Err(reason) => {
+            // Counted like a failed delivery; the next batch is tried afresh.
+            let note = control.state.borrow_mut().failures.note(
+                wasp_control_client::CallKind::Report,
+                &reason,
+                now_ms() / 1000,
+            );
+            if let Some(line) = note {
+                warn!("{line}");
+            }
+        }
+    }
+}
+
+/// A report response arrived at the root. Returns false when the token is not a report's.
+pub(super) fn on_report_response(
+    state: &State,
+    deliveries: &mut Deliveries,
+    response: &Response,
+) -> bool {
+    let Some(mut delivery) = deliveries.remove(&response.token_id) else {
+        return false;
+    };
+    let Some(control) = &state.control else {
+        return true;
+    };
+    match delivery.on_result(&control.config, callout_result(response)) {
+        DeliveryStep::Delivered => {}
+        DeliveryStep::Retry(_) => send(control, deliveries, delivery),
+        DeliveryStep::Dropped(reason) => {
+            let note = control.state.borrow_mut().failures.note(
+                wasp_control_client::CallKind::Report,
+                &reason,
+                now_ms() / 1000,
+            );
+            match note {
+                Some(line) => warn!("{line}"),
+                None => debug!("a report batch was dropped: {reason}"),
+            }
+        }
+    }
+    true
+}

@@ -1,0 +1,377 @@
+//! A matched request's stages after routing, in ESPv2's order: JWT, then API key and
+//! quota, then backend auth (ID token), then the backend path.
+//!
+//! A stage that must wait (JWT keys, a Service Control answer, an ID token) parks the
+//! request; whoever wakes it (the root's tick, a callout response) carries on from the next
+//! stage through this module, so the order is written once. Every function acts on the
+//! current effective context: the request's own, or one the root switched to.
+
+use log::{error, warn};
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::Action;
+use wasp_config::SecurityRequirement;
+use wasp_control_client::{CalloutResult, Flow, RequestInput, Step};
+use wasp_jwt::refresh::RefreshPolicy;
+
+use super::apply;
+use super::control::{self, ControlPending};
+use super::jwks::{seconds, set_userinfo};
+use super::state::State;
+use super::tokens::{current_token, TokenAnswer};
+use crate::decision::translated_path;
+use crate::jwt_auth::{authenticate, JwtOutcome, Pass};
+use crate::local_reply::LocalReply;
+use crate::service_control::caller_ip;
+use crate::waiters::{JwtPending, Onward, Pending, Waiter};
+
+/// Where a request stands after running the stages it could.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// Every stage passed: the request goes to its backend.
+    Go,
+    /// Parked until something arrives.
+    Paused,
+    /// Answered locally.
+    Replied,
+}
+
+impl Outcome {
+    /// The answer to `on_http_request_headers`.
+    pub fn action(self) -> Action {
+        match self {
+            Outcome::Go => Action::Continue,
+            Outcome::Paused | Outcome::Replied => Action::Pause,
+        }
+    }
+
+    /// For a request woken outside its own callback: let it go on if it may.
+    pub fn resume(self) {
+        if self == Outcome::Go {
+            if let Err(status) = hostcalls::resume_http_request() {
+                warn!("cannot resume a request: {status:?}");
+            }
+        }
+    }
+}
+
+fn reply(local: &LocalReply) -> Outcome {
+    apply::reply(local);
+    Outcome::Replied
+}
+
+/// Stage 1, first look: the JWT requirement, if the operation has one.
+pub(super) fn start(
+    state: &State,
+    context_id: u32,
+    security: Option<&SecurityRequirement>,
+    onward: Onward,
+    now_ms: u64,
+) -> Outcome {
+    let Some(requirement) = security else {
+        return after_jwt(state, context_id, onward, now_ms);
+    };
+    let outcome = authenticate(
+        requirement,
+        &state.gateway.service_name,
+        &state.gateway.providers,
+        &state.key_views.borrow(),
+        &mut state.verifier.borrow_mut(),
+        &onward.headers,
+        seconds(now_ms),
+        Pass::First,
+    );
+    match outcome {
+        JwtOutcome::Wait {
+            providers,
+            kid_refresh,
+        } => {
+            wait_for_keys(state, context_id, providers, &kid_refresh, onward, now_ms);
+            Outcome::Paused
+        }
+        other => after_verdict(state, context_id, other, onward, now_ms),
+    }
+}
+
+/// Stage 1 again, final, for a request that waited for its providers' keys.
+pub(super) fn jwt_final(state: &State, waiter: Waiter<JwtPending>, now_ms: u64) -> Outcome {
+    let onward = waiter.pending.onward;
+    let Some(requirement) = state
+        .gateway
+        .rules(onward.operation)
+        .and_then(|rules| rules.security.as_ref())
+    else {
+        return reply(&LocalReply::Internal);
+    };
+    let outcome = authenticate(
+        requirement,
+        &state.gateway.service_name,
+        &state.gateway.providers,
+        &state.key_views.borrow(),
+        &mut state.verifier.borrow_mut(),
+        &onward.headers,
+        seconds(now_ms),
+        Pass::Final,
+    );
+    after_verdict(state, waiter.context_id, outcome, onward, now_ms)
+}
+
+fn after_verdict(
+    state: &State,
+    context_id: u32,
+    outcome: JwtOutcome,
+    onward: Onward,
+    now_ms: u64,
+) -> Outcome {
+    match outcome {
+        JwtOutcome::Forward { userinfo } => {
+            if let Err(status) = set_userinfo(userinfo.as_deref()) {
+                error!("cannot set the user info: {status:?}");
+                return reply(&LocalReply::Internal);
+            }
+            after_jwt(state, context_id, onward, now_ms)
+        }
+        JwtOutcome::Deny(error) => reply(&LocalReply::Jwt {
+            error,
+            realm: state.gateway.service_name.clone(),
+        }),
+        // A final pass never waits; fail closed if it somehow does.
+        JwtOutcome::Wait { .. } => reply(&LocalReply::Internal),
+    }
+}
+
+/// Parks the request until its providers' key fetches end (the root's tick starts them,
+/// kid refreshes included) or the fetch timeout passes.
+fn wait_for_keys(
+    state: &State,
+    context_id: u32,
+    providers: Vec<usize>,
+    kid_refresh: &[usize],
+    onward: Onward,
+    now_ms: u64,
+) {
+    let mut longest_fetch_s = 0;
+    {
+        let mut views = state.key_views.borrow_mut();
+        for &index in &providers {
+            if let Some(provider) = state.gateway.providers.get(index) {
+                longest_fetch_s = longest_fetch_s
+                    .max(RefreshPolicy::for_provider(provider).fetch_timeout_seconds);
+            }
+            if let Some(view) = views.providers.get_mut(index) {
+                view.kid_refresh_wanted |= kid_refresh.contains(&index);
+            }
+        }
+    }
+    state.jwt_waiters.borrow_mut().push(Waiter {
+        context_id,
+        // One tick to start the fetch, then the fetch's own timeout.
+        deadline_ms: now_ms.saturating_add(longest_fetch_s.saturating_add(1).saturating_mul(1000)),
+        pending: JwtPending { providers, onward },
+    });
+}
+
+/// Stage 2: API key and quota, when the config has a Service Control endpoint.
+fn after_jwt(state: &State, context_id: u32, onward: Onward, now_ms: u64) -> Outcome {
+    let Some(control) = &state.control else {
+        return after_control(state, context_id, onward, now_ms);
+    };
+    let Some(rules) = state.gateway.rules(onward.operation) else {
+        return reply(&LocalReply::Internal);
+    };
+    let operation_id = control.ids.borrow_mut().next_id();
+    let source = hostcalls::get_property(vec!["source", "address"])
+        .ok()
+        .flatten()
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
+    let path = onward
+        .headers
+        .iter()
+        .find(|(name, _)| name == ":path")
+        .map_or("", |(_, value)| value.as_str());
+    let input = RequestInput {
+        operation: &rules.name,
+        operation_id: &operation_id,
+        headers: &onward.headers,
+        path,
+        caller_ip: caller_ip(&source),
+    };
+    let (flow, step) = Flow::start(
+        &control.config,
+        &mut control.state.borrow_mut(),
+        input,
+        now_ms,
+    );
+    control_step(state, context_id, flow, step, onward, now_ms)
+}
+
+/// Carries out one step of a request's Service Control flow.
+fn control_step(
+    state: &State,
+    context_id: u32,
+    mut flow: Flow,
+    mut step: Step,
+    mut onward: Onward,
+    now_ms: u64,
+) -> Outcome {
+    let Some(control) = &state.control else {
+        return reply(&LocalReply::Internal);
+    };
+    // A failed dispatch is fed back as a failed call: the flow retries or applies its policy.
+    let step = loop {
+        let Step::Callout(callout) = &step else {
+            break step;
+        };
+        match control::dispatch(callout) {
+            Ok(token) => {
+                control.park(
+                    token,
+                    ControlPending {
+                        context_id,
+                        flow,
+                        onward,
+                    },
+                );
+                control.flush_logs();
+                return Outcome::Paused;
+            }
+            Err(reason) => {
+                let resumed = flow.resume(
+                    &control.config,
+                    &mut control.state.borrow_mut(),
+                    CalloutResult::Failed(reason),
+                    now_ms,
+                );
+                match resumed {
+                    Ok(next) => step = next,
+                    Err(_) => return reply(&LocalReply::Internal),
+                }
+            }
+        }
+    };
+    control.flush_logs();
+    if let Some(trace) = control.traces.borrow_mut().get_mut(context_id) {
+        trace.verified_key = flow.verified_key().map(str::to_string);
+    }
+    match step {
+        Step::Deny(denial) => reply(&LocalReply::ServiceControl {
+            status: denial.status,
+            message: denial.message,
+        }),
+        Step::Proceed(edits) => {
+            if let Err(status) = apply::edits(&edits) {
+                error!("cannot apply the API-key stage's header changes: {status:?}");
+                return reply(&LocalReply::Internal);
+            }
+            if let Some(path) = edits.new_path {
+                // The key left the query: the backend path is translated from what remains.
+                let Some(rules) = state.gateway.rules(onward.operation) else {
+                    return reply(&LocalReply::Internal);
+                };
+                match translated_path(rules, &path) {
+                    Ok(translated) => onward.path = Some(translated.unwrap_or(path)),
+                    Err(local) => return reply(&local),
+                }
+            }
+            after_control(state, context_id, onward, now_ms)
+        }
+        Step::Callout(_) => reply(&LocalReply::Internal),
+    }
+}
+
+/// A Service Control answer for a parked request, in whichever context received it.
+/// Returns false when the token is not one of this stage's.
+pub(super) fn on_control_response(
+    state: &State,
+    response: &super::tokens::Response,
+    now_ms: u64,
+) -> bool {
+    let Some(control) = &state.control else {
+        return false;
+    };
+    let Some(mut pending) = control.take_pending(response.token_id) else {
+        return false;
+    };
+    // Read the answer before switching context.
+    let result = control::callout_result(response);
+    if hostcalls::set_effective_context(pending.context_id).is_err() {
+        return true; // The request is gone.
+    }
+    let resumed = pending.flow.resume(
+        &control.config,
+        &mut control.state.borrow_mut(),
+        result,
+        now_ms,
+    );
+    let outcome = match resumed {
+        Ok(step) => control_step(
+            state,
+            pending.context_id,
+            pending.flow,
+            step,
+            pending.onward,
+            now_ms,
+        ),
+        Err(_) => reply(&LocalReply::Internal),
+    };
+    outcome.resume();
+    true
+}
+
+/// Stage 3: the backend ID token, which may have to be waited for.
+fn after_control(state: &State, context_id: u32, onward: Onward, now_ms: u64) -> Outcome {
+    let Some(audience) = onward.audience else {
+        return go(
+            state,
+            context_id,
+            None,
+            None,
+            onward.path.as_deref(),
+            now_ms,
+        );
+    };
+    match current_token(state, &audience, now_ms) {
+        TokenAnswer::Ready(jwt) => go(
+            state,
+            context_id,
+            Some(&jwt),
+            onward.client_authorization.as_deref(),
+            onward.path.as_deref(),
+            now_ms,
+        ),
+        TokenAnswer::Unavailable => reply(&LocalReply::TokenNotFound { audience }),
+        TokenAnswer::Wait => {
+            state.waiters.borrow_mut().push(Waiter {
+                context_id,
+                deadline_ms: now_ms.saturating_add(state.token_wait_ms()),
+                pending: Pending {
+                    audience,
+                    client_authorization: onward.client_authorization,
+                    path: onward.path,
+                },
+            });
+            Outcome::Paused
+        }
+    }
+}
+
+/// The last changes before the backend: the ID token and the translated path.
+pub(super) fn go(
+    state: &State,
+    context_id: u32,
+    id_token: Option<&str>,
+    client_authorization: Option<&str>,
+    path: Option<&str>,
+    now_ms: u64,
+) -> Outcome {
+    if let Err(status) = apply::backend(id_token, client_authorization, path) {
+        error!("cannot set the backend headers: {status:?}");
+        return reply(&LocalReply::Internal);
+    }
+    if let Some(control) = &state.control {
+        if let Some(trace) = control.traces.borrow_mut().get_mut(context_id) {
+            trace.forwarded_ms = Some(now_ms);
+        }
+    }
+    Outcome::Go
+}

@@ -1,0 +1,237 @@
+//! The API-key / quota / report stage as the filter uses it. The decisions (key extraction,
+//! Check, AllocateQuota, caches, retries, fail policy, batching) are `wasp-control-client`'s
+//! flow; this module holds what the adapter keeps around them: what each request leaves for
+//! its report, unique operation ids and the caller's address.
+
+use std::collections::HashMap;
+
+use wasp_control_client::report::UNKNOWN_OPERATION;
+use wasp_control_client::ReportRecord;
+
+/// Requests tracked for reports at most; a host that never calls `on_log` must not make the
+/// map grow without end (a report then goes missing, a request never does).
+pub const MAX_TRACES: usize = 20_000;
+
+/// What a request leaves for its report, filled in along the pipeline.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// The matched operation; `None`: ESPv2's `<Unknown Operation Name>` (404, 405, ...).
+    pub operation: Option<String>,
+    /// The API key, once Check verified it (reports name the consumer only then).
+    pub verified_key: Option<String>,
+    /// Unix ms: request headers seen, request let through to the backend, response headers.
+    pub start_ms: u64,
+    pub forwarded_ms: Option<u64>,
+    pub response_ms: Option<u64>,
+}
+
+impl Trace {
+    pub fn new(start_ms: u64) -> Trace {
+        Trace {
+            start_ms,
+            ..Trace::default()
+        }
+    }
+
+    /// The report record once the response ended. Backend latency is counted from the moment
+    /// the request went on to the response headers, and only when the backend answered.
+    pub fn record(
+        &self,
+        response_code: u16,
+        end_ms: u64,
+        request_size: u64,
+        response_size: u64,
+    ) -> ReportRecord {
+        let backend_latency_ms = match (self.forwarded_ms, self.response_ms) {
+            (Some(forwarded), Some(response)) => Some(response.saturating_sub(forwarded)),
+            _ => None,
+        };
+        ReportRecord {
+            operation: self
+                .operation
+                .clone()
+                .unwrap_or_else(|| UNKNOWN_OPERATION.to_string()),
+            verified_key: self.verified_key.clone(),
+            response_code,
+            start_ms: self.start_ms,
+            end_ms: end_ms.max(self.start_ms),
+            backend_latency_ms,
+            request_size,
+            response_size,
+        }
+    }
+}
+
+/// The traces of one VM's requests in flight, by HTTP context id.
+#[derive(Debug, Default)]
+pub struct Traces {
+    traces: HashMap<u32, Trace>,
+}
+
+impl Traces {
+    /// Starts tracing a request; returns false when the map is full (the request goes
+    /// unreported).
+    pub fn start(&mut self, context_id: u32, now_ms: u64) -> bool {
+        if self.traces.len() >= MAX_TRACES && !self.traces.contains_key(&context_id) {
+            return false;
+        }
+        self.traces.insert(context_id, Trace::new(now_ms));
+        true
+    }
+
+    pub fn get_mut(&mut self, context_id: u32) -> Option<&mut Trace> {
+        self.traces.get_mut(&context_id)
+    }
+
+    /// Ends a request's trace (its `on_log`).
+    pub fn finish(&mut self, context_id: u32) -> Option<Trace> {
+        self.traces.remove(&context_id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.traces.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.traces.is_empty()
+    }
+}
+
+/// Unique ids for Check and AllocateQuota operations, UUID-shaped (Google's service expects
+/// a UUID): a random per-VM seed mixed with a counter.
+#[derive(Debug, Clone)]
+pub struct RequestIds {
+    seed: u64,
+    next: u64,
+}
+
+impl RequestIds {
+    pub fn new(seed: u64) -> RequestIds {
+        RequestIds { seed, next: 0 }
+    }
+
+    /// The seed, for the report batcher's own ids.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub fn next_id(&mut self) -> String {
+        self.next = self.next.wrapping_add(1);
+        let high = mix(self.seed ^ self.next);
+        let low = mix(high ^ self.next.rotate_left(32));
+        // Version 4 and the RFC 4122 variant, like a random UUID.
+        let high = (high & !0xf000) | 0x4000;
+        let low = (low & !(0b11 << 62)) | (0b10 << 62);
+        format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            high >> 32,
+            (high >> 16) & 0xffff,
+            high & 0xffff,
+            low >> 48,
+            low & 0xffff_ffff_ffff
+        )
+    }
+}
+
+/// splitmix64's finaliser: spreads a counter over all bits.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The IP of Envoy's `source.address` (`1.2.3.4:5678`, `[::1]:5678`), for the caller_ip label.
+pub fn caller_ip(source_address: &str) -> &str {
+    if let Some(rest) = source_address.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match source_address.rsplit_once(':') {
+        // One colon: IPv4 with a port. More: an IPv6 address without brackets.
+        Some((ip, port)) if !ip.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => ip,
+        _ => source_address,
+    }
+}
+
+/// An Envoy integer attribute (`response.code`, `request.total_size`): 8 bytes, little endian.
+pub fn int_property(bytes: &[u8]) -> Option<u64> {
+    let array: [u8; 8] = bytes.try_into().ok()?;
+    u64::try_from(i64::from_le_bytes(array)).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trace_reports_its_operation_key_and_backend_time() {
+        let mut trace = Trace::new(1_000);
+        let unknown = trace.record(404, 1_002, 80, 90);
+        assert_eq!(unknown.operation, UNKNOWN_OPERATION);
+        assert_eq!(unknown.backend_latency_ms, None);
+        assert_eq!((unknown.start_ms, unknown.end_ms), (1_000, 1_002));
+        trace.operation = Some("1.shop.List".into());
+        trace.verified_key = Some("k".into());
+        trace.forwarded_ms = Some(1_010);
+        trace.response_ms = Some(1_040);
+        let record = trace.record(200, 1_050, 100, 2_000);
+        assert_eq!(record.operation, "1.shop.List");
+        assert_eq!(record.verified_key.as_deref(), Some("k"));
+        assert_eq!(record.backend_latency_ms, Some(30));
+        assert_eq!((record.request_size, record.response_size), (100, 2_000));
+        // A clock that went backwards never makes a negative latency.
+        assert_eq!(trace.record(200, 10, 0, 0).end_ms, 1_000);
+    }
+
+    #[test]
+    fn traces_are_bounded_and_removed_when_finished() {
+        let mut traces = Traces::default();
+        for id in 0..MAX_TRACES as u32 {
+            assert!(traces.start(id, 0));
+        }
+        assert!(!traces.start(u32::MAX, 0));
+        assert!(traces.start(7, 5), "a known context is restarted");
+        assert_eq!(traces.finish(7).map(|t| t.start_ms), Some(5));
+        assert!(traces.finish(7).is_none());
+        assert!(traces.start(u32::MAX, 0));
+        assert_eq!(traces.len(), MAX_TRACES);
+    }
+
+    #[test]
+    fn ids_are_unique_uuid_shaped_and_differ_between_vms() {
+        let mut a = RequestIds::new(1);
+        let mut b = RequestIds::new(2);
+        let ids: Vec<String> = (0..1000).map(|_| a.next_id()).collect();
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len());
+        for id in &ids {
+            let parts: Vec<&str> = id.split('-').collect();
+            assert_eq!(
+                parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+                [8, 4, 4, 4, 12]
+            );
+            assert!(parts[2].starts_with('4'), "{id}");
+            assert!("89ab".contains(&parts[3][..1]), "{id}");
+        }
+        assert_ne!(RequestIds::new(1).next_id(), b.next_id());
+    }
+
+    #[test]
+    fn caller_ips_lose_their_port() {
+        assert_eq!(caller_ip("10.0.0.7:54321"), "10.0.0.7");
+        assert_eq!(caller_ip("[2001:db8::1]:443"), "2001:db8::1");
+        assert_eq!(caller_ip("2001:db8::1"), "2001:db8::1");
+        assert_eq!(caller_ip("10.0.0.7"), "10.0.0.7");
+        assert_eq!(caller_ip(""), "");
+        assert_eq!(caller_ip("[broken"), "broken");
+    }
+
+    #[test]
+    fn integer_attributes_are_little_endian_int64() {
+        assert_eq!(int_property(&200i64.to_le_bytes()), Some(200));
+        assert_eq!(int_property(&(-1i64).to_le_bytes()), None);
+        assert_eq!(int_property(b"200"), None);
+    }
+}

@@ -1,0 +1,310 @@
+//! API keys, quotas and reports: `--service-control-*` options plus the spec's apiKey
+//! schemes, `security` and `x-google-quota` -> `FilterConfig.service_control`.
+//!
+//! - Per operation, as api-compiler and ESPv2 compute it: a key is required only when every
+//!   `security` alternative names an apiKey scheme; the schemes an operation names give the
+//!   key locations (`in: query, name: key` alone stands for ESPv2's defaults); the
+//!   `x-google-quota.metricCosts` are sent with AllocateQuota.
+//! - apiKey scheme names are service-wide, like JWT providers: two files may define one name
+//!   only with the same location.
+//! - Without `--service-control-url` nothing could check a key or count a quota, so a spec
+//!   that requires either is rejected rather than served open. With it, every request is
+//!   reported (ESPv2 reports 404/405 too).
+
+use crate::backend::Backend;
+use crate::errors::{Diagnostic, Diagnostics};
+use crate::pointer::Pointer;
+use crate::security_definitions::{ApiKeyLocation, SchemeKind};
+use crate::spec::Spec;
+use clap::{Args, ValueEnum};
+use wasp_config::service_control::{
+    CallSettings, CheckCacheSettings, ControlClientConfig, Endpoint, FailPolicy, KeyLocation,
+    OperationControl, QuotaSettings, ReportBatchSettings,
+};
+use wasp_config::{Operation, SecurityRequirement};
+
+/// Envoy cluster of the Service Control endpoint.
+pub const SERVICE_CONTROL_CLUSTER: &str = "wasp-service-control";
+
+/// ESPv2's `--service_control_*` options, under wasp's names.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServiceControlFlags {
+    /// Service Control endpoint that checks API keys, allocates quota and takes reports:
+    /// a wasp-control server (http[s]://host:port[/prefix]) or https://servicecontrol.googleapis.com.
+    /// Required when an operation needs an API key or has x-google-quota.
+    #[arg(long, value_name = "URL")]
+    pub service_control_url: Option<String>,
+    /// What a request gets when Service Control cannot be reached: open (go on, ESPv2's
+    /// default) or closed (503).
+    #[arg(long, value_enum, default_value_t = FailPolicyFlag::Open)]
+    pub service_control_fail_policy: FailPolicyFlag,
+    /// Bearer token sent to Service Control (wasp-control's --control-token).
+    #[arg(long, value_name = "TOKEN", env = "WASP_SERVICE_CONTROL_TOKEN")]
+    pub service_control_token: Option<String>,
+    /// Check call timeout (ms).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub service_control_check_timeout_ms: u64,
+    /// Check retries after a network failure.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub service_control_check_retries: u32,
+    /// AllocateQuota call timeout (ms).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub service_control_quota_timeout_ms: u64,
+    /// AllocateQuota retries after a network failure.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub service_control_quota_retries: u32,
+    /// Report call timeout (ms).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub service_control_report_timeout_ms: u64,
+    /// Report retries after a network failure.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub service_control_report_retries: u32,
+    /// Remove the API key (its header or query parameter) before the request reaches the backend.
+    #[arg(long)]
+    pub remove_api_key: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum FailPolicyFlag {
+    #[default]
+    Open,
+    Closed,
+}
+
+impl ServiceControlFlags {
+    /// What the config hash must cover.
+    pub fn hashed(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+/// The service-control block and the cluster it needs.
+#[derive(Debug, Clone)]
+pub struct ServiceControlPlan {
+    pub config: ControlClientConfig,
+    pub backend: Backend,
+}
+
+/// Plans `FilterConfig.service_control`. `operations` are the compiled operations (names and
+/// effective `security`); `metric_costs` are `(file, operation name, costs)`.
+pub fn plan_service_control(
+    specs: &[Spec],
+    operations: &[Operation],
+    metric_costs: &[(String, String, crate::management::MetricCosts)],
+    service_name: &str,
+    producer_project: Option<String>,
+    flags: &ServiceControlFlags,
+) -> Result<Option<ServiceControlPlan>, Diagnostics> {
+    let mut problems = Diagnostics::new();
+    let schemes = api_key_schemes(specs, &mut problems);
+    let Some(url) = &flags.service_control_url else {
+        problems.extend(needs_service_control(specs, metric_costs));
+        return if problems.is_empty() {
+            Ok(None)
+        } else {
+            Err(problems)
+        };
+    };
+    let (backend, path_prefix) = match Backend::parse_with_path(url) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            problems.push(Diagnostic::option("--service-control-url", e));
+            return Err(problems);
+        }
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let producer_project_id = match producer_project {
+        Some(project) => project,
+        None if metric_costs.is_empty() => String::new(),
+        None => {
+            return Err(vec![Diagnostic::option(
+                "--producer-project-id",
+                format!("calls without an API key are charged to the service's own project, which cannot be read from host {service_name:?}; pass --producer-project-id <your project id>"),
+            )])
+        }
+    };
+    let mut controls = Vec::new();
+    for op in operations {
+        let alternatives = key_alternatives(op.security.as_ref(), &schemes);
+        let requirement = wasp_control_client::requiredness::key_requirement(&alternatives);
+        let costs = metric_costs
+            .iter()
+            .find(|(_, name, _)| *name == op.name)
+            .map(|(_, _, costs)| costs.iter().map(|(m, (c, _))| (m.clone(), *c)).collect())
+            .unwrap_or_default();
+        let control = OperationControl {
+            name: op.name.clone(),
+            api_key_required: requirement.required,
+            api_key_locations: requirement.locations,
+            metric_costs: costs,
+        };
+        // An operation with nothing to check keeps the defaults (reported, no Check).
+        if control.api_key_required
+            || !control.api_key_locations.is_empty()
+            || !control.metric_costs.is_empty()
+        {
+            controls.push(control);
+        }
+    }
+    let call = |timeout_ms, retries| CallSettings {
+        timeout_ms,
+        retries,
+    };
+    let config = ControlClientConfig {
+        service_name: service_name.to_string(),
+        // Set to the config hash once it is known.
+        service_config_id: String::new(),
+        producer_project_id,
+        endpoint: Endpoint {
+            cluster: SERVICE_CONTROL_CLUSTER.to_string(),
+            authority: backend.authority(),
+            path_prefix,
+            bearer_token: flags.service_control_token.clone(),
+        },
+        network_fail_policy: match flags.service_control_fail_policy {
+            FailPolicyFlag::Open => FailPolicy::Open,
+            FailPolicyFlag::Closed => FailPolicy::Closed,
+        },
+        check: call(
+            flags.service_control_check_timeout_ms,
+            flags.service_control_check_retries,
+        ),
+        quota: call(
+            flags.service_control_quota_timeout_ms,
+            flags.service_control_quota_retries,
+        ),
+        report: call(
+            flags.service_control_report_timeout_ms,
+            flags.service_control_report_retries,
+        ),
+        check_cache: CheckCacheSettings::default(),
+        quota_settings: QuotaSettings::default(),
+        report_batch: ReportBatchSettings::default(),
+        generated_header_prefix: "X-Endpoint-".to_string(),
+        remove_api_key: flags.remove_api_key,
+        failure_log_interval_secs: 60,
+        service_agent: concat!("wasp/", env!("CARGO_PKG_VERSION")).to_string(),
+        operations: controls,
+    };
+    Ok(Some(ServiceControlPlan { config, backend }))
+}
+
+/// Every file's apiKey schemes by name; a name defined twice with different locations is an error.
+fn api_key_schemes(specs: &[Spec], problems: &mut Diagnostics) -> Vec<(String, KeyLocation)> {
+    let mut schemes: Vec<(String, KeyLocation, &str)> = Vec::new();
+    for spec in specs {
+        for scheme in &spec.schemes {
+            let SchemeKind::ApiKey(location) = &scheme.kind else {
+                continue;
+            };
+            let location = match location {
+                ApiKeyLocation::Query(name) => KeyLocation::Query(name.clone()),
+                ApiKeyLocation::Header(name) => KeyLocation::Header(name.clone()),
+            };
+            match schemes.iter().find(|(name, _, _)| *name == scheme.name) {
+                Some((_, existing, file)) if *existing != location => {
+                    problems.push(Diagnostic::new(
+                        &spec.file,
+                        &scheme.pointer,
+                        format!(
+                            "scheme {:?} is also defined in {file} with another location; the files describe one service, so give the schemes different names or the same in/name",
+                            scheme.name
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None => schemes.push((scheme.name.clone(), location, &spec.file)),
+            }
+        }
+    }
+    schemes
+        .into_iter()
+        .map(|(name, location, _)| (name, location))
+        .collect()
+}
+
+/// The alternatives of `security` as `requiredness` reads them.
+fn key_alternatives(
+    security: Option<&SecurityRequirement>,
+    schemes: &[(String, KeyLocation)],
+) -> Vec<Vec<wasp_control_client::requiredness::Scheme>> {
+    use wasp_control_client::requiredness::Scheme;
+    let Some(security) = security else {
+        return Vec::new();
+    };
+    security
+        .alternatives
+        .iter()
+        .map(|alternative| {
+            let keys = alternative.api_keys.iter().filter_map(|name| {
+                schemes
+                    .iter()
+                    .find(|(scheme, _)| scheme == name)
+                    .map(|(_, location)| Scheme::ApiKey(location.clone()))
+            });
+            let jwts = alternative.jwt.iter().map(|_| Scheme::Other);
+            keys.chain(jwts).collect()
+        })
+        .collect()
+}
+
+/// Without a Service Control endpoint: every operation that requires a key, and every quota.
+fn needs_service_control(
+    specs: &[Spec],
+    metric_costs: &[(String, String, crate::management::MetricCosts)],
+) -> Diagnostics {
+    let fix = "pass --service-control-url with a wasp-control server (see control-service/README.md) or https://servicecontrol.googleapis.com, or remove the requirement";
+    let mut problems = Diagnostics::new();
+    for spec in specs {
+        let is_key = |name: &String| {
+            spec.schemes
+                .iter()
+                .any(|s| s.name == *name && matches!(s.kind, SchemeKind::ApiKey(_)))
+        };
+        let requires_key = |security: &SecurityRequirement| {
+            !security.alternatives.is_empty()
+                && security
+                    .alternatives
+                    .iter()
+                    .all(|a| a.api_keys.iter().any(is_key))
+        };
+        if spec.security.as_ref().is_some_and(requires_key) {
+            // Reported once for the file: every operation that inherits it is affected.
+            let inherited = spec
+                .paths
+                .iter()
+                .flat_map(|p| &p.operations)
+                .any(|op| op.security.is_none());
+            if inherited {
+                problems.push(Diagnostic::new(
+                    &spec.file,
+                    &Pointer::root().child("security"),
+                    format!("this security requires an API key, which only a Service Control endpoint can check; {fix}"),
+                ));
+            }
+        }
+        for op in spec.paths.iter().flat_map(|p| &p.operations) {
+            if let Some(Some(security)) = &op.security {
+                if requires_key(security) {
+                    problems.push(Diagnostic::new(
+                        &spec.file,
+                        &op.pointer.child("security"),
+                        format!("this operation requires an API key, which only a Service Control endpoint can check; {fix}"),
+                    ));
+                }
+            }
+        }
+    }
+    for (file, operation, costs) in metric_costs {
+        if let Some((_, at)) = costs.values().next() {
+            problems.push(Diagnostic::new(
+                file,
+                at,
+                format!("{operation} charges quota, which only a Service Control endpoint can count; {fix}"),
+            ));
+        }
+    }
+    problems
+}
