@@ -38,6 +38,10 @@ pub struct IdTokenSource {
     pub authority: String,
     /// `/computeMetadata/v1/instance/service-accounts/default/identity` on GCP.
     pub path: String,
+    /// Where the OAuth access token for Google's Service Control comes from (JSON
+    /// `{"access_token", "expires_in"}`); used only when Service Control asks for it.
+    #[serde(default = "default_access_token_path")]
+    pub access_token_path: String,
     /// Per-call timeout.
     pub timeout_ms: u64,
     /// Fetch a new token this long before the current one expires.
@@ -51,8 +55,18 @@ impl IdTokenSource {
             cluster: cluster.into(),
             authority: "metadata.google.internal".into(),
             path: "/computeMetadata/v1/instance/service-accounts/default/identity".into(),
+            access_token_path: default_access_token_path(),
             timeout_ms: 5_000,
             refresh_before_expiry_s: 60,
         }
     }
 }
+
+/// GCP's metadata path for the default service account's access token.
+fn default_access_token_path() -> String {
+    "/computeMetadata/v1/instance/service-accounts/default/token".into()
+}
+
+/// The key the filter keeps Service Control's access token under, beside the ID tokens'
+/// audiences (the compiler refuses it as an audience).
+pub const ACCESS_TOKEN_KEY: &str = "wasp:service-control-access-token";

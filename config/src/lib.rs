@@ -16,7 +16,7 @@ pub use auth::{
     Alternative, JwksCluster, JwksSource, JwtRequirement, Provider, SecurityRequirement,
     TokenLocation,
 };
-pub use backend::{BackendAuth, IdTokenSource, PathTranslation};
+pub use backend::{BackendAuth, IdTokenSource, PathTranslation, ACCESS_TOKEN_KEY};
 pub use template::{PathTemplate, Segment, TemplateError};
 
 /// Bumped when a change to this schema is not backwards compatible.
@@ -146,6 +146,9 @@ impl FilterConfig {
         }
         if let Some(control) = &config.service_control {
             control.validate()?;
+            if control.endpoint.metadata_access_token && config.id_token_source.is_none() {
+                return Err("service_control takes its access token from the metadata server, but the config has no id_token_source".into());
+            }
             if let Some(unknown) = control
                 .operations
                 .iter()

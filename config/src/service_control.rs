@@ -65,6 +65,14 @@ pub struct Endpoint {
     /// OAuth access token instead, which the adapter supplies per call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token: Option<String>,
+    /// Send an OAuth access token from the metadata server (`id_token_source`), as ESPv2
+    /// does for Google's Service Control.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub metadata_access_token: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// What happens to a request when Check or AllocateQuota cannot reach a decision because the

@@ -111,6 +111,20 @@ impl Gateway {
         self.operations.get(index)
     }
 
+    /// What the metadata server is asked for: every ID-token audience, plus Service
+    /// Control's access token when it needs one.
+    pub fn token_keys(&self) -> Vec<&str> {
+        let mut keys = self.audiences();
+        if self
+            .service_control
+            .as_ref()
+            .is_some_and(|c| c.endpoint.metadata_access_token)
+        {
+            keys.push(wasp_config::ACCESS_TOKEN_KEY);
+        }
+        keys
+    }
+
     /// Distinct ID-token audiences, in configuration order.
     pub fn audiences(&self) -> Vec<&str> {
         let mut audiences: Vec<&str> = Vec::new();

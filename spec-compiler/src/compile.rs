@@ -144,7 +144,10 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         ),
         &options.service_control,
     )?;
-    let needs_tokens = operations.iter().any(|o| o.backend_auth.is_some());
+    let needs_tokens = operations.iter().any(|o| o.backend_auth.is_some())
+        || service_control
+            .as_ref()
+            .is_some_and(|plan| plan.config.endpoint.metadata_access_token);
     let id_token_source = needs_tokens.then(|| IdTokenSource {
         authority: metadata.authority(),
         ..IdTokenSource::gcp(METADATA_CLUSTER)

@@ -27,7 +27,7 @@ use wasp_config::{Operation, SecurityRequirement};
 pub const SERVICE_CONTROL_CLUSTER: &str = "wasp-service-control";
 
 /// ESPv2's `--service_control_*` options, under wasp's names.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServiceControlFlags {
     /// Service Control endpoint that checks API keys, allocates quota and takes reports:
     /// a wasp-control server (http[s]://host:port[/prefix]) or https://servicecontrol.googleapis.com.
@@ -41,6 +41,10 @@ pub struct ServiceControlFlags {
     /// Bearer token sent to Service Control (wasp-control's --control-token).
     #[arg(long, value_name = "TOKEN", env = "WASP_SERVICE_CONTROL_TOKEN")]
     pub service_control_token: Option<String>,
+    /// Send an OAuth access token from the metadata server (--metadata-url), as ESPv2 does on
+    /// GCP: auto = only for a *.googleapis.com URL.
+    #[arg(long, value_enum, default_value_t = AccessTokenFlag::Auto)]
+    pub service_control_access_token: AccessTokenFlag,
     /// Check call timeout (ms).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub service_control_check_timeout_ms: u64,
@@ -65,10 +69,37 @@ pub struct ServiceControlFlags {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum AccessTokenFlag {
+    #[default]
+    Auto,
+    Metadata,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum FailPolicyFlag {
     #[default]
     Open,
     Closed,
+}
+
+/// The command line's defaults (ESPv2's), for callers that do not parse one.
+impl Default for ServiceControlFlags {
+    fn default() -> Self {
+        ServiceControlFlags {
+            service_control_url: None,
+            service_control_fail_policy: FailPolicyFlag::Open,
+            service_control_token: None,
+            service_control_access_token: AccessTokenFlag::Auto,
+            service_control_check_timeout_ms: 1000,
+            service_control_check_retries: 3,
+            service_control_quota_timeout_ms: 1000,
+            service_control_quota_retries: 1,
+            service_control_report_timeout_ms: 2000,
+            service_control_report_retries: 5,
+            remove_api_key: false,
+        }
+    }
 }
 
 impl ServiceControlFlags {
@@ -112,6 +143,19 @@ pub fn plan_service_control(
             return Err(problems);
         }
     };
+    let metadata_access_token = match flags.service_control_access_token {
+        AccessTokenFlag::Metadata => true,
+        AccessTokenFlag::None => false,
+        AccessTokenFlag::Auto => {
+            backend.host == "googleapis.com" || backend.host.ends_with(".googleapis.com")
+        }
+    };
+    if metadata_access_token && flags.service_control_token.is_some() {
+        problems.push(Diagnostic::option(
+            "--service-control-token",
+            "both a static token and the metadata server's access token would authorize Service Control calls; drop --service-control-token, or pass --service-control-access-token none",
+        ));
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -162,6 +206,7 @@ pub fn plan_service_control(
             authority: backend.authority(),
             path_prefix,
             bearer_token: flags.service_control_token.clone(),
+            metadata_access_token,
         },
         network_fail_policy: match flags.service_control_fail_policy {
             FailPolicyFlag::Open => FailPolicy::Open,
@@ -307,4 +352,203 @@ fn needs_service_control(
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::read_spec;
+
+    fn spec(file: &str, yaml: &str) -> Spec {
+        let document: serde_norway::Value = serde_norway::from_str(yaml).unwrap();
+        read_spec(file, &document).unwrap()
+    }
+
+    /// The operations as `collect_operations` names them, each with its effective security.
+    fn operations(spec: &Spec) -> Vec<Operation> {
+        spec.paths
+            .iter()
+            .flat_map(|p| &p.operations)
+            .map(|op| Operation {
+                name: format!("1.api.{}", op.operation_id.clone().unwrap_or_default()),
+                method: "GET".into(),
+                template: "/".into(),
+                route: "r0".into(),
+                allow_all: false,
+                path_translation: None,
+                backend_auth: None,
+                security: op.security.clone().unwrap_or_else(|| spec.security.clone()),
+            })
+            .collect()
+    }
+
+    const SPEC: &str = r#"
+swagger: "2.0"
+host: shop.endpoints.p.cloud.goog
+securityDefinitions:
+  api_key: {type: apiKey, name: key, in: query}
+  shop_key: {type: apiKey, name: x-shop-key, in: header}
+  idp: {type: oauth2, flow: implicit, authorizationUrl: "", x-google-issuer: "https://idp.example", x-google-jwks_uri: "https://idp.example/jwks"}
+security: [{api_key: []}]
+paths:
+  /a: {get: {operationId: inherits}}
+  /b: {get: {operationId: keyOrJwt, security: [{api_key: []}, {idp: []}]}}
+  /c: {get: {operationId: keyAndJwt, security: [{shop_key: [], idp: []}]}}
+  /d: {get: {operationId: open, security: []}}
+"#;
+
+    fn flags(url: &str) -> ServiceControlFlags {
+        ServiceControlFlags {
+            service_control_url: Some(url.into()),
+            ..ServiceControlFlags::default()
+        }
+    }
+
+    fn plan(url: &str) -> ServiceControlPlan {
+        let spec = spec("api.yaml", SPEC);
+        plan_service_control(
+            std::slice::from_ref(&spec),
+            &operations(&spec),
+            &[],
+            "shop.endpoints.p.cloud.goog",
+            Some("p".into()),
+            &flags(url),
+        )
+        .unwrap()
+        .unwrap()
+    }
+
+    #[test]
+    fn keys_are_required_only_when_every_alternative_names_one() {
+        let config = plan("http://127.0.0.1:8790").config;
+        let op = |name: &str| config.operation(&format!("1.api.{name}")).cloned();
+        let inherits = op("inherits").unwrap();
+        assert!(inherits.api_key_required);
+        assert!(
+            inherits.api_key_locations.is_empty(),
+            "query key = defaults"
+        );
+        // apiKey OR JWT: the key is optional and no Check is made (ESPv2).
+        assert!(op("keyOrJwt").is_none());
+        let both = op("keyAndJwt").unwrap();
+        assert!(both.api_key_required);
+        assert_eq!(
+            both.api_key_locations,
+            vec![KeyLocation::Header("x-shop-key".into())]
+        );
+        assert!(op("open").is_none());
+    }
+
+    #[test]
+    fn the_endpoint_comes_from_the_url() {
+        let config = plan("https://control.example.com:8443/sc/").config;
+        assert_eq!(config.endpoint.cluster, SERVICE_CONTROL_CLUSTER);
+        assert_eq!(config.endpoint.authority, "control.example.com:8443");
+        assert_eq!(config.endpoint.path_prefix, "/sc");
+        assert!(!config.endpoint.metadata_access_token);
+        assert_eq!(config.network_fail_policy, FailPolicy::Open);
+        assert_eq!((config.check.timeout_ms, config.check.retries), (1000, 3));
+    }
+
+    #[test]
+    fn googles_service_gets_the_metadata_access_token() {
+        let google = plan("https://servicecontrol.googleapis.com").config;
+        assert!(google.endpoint.metadata_access_token);
+        assert_eq!(google.endpoint.authority, "servicecontrol.googleapis.com");
+        let spec = spec("api.yaml", SPEC);
+        let both = ServiceControlFlags {
+            service_control_token: Some("t".into()),
+            ..flags("https://servicecontrol.googleapis.com")
+        };
+        let problems = plan_service_control(
+            std::slice::from_ref(&spec),
+            &operations(&spec),
+            &[],
+            "s",
+            None,
+            &both,
+        )
+        .unwrap_err();
+        assert!(problems[0].to_string().contains("--service-control-token"));
+        let none = ServiceControlFlags {
+            service_control_access_token: AccessTokenFlag::None,
+            ..both
+        };
+        let config = plan_service_control(
+            std::slice::from_ref(&spec),
+            &operations(&spec),
+            &[],
+            "s",
+            None,
+            &none,
+        )
+        .unwrap()
+        .unwrap()
+        .config;
+        assert!(!config.endpoint.metadata_access_token);
+        assert_eq!(config.endpoint.bearer_token.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn without_an_endpoint_required_keys_are_rejected_where_they_are_written() {
+        let spec = spec("api.yaml", SPEC);
+        let problems = plan_service_control(
+            std::slice::from_ref(&spec),
+            &operations(&spec),
+            &[],
+            "s",
+            None,
+            &ServiceControlFlags::default(),
+        )
+        .unwrap_err();
+        let shown: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(shown.len(), 2, "{shown:?}");
+        assert!(shown[0].starts_with("api.yaml: /security: "), "{shown:?}");
+        assert!(
+            shown[1].starts_with("api.yaml: /paths/~1c/get/security: "),
+            "{shown:?}"
+        );
+        assert!(shown[1].contains("--service-control-url"));
+        let open = spec_without_keys();
+        assert!(plan_service_control(
+            std::slice::from_ref(&open),
+            &operations(&open),
+            &[],
+            "s",
+            None,
+            &ServiceControlFlags::default(),
+        )
+        .unwrap()
+        .is_none());
+    }
+
+    fn spec_without_keys() -> Spec {
+        spec(
+            "open.yaml",
+            "swagger: '2.0'\nhost: s\nsecurityDefinitions: {k: {type: apiKey, name: key, in: query}}\npaths:\n  /x: {get: {operationId: x, security: []}}\n  /y: {get: {operationId: y}}\n",
+        )
+    }
+
+    #[test]
+    fn a_key_scheme_means_one_location_across_files() {
+        let a = spec("api.yaml", SPEC);
+        let b = spec(
+            "b.yaml",
+            "swagger: '2.0'\nhost: s\nsecurityDefinitions: {api_key: {type: apiKey, name: x-api-key, in: header}}\npaths: {}\n",
+        );
+        let problems = plan_service_control(
+            &[a.clone(), b],
+            &operations(&a),
+            &[],
+            "s",
+            None,
+            &flags("http://127.0.0.1:8790"),
+        )
+        .unwrap_err();
+        let shown = problems[0].to_string();
+        assert!(
+            shown.starts_with("b.yaml: /securityDefinitions/api_key: scheme \"api_key\" is also defined in api.yaml"),
+            "{shown}"
+        );
+    }
 }

@@ -204,6 +204,12 @@ pub fn read_rule(
             "jwt_audience is empty; give the audience the backend expects, or remove the field to use the address".into(),
         );
     }
+    if jwt_audience.as_deref() == Some(wasp_config::ACCESS_TOKEN_KEY) {
+        problem(
+            "jwt_audience",
+            format!("{:?} is reserved by wasp for Service Control's access token; choose another audience", wasp_config::ACCESS_TOKEN_KEY),
+        );
+    }
     let disable_auth = match block.get("disable_auth") {
         None => false,
         Some(Value::Bool(b)) => *b,

@@ -16,13 +16,14 @@ use std::time::Duration;
 use log::{debug, warn};
 use proxy_wasm::hostcalls;
 use wasp_config::service_control::ControlClientConfig;
+use wasp_config::ACCESS_TOKEN_KEY;
 use wasp_control_client::{
     Callout, CalloutResult, ControlState, Delivery, DeliveryStep, Flow, ReportBatcher,
     ReportRequest,
 };
 
 use super::state::{now_ms, State};
-use super::tokens::{response_body, response_status, Response};
+use super::tokens::{current_token, response_body, response_status, Response, TokenAnswer};
 use crate::service_control::{int_property, RequestIds, Traces};
 use crate::waiters::Onward;
 
@@ -91,13 +92,35 @@ impl ControlRuntime {
     }
 }
 
-/// Makes a Service Control call. The token comes back in the response.
-pub(super) fn dispatch(callout: &Callout) -> Result<u32, String> {
-    let headers: Vec<(&str, &str)> = callout
+/// Makes a Service Control call, with the metadata server's access token when the
+/// endpoint wants one. The token id comes back with the response.
+pub(super) fn dispatch(state: &State, callout: &Callout, now_ms: u64) -> Result<u32, String> {
+    let authorization = match state.control.as_ref() {
+        Some(control) if control.config.endpoint.metadata_access_token => {
+            match current_token(state, ACCESS_TOKEN_KEY, now_ms) {
+                TokenAnswer::Ready(token) => Some(format!("Bearer {token}")),
+                TokenAnswer::Wait => {
+                    return Err("no access token for Service Control yet (metadata server)".into())
+                }
+                TokenAnswer::Unavailable => {
+                    return Err(
+                        "no access token for Service Control: the metadata server fetch failed"
+                            .into(),
+                    )
+                }
+            }
+        }
+        _ => None,
+    };
+    let mut headers: Vec<(&str, &str)> = callout
         .headers
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_str()))
         .collect();
+    if let Some(value) = &authorization {
+        headers.retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
+        headers.push(("authorization", value));
+    }
     hostcalls::dispatch_http_call(
         &callout.cluster,
         headers,
@@ -158,13 +181,16 @@ pub(super) fn tick(state: &State, deliveries: &mut Deliveries, now: u64) {
     }
     for batch in batches {
         let delivery = Delivery::new(&control.config, &batch);
-        send(control, deliveries, delivery);
+        send(state, deliveries, delivery);
     }
     control.flush_logs();
 }
 
-fn send(control: &ControlRuntime, deliveries: &mut Deliveries, delivery: Delivery) {
-    match dispatch(delivery.callout()) {
+fn send(state: &State, deliveries: &mut Deliveries, delivery: Delivery) {
+    let Some(control) = &state.control else {
+        return;
+    };
+    match dispatch(state, delivery.callout(), now_ms()) {
         Ok(token) => {
             deliveries.insert(token, delivery);
         }
@@ -196,7 +222,7 @@ pub(super) fn on_report_response(
     };
     match delivery.on_result(&control.config, callout_result(response)) {
         DeliveryStep::Delivered => {}
-        DeliveryStep::Retry(_) => send(control, deliveries, delivery),
+        DeliveryStep::Retry(_) => send(state, deliveries, delivery),
         DeliveryStep::Dropped(reason) => {
             let note = control.state.borrow_mut().failures.note(
                 wasp_control_client::CallKind::Report,

@@ -222,7 +222,7 @@ fn control_step(
         let Step::Callout(callout) = &step else {
             break step;
         };
-        match control::dispatch(callout) {
+        match control::dispatch(state, callout, now_ms) {
             Ok(token) => {
                 control.park(
                     token,

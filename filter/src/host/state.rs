@@ -38,7 +38,7 @@ impl State {
             .id_token_source
             .as_ref()
             .map_or((0, 0), |s| (s.timeout_ms, s.refresh_before_expiry_s));
-        let tokens = IdTokens::new(gateway.audiences(), timeout_ms, refresh_before_s);
+        let tokens = IdTokens::new(gateway.token_keys(), timeout_ms, refresh_before_s);
         let key_views = KeyViews {
             providers: gateway
                 .providers

@@ -13,6 +13,8 @@ use log::{info, warn};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, Status};
 
+use wasp_config::ACCESS_TOKEN_KEY;
+
 use super::apply;
 use super::pipeline;
 use super::state::{header_map, State};
@@ -178,7 +180,11 @@ pub(super) fn on_response(
     let status = response_status(response.num_headers);
     let result = token::check_size(response.body_size).and_then(|()| {
         let body = response_body(response.body_size);
-        token::parse_response(status, &body, now)
+        if audience == ACCESS_TOKEN_KEY {
+            token::parse_access_token(status, &body, now)
+        } else {
+            token::parse_response(status, &body, now)
+        }
     });
     match result {
         Ok(token) => {

@@ -1,7 +1,7 @@
 //! The metadata-server call that fetches an ID token for one audience.
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use wasp_config::IdTokenSource;
+use wasp_config::{IdTokenSource, ACCESS_TOKEN_KEY};
 
 /// Everything but RFC 3986 unreserved characters is encoded, so an audience
 /// that is a URL (`https://b.run.app/x?y`) stays one query value.
@@ -22,8 +22,11 @@ pub fn headers(source: &IdTokenSource, audience: &str) -> Vec<(&'static str, Str
     ]
 }
 
-/// `<path>?audience=<encoded>&format=standard`.
+/// `<path>?audience=<encoded>&format=standard`; for [`ACCESS_TOKEN_KEY`], the access-token path.
 pub fn path(source: &IdTokenSource, audience: &str) -> String {
+    if audience == ACCESS_TOKEN_KEY {
+        return source.access_token_path.clone();
+    }
     let separator = if source.path.contains('?') { '&' } else { '?' };
     format!(
         "{}{separator}audience={}&format=standard",
@@ -53,6 +56,15 @@ mod tests {
             (":authority", "metadata.google.internal".to_string())
         );
         assert_eq!(headers[3], ("metadata-flavor", "Google".to_string()));
+    }
+
+    #[test]
+    fn the_access_token_has_its_own_path_and_no_audience() {
+        let source = IdTokenSource::gcp("metadata");
+        assert_eq!(
+            path(&source, ACCESS_TOKEN_KEY),
+            "/computeMetadata/v1/instance/service-accounts/default/token"
+        );
     }
 
     #[test]

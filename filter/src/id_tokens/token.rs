@@ -40,6 +40,8 @@ pub enum FetchError {
     NotAJwt(&'static str),
     /// The token's `exp` is already past.
     Expired,
+    /// An access-token answer without a usable token or lifetime.
+    Unusable(&'static str),
 }
 
 impl std::fmt::Display for FetchError {
@@ -53,6 +55,7 @@ impl std::fmt::Display for FetchError {
             ),
             FetchError::NotAJwt(why) => write!(f, "metadata response is not a JWT: {why}"),
             FetchError::Expired => f.write_str("metadata server returned an expired token"),
+            FetchError::Unusable(why) => write!(f, "metadata access-token answer unusable: {why}"),
         }
     }
 }
@@ -112,6 +115,42 @@ pub fn parse_response(
     Ok(IdToken {
         jwt: text.to_string(),
         expires_at_ms,
+    })
+}
+
+/// Turns a metadata-server access-token answer (`{"access_token": "ya29...", "expires_in":
+/// 3599, "token_type": "Bearer"}`) into a token; `expires_in` counts from `now_ms`.
+pub fn parse_access_token(
+    status: Option<u32>,
+    body: &[u8],
+    now_ms: u64,
+) -> Result<IdToken, FetchError> {
+    if status != Some(200) {
+        return Err(FetchError::Status(status));
+    }
+    check_size(body.len())?;
+    let answer: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|_| FetchError::Unusable("not a JSON access-token answer"))?;
+    let token = answer
+        .get("access_token")
+        .and_then(serde_json::Value::as_str)
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or(FetchError::Unusable("no usable access_token"))?;
+    let lifetime_ms = match answer.get("expires_in") {
+        None => DEFAULT_LIFETIME_MS,
+        Some(seconds) => seconds
+            .as_u64()
+            .ok_or(FetchError::Unusable(
+                "expires_in is not a number of seconds",
+            ))?
+            .saturating_mul(1000),
+    };
+    if lifetime_ms == 0 {
+        return Err(FetchError::Expired);
+    }
+    Ok(IdToken {
+        jwt: token.to_string(),
+        expires_at_ms: now_ms.saturating_add(lifetime_ms),
     })
 }
 
@@ -194,6 +233,38 @@ pub(crate) mod tests {
             parse_response(Some(200), &[0xff, 0xfe], NOW),
             Err(FetchError::NotAJwt(_))
         ));
+    }
+
+    #[test]
+    fn access_tokens_come_as_json_with_a_lifetime() {
+        let body = br#"{"access_token":"ya29.c.abc","expires_in":3599,"token_type":"Bearer"}"#;
+        let parsed = parse_access_token(Some(200), body, NOW).unwrap();
+        assert_eq!(parsed.jwt, "ya29.c.abc");
+        assert_eq!(parsed.expires_at_ms, NOW + 3_599_000);
+        let no_expiry = parse_access_token(Some(200), br#"{"access_token":"t"}"#, NOW).unwrap();
+        assert_eq!(no_expiry.expires_at_ms, NOW + DEFAULT_LIFETIME_MS);
+        for bad in [
+            &b"ya29.plain"[..],
+            br#"{"access_token":""}"#,
+            br#"{"access_token":"a b"}"#,
+            br#"{"access_token":"t","expires_in":"soon"}"#,
+        ] {
+            assert!(
+                matches!(
+                    parse_access_token(Some(200), bad, NOW),
+                    Err(FetchError::Unusable(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            parse_access_token(Some(200), br#"{"access_token":"t","expires_in":0}"#, NOW),
+            Err(FetchError::Expired)
+        );
+        assert_eq!(
+            parse_access_token(Some(403), body, NOW),
+            Err(FetchError::Status(Some(403)))
+        );
     }
 
     #[test]
