@@ -457,3 +457,36 @@ fn backend_errors_name_file_pointer_and_fix() {
     }
     assert!(!dir.path().join("out").exists());
 }
+
+#[test]
+fn the_check_cache_lifetime_is_an_option() {
+    let spec = "swagger: '2.0'\nhost: k.example.com\nsecurityDefinitions:\n  api_key: {type: apiKey, in: query, name: key}\nsecurity: [{api_key: []}]\npaths:\n  /a:\n    get: {}\n";
+    let fresh_secs = |extra: &[&str]| {
+        let mut args = vec!["--service-control-url", "http://127.0.0.1:8790"];
+        args.extend_from_slice(extra);
+        let (dir, r) = compile_spec(spec, &args);
+        assert!(r.status.success(), "{}", text(&r.stderr));
+        let json = std::fs::read(dir.path().join("out/filter.json")).unwrap();
+        let config = FilterConfig::from_json(&json).unwrap();
+        config.service_control.unwrap().check_cache.fresh_secs
+    };
+    assert_eq!(fresh_secs(&[]), 60, "ESPv2's default");
+    assert_eq!(
+        fresh_secs(&["--service-control-check-cache-seconds", "2"]),
+        2
+    );
+    assert_eq!(
+        fresh_secs(&["--service-control-check-cache-seconds", "0"]),
+        0
+    );
+    let (_dir, r) = compile_spec(
+        spec,
+        &[
+            "--service-control-url",
+            "http://127.0.0.1:8790",
+            "--service-control-check-cache-seconds",
+            "3601",
+        ],
+    );
+    assert_eq!(r.status.code(), Some(2), "{}", text(&r.stderr));
+}
