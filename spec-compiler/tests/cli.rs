@@ -490,3 +490,30 @@ fn the_check_cache_lifetime_is_an_option() {
     );
     assert_eq!(r.status.code(), Some(2), "{}", text(&r.stderr));
 }
+
+#[test]
+fn a_service_checking_only_keys_gets_a_control_config_for_wasp_control() {
+    // wasp-control serve --config needs the service even without quotas, or every
+    // Check of its keys is a 404 (and the client gets a 500).
+    let spec = "swagger: '2.0'\nhost: k.example.com\nsecurityDefinitions:\n  api_key: {type: apiKey, in: query, name: key}\nsecurity: [{api_key: []}]\npaths:\n  /a:\n    get: {}\n";
+    let (dir, r) = compile_spec(spec, &["--service-control-url", "http://127.0.0.1:8790"]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    let json = std::fs::read(dir.path().join("out/control.json")).unwrap();
+    let control = wasp_config::control::ControlConfig::from_json(&json).unwrap();
+    assert_eq!(control.service_name, "k.example.com");
+    assert_eq!(control.producer_project_id, "");
+    assert!(
+        control.metrics.is_empty() && control.limits.is_empty() && control.operations.is_empty()
+    );
+    assert!(
+        text(&r.stdout).contains("control.json"),
+        "{}",
+        text(&r.stdout)
+    );
+
+    // No endpoint and no quotas: nothing for a control service.
+    let open = "swagger: '2.0'\nhost: k.example.com\npaths:\n  /a:\n    get: {}\n";
+    let (dir, r) = compile_spec(open, &[]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    assert!(!dir.path().join("out/control.json").exists());
+}
