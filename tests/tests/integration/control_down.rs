@@ -3,10 +3,22 @@
 //! `--service-control-fail-policy closed` answers ESPv2's 503; checks work again once the
 //! service is back; a refusal that is not a 5xx (a wrong `--service-control-token`) is a
 //! 500 whatever the policy. A Redis outage behind the control service fails only the quota
-//! calls, by the same policy.
+//! calls, by the same policy. A control service that accepts and never answers costs each
+//! call its timeout and retries, then the policy; a client leaving meanwhile harms nothing.
 
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasp_tests::control::free_port;
 use wasp_tests::expect::local_reply;
-use wasp_tests::{CompileInput, ControlOptions, ControlledGateway, Redis, Reply};
+use wasp_tests::{
+    CompileInput, ControlOptions, ControlService, ControlledGateway, EchoBackend, Gateway, Redis,
+    Reply,
+};
 
 use crate::keys_support::*;
 
@@ -188,4 +200,95 @@ fn a_redis_outage_fails_quota_calls_by_the_policy_until_it_is_back() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
     assert_consumer(&reply, 5);
+}
+
+/// A server that accepts connections and reads them but never answers: a hung service.
+struct Unresponsive {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Unresponsive {
+    fn start(port: u16) -> Unresponsive {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the hung service");
+        listener.set_nonblocking(true).expect("non-blocking accept");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut held: Vec<TcpStream> = Vec::new();
+            while !stopping.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => held.push(stream),
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+                // Drain what callers sent so their writes never block.
+                for stream in &mut held {
+                    let _ = stream.set_nonblocking(true);
+                    let _ = stream.read(&mut [0u8; 4096]);
+                }
+            }
+        });
+        Unresponsive {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Unresponsive {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[test]
+fn a_hanging_control_service_costs_the_call_timeouts_then_the_policy() {
+    let port = free_port();
+    let hung = Unresponsive::start(port);
+    let echo = EchoBackend::start();
+    let url = echo.url();
+    let input = spec().args([
+        "--service-control-url",
+        &format!("http://127.0.0.1:{port}"),
+        "--service-control-fail-policy",
+        "closed",
+        "--service-control-check-timeout-ms",
+        "300",
+        "--service-control-check-retries",
+        "1",
+    ]);
+    let gw = Gateway::start_compiled(&input, &url, Some(echo));
+
+    // A client that gives up while its Check is out.
+    let impatient: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_millis(100)))
+        .build()
+        .into();
+    assert!(impatient
+        .get(gw.url("/items?key=AIzaImpatient"))
+        .call()
+        .is_err());
+
+    // Two attempts of 300 ms, then the closed policy with ESPv2's message for a timeout.
+    local_reply(
+        &get_with_key(&gw, "/items", "AIzaWaits"),
+        503,
+        "UNAVAILABLE: Calling Google Service Control API failed with: 504 and body: upstream request timeout",
+    );
+
+    // The real service takes the port over: checks work, nothing was left broken.
+    drop(hung);
+    let control = ControlService::start(
+        &gw.compiled.path().join("control.json"),
+        port,
+        ControlOptions::default(),
+    );
+    let key = control.create_key("acme", 5);
+    assert_consumer(&get_with_key(&gw, "/items", &key.key), 5);
+    local_reply(&get_with_key(&gw, "/items", "AIzaBogus"), 400, INVALID_KEY);
+    let log = gw.envoy.log();
+    assert!(!log.contains("panicked"), "{log}");
 }

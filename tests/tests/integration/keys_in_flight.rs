@@ -1,15 +1,16 @@
 //! Requests that wait for the control service, through real Envoy and the real
 //! `wasp-control`: a POST body held back during Check and AllocateQuota reaches the backend
 //! whole; many requests in flight at once on a cold cache all get their own answer, and
-//! exactly as many as the quota allows pass; a request that first waited for JWT keys goes
-//! on to its key check; two Envoy workers (two VMs, two caches) share one limit.
+//! exactly as many as the quota allows pass, also across two Envoy workers (two VMs, two
+//! caches, two report batchers); a request that first waited for JWT keys goes on to its
+//! key check.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasp_tests::control::wait_for_fresh_quota_window;
+use wasp_tests::control::{counts, wait_for_fresh_quota_window};
 use wasp_tests::expect::local_reply;
 use wasp_tests::id_token::mint;
 use wasp_tests::{CompileInput, ControlOptions, ControlledGateway, Gateway, HyperEcho};
@@ -170,6 +171,18 @@ fn concurrent_requests_each_get_their_answer_and_exactly_the_limit_passes() {
         bad
     });
     assert_eq!(bad, [400; 4]);
+
+    // Both VMs report what they answered.
+    let list = op("listItems");
+    gw.control.wait_for_report_counts(
+        &counts(&[
+            (&list, "project:acme", "200", 5),
+            (&list, "project:acme", "429", 7),
+            (&list, "project:globex", "200", 4),
+            (&list, "", "400", 4),
+        ]),
+        Duration::from_secs(15),
+    );
 }
 
 #[test]
