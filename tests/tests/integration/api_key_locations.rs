@@ -128,6 +128,10 @@ fn remove_api_key_hides_the_key_from_the_backend_and_keeps_the_rest() {
         "x-google-backend: {{address: '{}/catalog', path_translation: CONSTANT_ADDRESS, disable_auth: true}}",
         own.url()
     );
+    let append = format!(
+        "x-google-backend: {{address: '{}/v2', path_translation: APPEND_PATH_TO_ADDRESS, disable_auth: true}}",
+        own.url()
+    );
     let spec = shop(
         SCHEMES,
         &[
@@ -148,6 +152,12 @@ fn remove_api_key_hides_the_key_from_the_backend_and_keeps_the_rest() {
                 "get",
                 "thing",
                 &["security: [{api_key: []}]", &constant],
+            ),
+            operation(
+                "/appended",
+                "get",
+                "appended",
+                &["security: [{api_key: []}]", &append],
             ),
         ]
         .concat(),
@@ -186,5 +196,11 @@ fn remove_api_key_hides_the_key_from_the_backend_and_keeps_the_rest() {
     assert_eq!(
         (seen.path.as_str(), seen.query.as_str()),
         ("/catalog", "x=y&id=7")
+    );
+
+    let seen = gw.get(&format!("/appended?key={k}&x=y")).echoed();
+    assert_eq!(
+        (seen.path.as_str(), seen.query.as_str()),
+        ("/v2/appended", "x=y")
     );
 }

@@ -3,7 +3,7 @@
 //! whole; many requests in flight at once on a cold cache all get their own answer, and
 //! exactly as many as the quota allows pass, also across two Envoy workers (two VMs, two
 //! caches, two report batchers); a request that first waited for JWT keys goes on to its
-//! key check.
+//! key check; a checked request then gets its backend ID token.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,7 +13,10 @@ use std::time::Duration;
 use wasp_tests::control::{counts, wait_for_fresh_quota_window};
 use wasp_tests::expect::local_reply;
 use wasp_tests::id_token::mint;
-use wasp_tests::{CompileInput, ControlOptions, ControlledGateway, Gateway, HyperEcho};
+use wasp_tests::{
+    CompileInput, ControlOptions, ControlledGateway, EchoBackend, Gateway, HyperEcho,
+    MetadataServer,
+};
 
 use crate::jwt_and_keys::{spec as jwt_spec, Jwks};
 use crate::keys_support::*;
@@ -207,4 +210,38 @@ fn a_request_that_waited_for_jwt_keys_goes_on_to_its_key_check() {
     });
     assert_consumer(&replies[0], 3);
     local_reply(&replies[1], 400, INVALID_KEY);
+}
+
+#[test]
+fn a_checked_request_goes_on_to_its_backend_id_token() {
+    let backend = EchoBackend::start();
+    let metadata = MetadataServer::start();
+    let audience = "https://orders.example.com";
+    let authed = format!(
+        "x-google-backend: {{address: '{}/orders', jwt_audience: '{audience}'}}",
+        backend.url()
+    );
+    let spec = shop(
+        KEY_REQUIRED,
+        &operation("/orders", "get", "listOrders", &[authed.as_str()]),
+    );
+    let gw = ControlledGateway::start_with(
+        CompileInput::new(&spec).args(["--metadata-url", &metadata.url()]),
+        ControlOptions::default(),
+    );
+    let key = gw.control.create_key("acme", 4);
+
+    local_reply(&gw.get("/orders"), 401, MISSING_KEY);
+    let reply = get(
+        &gw,
+        &format!("/orders?key={}", key.key),
+        &[("authorization", "Bearer client-token")],
+    );
+    assert_consumer(&reply, 4);
+    let seen = reply.echoed();
+    assert_eq!(seen.id_token_audience(), Some(audience), "{seen:?}");
+    assert_eq!(
+        seen.header("x-forwarded-authorization"),
+        Some("Bearer client-token")
+    );
 }
