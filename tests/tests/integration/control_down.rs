@@ -292,3 +292,28 @@ fn a_hanging_control_service_costs_the_call_timeouts_then_the_policy() {
     let log = gw.envoy.log();
     assert!(!log.contains("panicked"), "{log}");
 }
+
+#[test]
+fn an_old_check_answer_serves_while_the_service_is_down() {
+    // Answers are fresh for 1 s here; an older one is only used when the call fails.
+    let mut gw = ControlledGateway::start_with(
+        spec().args([
+            "--service-control-fail-policy",
+            "closed",
+            "--service-control-check-cache-seconds",
+            "1",
+        ]),
+        ControlOptions::default(),
+    );
+    let key = gw.control.create_key("acme", 5);
+    assert_consumer(&get_with_key(&gw, "/items", &key.key), 5);
+    local_reply(&get_with_key(&gw, "/items", "AIzaBogus"), 400, INVALID_KEY);
+    // Past freshness (whole seconds): the next request asks again.
+    std::thread::sleep(Duration::from_millis(2100));
+
+    gw.control.stop();
+    assert_consumer(&get_with_key(&gw, "/items", &key.key), 5);
+    local_reply(&get_with_key(&gw, "/items", "AIzaBogus"), 400, INVALID_KEY);
+    // Never answered before: the closed policy.
+    assert_unavailable(&get_with_key(&gw, "/items", "AIzaNeverSeen"));
+}
