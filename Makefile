@@ -9,6 +9,7 @@ WASM := $(CURDIR)/target/wasp_filter.wasm
 export WASP_ENVOY := $(ENVOY)
 export WASP_WASM := $(WASM)
 export WASP_BIN := $(CURDIR)/target/release/wasp
+export WASP_CONTROL := $(CURDIR)/target/release/wasp-control
 
 .PHONY: all toolchain wasm build test fmt-check clippy unit integration demo bench clean
 
@@ -38,6 +39,7 @@ unit: toolchain
 	cargo test --workspace --exclude wasp-tests
 
 integration: build
+	@scripts/ensure-redis.sh
 	cargo test -p wasp-tests
 
 test: fmt-check clippy unit integration

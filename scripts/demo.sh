@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The hello example behind wasp, in the foreground (run by `make demo` after `make build`):
-#   examples/hello/openapi.yaml --wasp compile--> generated/{filter.json,envoy.yaml}
-#   Envoy (with the wasp filter) on :8080, admin on :9901, the hello backend on :8081.
-# Ctrl-C stops everything. Ports can be moved with LISTEN_PORT, BACKEND_PORT, ADMIN_PORT.
+#   examples/hello/openapi.yaml --wasp compile--> generated/{filter.json,envoy.yaml,control.json}
+#   Envoy (with the wasp filter) on :8080, admin on :9901, the hello backend on :8081,
+#   wasp-control (API keys in generated/wasp-control.db, quota windows in memory) on :8790.
+# A fresh API key is created at start and printed with curl lines that use it.
+# Ctrl-C stops everything. Ports can be moved with LISTEN_PORT, BACKEND_PORT, ADMIN_PORT,
+# CONTROL_PORT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -10,22 +13,27 @@ ROOT=$PWD
 LISTEN_PORT=${LISTEN_PORT:-8080}
 BACKEND_PORT=${BACKEND_PORT:-8081}
 ADMIN_PORT=${ADMIN_PORT:-9901}
+CONTROL_PORT=${CONTROL_PORT:-8790}
 ENVOY=${WASP_ENVOY:-$ROOT/.venv/bin/envoy}
 WASM=${WASP_WASM:-$ROOT/target/wasp_filter.wasm}
 WASP=${WASP_BIN:-$ROOT/target/release/wasp}
+CONTROL=${WASP_CONTROL:-$ROOT/target/release/wasp-control}
 HELLO=${WASP_HELLO_BACKEND:-$ROOT/target/release/hello_backend}
 OUT=$ROOT/generated
+DB=$OUT/wasp-control.db
+# Only for this local demo: the admin API (reports, keys) on the loopback port.
+ADMIN_TOKEN=demo-admin-token
 
 die() { echo "demo: $*" >&2; exit 1; }
 
-for tool in "$ENVOY" "$WASM" "$WASP" "$HELLO"; do
+for tool in "$ENVOY" "$WASM" "$WASP" "$CONTROL" "$HELLO"; do
   [ -e "$tool" ] || die "$tool is missing; run \`make demo\` (it builds everything first)"
 done
 
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for port in "$LISTEN_PORT" "$BACKEND_PORT" "$ADMIN_PORT"; do
+for port in "$LISTEN_PORT" "$BACKEND_PORT" "$ADMIN_PORT" "$CONTROL_PORT"; do
   if port_taken "$port"; then
-    die "port $port on 127.0.0.1 is already in use; stop what uses it (\`ss -ltnp | grep :$port\`) or set LISTEN_PORT/BACKEND_PORT/ADMIN_PORT"
+    die "port $port on 127.0.0.1 is already in use; stop what uses it (\`ss -ltnp | grep :$port\`) or set LISTEN_PORT/BACKEND_PORT/ADMIN_PORT/CONTROL_PORT"
   fi
 done
 
@@ -34,6 +42,7 @@ mkdir -p "$OUT"
 "$WASP" compile "$ROOT/examples/hello/openapi.yaml" \
   --backend "http://127.0.0.1:$BACKEND_PORT" \
   --listen "127.0.0.1:$LISTEN_PORT" --admin "127.0.0.1:$ADMIN_PORT" \
+  --service-control-url "http://127.0.0.1:$CONTROL_PORT" --producer-project-id hello-demo \
   --wasm "$WASM" --out "$OUT"
 
 pids=()
@@ -45,6 +54,19 @@ stop() {
 }
 trap stop INT TERM EXIT
 
+# A fresh key database each run, so the key printed below is the only one.
+rm -f "$DB" "$DB-wal" "$DB-shm"
+echo "== creating an API key for project demo-consumer (wasp-control keys create)"
+key_output=$("$CONTROL" keys create --project demo-consumer --db "$DB")
+KEY=$(awk '/^key: /{print $2}' <<<"$key_output")
+[ -n "$KEY" ] || die "wasp-control keys create printed no key: $key_output"
+NUMBER=$(sed -n 's/.*(number \([0-9]*\)).*/\1/p' <<<"$key_output")
+
+"$CONTROL" serve --db "$DB" --config "$OUT/control.json" \
+  --listen "127.0.0.1:$CONTROL_PORT" --admin-token "$ADMIN_TOKEN" \
+  >"$OUT/wasp-control.log" 2>&1 &
+control_pid=$!
+pids+=("$control_pid")
 "$HELLO" --listen "127.0.0.1:$BACKEND_PORT" 2>"$OUT/hello_backend.log" &
 pids+=($!)
 # Envoy's own log goes to a file; its stdout carries the access log (one line per request).
@@ -52,22 +74,39 @@ pids+=($!)
 envoy_pid=$!
 pids+=("$envoy_pid")
 
-echo "== waiting for Envoy (log: generated/envoy.log)"
+echo "== waiting for wasp-control (log: generated/wasp-control.log) and Envoy (log: generated/envoy.log)"
 for _ in $(seq 1 100); do
+  kill -0 "$control_pid" 2>/dev/null || { cat "$OUT/wasp-control.log" >&2; die "wasp-control exited during start-up"; }
   kill -0 "$envoy_pid" 2>/dev/null || { tail -n 30 "$OUT/envoy.log" >&2; die "Envoy exited during start-up"; }
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ADMIN_PORT/ready")" = 200 ] && break
+  if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$CONTROL_PORT/healthz")" = 200 ] &&
+     [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ADMIN_PORT/ready")" = 200 ]; then
+    break
+  fi
   sleep 0.2
 done
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$CONTROL_PORT/healthz")" = 200 ] \
+  || { cat "$OUT/wasp-control.log" >&2; die "wasp-control did not become ready"; }
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ADMIN_PORT/ready")" = 200 ] \
   || { tail -n 30 "$OUT/envoy.log" >&2; die "Envoy did not become ready"; }
 
+GW=http://127.0.0.1:$LISTEN_PORT
 cat <<EOF
-== wasp is serving examples/hello on http://127.0.0.1:$LISTEN_PORT (backend :$BACKEND_PORT, admin :$ADMIN_PORT)
+== wasp is serving examples/hello on $GW (backend :$BACKEND_PORT, admin :$ADMIN_PORT, wasp-control :$CONTROL_PORT)
+== API key for project demo-consumer (number $NUMBER): $KEY
 Try, in another terminal:
-  curl -i http://127.0.0.1:$LISTEN_PORT/hello             # 200 Hello, World!
-  curl -i http://127.0.0.1:$LISTEN_PORT/goodbye           # 200 Goodbye, World!
-  curl -i http://127.0.0.1:$LISTEN_PORT/nothing           # 404 {"code":404,"message":"The current request is not defined by this API."}
-  curl -i -X POST http://127.0.0.1:$LISTEN_PORT/hello     # 405 naming the template "/hello"
+  curl -i $GW/hello             # 200 Hello, World!
+  curl -i $GW/goodbye           # 200 Goodbye, World!
+  curl -i $GW/nothing           # 404 {"code":404,"message":"The current request is not defined by this API."}
+  curl -i -X POST $GW/hello     # 405 naming the template "/hello"
+  curl -i $GW/greeting          # 401 UNAUTHENTICATED: Method doesn't allow unregistered callers ...
+  curl -i "$GW/greeting?key=not-a-key"    # 400 INVALID_ARGUMENT: API key not valid. Please pass a valid API key.
+  curl -i "$GW/greeting?key=$KEY"    # 200 Hello, project $NUMBER!
+  curl -i -H "x-api-key: $KEY" $GW/greeting    # the same key in a header
+  for i in 1 2 3 4 5; do curl -s -w ' %{http_code}\n' "$GW/greeting?key=$KEY"; done
+      # 5 greetings per minute per project: after the two calls above, 3 more pass, then
+      # 429 RESOURCE_EXHAUSTED: Quota exceeded for quota metric 'Greetings' ... (until the minute ends)
+  $CONTROL keys create --project another-project --db $DB    # another project has its own 5
+  curl -s -H 'authorization: Bearer $ADMIN_TOKEN' http://127.0.0.1:$CONTROL_PORT/admin/reports    # what the gateway reported (sent about every second)
 Access log (operation names) below. Ctrl-C stops everything.
 EOF
 wait "$envoy_pid"

@@ -133,6 +133,7 @@ mod tests {
             (2000, 5)
         );
         assert!(!sc.remove_api_key);
+        assert_eq!(sc.service_control_check_cache_seconds, 60);
         let zero = Cli::try_parse_from(["wasp", "compile", "a.yaml", "--jwks-cache-seconds", "0"]);
         assert!(zero.is_err());
     }

@@ -231,7 +231,9 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
     })
 }
 
-/// The control config when any file has `x-google-management`.
+/// The control config when any file has `x-google-management`, or when a Service Control
+/// endpoint is given: `wasp-control serve --config` needs it to know the service even when
+/// only API keys are checked (without one it answers every Check 404).
 fn control(
     specs: &[Spec],
     service_name: &str,
@@ -255,7 +257,12 @@ fn control(
                 "x-google-quota charges a metric but no file has x-google-management; declare the metric and its limit in x-google-management (metrics and quota.limits), or remove x-google-quota",
             )]);
         }
-        return Ok(None);
+        if options.service_control.service_control_url.is_none() {
+            return Ok(None);
+        }
+        // Keys only: no metrics or limits. The producer project is only needed for quota.
+        let project = producer_project(service_name, options.producer_project_id.as_deref());
+        return control_config(service_name, project.unwrap_or_default(), &[], &[]).map(Some);
     };
     let project = options.producer_project_id.as_deref();
     let Some(project) = producer_project(service_name, project) else {

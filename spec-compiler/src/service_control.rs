@@ -63,6 +63,11 @@ pub struct ServiceControlFlags {
     /// Report retries after a network failure.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=10))]
     pub service_control_report_retries: u32,
+    /// How long a Check answer (key valid, or refused) is reused before the key is checked
+    /// again, in seconds (ESPv2: 60). A revoked key keeps working this long; 0 checks every
+    /// request (an older answer still serves while the endpoint is down).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub service_control_check_cache_seconds: u64,
     /// Remove the API key (its header or query parameter) before the request reaches the backend.
     #[arg(long)]
     pub remove_api_key: bool,
@@ -224,7 +229,10 @@ pub fn plan_service_control(
             flags.service_control_report_timeout_ms,
             flags.service_control_report_retries,
         ),
-        check_cache: CheckCacheSettings::default(),
+        check_cache: CheckCacheSettings {
+            fresh_secs: flags.service_control_check_cache_seconds,
+            ..CheckCacheSettings::default()
+        },
         quota_settings: QuotaSettings::default(),
         report_batch: ReportBatchSettings::default(),
         generated_header_prefix: "X-Endpoint-".to_string(),

@@ -2,6 +2,8 @@
 //! compiler, a real Envoy with the real filter module, and real HTTP backends,
 //! each on free loopback ports, and stops them when it ends (pass or fail).
 
+pub mod control;
+pub mod controlled;
 pub mod echo;
 pub mod envoy;
 pub mod expect;
@@ -11,16 +13,20 @@ pub mod hyper_echo;
 pub mod id_token;
 pub mod metadata;
 pub mod process;
+pub mod redis;
 pub mod spec;
 pub mod tls;
 pub mod tools;
 
+pub use control::{ApiKey, ControlOptions, ControlService};
+pub use controlled::ControlledGateway;
 pub use echo::{EchoBackend, Echoed};
 pub use envoy::Envoy;
 pub use gateway::Gateway;
 pub use http::{Client, Reply};
 pub use hyper_echo::HyperEcho;
 pub use metadata::MetadataServer;
+pub use redis::Redis;
 pub use spec::CompileInput;
 pub use tls::TestCa;
 pub use tools::Tools;

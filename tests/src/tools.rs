@@ -40,3 +40,30 @@ fn required_file(var: &str, what: &str) -> PathBuf {
     }
     path
 }
+
+/// The `wasp-control` binary (`WASP_CONTROL`, exported by the Makefile as
+/// `target/release/wasp-control`). Read only by the tests that run the control
+/// service, so the other tests keep needing just the three artifacts above.
+pub fn control_binary() -> PathBuf {
+    required_file(
+        "WASP_CONTROL",
+        "the control service (target/release/wasp-control)",
+    )
+}
+
+/// `redis-server` (on PATH or where Debian puts it), which `scripts/ensure-redis.sh`
+/// installs (`make test` and `make integration` run it).
+pub fn redis_server() -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let debian = [PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")];
+    on_path
+        .into_iter()
+        .chain(debian)
+        .map(|dir| dir.join("redis-server"))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| {
+            panic!("redis-server is not installed; run scripts/ensure-redis.sh (make test does)")
+        })
+}

@@ -1,6 +1,7 @@
 //! The example backend of examples/hello (the seed's Flask app, in Rust):
 //! `GET /hello` -> "Hello, World!", `GET /goodbye` -> "Goodbye, World!",
-//! anything else 404. Usage: `hello_backend --listen 127.0.0.1:8081`
+//! `/greeting` -> "Hello, project <number>!" with the consumer the gateway checked the API
+//! key for (`X-Endpoint-API-Consumer-Number`), anything else 404. Usage: `hello_backend --listen 127.0.0.1:8081`
 //! (port 0 picks a free port; the first line on stderr names the bound address).
 
 use std::process::ExitCode;
@@ -27,18 +28,44 @@ fn main() -> ExitCode {
         None => eprintln!("hello_backend: listening on {listen}"),
     }
     for request in server.incoming_requests() {
-        let (status, body) = reply_for(request.url());
+        let consumer = request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("x-endpoint-api-consumer-number"))
+            .map(|h| h.value.as_str().to_string());
+        let (status, body) = reply_for(request.url(), consumer.as_deref());
         let _ = request.respond(tiny_http::Response::from_string(body).with_status_code(status));
     }
     ExitCode::SUCCESS
 }
 
-/// The Flask routes of the seed; the query string does not take part.
-fn reply_for(target: &str) -> (u16, &'static str) {
+/// The Flask routes of the seed, and the greeting for a checked consumer; the query string
+/// does not take part.
+fn reply_for(target: &str, consumer: Option<&str>) -> (u16, String) {
     let path = target.split_once('?').map_or(target, |(path, _)| path);
     match path {
-        "/hello" => (200, "Hello, World!"),
-        "/goodbye" => (200, "Goodbye, World!"),
-        _ => (404, "Not Found"),
+        "/hello" => (200, "Hello, World!".into()),
+        "/goodbye" => (200, "Goodbye, World!".into()),
+        "/greeting" => match consumer {
+            Some(number) => (200, format!("Hello, project {number}!")),
+            None => (200, "Hello, whoever you are!".into()),
+        },
+        _ => (404, "Not Found".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_by_path_and_greets_the_consumer() {
+        assert_eq!(reply_for("/hello?x=1", None), (200, "Hello, World!".into()));
+        assert_eq!(reply_for("/goodbye", None), (200, "Goodbye, World!".into()));
+        assert_eq!(
+            reply_for("/greeting?key=k", Some("42")),
+            (200, "Hello, project 42!".into())
+        );
+        assert_eq!(reply_for("/nothing", None).0, 404);
     }
 }

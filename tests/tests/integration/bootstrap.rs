@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use wasp_tests::envoy::{validate, Envoy};
-use wasp_tests::spec::compile;
-use wasp_tests::Tools;
+use wasp_tests::spec::{compile, compile_with};
+use wasp_tests::{CompileInput, Tools};
 
 const MATCHING: &str = include_str!("../../specs/matching.yaml");
 const HELLO: &str = include_str!("../../../examples/hello/openapi.yaml");
@@ -15,8 +15,15 @@ const WASM_FILTER_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.htt
 #[test]
 fn generated_bootstraps_pass_envoy_validate() {
     let tools = Tools::from_env();
-    for spec in [MATCHING, HELLO] {
-        let compiled = compile(&tools, spec, "http://127.0.0.1:9");
+    // The hello example checks API keys: its bootstrap has the Service Control cluster.
+    let hello = CompileInput::new(HELLO).args([
+        "--service-control-url",
+        "http://127.0.0.1:8790",
+        "--producer-project-id",
+        "hello-demo",
+    ]);
+    for input in [CompileInput::new(MATCHING), hello] {
+        let compiled = compile_with(&tools, &input, "http://127.0.0.1:9");
         let (ok, output) = validate(&tools.envoy, &compiled.envoy_yaml);
         assert!(
             ok,

@@ -3,16 +3,24 @@
 //! every test starts its own backends and Envoy on free loopback ports.
 
 mod allow_all;
+mod api_key_locations;
+mod api_keys;
 mod api_name;
 mod backend;
 mod backend_auth;
 mod bootstrap;
 mod compile_errors;
+mod control_down;
 mod cors;
 mod harness;
 mod hello_example;
 mod hostile_requests;
 mod internal_headers;
+mod jwt_and_keys;
+mod keys_in_flight;
+mod keys_support;
 mod local_replies;
 mod matching;
 mod method_override;
+mod quota;
+mod reports;

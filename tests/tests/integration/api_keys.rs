@@ -1,0 +1,156 @@
+//! API keys through real Envoy and the real `wasp-control` (SQLite keys): valid, missing,
+//! invalid and revoked keys with ESPv2's exact replies, the consumer headers the backend
+//! gets, which operations require a key (and that the others make no Check), and the
+//! compiler refusing a spec whose keys nothing could check.
+
+use std::time::{Duration, Instant};
+
+use wasp_tests::expect::local_reply;
+use wasp_tests::spec::run_compile_with;
+use wasp_tests::{CompileInput, ControlOptions, ControlledGateway, Tools};
+
+use crate::keys_support::*;
+
+fn shop_with_open_operation() -> String {
+    shop(
+        KEY_REQUIRED,
+        &[
+            operation("/items", "get", "listItems", &[]),
+            operation("/open", "get", "openItems", &["security: []"]),
+        ]
+        .concat(),
+    )
+}
+
+#[test]
+fn a_valid_key_reaches_the_backend_with_its_consumer_and_others_are_refused() {
+    let gw = ControlledGateway::start(&shop_with_open_operation());
+    let key = gw.control.create_key("acme", 123_456_789_012);
+    // Client-sent consumer headers never reach the backend: the gateway's replace them.
+    let spoofed = [(CONSUMER_TYPE, "SPOOFED"), (CONSUMER_NUMBER, "1")];
+
+    let reply = get(&gw, &format!("/items?key={}", key.key), &spoofed);
+    assert_consumer(&reply, key.project_number);
+
+    local_reply(&get(&gw, "/items", &spoofed), 401, MISSING_KEY);
+    local_reply(
+        &get_with_key(&gw, "/items", "AIzaNotAKey"),
+        400,
+        INVALID_KEY,
+    );
+    // An empty value is no key at all.
+    local_reply(&gw.get("/items?key="), 401, MISSING_KEY);
+
+    // An open operation: no key needed, and the spoofed headers are still removed.
+    assert_no_consumer(&get(&gw, "/open", &spoofed));
+}
+
+#[test]
+fn a_key_made_with_the_cli_works_and_a_revoked_one_is_refused_after_the_check_cache() {
+    // Two gateways on one key database: the default Check cache (60 s) and a 1 s one.
+    let cached = ControlledGateway::start(&shop_with_open_operation());
+    let short = ControlledGateway::start_with(
+        CompileInput::new(&shop_with_open_operation())
+            .args(["--service-control-check-cache-seconds", "1"]),
+        ControlOptions {
+            db: Some(cached.control.db.clone()),
+            ..ControlOptions::default()
+        },
+    );
+    let key = cached.control.create_key_cli("globex");
+    let path = format!("/items?key={}", key.key);
+    assert_consumer(&cached.get(&path), key.project_number);
+    assert_consumer(&short.get(&path), key.project_number);
+
+    // Revoked in the database while both services run.
+    cached.control.revoke_key_cli(&key.id);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        let reply = short.get(&path);
+        if reply.status != 200 || Instant::now() > deadline {
+            break reply;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    local_reply(&refused, 400, INVALID_KEY);
+    // The default cache keeps the earlier answer for a minute, as ESPv2's does.
+    assert_consumer(&cached.get(&path), key.project_number);
+}
+
+#[test]
+fn only_operations_whose_every_alternative_names_a_key_require_one() {
+    let top = "securityDefinitions:\n  api_key: {type: apiKey, in: query, name: key}\n  \
+               google_id:\n    type: oauth2\n    authorizationUrl: ''\n    flow: implicit\n    \
+               x-google-issuer: https://accounts.google.com\n    \
+               x-google-jwks_uri: http://127.0.0.1:9/jwks\n\
+               security:\n  - api_key: []\nx-google-allow: all\n";
+    let paths = [
+        operation("/items", "get", "listItems", &[]),
+        operation("/open", "get", "openItems", &["security: []"]),
+        // A key or a JWT: the key is optional (and without a token the key stage decides).
+        operation(
+            "/either",
+            "get",
+            "either",
+            &["security: [{api_key: []}, {google_id: []}]"],
+        ),
+    ]
+    .concat();
+    let gw = ControlledGateway::start(&shop(top, &paths));
+    let key = gw.control.create_key("acme", 42);
+
+    local_reply(&gw.get("/items"), 401, MISSING_KEY);
+    assert_consumer(&get_with_key(&gw, "/items", &key.key), 42);
+    // Not required: no Check is made even when a key is sent, so a bogus key passes and a
+    // valid one gets no consumer headers.
+    for path in ["/open", "/either", "/anything/else"] {
+        assert_no_consumer(&gw.get(path));
+        assert_no_consumer(&get_with_key(&gw, path, "AIzaNotAKey"));
+        assert_no_consumer(&get_with_key(&gw, path, &key.key));
+    }
+    let seen = gw.get("/anything/else").echoed();
+    assert_eq!(
+        seen.path, "/anything/else",
+        "x-google-allow: all reaches the backend"
+    );
+}
+
+#[test]
+fn a_spec_needing_keys_or_quota_without_a_service_control_url_is_refused() {
+    let tools = Tools::from_env();
+    let keys = shop(KEY_REQUIRED, &operation("/items", "get", "listItems", &[]));
+    let run = run_compile_with(&tools, &CompileInput::new(&keys), "http://127.0.0.1:8081");
+    assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("openapi.yaml: /security: ") && stderr.contains("--service-control-url"),
+        "{stderr}"
+    );
+
+    let quota = shop(
+        &format!("{MANAGEMENT_LIMIT_5}securityDefinitions:\n  api_key: {{type: apiKey, in: query, name: key}}\n"),
+        &operation(
+            "/items",
+            "get",
+            "listItems",
+            &["x-google-quota: {metricCosts: {read-requests: 2}}"],
+        ),
+    );
+    let run = run_compile_with(
+        &tools,
+        &CompileInput::new(&quota).args(["--producer-project-id", PRODUCER]),
+        "http://127.0.0.1:8081",
+    );
+    assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains(
+            "openapi.yaml: /paths/~1items/get/x-google-quota/metricCosts/read-requests: "
+        ) && stderr.contains("--service-control-url"),
+        "{stderr}"
+    );
+    assert!(
+        !run.dir.path().join("filter.json").exists(),
+        "nothing is written"
+    );
+}
