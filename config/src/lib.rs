@@ -161,6 +161,17 @@ impl FilterConfig {
             }
         }
         for op in &config.operations {
+            let names_keys = op
+                .security
+                .iter()
+                .flat_map(|s| &s.alternatives)
+                .any(|a| !a.api_keys.is_empty());
+            if names_keys && config.service_control.is_none() {
+                return Err(format!(
+                    "operation {} accepts API keys but the config has no service_control to check them",
+                    op.name
+                ));
+            }
             for alternative in op.security.iter().flat_map(|s| &s.alternatives) {
                 if let Some(jwt) = alternative
                     .jwt

@@ -100,6 +100,10 @@ pub struct RequestInput<'a> {
     pub path: &'a str,
     /// The client address for the `caller_ip` label.
     pub caller_ip: &'a str,
+    /// The security requirement needs a key for this request whatever the operation's
+    /// compiled default says: the JWT stage let it in through an alternative that names a
+    /// key, or no token came and only key alternatives are left.
+    pub key_required: bool,
 }
 
 /// Request edits when the request goes on to the backend: remove these headers, then set
@@ -150,7 +154,7 @@ impl Flow {
         now_ms: u64,
     ) -> (Flow, Step) {
         let operation = config.operation(input.operation);
-        let required = operation.is_some_and(|op| op.api_key_required);
+        let required = input.key_required || operation.is_some_and(|op| op.api_key_required);
         let metric_costs = operation
             .map(|op| op.metric_costs.clone())
             .unwrap_or_default();

@@ -68,6 +68,7 @@ fn start(
             headers: &r.headers,
             path: &r.path,
             caller_ip: "10.1.2.3",
+            key_required: false,
         },
         now,
     )
@@ -335,6 +336,33 @@ fn no_check_when_unregistered_callers_are_allowed() {
     );
     proceeded(step);
     assert_eq!(state.counters.check_calls, 0);
+}
+
+#[test]
+fn the_security_requirement_can_demand_a_key_the_operation_does_not() {
+    // `[{api_key}, {jwt}]` without a token: the JWT stage leaves it to the key.
+    let config = config();
+    let mut state = ControlState::new(&config);
+    for (path, expected) in [("/open", 401), ("/open?key=good", 0)] {
+        let r = request(OPEN, path, &[]);
+        let (_, step) = Flow::start(
+            &config,
+            &mut state,
+            RequestInput {
+                operation: r.operation,
+                operation_id: "op-id-3",
+                headers: &r.headers,
+                path: &r.path,
+                caller_ip: "10.1.2.3",
+                key_required: true,
+            },
+            T0,
+        );
+        match expected {
+            401 => assert_eq!(denied(step).message, MISSING_KEY_MESSAGE),
+            _ => assert_eq!(callout(&step).kind, CallKind::Check),
+        }
+    }
 }
 
 #[test]
@@ -644,6 +672,7 @@ fn a_cached_check_is_not_reused_for_another_client_address_or_referer() {
                 headers,
                 path: "/v1/read?key=good",
                 caller_ip,
+                key_required: false,
             },
             T0 + 1000,
         );

@@ -39,7 +39,7 @@ proptest! {
     ) {
         let config = config();
         let mut state = ControlState::new(&config);
-        let input = RequestInput { operation, operation_id: "id", headers: &headers, path: &path, caller_ip: "" };
+        let input = RequestInput { operation, operation_id: "id", headers: &headers, path: &path, caller_ip: "", key_required: false };
         let (mut flow, mut step) = Flow::start(&config, &mut state, input, now);
         for result in results {
             let Step::Callout(callout) = &step else { break };

@@ -47,7 +47,13 @@ pub enum Pass {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwtOutcome {
     /// Go on; `userinfo` is the `X-Endpoint-API-UserInfo` value when a token was verified.
-    Forward { userinfo: Option<String> },
+    /// `key_required`: the alternative that let the request in also names an API key (or,
+    /// with no token presented, only API-key alternatives are left), so the API-key stage
+    /// must find and check one.
+    Forward {
+        userinfo: Option<String>,
+        key_required: bool,
+    },
     /// Reply with this error's status, message and `WWW-Authenticate`.
     Deny(JwtError),
     /// Pause until these providers' fetches end; `kid_refresh` ones need a refresh first.
@@ -117,13 +123,24 @@ pub fn authenticate(
     };
     let request = RequestParts { headers, query };
     match evaluate(requirement, service, request, &keys, verifier, now) {
-        Decision::Allowed { tokens, .. } => JwtOutcome::Forward {
+        Decision::Allowed {
+            tokens,
+            api_key_pending,
+            ..
+        } => JwtOutcome::Forward {
             userinfo: tokens.first().map(|token| userinfo_value(token, false)),
+            key_required: api_key_pending,
         },
-        // API keys are the next stage's business (ESPv2 order: JWT, then API key).
-        Decision::NotSecured | Decision::ApiKeyDecides { .. } => {
-            JwtOutcome::Forward { userinfo: None }
-        }
+        Decision::NotSecured => JwtOutcome::Forward {
+            userinfo: None,
+            key_required: false,
+        },
+        // No token and an API-key alternative: the key stage decides, so a key is needed
+        // (the spec's OR: a JWT or a key; ESPv2 would demand the JWT, see README).
+        Decision::ApiKeyDecides { .. } => JwtOutcome::Forward {
+            userinfo: None,
+            key_required: true,
+        },
         Decision::Denied(error) => JwtOutcome::Deny(error),
         Decision::Pending { waits } => {
             let mut providers_waited: Vec<usize> = Vec::new();
@@ -281,6 +298,7 @@ mod tests {
             // The second round is served by the verified-token cache.
             let JwtOutcome::Forward {
                 userinfo: Some(userinfo),
+                key_required: false,
             } = run(
                 &jwt_only(),
                 &views,
@@ -449,7 +467,10 @@ mod tests {
                 &request(Some(&token)),
                 Pass::First
             ),
-            JwtOutcome::Forward { userinfo: Some(_) }
+            JwtOutcome::Forward {
+                userinfo: Some(_),
+                ..
+            }
         ));
     }
 
@@ -469,17 +490,61 @@ mod tests {
         };
         assert_eq!(
             run(&either, &views, &mut verifier, &request(None), Pass::First),
-            JwtOutcome::Forward { userinfo: None },
-            "no token: the API-key stage decides"
+            JwtOutcome::Forward {
+                userinfo: None,
+                key_required: true
+            },
+            "no token: the API-key stage decides, and needs a key"
         );
         let token = idp.token(&format!("https://{SERVICE}"));
+        assert!(
+            matches!(
+                run(
+                    &either,
+                    &views,
+                    &mut verifier,
+                    &request(Some(&token)),
+                    Pass::First
+                ),
+                JwtOutcome::Forward {
+                    userinfo: Some(_),
+                    key_required: false
+                }
+            ),
+            "a valid token satisfies its own alternative: no key needed"
+        );
+        let both = SecurityRequirement {
+            alternatives: vec![Alternative {
+                jwt: jwt_only().alternatives.remove(0).jwt,
+                api_keys: vec!["api_key".into()],
+            }],
+        };
+        assert!(
+            matches!(
+                run(
+                    &both,
+                    &views,
+                    &mut verifier,
+                    &request(Some(&token)),
+                    Pass::First
+                ),
+                JwtOutcome::Forward {
+                    userinfo: Some(_),
+                    key_required: true
+                }
+            ),
+            "a JWT and a key in one alternative: the key is still needed"
+        );
         let query = vec![(
             ":path".to_string(),
             format!("/v1/shelves?access_token={token}"),
         )];
         assert!(matches!(
             run(&jwt_only(), &views, &mut verifier, &query, Pass::First),
-            JwtOutcome::Forward { userinfo: Some(_) }
+            JwtOutcome::Forward {
+                userinfo: Some(_),
+                ..
+            }
         ));
         let forged = Idp::new("k1").token(&format!("https://{SERVICE}"));
         assert_eq!(

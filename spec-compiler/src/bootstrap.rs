@@ -19,7 +19,7 @@ use wasp_config::ROUTE_HEADER;
 
 /// The access-log line: who called what, the outcome, and the operation the
 /// filter matched (from the filter state it sets; `-` when none matched).
-pub const ACCESS_LOG_FORMAT: &str = "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION%ms operation=%FILTER_STATE(wasm.wasp.operation:PLAIN)% upstream=%UPSTREAM_HOST% request_id=%REQ(X-REQUEST-ID)%\n";
+pub const ACCESS_LOG_FORMAT: &str = "[%START_TIME%] \"%REQ(:METHOD)% %REQ_WITHOUT_QUERY(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION%ms operation=%FILTER_STATE(wasm.wasp.operation:PLAIN)% upstream=%UPSTREAM_HOST% user_agent=\"%REQ(USER-AGENT)%\" request_id=%REQ(X-REQUEST-ID)%\n";
 
 /// The body of the final catch-all route, ESPv2's unknown-path reply. Only
 /// reached when the filter chose no route (it answers unknown paths itself).

@@ -8,7 +8,7 @@
 //! - apiKey scheme names are service-wide, like JWT providers: two files may define one name
 //!   only with the same location.
 //! - Without `--service-control-url` nothing could check a key or count a quota, so a spec
-//!   that requires either is rejected rather than served open. With it, every request is
+//!   that accepts keys (in any alternative) or charges quota is rejected rather than served open. With it, every request is
 //!   reported (ESPv2 reports 404/405 too).
 
 use crate::backend::Backend;
@@ -102,6 +102,7 @@ impl Default for ServiceControlFlags {
             service_control_quota_retries: 1,
             service_control_report_timeout_ms: 2000,
             service_control_report_retries: 5,
+            service_control_check_cache_seconds: 60,
             remove_api_key: false,
         }
     }
@@ -316,14 +317,14 @@ fn needs_service_control(
                 .iter()
                 .any(|s| s.name == *name && matches!(s.kind, SchemeKind::ApiKey(_)))
         };
-        let requires_key = |security: &SecurityRequirement| {
-            !security.alternatives.is_empty()
-                && security
-                    .alternatives
-                    .iter()
-                    .all(|a| a.api_keys.iter().any(is_key))
+        // Any alternative with a key: a request without a JWT is let in by its key alone.
+        let names_key = |security: &SecurityRequirement| {
+            security
+                .alternatives
+                .iter()
+                .any(|a| a.api_keys.iter().any(is_key))
         };
-        if spec.security.as_ref().is_some_and(requires_key) {
+        if spec.security.as_ref().is_some_and(names_key) {
             // Reported once for the file: every operation that inherits it is affected.
             let inherited = spec
                 .paths
@@ -334,17 +335,17 @@ fn needs_service_control(
                 problems.push(Diagnostic::new(
                     &spec.file,
                     &Pointer::root().child("security"),
-                    format!("this security requires an API key, which only a Service Control endpoint can check; {fix}"),
+                    format!("this security accepts API keys, which only a Service Control endpoint can check; {fix}"),
                 ));
             }
         }
         for op in spec.paths.iter().flat_map(|p| &p.operations) {
             if let Some(Some(security)) = &op.security {
-                if requires_key(security) {
+                if names_key(security) {
                     problems.push(Diagnostic::new(
                         &spec.file,
                         &op.pointer.child("security"),
-                        format!("this operation requires an API key, which only a Service Control endpoint can check; {fix}"),
+                        format!("this operation accepts API keys, which only a Service Control endpoint can check; {fix}"),
                     ));
                 }
             }
@@ -498,7 +499,7 @@ paths:
     }
 
     #[test]
-    fn without_an_endpoint_required_keys_are_rejected_where_they_are_written() {
+    fn without_an_endpoint_keys_are_rejected_where_they_are_written() {
         let spec = spec("api.yaml", SPEC);
         let problems = plan_service_control(
             std::slice::from_ref(&spec),
@@ -510,13 +511,18 @@ paths:
         )
         .unwrap_err();
         let shown: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        assert_eq!(shown.len(), 2, "{shown:?}");
+        assert_eq!(shown.len(), 3, "{shown:?}");
         assert!(shown[0].starts_with("api.yaml: /security: "), "{shown:?}");
+        // A key or a JWT: without a JWT the key decides, so it must be checkable too.
         assert!(
-            shown[1].starts_with("api.yaml: /paths/~1c/get/security: "),
+            shown[1].starts_with("api.yaml: /paths/~1b/get/security: "),
             "{shown:?}"
         );
-        assert!(shown[1].contains("--service-control-url"));
+        assert!(
+            shown[2].starts_with("api.yaml: /paths/~1c/get/security: "),
+            "{shown:?}"
+        );
+        assert!(shown[2].contains("--service-control-url"));
         let open = spec_without_keys();
         assert!(plan_service_control(
             std::slice::from_ref(&open),

@@ -94,22 +94,29 @@ impl Gateway {
 
     /// Sends `method path` and returns the reply with the operation name the
     /// access log recorded for it (`-` when no operation matched). The request
-    /// carries a unique `wasp-probe` query parameter to find its log line.
+    /// carries a unique `wasp-probe` user agent to find its log line.
     pub fn send_logged(&self, method: &str, path: &str) -> (Reply, String) {
+        let (reply, line) = self.send_logged_line(method, path);
+        (reply, logged_operation(&line).to_string())
+    }
+
+    /// Sends `method path` and returns the reply with its whole access-log line.
+    pub fn send_logged_line(&self, method: &str, path: &str) -> (Reply, String) {
         static NEXT_PROBE: AtomicU64 = AtomicU64::new(0);
+        // The access log leaves the query out (it may carry keys and tokens), so the probe
+        // that finds this request's line travels as its user agent.
         let marker = format!("wasp-probe={}", NEXT_PROBE.fetch_add(1, Ordering::Relaxed));
-        let separator = if path.contains('?') { '&' } else { '?' };
-        let reply = self.send(method, &format!("{path}{separator}{marker}"), &[]);
+        let reply = self.send(method, path, &[("user-agent", marker.as_str())]);
         let line = self
             .envoy
-            .access_log_line(&format!("{marker} "), Duration::from_secs(5))
+            .access_log_line(&format!("user_agent=\"{marker}\""), Duration::from_secs(5))
             .unwrap_or_else(|| {
                 panic!(
                     "no access-log line for {method} {path}:\n{}",
                     self.envoy.access_log()
                 )
             });
-        (reply, logged_operation(&line).to_string())
+        (reply, line)
     }
 }
 

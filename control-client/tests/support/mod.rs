@@ -262,6 +262,7 @@ impl Host {
             headers: &headers,
             path,
             caller_ip: "127.0.0.1",
+            key_required: false,
         };
         let (mut flow, mut step) = Flow::start(config, state, input, now_ms);
         while let Step::Callout(callout) = &step {

@@ -68,7 +68,7 @@ pub(super) fn start(
     now_ms: u64,
 ) -> Outcome {
     let Some(requirement) = security else {
-        return after_jwt(state, context_id, onward, now_ms);
+        return after_jwt(state, context_id, onward, false, now_ms);
     };
     let outcome = authenticate(
         requirement,
@@ -123,12 +123,15 @@ fn after_verdict(
     now_ms: u64,
 ) -> Outcome {
     match outcome {
-        JwtOutcome::Forward { userinfo } => {
+        JwtOutcome::Forward {
+            userinfo,
+            key_required,
+        } => {
             if let Err(status) = set_userinfo(userinfo.as_deref()) {
                 error!("cannot set the user info: {status:?}");
                 return reply(&LocalReply::Internal);
             }
-            after_jwt(state, context_id, onward, now_ms)
+            after_jwt(state, context_id, onward, key_required, now_ms)
         }
         JwtOutcome::Deny(error) => reply(&LocalReply::Jwt {
             error,
@@ -171,8 +174,20 @@ fn wait_for_keys(
 }
 
 /// Stage 2: API key and quota, when the config has a Service Control endpoint.
-fn after_jwt(state: &State, context_id: u32, onward: Onward, now_ms: u64) -> Outcome {
+/// `key_required`: the JWT stage says this request needs a key.
+fn after_jwt(
+    state: &State,
+    context_id: u32,
+    onward: Onward,
+    key_required: bool,
+    now_ms: u64,
+) -> Outcome {
     let Some(control) = &state.control else {
+        if key_required {
+            // The config check refuses API-key requirements without Service Control.
+            error!("a request needs an API key but no Service Control is configured");
+            return reply(&LocalReply::Internal);
+        }
         return after_control(state, context_id, onward, now_ms);
     };
     let Some(rules) = state.gateway.rules(onward.operation) else {
@@ -195,6 +210,7 @@ fn after_jwt(state: &State, context_id: u32, onward: Onward, now_ms: u64) -> Out
         headers: &onward.headers,
         path,
         caller_ip: caller_ip(&source),
+        key_required,
     };
     let (flow, step) = Flow::start(
         &control.config,

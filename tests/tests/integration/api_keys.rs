@@ -1,6 +1,6 @@
 //! API keys through real Envoy and the real `wasp-control` (SQLite keys): valid, missing,
 //! invalid and revoked keys with ESPv2's exact replies, the consumer headers the backend
-//! gets, which operations require a key (and that the others make no Check), and the
+//! gets, which requests need a key (and that the others make no Check), and the
 //! compiler refusing a spec whose keys nothing could check.
 
 use std::time::{Duration, Instant};
@@ -78,7 +78,7 @@ fn a_key_made_with_the_cli_works_and_a_revoked_one_is_refused_after_the_check_ca
 }
 
 #[test]
-fn only_operations_whose_every_alternative_names_a_key_require_one() {
+fn a_key_is_needed_when_no_other_alternative_lets_the_request_in() {
     let top = "securityDefinitions:\n  api_key: {type: apiKey, in: query, name: key}\n  \
                google_id:\n    type: oauth2\n    authorizationUrl: ''\n    flow: implicit\n    \
                x-google-issuer: https://accounts.google.com\n    \
@@ -87,7 +87,7 @@ fn only_operations_whose_every_alternative_names_a_key_require_one() {
     let paths = [
         operation("/items", "get", "listItems", &[]),
         operation("/open", "get", "openItems", &["security: []"]),
-        // A key or a JWT: the key is optional (and without a token the key stage decides).
+        // A key or a JWT: without a token the key alternative decides, so a key is needed.
         operation(
             "/either",
             "get",
@@ -101,9 +101,16 @@ fn only_operations_whose_every_alternative_names_a_key_require_one() {
 
     local_reply(&gw.get("/items"), 401, MISSING_KEY);
     assert_consumer(&get_with_key(&gw, "/items", &key.key), 42);
+    local_reply(&gw.get("/either"), 401, MISSING_KEY);
+    local_reply(
+        &get_with_key(&gw, "/either", "AIzaNotAKey"),
+        400,
+        INVALID_KEY,
+    );
+    assert_consumer(&get_with_key(&gw, "/either", &key.key), 42);
     // Not required: no Check is made even when a key is sent, so a bogus key passes and a
     // valid one gets no consumer headers.
-    for path in ["/open", "/either", "/anything/else"] {
+    for path in ["/open", "/anything/else"] {
         assert_no_consumer(&gw.get(path));
         assert_no_consumer(&get_with_key(&gw, path, "AIzaNotAKey"));
         assert_no_consumer(&get_with_key(&gw, path, &key.key));

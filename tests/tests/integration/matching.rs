@@ -143,3 +143,14 @@ fn the_operation_name_appears_in_the_access_log() {
     assert_eq!(reply.status, 404);
     assert_eq!(operation, "-");
 }
+
+#[test]
+fn the_access_log_never_shows_the_query() {
+    // API keys and JWTs travel in the query (`?key=`, `?access_token=`); logs outlive them.
+    let gw = Gateway::start(MATCHING);
+    let (reply, line) =
+        gw.send_logged_line("GET", "/shelves/s7?key=k-secret-1&access_token=t-secret-2");
+    assert_eq!(reply.status, 200);
+    assert!(line.contains("\"GET /shelves/s7 HTTP/1.1\""), "{line}");
+    assert!(!line.contains("secret"), "{line}");
+}
