@@ -163,6 +163,7 @@ fn echoed(request: &Request<Incoming>, sni: Option<String>, addr: SocketAddr) ->
         authority: request.uri().authority().map(|a| a.to_string()),
         sni,
         id_token: None,
+        body_sha256: None,
     }
     .with_checks()
 }
