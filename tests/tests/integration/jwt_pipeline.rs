@@ -1,0 +1,127 @@
+//! The JWT stage inside the whole request pipeline: a request that waited for cold keys
+//! still gets its backend's ID token, path translation and `X-Forwarded-Authorization`;
+//! its body is held and then forwarded whole; `X-HTTP-Method-Override` picks the
+//! operation whose requirement applies.
+
+use std::time::Duration;
+
+use serde_json::json;
+use wasp_tests::echo::sha256_hex;
+use wasp_tests::idp::JWKS_PATH;
+use wasp_tests::{Client, CompileInput, EchoBackend, Gateway, Idp, MetadataServer, SigningKey};
+
+use crate::jwt_support::*;
+
+const BACKEND_AUDIENCE: &str = "https://backend.audience.example";
+
+/// `/remote/{id}` goes to `<backend>/api` (CONSTANT_ADDRESS) with an ID token for
+/// [`BACKEND_AUDIENCE`]; `/items` is open for GET and secured for POST and DELETE.
+fn spec(idp: &Idp, backend: &EchoBackend) -> String {
+    let remote = format!(
+        "  /remote/{{id}}:\n    get:\n      operationId: remote\n      x-google-backend: {{address: '{}/api', jwt_audience: '{BACKEND_AUDIENCE}'}}\n      responses: {{'200': {{description: ok}}}}\n",
+        backend.url()
+    );
+    let items = "  /items:\n    get:\n      operationId: listItems\n      security: []\n      responses: {'200': {description: ok}}\n    post:\n      operationId: createItem\n      responses: {'200': {description: ok}}\n    delete:\n      operationId: deleteItems\n      responses: {'200': {description: ok}}\n";
+    api(
+        &[provider("idp", idp, Some(JWKS_PATH), &[])],
+        Some("[{idp: []}]"),
+        &[remote, items.to_string()],
+    )
+}
+
+fn gateway(idp: &Idp, metadata: &MetadataServer) -> Gateway {
+    let backend = EchoBackend::start();
+    let input = CompileInput::new(&spec(idp, &backend)).args(["--metadata-url", &metadata.url()]);
+    let url = backend.url();
+    Gateway::start_compiled(&input, &url, Some(backend))
+}
+
+#[test]
+fn a_request_that_waited_for_keys_gets_its_backend_token_and_path() {
+    let key = SigningKey::es256("ec-1");
+    let idp = Idp::start(vec![key.clone()]);
+    idp.set_delay(Duration::from_millis(800));
+    let metadata = MetadataServer::start();
+    let gw = gateway(&idp, &metadata);
+    let claims = idp.claims(AUDIENCE);
+    let token = key.mint(&claims);
+    // The first request arrives before the keys: it is paused, then resumed.
+    let seen = passes(&gw, "/remote/7?x=1", &bearer(&token));
+    assert_eq!(
+        (seen.path.as_str(), seen.query.as_str()),
+        ("/api", "x=1&id=7")
+    );
+    assert_eq!(seen.id_token_audience(), Some(BACKEND_AUDIENCE), "{seen:?}");
+    assert_eq!(
+        seen.header("x-forwarded-authorization"),
+        Some(format!("Bearer {token}").as_str())
+    );
+    assert_eq!(userinfo(&seen), claims);
+    // And the same, warm.
+    let again = passes(&gw, "/remote/8", &bearer(&key.mint(&claims)));
+    assert_eq!(again.query, "id=8");
+    assert_eq!(again.id_token_audience(), Some(BACKEND_AUDIENCE));
+    assert_eq!(idp.fetches(JWKS_PATH), 1);
+    // Denied requests never reach the backend, whose token stays unused.
+    refused(&gw, "/remote/9", &[], 401, "Jwt is missing");
+}
+
+#[test]
+fn a_body_sent_while_the_keys_load_is_held_then_forwarded_whole() {
+    let key = SigningKey::es256("ec-1");
+    let idp = Idp::start(vec![key.clone()]);
+    idp.set_delay(Duration::from_millis(800));
+    let metadata = MetadataServer::start();
+    let gw = gateway(&idp, &metadata);
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let authorization = format!("Bearer {}", key.mint(&idp.claims(AUDIENCE)));
+    let reply = Client::new()
+        .send_body(
+            "POST",
+            &gw.url("/items"),
+            &[("authorization", &authorization)],
+            &body,
+        )
+        .expect("request through Envoy");
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let seen = reply.echoed();
+    assert_eq!(seen.method, "POST");
+    assert_eq!(seen.body_sha256, Some(sha256_hex(&body)));
+
+    let forged = format!(
+        "Bearer {}",
+        SigningKey::es256("ec-1").mint(&idp.claims(AUDIENCE))
+    );
+    let reply = Client::new()
+        .send_body(
+            "POST",
+            &gw.url("/items"),
+            &[("authorization", &forged)],
+            &body,
+        )
+        .expect("request through Envoy");
+    denied(&reply, 401, "Jwt verification fails");
+}
+
+#[test]
+fn the_overridden_methods_requirement_applies() {
+    let key = SigningKey::es256("ec-1");
+    let idp = Idp::start(vec![key.clone()]);
+    let metadata = MetadataServer::start();
+    let gw = gateway(&idp, &metadata);
+    let override_to_delete = ("x-http-method-override", "DELETE".to_string());
+    passes(&gw, "/items", &[]);
+    refused(
+        &gw,
+        "/items",
+        std::slice::from_ref(&override_to_delete),
+        401,
+        "Jwt is missing",
+    );
+    let mut claims = idp.claims(AUDIENCE);
+    claims["email"] = json!("user@example.com");
+    let headers = [override_to_delete, bearer(&key.mint(&claims))[0].clone()];
+    let seen = passes(&gw, "/items", &headers);
+    assert_eq!(seen.method, "DELETE");
+    assert_eq!(userinfo(&seen)["email"], "user@example.com");
+}
