@@ -7,7 +7,7 @@
 use serde_json::{json, Value};
 use wasp_tests::http::send_raw;
 use wasp_tests::idp::{b64, compact, hs256_with_secret, now, JWKS_PATH};
-use wasp_tests::{Gateway, Idp, SigningKey};
+use wasp_tests::{Idp, SigningKey};
 
 use crate::jwt_support::*;
 
@@ -16,7 +16,7 @@ const NO_KEY: &str = "Jwks doesn't have key to match kid or alg from Jwt";
 const AUDIENCE_NOT_ALLOWED: &str = "Audiences in Jwt are not allowed";
 
 /// A gateway for one provider with an RSA and an EC key.
-fn gateway(extra: &[&str], args: &[&str]) -> (Idp, Gateway, SigningKey, SigningKey) {
+fn gateway(extra: &[&str], args: &[&str]) -> (Idp, JwtGateway, SigningKey, SigningKey) {
     let rsa = SigningKey::rs256("rsa-1", 0);
     let ec = SigningKey::es256("ec-1");
     let idp = Idp::start(vec![rsa.clone(), ec.clone()]);

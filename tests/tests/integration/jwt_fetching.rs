@@ -206,8 +206,8 @@ fn the_first_requests_wait_for_a_slow_provider_but_not_forever() {
     std::io::Write::write_all(&mut quitter, request.as_bytes()).expect("send");
     thread::sleep(Duration::from_millis(200));
     drop(quitter);
-    // Sent at once on their own connections (so over both workers): all wait for the
-    // one cold fetch, whichever worker makes it.
+    // Sent at once on their own connections: all wait for the one cold fetch, which
+    // another VM (the main thread's or the other worker's) may make.
     let tokens: Vec<String> = (0..6).map(|_| fresh_token(&idp, &key)).collect();
     thread::scope(|scope| {
         for token in &tokens {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 use wasp_tests::echo::sha256_hex;
 use wasp_tests::idp::JWKS_PATH;
-use wasp_tests::{Client, CompileInput, EchoBackend, Gateway, Idp, MetadataServer, SigningKey};
+use wasp_tests::{Client, CompileInput, Gateway, HyperEcho, Idp, MetadataServer, SigningKey};
 
 use crate::jwt_support::*;
 
@@ -16,7 +16,7 @@ const BACKEND_AUDIENCE: &str = "https://backend.audience.example";
 
 /// `/remote/{id}` goes to `<backend>/api` (CONSTANT_ADDRESS) with an ID token for
 /// [`BACKEND_AUDIENCE`]; `/items` is open for GET and secured for POST and DELETE.
-fn spec(idp: &Idp, backend: &EchoBackend) -> String {
+fn spec(idp: &Idp, backend: &HyperEcho) -> String {
     let remote = format!(
         "  /remote/{{id}}:\n    get:\n      operationId: remote\n      x-google-backend: {{address: '{}/api', jwt_audience: '{BACKEND_AUDIENCE}'}}\n      responses: {{'200': {{description: ok}}}}\n",
         backend.url()
@@ -29,11 +29,13 @@ fn spec(idp: &Idp, backend: &EchoBackend) -> String {
     )
 }
 
-fn gateway(idp: &Idp, metadata: &MetadataServer) -> Gateway {
-    let backend = EchoBackend::start();
+fn gateway(idp: &Idp, metadata: &MetadataServer) -> (Gateway, HyperEcho) {
+    let backend = HyperEcho::plain();
     let input = CompileInput::new(&spec(idp, &backend)).args(["--metadata-url", &metadata.url()]);
-    let url = backend.url();
-    Gateway::start_compiled(&input, &url, Some(backend))
+    (
+        Gateway::start_compiled(&input, &backend.url(), None),
+        backend,
+    )
 }
 
 #[test]
@@ -42,7 +44,7 @@ fn a_request_that_waited_for_keys_gets_its_backend_token_and_path() {
     let idp = Idp::start(vec![key.clone()]);
     idp.set_delay(Duration::from_millis(800));
     let metadata = MetadataServer::start();
-    let gw = gateway(&idp, &metadata);
+    let (gw, _backend) = gateway(&idp, &metadata);
     let claims = idp.claims(AUDIENCE);
     let token = key.mint(&claims);
     // The first request arrives before the keys: it is paused, then resumed.
@@ -72,7 +74,7 @@ fn a_body_sent_while_the_keys_load_is_held_then_forwarded_whole() {
     let idp = Idp::start(vec![key.clone()]);
     idp.set_delay(Duration::from_millis(800));
     let metadata = MetadataServer::start();
-    let gw = gateway(&idp, &metadata);
+    let (gw, _backend) = gateway(&idp, &metadata);
     let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     let authorization = format!("Bearer {}", key.mint(&idp.claims(AUDIENCE)));
     let reply = Client::new()
@@ -108,7 +110,7 @@ fn the_overridden_methods_requirement_applies() {
     let key = SigningKey::es256("ec-1");
     let idp = Idp::start(vec![key.clone()]);
     let metadata = MetadataServer::start();
-    let gw = gateway(&idp, &metadata);
+    let (gw, _backend) = gateway(&idp, &metadata);
     let override_to_delete = ("x-http-method-override", "DELETE".to_string());
     passes(&gw, "/items", &[]);
     refused(

@@ -1,12 +1,14 @@
 //! Shared by the `jwt_*` modules: specs with oauth2 providers pointing at a real
 //! [`Idp`], and assertions phrased as what a client and the backend see.
 
+use std::ops::Deref;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::Value;
 
 use wasp_tests::expect::local_reply;
-use wasp_tests::{CompileInput, Echoed, Gateway, Idp, Reply};
+use wasp_tests::{CompileInput, Echoed, Gateway, HyperEcho, Idp, Reply};
 
 /// The spec's `host`: the service name, so the default audience is `https://` + it.
 pub const HOST: &str = "jwt.example.com";
@@ -67,20 +69,38 @@ pub fn one_provider(idp: &Idp, jwks_path: Option<&str>, extra: &[&str]) -> Strin
     )
 }
 
+/// A gateway in front of a hyper echo backend, which answers simultaneous new
+/// connections at once (requests released together after a key fetch arrive so).
+pub struct JwtGateway {
+    gateway: Gateway,
+    _backend: HyperEcho,
+}
+
+impl Deref for JwtGateway {
+    type Target = Gateway;
+
+    fn deref(&self) -> &Gateway {
+        &self.gateway
+    }
+}
+
 /// Compiles `spec` with extra options and starts Envoy with an echo backend.
-pub fn start(spec: &str, args: &[&str]) -> Gateway {
+pub fn start(spec: &str, args: &[&str]) -> JwtGateway {
     start_workers(spec, args, 1)
 }
 
-pub fn start_workers(spec: &str, args: &[&str], workers: u32) -> Gateway {
-    let echo = wasp_tests::EchoBackend::start();
-    let url = echo.url();
-    Gateway::start_compiled_workers(
+pub fn start_workers(spec: &str, args: &[&str], workers: u32) -> JwtGateway {
+    let backend = HyperEcho::plain();
+    let gateway = Gateway::start_compiled_workers(
         &CompileInput::new(spec).args(args),
-        &url,
-        Some(echo),
+        &backend.url(),
+        None,
         workers,
-    )
+    );
+    JwtGateway {
+        gateway,
+        _backend: backend,
+    }
 }
 
 /// `Authorization: Bearer <token>`.
