@@ -412,24 +412,33 @@ pub struct Idp {
 impl Idp {
     /// Serves over plain HTTP; the issuer is `http://127.0.0.1:<port>`.
     pub fn start(keys: Vec<SigningKey>) -> Idp {
-        Idp::start_with(None, keys)
+        Idp::start_with(None, "127.0.0.1:0", keys)
+    }
+
+    /// Serves over plain HTTP on `bind` (`[::1]:0` for an IPv6 issuer).
+    pub fn start_on(bind: &str, keys: Vec<SigningKey>) -> Idp {
+        Idp::start_with(None, bind, keys)
     }
 
     /// Serves over HTTPS with a certificate from `ca`; the issuer is
     /// `https://localhost:<port>` (the name the certificate carries).
     pub fn start_tls(ca: &TestCa, keys: Vec<SigningKey>) -> Idp {
-        Idp::start_with(Some(TlsAcceptor::from(ca.server_config())), keys)
+        Idp::start_with(
+            Some(TlsAcceptor::from(ca.server_config())),
+            "127.0.0.1:0",
+            keys,
+        )
     }
 
-    fn start_with(tls: Option<TlsAcceptor>, keys: Vec<SigningKey>) -> Idp {
+    fn start_with(tls: Option<TlsAcceptor>, bind: &str, keys: Vec<SigningKey>) -> Idp {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .expect("start a tokio runtime for the identity provider");
         let listener = runtime
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .expect("bind the identity provider on 127.0.0.1:0");
+            .block_on(TcpListener::bind(bind))
+            .unwrap_or_else(|e| panic!("bind the identity provider on {bind}: {e}"));
         let addr = listener.local_addr().expect("identity provider address");
         let base = match tls {
             Some(_) => format!("https://{}:{}", crate::tls::SERVER_NAME, addr.port()),

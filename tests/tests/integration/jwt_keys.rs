@@ -205,3 +205,19 @@ fn discovered_keys_on_another_origin_need_jwks_origin() {
     assert_eq!(keys.fetches(JWKS_PATH), 1, "{:?}", keys.all_fetches());
     assert_eq!(issuer.fetches(JWKS_PATH), 0);
 }
+
+#[test]
+fn an_ipv6_issuer_is_discovered_and_fetched() {
+    let key = SigningKey::es256("ec-6");
+    let idp = Idp::start_on("[::1]:0", vec![key.clone()]);
+    assert!(
+        idp.issuer().starts_with("http://[::1]:"),
+        "{}",
+        idp.issuer()
+    );
+    let gw = start(&one_provider(&idp, None, &[]), &[]);
+    let claims = idp.claims(AUDIENCE);
+    let seen = passes(&gw, "/secure", &bearer(&key.mint(&claims)));
+    assert_eq!(userinfo(&seen), claims);
+    assert_eq!(idp.fetches(JWKS_PATH), 1, "{:?}", idp.all_fetches());
+}

@@ -127,3 +127,64 @@ fn the_overridden_methods_requirement_applies() {
     assert_eq!(seen.method, "DELETE");
     assert_eq!(userinfo(&seen)["email"], "user@example.com");
 }
+
+#[test]
+fn cors_preflights_and_unconfigured_calls_need_no_token() {
+    let key = SigningKey::es256("ec-1");
+    let idp = Idp::start(vec![key.clone()]);
+    // allowCors: the generated OPTIONS operations carry no requirement; x-google-allow: all
+    // lets unconfigured calls through without one (and without user info).
+    let top = format!(
+        "x-google-allow: all\nx-google-endpoints:\n- name: {HOST}\n  allowCors: true\nsecurityDefinitions:"
+    );
+    let spec = one_provider(&idp, Some(JWKS_PATH), &[]).replace("securityDefinitions:", &top);
+    let gw = start(&spec, &[]);
+    refused(&gw, "/secure", &[], 401, "Jwt is missing");
+    let preflight = [
+        ("origin", "https://app.example"),
+        ("access-control-request-method", "GET"),
+    ];
+    let reply = gw.send("OPTIONS", "/secure", &preflight);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.echoed().method, "OPTIONS");
+    let seen = passes(&gw, "/unconfigured/path", &[(USERINFO, "e30".to_string())]);
+    assert_eq!(seen.header(USERINFO), None, "{seen:?}");
+}
+
+#[test]
+fn a_denial_carries_the_cors_headers_a_browser_needs_to_read_it() {
+    let key = SigningKey::es256("ec-1");
+    let idp = Idp::start(vec![key.clone()]);
+    let origin = "https://app.example";
+    let gw = start(
+        &one_provider(&idp, Some(JWKS_PATH), &[]),
+        &["--cors-preset", "basic", "--cors-allow-origin", origin],
+    );
+    let reply = send(&gw, "/secure", &[("origin", origin.to_string())]);
+    denied(&reply, 401, "Jwt is missing");
+    assert_eq!(
+        reply.header("access-control-allow-origin"),
+        Some(origin),
+        "{reply:?}"
+    );
+    // The preflight is answered by Envoy, with no token.
+    let reply = gw.send(
+        "OPTIONS",
+        "/secure",
+        &[
+            ("origin", origin),
+            ("access-control-request-method", "GET"),
+            ("access-control-request-headers", "authorization"),
+        ],
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.header("access-control-allow-origin"), Some(origin));
+    let token = key.mint(&idp.claims(AUDIENCE));
+    let reply = send(
+        &gw,
+        "/secure",
+        &[("origin", origin.to_string()), bearer(&token)[0].clone()],
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.header("access-control-allow-origin"), Some(origin));
+}

@@ -317,3 +317,48 @@ fn a_verified_token_is_still_checked_against_each_operations_scopes() {
         refused(&gw, "/read", &token, 403, "Jwt scopes are not allowed");
     }
 }
+
+/// Compiles `spec`: exit 2, and stderr names the file and each of `needles`.
+fn rejected(spec: &str, needles: &[&str]) {
+    let tools = wasp_tests::Tools::from_env();
+    let run = wasp_tests::spec::run_compile(&tools, spec, "http://127.0.0.1:9");
+    let stderr = run.stderr();
+    assert_eq!(run.output.status.code(), Some(2), "{stderr}");
+    let file = run.spec.display().to_string();
+    for needle in [file.as_str()].iter().chain(needles) {
+        assert!(
+            stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn specs_that_would_leave_an_operation_unprotected_are_rejected() {
+    let idp = Idp::start(vec![]);
+    let spec = one_provider(&idp, Some(JWKS_PATH), &[]);
+    rejected(
+        &spec.replace("security: [{idp: []}]", "security: [{idpp: []}]"),
+        &["/security/0/idpp", "not defined in securityDefinitions"],
+    );
+    let issuer_line = format!("    x-google-issuer: \"{}\"\n", idp.issuer());
+    rejected(
+        &spec.replace(&issuer_line, ""),
+        &["/securityDefinitions/idp", "x-google-issuer"],
+    );
+    rejected(
+        &spec.replace(&idp.url(JWKS_PATH), "ftp://keys.example/jwks"),
+        &[
+            "/securityDefinitions/idp/x-google-jwks_uri",
+            "http and https",
+        ],
+    );
+    rejected(
+        &one_provider(
+            &idp,
+            Some(JWKS_PATH),
+            &["x-google-jwt-locations: [{query: jwt, value_prefix: \"Bearer \"}]"],
+        ),
+        &["/securityDefinitions/idp/x-google-jwt-locations/0/value_prefix"],
+    );
+}
