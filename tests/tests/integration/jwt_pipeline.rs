@@ -188,3 +188,24 @@ fn a_denial_carries_the_cors_headers_a_browser_needs_to_read_it() {
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.header("access-control-allow-origin"), Some(origin));
 }
+
+#[test]
+fn a_request_that_waited_for_keys_then_waits_for_its_backend_token() {
+    let key = SigningKey::es256("ec-1");
+    let idp = Idp::start(vec![key.clone()]);
+    idp.set_delay(Duration::from_millis(500));
+    let metadata = MetadataServer::start();
+    metadata.set_delay(Duration::from_millis(2500));
+    let (gw, _backend) = gateway(&idp, &metadata);
+    let token = key.mint(&idp.claims(AUDIENCE));
+    // The keys arrive first; the request then waits for the ID token still on its way.
+    let seen = passes(&gw, "/remote/7", &bearer(&token));
+    assert_eq!(seen.id_token_audience(), Some(BACKEND_AUDIENCE), "{seen:?}");
+    assert_eq!(seen.query, "id=7");
+    assert_eq!(
+        seen.header("x-forwarded-authorization"),
+        Some(format!("Bearer {token}").as_str())
+    );
+    assert_eq!(userinfo(&seen)["sub"], "user-1");
+    assert_eq!(metadata.calls(BACKEND_AUDIENCE), 1);
+}
