@@ -117,6 +117,8 @@ pub struct SigningKey {
     pub kid: String,
     pub kind: KeyKind,
     material: Arc<Material>,
+    /// Made once: a provider's certificate map is the same document on every fetch.
+    certificate: Arc<OnceLock<Option<String>>>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -194,6 +196,7 @@ impl SigningKey {
             kid: kid.to_string(),
             kind,
             material: Arc::new(material),
+            certificate: Arc::new(OnceLock::new()),
         }
     }
 
@@ -261,6 +264,12 @@ impl SigningKey {
 
     /// A self-signed X.509 certificate (PEM) for the public key (`None` for HMAC).
     pub fn certificate_pem(&self) -> Option<String> {
+        self.certificate
+            .get_or_init(|| self.make_certificate())
+            .clone()
+    }
+
+    fn make_certificate(&self) -> Option<String> {
         let (pkcs8, alg) = match &*self.material {
             Material::Rsa { pkcs8, .. } => (pkcs8, &rcgen::PKCS_RSA_SHA256),
             Material::Ec { pkcs8, .. } => (pkcs8, &rcgen::PKCS_ECDSA_P256_SHA256),
