@@ -226,8 +226,8 @@ pub struct KeySet {
     pub skipped: Vec<KeyError>,
 }
 
-/// Most keys tried for a token without `kid` (as jwt_verify_lib, it tries every key of the
-/// right algorithm, but a capped number so a large set can't multiply the RSA cost).
+/// Most keys tried for a token without `kid`, or keys without `kid` tried for a token with one
+/// (jwt_verify_lib tries every such key; a cap keeps a large set from multiplying the RSA cost).
 pub const MAX_KIDLESS_CANDIDATES: usize = 4;
 
 impl KeySet {
@@ -249,12 +249,20 @@ impl KeySet {
         &self.keys
     }
 
-    /// The keys to try for a token: with a `kid`, those with that `kid` and algorithm; without,
-    /// the first few with that algorithm. Empty means "no key to match kid or alg".
+    /// The keys to try for a token: with a `kid`, those with that `kid` and algorithm, then
+    /// (as jwt_verify_lib does) the first few with that algorithm and no `kid` of their own,
+    /// such as a symmetric key document's secret; without, the first few with that algorithm.
+    /// Empty means "no key to match kid or alg".
     pub fn candidates(&self, kid: Option<&str>, alg: Algorithm) -> Vec<&VerifierKey> {
         let matching = self.keys.iter().filter(|k| k.alg == alg);
         match kid {
-            Some(kid) => matching.filter(|k| k.kid.as_deref() == Some(kid)).collect(),
+            Some(kid) => {
+                let named = matching.clone().filter(|k| k.kid.as_deref() == Some(kid));
+                let unnamed = matching
+                    .filter(|k| k.kid.is_none())
+                    .take(MAX_KIDLESS_CANDIDATES);
+                named.chain(unnamed).collect()
+            }
             None => matching.take(MAX_KIDLESS_CANDIDATES).collect(),
         }
     }

@@ -143,6 +143,8 @@ impl Verifier {
             }
             return Err(JwtError::KeyNotFound);
         }
+        // A named kid that only kid-less keys answered may still be a rotation.
+        let unknown_kid = parsed.kid.is_some() && candidates.iter().all(|c| c.kid.is_none());
         if self.cache.is_known_bad(key, generation, now) {
             return Err(JwtError::VerificationFailed);
         }
@@ -150,6 +152,9 @@ impl Verifier {
             .iter()
             .any(|candidate| candidate.verify_signature(token))
         {
+            if may_refresh && unknown_kid {
+                return Ok(Verdict::Pending(Wait::UnknownKid));
+            }
             self.cache.put_bad(*key, generation, now);
             return Err(JwtError::VerificationFailed);
         }

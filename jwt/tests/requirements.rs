@@ -537,6 +537,37 @@ fn an_unknown_kid_waits_for_one_refresh_then_fails() {
 }
 
 #[test]
+fn an_unknown_kid_tried_against_kidless_keys_still_asks_for_a_refresh() {
+    let anonymous = Signer::es256();
+    let mut kidless = anonymous.jwk("x");
+    kidless.as_object_mut().unwrap().remove("kid");
+    let rotated = Signer::es256();
+    let keys = keyset(&jwks(&[kidless]));
+    let token = mint(&rotated, Some("new"), &good_claims());
+    let mut verifier = Verifier::default();
+    let at = |may_refresh| Keys::Ready {
+        keys: &keys,
+        generation: 1,
+        may_refresh,
+    };
+    assert_eq!(
+        check(&mut verifier, at(true), &token, NOW),
+        wasp_jwt::Verdict::Pending(Wait::UnknownKid)
+    );
+    // After the refresh (same keys) the kid-less key's failure is final.
+    assert_eq!(
+        check(&mut verifier, at(false), &token, NOW),
+        wasp_jwt::Verdict::Rejected(JwtError::VerificationFailed)
+    );
+    // The kid-less key's own tokens verify whatever their kid.
+    let own = mint(&anonymous, Some("new"), &good_claims());
+    assert!(matches!(
+        check(&mut verifier, at(true), &own, NOW),
+        wasp_jwt::Verdict::Verified(_)
+    ));
+}
+
+#[test]
 fn cached_tokens_are_bound_to_the_key_generation_and_expiry() {
     let signer = Signer::rsa(0);
     let keys = keyset(&jwks(&[signer.jwk("k")]));

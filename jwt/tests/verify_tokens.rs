@@ -519,6 +519,46 @@ fn unknown_kid_and_kidless_with_several_keys() {
 }
 
 #[test]
+fn keys_without_a_kid_are_tried_for_any_kid() {
+    let named = Signer::es256();
+    let unnamed = Signer::es256();
+    let mut anonymous = unnamed.jwk("x");
+    anonymous.as_object_mut().unwrap().remove("kid");
+    let keys = keyset(&jwks(&[named.jwk("a"), anonymous]));
+    for kid in [Some("a"), Some("zzz"), None] {
+        assert_eq!(
+            rejection(
+                &provider(),
+                &keys,
+                &mint(&unnamed, kid, &good_claims()),
+                NOW
+            ),
+            None,
+            "kid {kid:?}"
+        );
+    }
+    // The named key stays bound to its own kid.
+    assert_eq!(
+        rejection(
+            &provider(),
+            &keys,
+            &mint(&named, Some("zzz"), &good_claims()),
+            NOW
+        ),
+        Some(JwtError::VerificationFailed)
+    );
+    assert_eq!(
+        rejection(
+            &provider(),
+            &keys,
+            &mint(&named, Some("a"), &good_claims()),
+            NOW
+        ),
+        None
+    );
+}
+
+#[test]
 fn kidless_tokens_try_a_capped_number_of_keys() {
     let signers: Vec<Signer> = (0..6).map(|_| Signer::es256()).collect();
     let jwk_list: Vec<_> = signers

@@ -40,6 +40,9 @@ pub struct Echoed {
     /// The verdict on a `Bearer` token in `Authorization` (absent without one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<TokenCheck>,
+    /// The SHA-256 (hex) of the request body that arrived, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_sha256: Option<String>,
 }
 
 impl Echoed {
@@ -164,12 +167,17 @@ fn echoed(request: &tiny_http::Request, addr: SocketAddr) -> Echoed {
         authority: None,
         sni: None,
         id_token: None,
+        body_sha256: None,
     }
     .with_checks()
 }
 
-fn answer(request: tiny_http::Request, addr: SocketAddr) {
-    let seen = echoed(&request, addr);
+fn answer(mut request: tiny_http::Request, addr: SocketAddr) {
+    let mut seen = echoed(&request, addr);
+    let mut body = Vec::new();
+    if std::io::Read::read_to_end(request.as_reader(), &mut body).is_ok() && !body.is_empty() {
+        seen.body_sha256 = Some(sha256_hex(&body));
+    }
     let (status, delay) = seen.requested_status_and_delay();
     if let Some(delay) = delay {
         std::thread::sleep(delay);
@@ -182,6 +190,15 @@ fn answer(request: tiny_http::Request, addr: SocketAddr) {
         .with_header(content_type);
     // The client may be gone (a test that stopped early); nothing to do then.
     let _ = request.respond(response);
+}
+
+/// Hex SHA-256, so a test can check that a body arrived whole without echoing it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]

@@ -70,16 +70,28 @@ impl Client {
 
     /// Sends `method url` with `headers` and no body.
     pub fn send(&self, method: &str, url: &str, headers: &[(&str, &str)]) -> Result<Reply, String> {
+        self.send_body(method, url, headers, &[])
+    }
+
+    /// Sends `method url` with `headers` and `body` (none when empty).
+    pub fn send_body(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Reply, String> {
         let mut request = ureq::http::Request::builder().method(method).uri(url);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let request = request
-            .body(())
-            .map_err(|e| format!("bad request {method} {url}: {e}"))?;
-        let mut response = self
-            .agent
-            .run(request)
+        let sent = if body.is_empty() {
+            request.body(()).map(|r| self.agent.run(r))
+        } else {
+            request.body(body).map(|r| self.agent.run(r))
+        };
+        let mut response = sent
+            .map_err(|e| format!("bad request {method} {url}: {e}"))?
             .map_err(|e| format!("{method} {url}: {e}"))?;
         let status = response.status().as_u16();
         let headers = response

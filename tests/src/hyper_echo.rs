@@ -1,7 +1,9 @@
 //! An echo backend that speaks HTTP/1.1 and HTTP/2 (hyper), over plain TCP
 //! (h2c by prior knowledge) or TLS (ALPN), and reports what only such a server
 //! can see: the HTTP version, the `:authority` and the TLS SNI. Its replies
-//! are the same [`Echoed`] JSON as the tiny_http echo backend.
+//! are the same [`Echoed`] JSON as the tiny_http echo backend. Unlike that one, it
+//! serves any number of simultaneous new connections at once (tiny_http's task pool
+//! can leave a connection queued behind busy keep-alive ones until one closes).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -122,7 +124,13 @@ async fn answer(
     sni: Option<String>,
     addr: SocketAddr,
 ) -> Response<Full<Bytes>> {
-    let seen = echoed(&request, sni, addr);
+    let mut seen = echoed(&request, sni, addr);
+    if let Ok(body) = http_body_util::BodyExt::collect(request.into_body()).await {
+        let body = body.to_bytes();
+        if !body.is_empty() {
+            seen.body_sha256 = Some(crate::echo::sha256_hex(&body));
+        }
+    }
     let (status, delay) = seen.requested_status_and_delay();
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
@@ -163,6 +171,7 @@ fn echoed(request: &Request<Incoming>, sni: Option<String>, addr: SocketAddr) ->
         authority: request.uri().authority().map(|a| a.to_string()),
         sni,
         id_token: None,
+        body_sha256: None,
     }
     .with_checks()
 }

@@ -21,6 +21,8 @@ struct Seen {
     minted: BTreeMap<String, u32>,
     /// Requests refused (wrong path, no flavor header, missing query fields).
     refused: Vec<String>,
+    /// Every answer waits this long first.
+    delay: std::time::Duration,
 }
 
 /// A running metadata server on a free loopback port; stops when dropped.
@@ -83,6 +85,11 @@ impl MetadataServer {
     /// Tokens minted per audience.
     pub fn minted(&self) -> BTreeMap<String, u32> {
         self.lock().minted.clone()
+    }
+
+    /// Makes every answer wait this long (a slow metadata server).
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        self.lock().delay = delay;
     }
 
     /// Requests the server refused, with why.
@@ -152,7 +159,9 @@ fn answer(request: tiny_http::Request, seen: &Mutex<Seen>) {
             tiny_http::Response::from_string(why).with_status_code(status)
         }
     };
+    let delay = seen.delay;
     drop(seen);
+    std::thread::sleep(delay);
     let _ = request.respond(response);
 }
 
