@@ -151,7 +151,16 @@ fn http_connection_manager(options: &BootstrapOptions, filter_json: &str, plan: 
             "name": "envoy.access_loggers.stdout",
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
-                "log_format": { "text_format_source": { "inline_string": ACCESS_LOG_FORMAT } },
+                "log_format": {
+                    "text_format_source": { "inline_string": ACCESS_LOG_FORMAT },
+                    // %REQ_WITHOUT_QUERY%: the query may carry API keys and JWTs.
+                    "formatters": [{
+                        "name": "envoy.formatter.req_without_query",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery",
+                        },
+                    }],
+                },
             },
         }],
         "local_reply_config": local_reply_config(),

@@ -1,8 +1,10 @@
 //! A real server speaking the GCP metadata-server protocol for ID tokens:
 //! `GET .../instance/service-accounts/default/identity?audience=<aud>&format=standard`
 //! with `Metadata-Flavor: Google` answers a freshly signed RS256 JWT (body is the
-//! raw token). It counts successful calls per audience, so tests can see caching,
-//! and refuses what the real server refuses (no flavor header: 403, other paths: 404).
+//! raw token); `GET .../instance/service-accounts/default/token` answers an OAuth access
+//! token as JSON (`access_token`, `expires_in`, `token_type`). It counts successful calls
+//! per audience, so tests can see caching, and refuses what the real server refuses (no
+//! flavor header: 403, other paths: 404).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -14,11 +16,19 @@ use crate::id_token;
 /// The path suffix every identity request ends with (after the metadata URL's own path).
 pub const IDENTITY_SUFFIX: &str = "/instance/service-accounts/default/identity";
 
+/// The path suffix of access-token requests.
+pub const ACCESS_TOKEN_SUFFIX: &str = "/instance/service-accounts/default/token";
+
+/// The access token the server hands out (what a service checking it expects).
+pub const ACCESS_TOKEN: &str = "ya29.wasp-test-access-token";
+
 /// What the server has seen, shared with its thread.
 #[derive(Debug, Default)]
 struct Seen {
     /// Tokens minted per audience.
     minted: BTreeMap<String, u32>,
+    /// Access tokens handed out.
+    access_tokens: u32,
     /// Requests refused (wrong path, no flavor header, missing query fields).
     refused: Vec<String>,
     /// Every answer waits this long first.
@@ -82,6 +92,11 @@ impl MetadataServer {
         self.lock().minted.get(audience).copied().unwrap_or(0)
     }
 
+    /// How many access tokens were handed out.
+    pub fn access_token_calls(&self) -> u32 {
+        self.lock().access_tokens
+    }
+
     /// Tokens minted per audience.
     pub fn minted(&self) -> BTreeMap<String, u32> {
         self.lock().minted.clone()
@@ -115,16 +130,21 @@ impl Drop for MetadataServer {
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
     Mint(String),
+    AccessToken,
     Refuse(u16, String),
 }
 
 fn decide(method: &str, target: &str, flavor: Option<&str>) -> Verdict {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    if method != "GET" || !path.ends_with(IDENTITY_SUFFIX) {
-        return Verdict::Refuse(404, format!("{method} {target}: not an identity request"));
+    let identity = path.ends_with(IDENTITY_SUFFIX);
+    if method != "GET" || !(identity || path.ends_with(ACCESS_TOKEN_SUFFIX)) {
+        return Verdict::Refuse(404, format!("{method} {target}: not a token request"));
     }
     if flavor != Some("Google") {
         return Verdict::Refuse(403, format!("{target}: Metadata-Flavor is {flavor:?}"));
+    }
+    if !identity {
+        return Verdict::AccessToken;
     }
     let mut audience = None;
     let mut format = None;
@@ -153,6 +173,16 @@ fn answer(request: tiny_http::Request, seen: &Mutex<Seen>) {
         Verdict::Mint(audience) => {
             *seen.minted.entry(audience.clone()).or_default() += 1;
             tiny_http::Response::from_string(id_token::mint(&audience))
+        }
+        Verdict::AccessToken => {
+            seen.access_tokens += 1;
+            let body = serde_json::json!({
+                "access_token": ACCESS_TOKEN, "expires_in": 3599, "token_type": "Bearer",
+            });
+            tiny_http::Response::from_string(body.to_string()).with_header(
+                tiny_http::Header::from_bytes("content-type", "application/json")
+                    .expect("a valid header"),
+            )
         }
         Verdict::Refuse(status, why) => {
             seen.refused.push(why.clone());
@@ -213,6 +243,12 @@ mod tests {
         assert!(matches!(
             decide("GET", "/other?audience=a&format=standard", Some("Google")),
             Verdict::Refuse(404, _)
+        ));
+        let token = "/computeMetadata/v1/instance/service-accounts/default/token";
+        assert_eq!(decide("GET", token, Some("Google")), Verdict::AccessToken);
+        assert!(matches!(
+            decide("GET", token, None),
+            Verdict::Refuse(403, _)
         ));
     }
 }

@@ -31,3 +31,4 @@ mod matching;
 mod method_override;
 mod quota;
 mod reports;
+mod service_control_auth;
