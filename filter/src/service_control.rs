@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use wasp_control_client::flow::Counters;
 use wasp_control_client::report::UNKNOWN_OPERATION;
 use wasp_control_client::ReportRecord;
 
@@ -153,6 +154,50 @@ pub fn caller_ip(source_address: &str) -> &str {
     }
 }
 
+/// The flow's counters as Envoy counters (shown in `/stats` as `wasmcustom.<name>`): how
+/// often Service Control was asked or answered from cache, and how often its failure let a
+/// request through (fail open) or stopped it (fail closed).
+pub const METRICS: [&str; 7] = [
+    "wasp.service_control.check_calls",
+    "wasp.service_control.check_cache_hits",
+    "wasp.service_control.quota_calls",
+    "wasp.service_control.quota_cache_hits",
+    "wasp.service_control.failed_open",
+    "wasp.service_control.failed_closed",
+    "wasp.service_control.rejected_calls",
+];
+
+fn values(c: &Counters) -> [u64; 7] {
+    [
+        c.check_calls,
+        c.check_cache_hits,
+        c.quota_calls,
+        c.quota_cache_hits,
+        c.failed_open,
+        c.failed_closed,
+        c.rejected_calls,
+    ]
+}
+
+/// What was already added to the Envoy counters, so each export adds only what is new.
+#[derive(Debug, Clone, Default)]
+pub struct Exported {
+    last: [u64; 7],
+}
+
+impl Exported {
+    /// The increase of each of [`METRICS`] since the last call.
+    pub fn deltas(&mut self, now: &Counters) -> [u64; 7] {
+        let now = values(now);
+        let mut deltas = [0; 7];
+        for ((delta, now), last) in deltas.iter_mut().zip(now).zip(self.last.iter_mut()) {
+            *delta = now.saturating_sub(*last);
+            *last = now;
+        }
+        deltas
+    }
+}
+
 /// An Envoy integer attribute (`response.code`, `request.total_size`): 8 bytes, little endian.
 pub fn int_property(bytes: &[u8]) -> Option<u64> {
     let array: [u8; 8] = bytes.try_into().ok()?;
@@ -226,6 +271,21 @@ mod tests {
         assert_eq!(caller_ip("10.0.0.7"), "10.0.0.7");
         assert_eq!(caller_ip(""), "");
         assert_eq!(caller_ip("[broken"), "broken");
+    }
+
+    #[test]
+    fn counters_are_exported_as_increments() {
+        let mut exported = Exported::default();
+        let mut counters = Counters {
+            check_calls: 3,
+            failed_open: 1,
+            ..Counters::default()
+        };
+        assert_eq!(exported.deltas(&counters), [3, 0, 0, 0, 1, 0, 0]);
+        assert_eq!(exported.deltas(&counters), [0; 7]);
+        counters.check_calls = 5;
+        counters.rejected_calls = 2;
+        assert_eq!(exported.deltas(&counters), [2, 0, 0, 0, 0, 0, 2]);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use log::{debug, warn};
 use proxy_wasm::hostcalls;
+use proxy_wasm::types::MetricType;
 use wasp_config::service_control::ControlClientConfig;
 use wasp_config::ACCESS_TOKEN_KEY;
 use wasp_control_client::{
@@ -24,7 +25,7 @@ use wasp_control_client::{
 
 use super::state::{now_ms, State};
 use super::tokens::{current_token, response_body, response_status, Response, TokenAnswer};
-use crate::service_control::{int_property, RequestIds, Traces};
+use crate::service_control::{int_property, Exported, RequestIds, Traces, METRICS};
 use crate::waiters::Onward;
 
 /// A request waiting for a Check or AllocateQuota answer.
@@ -45,6 +46,9 @@ pub(super) struct ControlRuntime {
     outbox: RefCell<Vec<ReportRequest>>,
     /// Callout token -> the request waiting for it.
     pending: RefCell<HashMap<u32, ControlPending>>,
+    /// Envoy counter ids of [`METRICS`] (`None` where the host refused one).
+    metric_ids: Vec<Option<u32>>,
+    exported: RefCell<Exported>,
 }
 
 impl ControlRuntime {
@@ -58,7 +62,25 @@ impl ControlRuntime {
             batcher: RefCell::new(ReportBatcher::new(&config, seed.rotate_left(17))),
             outbox: RefCell::new(Vec::new()),
             pending: RefCell::new(HashMap::new()),
+            metric_ids: METRICS
+                .iter()
+                .map(|name| hostcalls::define_metric(MetricType::Counter, name).ok())
+                .collect(),
+            exported: RefCell::new(Exported::default()),
             config,
+        }
+    }
+
+    /// Adds what the flow counted since the last export to the Envoy counters.
+    pub fn export_counters(&self) {
+        let deltas = self
+            .exported
+            .borrow_mut()
+            .deltas(&self.state.borrow().counters);
+        for (id, delta) in self.metric_ids.iter().zip(deltas) {
+            if let (Some(id), Ok(delta @ 1..)) = (id, i64::try_from(delta)) {
+                let _ = hostcalls::increment_metric(*id, delta);
+            }
         }
     }
 
@@ -184,6 +206,7 @@ pub(super) fn tick(state: &State, deliveries: &mut Deliveries, now: u64) {
         send(state, deliveries, delivery);
     }
     control.flush_logs();
+    control.export_counters();
 }
 
 fn send(state: &State, deliveries: &mut Deliveries, delivery: Delivery) {

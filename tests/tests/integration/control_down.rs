@@ -53,6 +53,25 @@ fn assert_unavailable(reply: &Reply) {
     );
 }
 
+/// The filter's Envoy counter `name` (exported on the root's tick) once it reaches `at_least`,
+/// or its value after a few seconds.
+fn wait_for_counter(gw: &ControlledGateway, name: &str, at_least: u64) -> u64 {
+    let stat = format!("wasmcustom.{name}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let stats = gw.get_admin(&format!("/stats?filter={stat}"));
+        let value = stats
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{stat}: ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if value >= at_least || std::time::Instant::now() > deadline {
+            return value;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn fail_open_lets_requests_through_while_the_service_is_down() {
     let mut gw = ControlledGateway::start_with(spec(), ControlOptions::default());
@@ -72,6 +91,9 @@ fn fail_open_lets_requests_through_while_the_service_is_down() {
     assert_no_consumer(&gw.get("/open"));
     // A missing key needs no call: still refused.
     local_reply(&gw.get("/items"), 401, MISSING_KEY);
+    // Each request let through by the policy is counted where operators look (Envoy stats).
+    let failed_open = wait_for_counter(&gw, "wasp.service_control.failed_open", 4);
+    assert!(failed_open >= 4, "failed_open = {failed_open}");
 
     gw.control.start_again();
     local_reply(
@@ -101,6 +123,8 @@ fn fail_closed_answers_503_until_the_service_is_back() {
     assert_consumer(&get_with_key(&gw, "/items", &checked.key), 5);
     assert_no_consumer(&get_with_key(&gw, "/open", "AIzaBogus"));
     local_reply(&gw.get("/items"), 401, MISSING_KEY);
+
+    assert!(wait_for_counter(&gw, "wasp.service_control.failed_closed", 3) >= 3);
 
     gw.control.start_again();
     assert_consumer(&get_with_key(&gw, "/items", &unchecked.key), 5);
