@@ -70,17 +70,7 @@ pub(super) fn start(
     let Some(requirement) = security else {
         return after_jwt(state, context_id, onward, false, now_ms);
     };
-    let outcome = authenticate(
-        requirement,
-        &state.gateway.service_name,
-        &state.gateway.providers,
-        &state.key_views.borrow(),
-        &mut state.verifier.borrow_mut(),
-        &onward.headers,
-        seconds(now_ms),
-        Pass::First,
-    );
-    match outcome {
+    match check_jwt(state, requirement, &onward, now_ms, Pass::First) {
         JwtOutcome::Wait {
             providers,
             kid_refresh,
@@ -102,7 +92,19 @@ pub(super) fn jwt_final(state: &State, waiter: Waiter<JwtPending>, now_ms: u64) 
     else {
         return reply(&LocalReply::Internal);
     };
-    let outcome = authenticate(
+    let outcome = check_jwt(state, requirement, &onward, now_ms, Pass::Final);
+    after_verdict(state, waiter.context_id, outcome, onward, now_ms)
+}
+
+/// The JWT requirement against the request's head and this VM's keys.
+fn check_jwt(
+    state: &State,
+    requirement: &SecurityRequirement,
+    onward: &Onward,
+    now_ms: u64,
+    pass: Pass,
+) -> JwtOutcome {
+    authenticate(
         requirement,
         &state.gateway.service_name,
         &state.gateway.providers,
@@ -110,9 +112,8 @@ pub(super) fn jwt_final(state: &State, waiter: Waiter<JwtPending>, now_ms: u64) 
         &mut state.verifier.borrow_mut(),
         &onward.headers,
         seconds(now_ms),
-        Pass::Final,
-    );
-    after_verdict(state, waiter.context_id, outcome, onward, now_ms)
+        pass,
+    )
 }
 
 fn after_verdict(

@@ -68,6 +68,14 @@ pub fn check_size(body_size: usize) -> Result<(), FetchError> {
     Ok(())
 }
 
+/// A 200 with a body within the size cap.
+fn answered(status: Option<u32>, body: &[u8]) -> Result<(), FetchError> {
+    if status != Some(200) {
+        return Err(FetchError::Status(status));
+    }
+    check_size(body.len())
+}
+
 /// Turns a metadata-server answer into a token: status 200 and a body that is
 /// a compact JWT (surrounding whitespace allowed). The expiry comes from the
 /// payload's `exp`, read without verifying the signature: the token is only
@@ -77,10 +85,7 @@ pub fn parse_response(
     body: &[u8],
     now_ms: u64,
 ) -> Result<IdToken, FetchError> {
-    if status != Some(200) {
-        return Err(FetchError::Status(status));
-    }
-    check_size(body.len())?;
+    answered(status, body)?;
     let text = std::str::from_utf8(body)
         .map_err(|_| FetchError::NotAJwt("not UTF-8"))?
         .trim();
@@ -125,10 +130,7 @@ pub fn parse_access_token(
     body: &[u8],
     now_ms: u64,
 ) -> Result<IdToken, FetchError> {
-    if status != Some(200) {
-        return Err(FetchError::Status(status));
-    }
-    check_size(body.len())?;
+    answered(status, body)?;
     let answer: serde_json::Value = serde_json::from_slice(body)
         .map_err(|_| FetchError::Unusable("not a JSON access-token answer"))?;
     let token = answer
