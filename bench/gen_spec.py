@@ -6,7 +6,8 @@ the other N-3 operations are fillers /v1/svc<i/10>/res<i%10>/{id}, so the 10-op 
 10,000-op spec answer the same request (GET /v1/bench/42) among few or many siblings.
 
 --jwt ISSUER JWKS_URI AUDIENCE protects the benched operation with a JWT provider
-(securityDefinitions oauth2 + x-google-issuer/jwks_uri/audiences; the JWT scenario).
+(securityDefinitions oauth2 + x-google-issuer/jwks_uri/audiences; the JWT scenario) and adds
+its unprotected twin GET /v1/open/{id}, so one Envoy shows what the JWT stage itself costs.
 
 --rewrite ADDRESS AUDIENCE adds the rewrite scenario's two operations, both with
 x-google-backend and backend auth (jwt_audience AUDIENCE):
@@ -69,6 +70,9 @@ def spec(count, jwt=None, rewrite=None):
         operation(BENCHED_TEMPLATE, "bench", security),
     ]
     filler_count = count - 3
+    if jwt:
+        parts.append(operation("/v1/open/{id}", "open"))
+        filler_count = max(0, filler_count - 1)
     if rewrite:
         address, audience = rewrite
         parts.append(operation("/v1/items/{id}", "constant",

@@ -8,8 +8,9 @@
 #            Authorization, the client's Authorization copied to X-Forwarded-Authorization),
 #            for a CONSTANT_ADDRESS and an APPEND_PATH_TO_ADDRESS operation;
 #   jwt      an RS256-protected operation: bare, wasp with one token (its verified-token cache
-#            hits), wasp with a new token on every request (a real verify each time), and
-#            Envoy's jwt_authn with and without its jwt_cache_config on the one token.
+#            hits), wasp with a new token on every request (a real verify each time), wasp on
+#            an unprotected twin operation (what the JWT stage itself adds), and Envoy's
+#            jwt_authn with and without its jwt_cache_config on the one token.
 # Each scenario: Envoys under test on CPU 1 (--concurrency 1), wrk and the upstream (a
 # direct_response Envoy, which also serves the JWKS and the metadata-protocol ID token) on
 # CPU 0; ROUNDS interleaved rounds (default 7) of wrk -t1 -c32 -d${DURATION}s after a
@@ -328,9 +329,9 @@ scenario_jwt() {
   variant jwt-authn-cached "$source" "${authn[@]}" --jwt-cache-size "$CACHE_CAPACITY"
   variant jwt-authn-nocache "$source" "${authn[@]}"
   local envoys=(jwt-bare jwt-wasp jwt-wasp-uncached jwt-authn-cached jwt-authn-nocache)
-  local variants=(bare wasp-cached wasp-uncached authn-cached authn-nocache)
-  declare -A envoy_of=([bare]=jwt-bare [wasp-cached]=jwt-wasp [wasp-uncached]=jwt-wasp-uncached
-    [authn-cached]=jwt-authn-cached [authn-nocache]=jwt-authn-nocache)
+  local variants=(bare wasp-open wasp-cached wasp-uncached authn-cached authn-nocache)
+  declare -A envoy_of=([bare]=jwt-bare [wasp-open]=jwt-wasp [wasp-cached]=jwt-wasp
+    [wasp-uncached]=jwt-wasp-uncached [authn-cached]=jwt-authn-cached [authn-nocache]=jwt-authn-nocache)
   # As in match: a client-sent route header where nothing sets it, a pad of the same size
   # where the filter does.
   for v in "${variants[@]}"; do
@@ -340,6 +341,10 @@ scenario_jwt() {
     V_HEADERS[$v]="x-wasp-route: $route_id"$'\n'"authorization: Bearer $CLIENT_TOKEN"
   done
   V_HEADERS[wasp-cached]="x-benchpad: $route_id"$'\n'"authorization: Bearer $CLIENT_TOKEN"
+  # The same request to the unprotected twin (same route), token and all.
+  V_HEADERS[wasp-open]=${V_HEADERS[wasp-cached]}
+  V_PATH[wasp-open]=/v1/open/42
+  V_CHECK[wasp-open]=check_open
   # The rotation script sets Authorization itself.
   V_HEADERS[wasp-uncached]="x-benchpad: $route_id"
   V_TOKENS[wasp-uncached]=$WORK/tokens/tokens.txt
@@ -363,6 +368,16 @@ check_jwt() {
   [ "$v" = bare ] && return 0
   expect_reply "$v" "GET without a token" 401 -H "$pad"
   expect_reply "$v" "GET with a forged token" 401 -H "$pad" -H "authorization: Bearer $(cat "$WORK/tokens/forged")"
+}
+
+# The unprotected twin answers with or without a token, and the filter is there (405); its
+# protected sibling's check (check_jwt, same Envoy) shows the filter verifies tokens.
+check_open() {
+  local pad
+  pad=$(head -n 1 <<<"${V_HEADERS[$1]}")
+  expect_reply "$1" "GET with a valid token" "ok 200" -H "$pad" -H "authorization: Bearer $CLIENT_TOKEN"
+  expect_reply "$1" "GET without a token" "ok 200" -H "$pad"
+  expect_reply "$1" "POST (wrong method)" 405 -X POST -H "$pad"
 }
 
 for s in match rewrite jwt; do
