@@ -117,7 +117,8 @@ stop_under_test() {
   for name in "$@"; do wait "${PID[$name]}" 2>/dev/null || true; done
 }
 
-# variant NAME: writes $WORK/NAME.json from a generated bootstrap (bench/bootstrap.py options).
+# variant NAME SOURCE [OPTION...]: writes $WORK/NAME.json from the generated bootstrap SOURCE
+# with bench/bootstrap.py OPTIONs.
 variant() {
   local name=$1 source=$2
   shift 2
