@@ -8,16 +8,31 @@ clusters.
 
 With --module the wasm filter loads another module (the no-op baseline).
 
+With --static-rewrite ID_TOKEN_FILE (implies --bare) every operation with a path translation
+and backend auth gets an equivalent static Envoy route ahead of the generated ones: the
+operation's template as a regex match, a regex_rewrite to what the filter would send, the same
+cluster and Host rewrite, the client's Authorization copied to X-Forwarded-Authorization and a
+fixed `Authorization: Bearer <ID token>`. Bare Envoy then does comparable work without wasm.
+
+With --jwt-authn ISSUER AUDIENCE JWKS_FILE (implies --bare) Envoy's native jwt_authn filter
+checks every request against the JWK set (local_jwks), forwarding the token and the payload in
+X-Endpoint-API-UserInfo as ESPv2 does; --jwt-cache-size N > 0 turns on its verified-token cache.
+
 usage: bootstrap.py IN.yaml OUT.json --listen-port P --admin-port P
                     [--bare] [--as-shipped] [--module PATH]
+                    [--static-rewrite ID_TOKEN_FILE]
+                    [--jwt-authn ISSUER AUDIENCE JWKS_FILE [--jwt-cache-size N]]
 """
 import argparse
 import json
+import re
 
 import yaml
 
 HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 WASM = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
+JWT_AUTHN = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"
+ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 
 
 def set_port(address, port):
@@ -33,7 +48,76 @@ def hcm_configs(bootstrap):
                     yield config
 
 
-def transform(bootstrap, listen_port, admin_port, bare, as_shipped, module=None):
+def template_regex(template):
+    """A regex matching what a template of literal segments and `{name}` segments matches."""
+    parts = []
+    for segment in template.strip("/").split("/"):
+        if re.fullmatch(r"\{[A-Za-z_][A-Za-z0-9_]*\}", segment):
+            parts.append("([^/]+)")
+        elif re.fullmatch(r"[A-Za-z0-9_.~-]+", segment):
+            parts.append(re.escape(segment))
+        else:
+            raise SystemExit(f"bootstrap.py: --static-rewrite handles literal and {{name}} segments, not {segment!r}")
+    return "^/" + "/".join(parts) + "$"
+
+
+def static_rewrite_routes(operations, routes_by_id, id_token):
+    """Static routes doing what the filter does for operations with path translation."""
+    static = []
+    for op in operations:
+        translation = op.get("path_translation")
+        if not translation or "backend_auth" not in op:
+            continue
+        regex = template_regex(op["template"])
+        if translation["kind"] == "CONSTANT_ADDRESS":
+            names = re.findall(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", op["template"])
+            query = "&".join(f"{name}=\\{i}" for i, name in enumerate(names, 1))
+            substitution = translation["path"] + (f"?{query}" if query else "")
+        else:
+            substitution = translation["prefix"] + "\\0"
+        generated = routes_by_id[op["route"]]
+        route = dict(generated["route"])
+        route["regex_rewrite"] = {"pattern": {"regex": regex}, "substitution": substitution}
+        static.append({
+            "name": f"static-{op['name']}",
+            "match": {"safe_regex": {"regex": regex}},
+            "route": route,
+            "request_headers_to_remove": generated.get("request_headers_to_remove", []),
+            # In this order: the copy reads the client's value before it is replaced.
+            "request_headers_to_add": [
+                {"header": {"key": "x-forwarded-authorization", "value": "%REQ(authorization)%"},
+                 "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"},
+                {"header": {"key": "authorization", "value": f"Bearer {id_token}"},
+                 "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"},
+            ],
+        })
+    if not static:
+        raise SystemExit("bootstrap.py: --static-rewrite found no operation with path translation and backend auth")
+    return static
+
+
+def jwt_authn_filter(issuer, audience, jwks, cache_size):
+    provider = {
+        "issuer": issuer,
+        "audiences": [audience],
+        "local_jwks": {"inline_string": jwks},
+        "forward": True,
+        "forward_payload_header": "x-endpoint-api-userinfo",
+    }
+    if cache_size > 0:
+        provider["jwt_cache_config"] = {"jwt_cache_size": cache_size}
+    return {
+        "name": "envoy.filters.http.jwt_authn",
+        "typed_config": {
+            "@type": JWT_AUTHN,
+            "providers": {"bench": provider},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "bench"}}],
+        },
+    }
+
+
+def transform(bootstrap, listen_port, admin_port, bare, as_shipped, module=None,
+              static_rewrite=None, jwt_authn=None):
     set_port(bootstrap["admin"]["address"], admin_port)
     listeners = bootstrap["static_resources"]["listeners"]
     if len(listeners) != 1:
@@ -50,8 +134,28 @@ def transform(bootstrap, listen_port, admin_port, bare, as_shipped, module=None)
     wasm = [f for f in filters if f.get("typed_config", {}).get("@type") == WASM]
     if len(wasm) != 1:
         raise SystemExit(f"bootstrap.py: expected one wasm filter, found {len(wasm)}")
+    if static_rewrite is not None:
+        filter_config = json.loads(wasm[0]["typed_config"]["config"]["configuration"]["value"])
+        virtual_hosts = hcm["route_config"]["virtual_hosts"]
+        if len(virtual_hosts) != 1:
+            raise SystemExit(f"bootstrap.py: expected one virtual host, found {len(virtual_hosts)}")
+        routes = virtual_hosts[0]["routes"]
+        by_id = {}
+        for entry in routes:
+            for header in entry.get("match", {}).get("headers", []):
+                if header.get("name") == "x-wasp-route":
+                    by_id[header["string_match"]["exact"]] = entry
+        virtual_hosts[0]["routes"] = static_rewrite_routes(filter_config["operations"], by_id, static_rewrite) + routes
+        bare = True
+    if jwt_authn is not None:
+        bare = True
     if bare:
-        hcm["http_filters"] = [f for f in filters if f not in wasm]
+        hcm["http_filters"] = filters = [f for f in filters if f not in wasm]
+    if jwt_authn is not None:
+        routers = [i for i, f in enumerate(filters) if f.get("typed_config", {}).get("@type") == ROUTER]
+        if len(routers) != 1:
+            raise SystemExit(f"bootstrap.py: expected one router filter, found {len(routers)}")
+        filters.insert(routers[0], jwt_authn_filter(*jwt_authn))
     if module:
         wasm[0]["typed_config"]["config"]["vm_config"]["code"] = {"local": {"filename": module}}
     return bootstrap
@@ -66,10 +170,25 @@ def main():
     parser.add_argument("--bare", action="store_true")
     parser.add_argument("--as-shipped", action="store_true", help="keep the access log and request ids")
     parser.add_argument("--module", help="load this wasm module instead of the generated one")
+    parser.add_argument("--static-rewrite", metavar="ID_TOKEN_FILE",
+                        help="bare, with static routes doing the filter's path translation and backend auth")
+    parser.add_argument("--jwt-authn", nargs=3, metavar=("ISSUER", "AUDIENCE", "JWKS_FILE"),
+                        help="bare, with Envoy's jwt_authn filter")
+    parser.add_argument("--jwt-cache-size", type=int, default=0, help="jwt_authn's jwt_cache_size (0: no cache)")
     args = parser.parse_args()
     with open(args.input) as f:
         bootstrap = yaml.safe_load(f)
-    transform(bootstrap, args.listen_port, args.admin_port, args.bare, args.as_shipped, args.module)
+    id_token = None
+    if args.static_rewrite:
+        with open(args.static_rewrite) as f:
+            id_token = f.read().strip()
+    jwt_authn = None
+    if args.jwt_authn:
+        issuer, audience, jwks_file = args.jwt_authn
+        with open(jwks_file) as f:
+            jwt_authn = (issuer, audience, f.read(), args.jwt_cache_size)
+    transform(bootstrap, args.listen_port, args.admin_port, args.bare, args.as_shipped, args.module,
+              id_token, jwt_authn)
     with open(args.output, "w") as f:
         json.dump(bootstrap, f, indent=1)
 

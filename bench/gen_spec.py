@@ -5,42 +5,96 @@ Every spec has GET /hello, GET /goodbye and the benched operation GET /v1/bench/
 the other N-3 operations are fillers /v1/svc<i/10>/res<i%10>/{id}, so the 10-op and the
 10,000-op spec answer the same request (GET /v1/bench/42) among few or many siblings.
 
-usage: gen_spec.py N OUT.yaml
+--jwt ISSUER JWKS_URI AUDIENCE protects the benched operation with a JWT provider
+(securityDefinitions oauth2 + x-google-issuer/jwks_uri/audiences; the JWT scenario) and adds
+its unprotected twin GET /v1/open/{id}, so one Envoy shows what the JWT stage itself costs.
+
+--rewrite ADDRESS AUDIENCE adds the rewrite scenario's two operations, both with
+x-google-backend and backend auth (jwt_audience AUDIENCE):
+  GET /v1/items/{id}   CONSTANT_ADDRESS        -> ADDRESS/items?id=<id>
+  GET /v2/things/{id}  APPEND_PATH_TO_ADDRESS  -> ADDRESS/append/v2/things/<id>
+
+usage: gen_spec.py N OUT.yaml [--jwt ISSUER JWKS_URI AUDIENCE] [--rewrite ADDRESS AUDIENCE]
 """
-import sys
+import argparse
 
 BENCHED_TEMPLATE = "/v1/bench/{id}"
+PROVIDER = "bench_jwt"
 
 
-def operation(path, operation_id):
+def operation(path, operation_id, extra=""):
     return (
         f"  {path}:\n"
         f"    get:\n"
         f"      operationId: {operation_id}\n"
+        f"{extra}"
         f"      responses: {{ \"200\": {{ description: ok }} }}\n"
     )
 
 
-def spec(count):
+def backend(address, translation, audience):
+    return (
+        f"      x-google-backend:\n"
+        f"        address: {address}\n"
+        f"        path_translation: {translation}\n"
+        f"        jwt_audience: {audience}\n"
+    )
+
+
+def spec(count, jwt=None, rewrite=None):
     if count < 3:
         raise SystemExit("gen_spec.py: N must be at least 3")
+    security = f"      security: [ {{ {PROVIDER}: [] }} ]\n" if jwt else ""
     parts = [
         'swagger: "2.0"\n',
         f'info: {{ title: Bench{count}, version: "1.0.0" }}\n',
         "host: bench.endpoints.example.com\n",
         "schemes: [http]\n",
+    ]
+    if jwt:
+        issuer, jwks_uri, audience = jwt
+        parts += [
+            "securityDefinitions:\n",
+            f"  {PROVIDER}:\n",
+            "    type: oauth2\n",
+            '    authorizationUrl: ""\n',
+            "    flow: implicit\n",
+            f"    x-google-issuer: {issuer}\n",
+            f"    x-google-jwks_uri: {jwks_uri}\n",
+            f"    x-google-audiences: {audience}\n",
+        ]
+    parts += [
         "paths:\n",
         operation("/hello", "hello"),
         operation("/goodbye", "goodbye"),
-        operation(BENCHED_TEMPLATE, "bench"),
+        operation(BENCHED_TEMPLATE, "bench", security),
     ]
-    for i in range(count - 3):
+    filler_count = count - 3
+    if jwt:
+        parts.append(operation("/v1/open/{id}", "open"))
+        filler_count = max(0, filler_count - 1)
+    if rewrite:
+        address, audience = rewrite
+        parts.append(operation("/v1/items/{id}", "constant",
+                               backend(f"{address}/items", "CONSTANT_ADDRESS", audience)))
+        parts.append(operation("/v2/things/{id}", "append",
+                               backend(f"{address}/append", "APPEND_PATH_TO_ADDRESS", audience)))
+        filler_count = max(0, filler_count - 2)
+    for i in range(filler_count):
         parts.append(operation(f"/v1/svc{i // 10}/res{i % 10}/{{id}}", f"filler{i}"))
     return "".join(parts)
 
 
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("count", type=int)
+    parser.add_argument("output")
+    parser.add_argument("--jwt", nargs=3, metavar=("ISSUER", "JWKS_URI", "AUDIENCE"))
+    parser.add_argument("--rewrite", nargs=2, metavar=("ADDRESS", "AUDIENCE"))
+    args = parser.parse_args()
+    with open(args.output, "w") as out:
+        out.write(spec(args.count, args.jwt, args.rewrite))
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        raise SystemExit(__doc__)
-    with open(sys.argv[2], "w") as out:
-        out.write(spec(int(sys.argv[1])))
+    main()

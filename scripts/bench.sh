@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# Filter overhead as a side-by-side ratio (performance-notes.md section 2.2), run by `make bench`:
-#   Envoy under test on CPU 1 (--concurrency 1); wrk and the upstream (a direct_response Envoy) on CPU 0.
-#   Variants: bare (same listener/HCM/routes, no wasm filter), wasm-noop (the wasp-10 bootstrap
-#   with a module that does nothing: what V8 alone costs), wasp-10 (10 operations), wasp-10k
-#   (10,000 operations), all answering GET /v1/bench/42. ROUNDS interleaved rounds (default 7) of
-#   wrk -t1 -c32 -d${DURATION}s after a ${WARMUP}s warm-up; CPU from /proc/PID/stat utime+stime.
-#   Access log and request ids are off in every variant (Envoy's benchmarking advice);
-#   AS_SHIPPED=1 keeps them as `wasp compile` generates them.
+# Filter overhead as side-by-side ratios against bare Envoy (performance-notes.md section 2.2),
+# run by `make bench`. Scenarios (SCENARIOS=match,rewrite,jwt selects; all by default):
+#   match    bare, wasm-noop (a module that does nothing: what V8 alone costs), wasp-10 and
+#            wasp-10k (10 and 10,000 operations), all answering GET /v1/bench/42;
+#   rewrite  x-google-backend with path translation and backend auth: wasp vs bare Envoy with
+#            equivalent static routes (regex rewrite, Host rewrite, a fixed ID token added as
+#            Authorization, the client's Authorization copied to X-Forwarded-Authorization),
+#            for a CONSTANT_ADDRESS and an APPEND_PATH_TO_ADDRESS operation;
+#   jwt      an RS256-protected operation: bare, wasp with one token (its verified-token cache
+#            hits), wasp with a new token on every request (a real verify each time), wasp on
+#            an unprotected twin operation (what the JWT stage itself adds), and Envoy's
+#            jwt_authn with and without its jwt_cache_config on the one token.
+# Each scenario: Envoys under test on CPU 1 (--concurrency 1), wrk and the upstream (a
+# direct_response Envoy, which also serves the JWKS and the metadata-protocol ID token) on
+# CPU 0; ROUNDS interleaved rounds (default 7) of wrk -t1 -c32 -d${DURATION}s after a
+# ${WARMUP}s warm-up, every variant checked before every measurement; CPU from
+# /proc/PID/stat utime+stime. Access log and request ids are off in every variant (Envoy's
+# benchmarking advice); AS_SHIPPED=1 keeps them as `wasp compile` generates them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -15,21 +25,34 @@ ROUNDS=${ROUNDS:-7}
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 AS_SHIPPED=${AS_SHIPPED:-0}
+SCENARIOS=${SCENARIOS:-match,rewrite,jwt}
 ENVOY=${WASP_ENVOY:-$ROOT/.venv/bin/envoy}
 WASM=${WASP_WASM:-$ROOT/target/wasp_filter.wasm}
 WASP=${WASP_BIN:-$ROOT/target/release/wasp}
-REQUEST_PATH=/v1/bench/42
-BENCHED_TEMPLATE='/v1/bench/{id}'
+TOKENS_BIN=${WASP_BENCH_TOKENS:-$ROOT/target/release/wasp-bench-tokens}
 UPSTREAM_PORT=18090
 UPSTREAM_ADMIN_PORT=19090
-VARIANTS=(bare wasm-noop wasp-10 wasp-10k)
-declare -A LISTEN=([bare]=18081 [wasp-10]=18082 [wasp-10k]=18083 [wasm-noop]=18084)
-declare -A ADMIN=([bare]=19081 [wasp-10]=19082 [wasp-10k]=19083 [wasm-noop]=19084)
+UPSTREAM=http://127.0.0.1:$UPSTREAM_PORT
+# Envoys under test (admin port = listen port + 1000). 18090 is the upstream.
+declare -A LISTEN=([bare]=18081 [wasp-10]=18082 [wasp-10k]=18083 [wasm-noop]=18084
+  [rw-bare]=18085 [rw-wasp]=18086
+  [jwt-bare]=18087 [jwt-wasp]=18088 [jwt-wasp-uncached]=18089 [jwt-authn-cached]=18091 [jwt-authn-nocache]=18092)
+# What the rewrite and JWT scenarios' tokens say.
+ISSUER=https://issuer.bench.example
+AUDIENCE=bench-audience
+BACKEND_AUDIENCE=bench-backend
 
 die() { echo "bench: $*" >&2; exit 1; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+selected() { [[ ",$SCENARIOS," == *",$1,"* ]]; }
 
-for tool in "$ENVOY" "$WASM" "$WASP"; do
+IFS=, read -ra wanted <<<"$SCENARIOS"
+[ "${#wanted[@]}" -gt 0 ] || die "SCENARIOS is empty; choose from match,rewrite,jwt"
+for s in "${wanted[@]}"; do
+  case $s in match | rewrite | jwt) ;; *) die "unknown scenario '$s' in SCENARIOS; choose from match,rewrite,jwt" ;; esac
+done
+
+for tool in "$ENVOY" "$WASM" "$WASP" "$TOKENS_BIN"; do
   [ -e "$tool" ] || die "$tool is missing; run \`make bench\` (it builds everything first)"
 done
 if ! command -v wrk >/dev/null; then
@@ -49,8 +72,10 @@ PRIO=()
 if nice -n -5 true 2>/dev/null; then PRIO=(nice -n -5); fi
 
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for port in $UPSTREAM_PORT $UPSTREAM_ADMIN_PORT "${LISTEN[@]}" "${ADMIN[@]}"; do
-  port_taken "$port" && die "port $port on 127.0.0.1 is in use; the benchmark needs 18081-18090 and 19081-19090"
+for port in $UPSTREAM_PORT $UPSTREAM_ADMIN_PORT "${LISTEN[@]}"; do
+  for p in "$port" $((port + 1000)); do
+    port_taken "$p" && die "port $p on 127.0.0.1 is in use; the benchmark needs 18081-18092 and 19081-19092"
+  done
 done
 
 WORK=$(mktemp -d /tmp/wasp-bench.XXXXXX)
@@ -78,87 +103,284 @@ start_envoy() {
   die "$name: Envoy not ready"
 }
 
+declare -A PID
+# start_under_test NAME...: starts these Envoys (config $WORK/NAME.json) on CPU 1.
+start_under_test() {
+  for name in "$@"; do
+    start_envoy "$name" 1 "$WORK/$name.json" $((LISTEN[$name] + 1000))
+    PID[$name]=$ENVOY_PID
+  done
+}
+# stop_under_test NAME...: a scenario's Envoys go before the next scenario starts its own.
+stop_under_test() {
+  for name in "$@"; do kill "${PID[$name]}" 2>/dev/null || true; done
+  for name in "$@"; do wait "${PID[$name]}" 2>/dev/null || true; done
+}
+
+# variant NAME SOURCE [OPTION...]: writes $WORK/NAME.json from the generated bootstrap SOURCE
+# with bench/bootstrap.py OPTIONs.
+variant() {
+  local name=$1 source=$2
+  shift 2
+  local flags=("$@")
+  [ "$AS_SHIPPED" = 1 ] && flags+=(--as-shipped)
+  python3 bench/bootstrap.py "$source" "$WORK/$name.json" \
+    --listen-port "${LISTEN[$name]}" --admin-port $((LISTEN[$name] + 1000)) "${flags[@]}"
+}
+
+# compile NAME SPEC: wasp compile into $WORK/out-NAME.
+compile() {
+  mkdir -p "$WORK/out-$1"
+  "$WASP" compile "$2" --backend "$UPSTREAM" --metadata-url "$UPSTREAM" \
+    --listen 127.0.0.1:0 --admin 127.0.0.1:0 --wasm "$WASM" --out "$WORK/out-$1" >/dev/null
+}
+
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+CLK_TCK=$(getconf CLK_TCK)
+
+# What each measured variant of the running scenario is: the Envoy it loads, the request
+# path, the request headers (one per line), an optional tokens file to rotate through
+# (bench/rotate_tokens.lua) and the check run before each of its measurements.
+declare -A V_ENVOY V_PATH V_HEADERS V_TOKENS V_CHECK
+# Where the rotation continues (so no run starts on tokens the previous one just verified).
+TOKEN_OFFSET=0
+
+# wrk_variant VARIANT SECONDS: one wrk run against VARIANT; its output goes to $WORK/wrk.out
+# (not stdout: this shell must see TOKEN_OFFSET move on).
+wrk_variant() {
+  local v=$1 args=(-t1 -c32 -d"${2}s") header
+  while IFS= read -r header; do
+    [ -n "$header" ] && args+=(-H "$header")
+  done <<<"${V_HEADERS[$v]}"
+  local url="http://127.0.0.1:${LISTEN[${V_ENVOY[$v]}]}${V_PATH[$v]}"
+  if [ -n "${V_TOKENS[$v]:-}" ]; then
+    "${PRIO[@]}" taskset -c 0 wrk "${args[@]}" -s bench/rotate_tokens.lua "$url" \
+      -- "${V_TOKENS[$v]}" "$TOKEN_OFFSET" >"$WORK/wrk.out"
+    # Completed requests plus the connections' in-flight ones (sent, not counted).
+    TOKEN_OFFSET=$((TOKEN_OFFSET + $(awk '/requests in/ {print $1}' "$WORK/wrk.out") + 64))
+  else
+    "${PRIO[@]}" taskset -c 0 wrk "${args[@]}" "$url" >"$WORK/wrk.out"
+  fi
+}
+
+# run_rounds SCENARIO VARIANT...: ROUNDS interleaved rounds, then the scenario's summary.
+run_rounds() {
+  local scenario=$1
+  shift
+  local variants=("$@") results=$WORK/$scenario.tsv
+  : >"$results"
+  echo "== $scenario: $ROUNDS rounds x ${#variants[@]} variants, wrk -t1 -c32 -d${DURATION}s (+${WARMUP}s warm-up)"
+  for round in $(seq 1 "$ROUNDS"); do
+    # Rotate the order each round so drift on the box does not favour one variant.
+    local shift_by=$(((round - 1) % ${#variants[@]}))
+    local order=("${variants[@]:$shift_by}" "${variants[@]:0:$shift_by}")
+    for v in "${order[@]}"; do
+      "${V_CHECK[$v]}" "$v"
+      wrk_variant "$v" "$WARMUP"
+      local pid=${PID[${V_ENVOY[$v]}]} before after out requests rps cpu_us busy
+      before=$(cpu_ticks "$pid")
+      wrk_variant "$v" "$DURATION"
+      after=$(cpu_ticks "$pid")
+      out=$(cat "$WORK/wrk.out")
+      if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then die "$scenario/$v: errors under load:"$'\n'"$out"; fi
+      requests=$(awk '/requests in/ {print $1}' <<<"$out")
+      rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+      cpu_us=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
+      printf '%s\t%s\t%s\t%s\n' "$round" "$v" "$rps" "$cpu_us" >>"$results"
+      # CPU us/request x req/s near 1.0 core means the Envoy under test was the bottleneck.
+      busy=$(awk -v c="$cpu_us" -v r="$rps" 'BEGIN {printf "%.2f", c * r / 1e6}')
+      printf '   round %s %-18s %9s req/s %8s CPU us/req  (Envoy busy %s cores)\n' "$round" "$v" "$rps" "$cpu_us" "$busy"
+    done
+  done
+  echo "== $scenario summary"
+  python3 bench/summarize.py "$scenario" "$results"
+}
+
+# expect_reply VARIANT WHAT WANT [curl args...]: "<body> <status>" of a request to VARIANT's
+# URL must be WANT (a status alone when WANT has no space).
+expect_reply() {
+  local v=$1 what=$2 want=$3 got
+  shift 3
+  local url="http://127.0.0.1:${LISTEN[${V_ENVOY[$v]}]}${V_PATH[$v]}"
+  if [[ "$want" == *" "* ]]; then
+    got=$(curl -s -w ' %{http_code}' "$@" "$url")
+  else
+    got=$(curl -s -o /dev/null -w '%{http_code}' "$@" "$url")
+  fi
+  [ "$got" = "$want" ] || die "$v: $what answered '$got', expected '$want'"
+}
+
+# The variant's own headers as curl arguments.
+header_args() {
+  local header
+  CURL_HEADERS=()
+  while IFS= read -r header; do
+    [ -n "$header" ] && CURL_HEADERS+=(-H "$header")
+  done <<<"${V_HEADERS[$1]}"
+}
 
 echo "== building the no-op module (bench/noop-filter)"
 bench/build-noop.sh
 NOOP_WASM=$ROOT/target/bench/noop_filter.wasm
 
-echo "== specs and bootstraps in $WORK"
-python3 bench/gen_spec.py 10 "$WORK/spec-10.yaml"
-python3 bench/gen_spec.py 10000 "$WORK/spec-10k.yaml"
-for size in 10 10k; do
-  mkdir -p "$WORK/out-$size"
-  "$WASP" compile "$WORK/spec-$size.yaml" --backend "http://127.0.0.1:$UPSTREAM_PORT" \
-    --listen 127.0.0.1:0 --admin 127.0.0.1:0 --wasm "$WASM" --out "$WORK/out-$size" >/dev/null
-done
-ROUTE_ID=$(python3 bench/route_id.py "$WORK/out-10/filter.json" "$BENCHED_TEMPLATE")
-[ "$ROUTE_ID" = "$(python3 bench/route_id.py "$WORK/out-10k/filter.json" "$BENCHED_TEMPLATE")" ] \
-  || die "the benched operation has different route ids in the two specs; the bare variant needs one"
-declare -A SOURCE=([bare]=out-10 [wasm-noop]=out-10 [wasp-10]=out-10 [wasp-10k]=out-10k)
-for v in "${VARIANTS[@]}"; do
-  flags=()
-  [ "$v" = bare ] && flags+=(--bare)
-  [ "$v" = wasm-noop ] && flags+=(--module "$NOOP_WASM")
-  [ "$AS_SHIPPED" = 1 ] && flags+=(--as-shipped)
-  python3 bench/bootstrap.py "$WORK/${SOURCE[$v]}/envoy.yaml" "$WORK/$v.json" \
-    --listen-port "${LISTEN[$v]}" --admin-port "${ADMIN[$v]}" "${flags[@]}"
-done
-sed -e "s/UPSTREAM_ADMIN_PORT/$UPSTREAM_ADMIN_PORT/" -e "s/UPSTREAM_PORT/$UPSTREAM_PORT/" \
-  bench/upstream.yaml >"$WORK/upstream.yaml"
+echo "== keys, tokens, specs and bootstraps in $WORK"
+# More distinct tokens than the filter's verified-token cache holds, so rotating through
+# them never hits it (it evicts the oldest entry first).
+CACHE_CAPACITY=$(sed -n 's/^pub const DEFAULT_CAPACITY: usize = \([0-9_]*\);.*/\1/p' jwt/src/cache.rs | tr -d _)
+[ -n "$CACHE_CAPACITY" ] || die "cannot read DEFAULT_CAPACITY from jwt/src/cache.rs"
+TOKEN_COUNT=1
+selected jwt && TOKEN_COUNT=$((2 * CACHE_CAPACITY))
+"$TOKENS_BIN" "$WORK/tokens" --issuer "$ISSUER" --audience "$AUDIENCE" \
+  --id-audience "$BACKEND_AUDIENCE" --count "$TOKEN_COUNT"
+CLIENT_TOKEN=$(cat "$WORK/tokens/token")
+sed -e "s|UPSTREAM_ADMIN_PORT|$UPSTREAM_ADMIN_PORT|" -e "s|UPSTREAM_PORT|$UPSTREAM_PORT|g" \
+  -e "s|BACKEND_AUDIENCE|$BACKEND_AUDIENCE|" -e "s|ID_TOKEN_FILE|$WORK/tokens/id-token|" \
+  -e "s|JWKS_FILE|$WORK/tokens/jwks.json|" -e "s|CLIENT_TOKEN|$CLIENT_TOKEN|" \
+  -e "s|ID_TOKEN|$(cat "$WORK/tokens/id-token")|" bench/upstream.yaml >"$WORK/upstream.yaml"
 
-echo "== starting the upstream (CPU 0) and the Envoys under test (CPU 1)"
+echo "== starting the upstream (CPU 0)"
 start_envoy upstream 0 "$WORK/upstream.yaml" $UPSTREAM_ADMIN_PORT
-declare -A PID
-for v in "${VARIANTS[@]}"; do
-  start_envoy "$v" 1 "$WORK/$v.json" "${ADMIN[$v]}"
-  PID[$v]=$ENVOY_PID
-done
 
-# The bare variant has no filter to set the route header, so its client sends it (the
-# route id of the benched operation). Real clients never send it, and a client-sent one
-# costs the filter a removal, so the wasp variants get a neutral header of the same size.
-# The no-op module sets nothing either, so it gets the route header like bare.
-declare -A ROUTE_HEADER=([bare]="x-wasp-route: $ROUTE_ID" [wasm-noop]="x-wasp-route: $ROUTE_ID"
-  [wasp-10]="x-benchpad: $ROUTE_ID" [wasp-10k]="x-benchpad: $ROUTE_ID")
+# --- match: what matching costs, with few and many operations --------------------------------
+scenario_match() {
+  local benched=/v1/bench/{id} route_id
+  python3 bench/gen_spec.py 10 "$WORK/spec-10.yaml"
+  python3 bench/gen_spec.py 10000 "$WORK/spec-10k.yaml"
+  compile 10 "$WORK/spec-10.yaml"
+  compile 10k "$WORK/spec-10k.yaml"
+  route_id=$(python3 bench/route_id.py "$WORK/out-10/filter.json" "$benched")
+  [ "$route_id" = "$(python3 bench/route_id.py "$WORK/out-10k/filter.json" "$benched")" ] \
+    || die "the benched operation has different route ids in the two specs; the bare variant needs one"
+  variant bare "$WORK/out-10/envoy.yaml" --bare
+  variant wasm-noop "$WORK/out-10/envoy.yaml" --module "$NOOP_WASM"
+  variant wasp-10 "$WORK/out-10/envoy.yaml"
+  variant wasp-10k "$WORK/out-10k/envoy.yaml"
+  local variants=(bare wasm-noop wasp-10 wasp-10k)
+  # The bare variant has no filter to set the route header, so its client sends it (the
+  # route id of the benched operation). Real clients never send it, and a client-sent one
+  # costs the filter a removal, so the wasp variants get a neutral header of the same size.
+  # The no-op module sets nothing either, so it gets the route header like bare.
+  for v in "${variants[@]}"; do
+    V_ENVOY[$v]=$v
+    V_PATH[$v]=/v1/bench/42
+    V_CHECK[$v]=check_match
+    V_HEADERS[$v]="x-benchpad: $route_id"
+  done
+  V_HEADERS[bare]="x-wasp-route: $route_id"
+  V_HEADERS[wasm-noop]="x-wasp-route: $route_id"
+  start_under_test "${variants[@]}"
+  run_rounds match "${variants[@]}"
+  stop_under_test "${variants[@]}"
+}
 
 # Never measure a broken config: the benched request must reach the upstream, and the
 # wasp variants must really be filtering: a wrong method gets the filter's 405 (the
-# bootstrap alone has no 405; its catch-all 404 would not tell). Checked before every measurement.
-assert_serving() {
-  local v=$1 url=http://127.0.0.1:${LISTEN[$1]} body code
-  body=$(curl -s -H "${ROUTE_HEADER[$v]}" -w ' %{http_code}' "$url$REQUEST_PATH")
-  [ "$body" = "ok 200" ] || die "$v: GET $REQUEST_PATH answered '$body', expected the upstream's 'ok' with 200"
-  if [ "${v#wasp-}" != "$v" ]; then
-    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url$REQUEST_PATH")
-    [ "$code" = 405 ] || die "$v: POST $REQUEST_PATH answered $code, expected the filter's 405"
+# bootstrap alone has no 405; its catch-all 404 would not tell).
+check_match() {
+  header_args "$1"
+  expect_reply "$1" "GET" "ok 200" "${CURL_HEADERS[@]}"
+  if [ "${1#wasp-}" != "$1" ]; then
+    expect_reply "$1" "POST (wrong method)" 405 -X POST
   fi
 }
 
-CLK_TCK=$(getconf CLK_TCK)
-RESULTS=$WORK/rounds.tsv
-: >"$RESULTS"
-echo "== $ROUNDS rounds x ${#VARIANTS[@]} variants, wrk -t1 -c32 -d${DURATION}s (+${WARMUP}s warm-up) GET $REQUEST_PATH"
-for round in $(seq 1 "$ROUNDS"); do
-  # Rotate the order each round so drift on the box does not favour one variant.
-  shift_by=$(( (round - 1) % ${#VARIANTS[@]} ))
-  order=("${VARIANTS[@]:$shift_by}" "${VARIANTS[@]:0:$shift_by}")
-  for v in "${order[@]}"; do
-    assert_serving "$v"
-    url=http://127.0.0.1:${LISTEN[$v]}$REQUEST_PATH
-    "${PRIO[@]}" taskset -c 0 wrk -t1 -c32 -d"${WARMUP}s" -H "${ROUTE_HEADER[$v]}" "$url" >/dev/null
-    before=$(cpu_ticks "${PID[$v]}")
-    out=$("${PRIO[@]}" taskset -c 0 wrk -t1 -c32 -d"${DURATION}s" -H "${ROUTE_HEADER[$v]}" "$url")
-    after=$(cpu_ticks "${PID[$v]}")
-    if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then die "$v: errors under load:"$'\n'"$out"; fi
-    requests=$(awk '/requests in/ {print $1}' <<<"$out")
-    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-    cpu_us=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
-    printf '%s\t%s\t%s\t%s\n' "$round" "$v" "$rps" "$cpu_us" >>"$RESULTS"
-    # CPU us/request x req/s near 1.0 core means the Envoy under test was the bottleneck.
-    busy=$(awk -v c="$cpu_us" -v r="$rps" 'BEGIN {printf "%.2f", c * r / 1e6}')
-    printf '   round %s %-9s %9s req/s %7s CPU us/req  (Envoy busy %s cores)\n' "$round" "$v" "$rps" "$cpu_us" "$busy"
+# --- rewrite: path translation + backend auth, wasp vs equivalent static routes --------------
+scenario_rewrite() {
+  python3 bench/gen_spec.py 10 "$WORK/spec-rewrite.yaml" --rewrite "$UPSTREAM/backend" "$BACKEND_AUDIENCE"
+  compile rewrite "$WORK/spec-rewrite.yaml"
+  variant rw-bare "$WORK/out-rewrite/envoy.yaml" --static-rewrite "$WORK/tokens/id-token"
+  variant rw-wasp "$WORK/out-rewrite/envoy.yaml"
+  local variants=(bare-constant wasp-constant bare-append wasp-append)
+  for v in "${variants[@]}"; do
+    V_ENVOY[$v]=rw-${v%%-*}
+    V_HEADERS[$v]="authorization: Bearer $CLIENT_TOKEN"
+    V_CHECK[$v]=check_rewrite
   done
+  V_PATH[bare-constant]=/v1/items/42
+  V_PATH[wasp-constant]=/v1/items/42
+  V_PATH[bare-append]=/v2/things/42
+  V_PATH[wasp-append]=/v2/things/42
+  start_under_test rw-bare rw-wasp
+  run_rounds rewrite "${variants[@]}"
+  stop_under_test rw-bare rw-wasp
+}
+
+# The upstream answers "rewritten" only to the translated path carrying the ID token, the
+# client's token in X-Forwarded-Authorization and the address's Host (bench/upstream.yaml);
+# without a client token X-Forwarded-Authorization is missing, so it must refuse (421).
+check_rewrite() {
+  header_args "$1"
+  expect_reply "$1" "GET with the client's token" "rewritten 200" "${CURL_HEADERS[@]}"
+  expect_reply "$1" "GET without a client token" 421
+  if [ "${1#wasp-}" != "$1" ]; then
+    expect_reply "$1" "POST (wrong method)" 405 -X POST "${CURL_HEADERS[@]}"
+  fi
+}
+
+# --- jwt: RS256 verification, wasp cached/uncached vs jwt_authn cached/uncached --------------
+scenario_jwt() {
+  local benched=/v1/bench/{id} route_id jwks_uri=$UPSTREAM/bench/jwks.json
+  python3 bench/gen_spec.py 10 "$WORK/spec-jwt.yaml" --jwt "$ISSUER" "$jwks_uri" "$AUDIENCE"
+  compile jwt "$WORK/spec-jwt.yaml"
+  route_id=$(python3 bench/route_id.py "$WORK/out-jwt/filter.json" "$benched")
+  local source=$WORK/out-jwt/envoy.yaml authn=(--jwt-authn "$ISSUER" "$AUDIENCE" "$WORK/tokens/jwks.json")
+  variant jwt-bare "$source" --bare
+  variant jwt-wasp "$source"
+  variant jwt-wasp-uncached "$source"
+  variant jwt-authn-cached "$source" "${authn[@]}" --jwt-cache-size "$CACHE_CAPACITY"
+  variant jwt-authn-nocache "$source" "${authn[@]}"
+  local envoys=(jwt-bare jwt-wasp jwt-wasp-uncached jwt-authn-cached jwt-authn-nocache)
+  local variants=(bare wasp-open wasp-cached wasp-uncached authn-cached authn-nocache)
+  declare -A envoy_of=([bare]=jwt-bare [wasp-open]=jwt-wasp [wasp-cached]=jwt-wasp
+    [wasp-uncached]=jwt-wasp-uncached [authn-cached]=jwt-authn-cached [authn-nocache]=jwt-authn-nocache)
+  # As in match: a client-sent route header where nothing sets it, a pad of the same size
+  # where the filter does.
+  for v in "${variants[@]}"; do
+    V_ENVOY[$v]=${envoy_of[$v]}
+    V_PATH[$v]=/v1/bench/42
+    V_CHECK[$v]=check_jwt
+    V_HEADERS[$v]="x-wasp-route: $route_id"$'\n'"authorization: Bearer $CLIENT_TOKEN"
+  done
+  V_HEADERS[wasp-cached]="x-benchpad: $route_id"$'\n'"authorization: Bearer $CLIENT_TOKEN"
+  # The same request to the unprotected twin (same route), token and all.
+  V_HEADERS[wasp-open]=${V_HEADERS[wasp-cached]}
+  V_PATH[wasp-open]=/v1/open/42
+  V_CHECK[wasp-open]=check_open
+  # The rotation script sets Authorization itself.
+  V_HEADERS[wasp-uncached]="x-benchpad: $route_id"
+  V_TOKENS[wasp-uncached]=$WORK/tokens/tokens.txt
+  start_under_test "${envoys[@]}"
+  run_rounds jwt "${variants[@]}"
+  stop_under_test "${envoys[@]}"
+  V_TOKENS=()
+}
+
+# A valid token reaches the upstream; where something verifies, a missing token and one
+# signed by another key (same kid) get 401, so a variant that stopped verifying is never
+# measured. The uncached variant is checked with a token of its rotation.
+check_jwt() {
+  local v=$1 token=$CLIENT_TOKEN pad
+  pad=$(head -n 1 <<<"${V_HEADERS[$v]}")
+  if [ -n "${V_TOKENS[$v]:-}" ]; then
+    token=$(sed -n "$((TOKEN_OFFSET % TOKEN_COUNT + 1))p" "${V_TOKENS[$v]}")
+    TOKEN_OFFSET=$((TOKEN_OFFSET + 1))
+  fi
+  expect_reply "$v" "GET with a valid token" "ok 200" -H "$pad" -H "authorization: Bearer $token"
+  [ "$v" = bare ] && return 0
+  expect_reply "$v" "GET without a token" 401 -H "$pad"
+  expect_reply "$v" "GET with a forged token" 401 -H "$pad" -H "authorization: Bearer $(cat "$WORK/tokens/forged")"
+}
+
+# The unprotected twin answers with or without a token, and the filter is there (405); its
+# protected sibling's check (check_jwt, same Envoy) shows the filter verifies tokens.
+check_open() {
+  local pad
+  pad=$(head -n 1 <<<"${V_HEADERS[$1]}")
+  expect_reply "$1" "GET with a valid token" "ok 200" -H "$pad" -H "authorization: Bearer $CLIENT_TOKEN"
+  expect_reply "$1" "GET without a token" "ok 200" -H "$pad"
+  expect_reply "$1" "POST (wrong method)" 405 -X POST -H "$pad"
+}
+
+for s in match rewrite jwt; do
+  if selected "$s"; then "scenario_$s"; fi
 done
-echo "== summary"
-python3 bench/summarize.py "$RESULTS"

@@ -88,16 +88,18 @@ impl Verifier {
         keys: Keys<'_>,
         now: u64,
     ) -> Verdict {
-        let key = token_key(&provider.id, token);
         if let Keys::Ready { generation, .. } = keys {
-            if let Some(verified) = self.cache.get_verified(&key, generation, now) {
+            if let Some(verified) = self
+                .cache
+                .get_verified(&provider.id, token, generation, now)
+            {
                 return match authorize(provider, rules, &verified.claims) {
                     Ok(()) => Verdict::Verified(verified),
                     Err(error) => Verdict::Rejected(error),
                 };
             }
         }
-        match self.check_uncached(provider, rules, token, keys, now, &key) {
+        match self.check_uncached(provider, rules, token, keys, now) {
             Ok(verdict) => verdict,
             Err(error) => Verdict::Rejected(error),
         }
@@ -110,7 +112,6 @@ impl Verifier {
         token: &str,
         keys: Keys<'_>,
         now: u64,
-        key: &[u8; 32],
     ) -> Result<Verdict, JwtError> {
         let parsed = token::parse(token)?;
         if claims::issuer(&parsed.claims)? != provider.issuer {
@@ -145,7 +146,8 @@ impl Verifier {
         }
         // A named kid that only kid-less keys answered may still be a rotation.
         let unknown_kid = parsed.kid.is_some() && candidates.iter().all(|c| c.kid.is_none());
-        if self.cache.is_known_bad(key, generation, now) {
+        let bad_key = token_key(&provider.id, token);
+        if self.cache.is_known_bad(&bad_key, generation, now) {
             return Err(JwtError::VerificationFailed);
         }
         if !candidates
@@ -155,7 +157,7 @@ impl Verifier {
             if may_refresh && unknown_kid {
                 return Ok(Verdict::Pending(Wait::UnknownKid));
             }
-            self.cache.put_bad(*key, generation, now);
+            self.cache.put_bad(bad_key, generation, now);
             return Err(JwtError::VerificationFailed);
         }
 
@@ -166,7 +168,7 @@ impl Verifier {
             exp,
         });
         self.cache
-            .put_verified(*key, verified.clone(), generation, now);
+            .put_verified(&provider.id, token, verified.clone(), generation, now);
         authorize(provider, rules, &verified.claims)?;
         Ok(Verdict::Verified(verified))
     }
