@@ -32,7 +32,9 @@ fmt-check:
 clippy: toolchain
 	cargo clippy --workspace --all-targets -- -D warnings
 	@if grep -q rustup target/toolchain.env; then \
-	  cargo clippy --release --target wasm32-wasip1 -p wasp-filter -- -D warnings; fi
+	  . target/toolchain.env; \
+	  CC_wasm32_wasip1=$$WASM_CC AR_wasm32_wasip1=$$WASM_AR \
+	    cargo clippy --release --target wasm32-wasip1 -p wasp-filter -- -D warnings; fi
 
 unit: toolchain
 	@scripts/ensure-redis.sh

@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck disable=SC1091
 . target/toolchain.env
+# ring's C and assembly parts are compiled by the clang ensure-toolchain.sh found.
+export CC_wasm32_wasip1="$WASM_CC" AR_wasm32_wasip1="$WASM_AR"
 case "$WASM_ROUTE" in
   rustup)
     cargo build --quiet --release --target wasm32-wasip1 -p wasp-filter

@@ -1,8 +1,16 @@
 //! Verification keys: one entry per (key, algorithm) the key may verify, built once per JWKS
 //! generation. The key's type (from the JWK or certificate) decides which algorithms it can
 //! ever verify, so an RSA or EC key never becomes an HMAC secret (no alg confusion).
+//!
+//! RSA and ECDSA signatures are checked with `ring`: in V8 an RS256 verify costs about 250 us
+//! with it against about 1.1 ms with RustCrypto's `rsa` (ES256: 0.77 against 1.1 ms), and a
+//! token seen for the first time pays that on every worker. Ed25519 and HMAC stay with
+//! jwt-simple (both are cheap).
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use jwt_simple::prelude::*;
+use ring::signature::{self as ring_sig, RsaPublicKeyComponents, UnparsedPublicKey};
 
 use crate::alg::Algorithm;
 
@@ -23,14 +31,17 @@ pub struct VerifierKey {
 }
 
 enum Material {
-    Rs256(RS256PublicKey),
-    Rs384(RS384PublicKey),
-    Rs512(RS512PublicKey),
-    Ps256(PS256PublicKey),
-    Ps384(PS384PublicKey),
-    Ps512(PS512PublicKey),
-    Es256(ES256PublicKey),
-    Es384(ES384PublicKey),
+    /// Big-endian modulus and exponent without leading zeros, and the padding + hash to use.
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+        params: &'static ring_sig::RsaParameters,
+    },
+    /// An uncompressed SEC1 point; signatures are JWS's fixed-width `r || s`.
+    Ecdsa {
+        point: Vec<u8>,
+        params: &'static ring_sig::EcdsaVerificationAlgorithm,
+    },
     Ed25519(Ed25519PublicKey),
     Hs256(HS256Key),
     Hs384(HS384Key),
@@ -63,28 +74,30 @@ impl VerifierKey {
                 "RSA modulus of {bits} bits is outside {MIN_RSA_BITS}..={MAX_RSA_BITS}"
             ));
         }
+        let n = without_leading_zeros(n);
+        let e = without_leading_zeros(e);
+        // ring's limits, checked here so a bad key is skipped (and logged) when loaded.
+        let exponent = e.iter().fold(0u64, |acc, &b| {
+            acc.saturating_mul(256).saturating_add(u64::from(b))
+        });
+        if e.len() > 5 || exponent < 3 || exponent % 2 == 0 || exponent >= 1 << 33 {
+            return Err("RSA exponent must be odd, at least 3 and below 2^33".into());
+        }
         let mut keys = Vec::new();
         for &alg in algs {
-            let material = match alg {
-                Algorithm::RS256 => {
-                    Material::Rs256(RS256PublicKey::from_components(n, e).map_err(err)?)
-                }
-                Algorithm::RS384 => {
-                    Material::Rs384(RS384PublicKey::from_components(n, e).map_err(err)?)
-                }
-                Algorithm::RS512 => {
-                    Material::Rs512(RS512PublicKey::from_components(n, e).map_err(err)?)
-                }
-                Algorithm::PS256 => {
-                    Material::Ps256(PS256PublicKey::from_components(n, e).map_err(err)?)
-                }
-                Algorithm::PS384 => {
-                    Material::Ps384(PS384PublicKey::from_components(n, e).map_err(err)?)
-                }
-                Algorithm::PS512 => {
-                    Material::Ps512(PS512PublicKey::from_components(n, e).map_err(err)?)
-                }
+            let params: &'static ring_sig::RsaParameters = match alg {
+                Algorithm::RS256 => &ring_sig::RSA_PKCS1_2048_8192_SHA256,
+                Algorithm::RS384 => &ring_sig::RSA_PKCS1_2048_8192_SHA384,
+                Algorithm::RS512 => &ring_sig::RSA_PKCS1_2048_8192_SHA512,
+                Algorithm::PS256 => &ring_sig::RSA_PSS_2048_8192_SHA256,
+                Algorithm::PS384 => &ring_sig::RSA_PSS_2048_8192_SHA384,
+                Algorithm::PS512 => &ring_sig::RSA_PSS_2048_8192_SHA512,
                 other => return Err(format!("{} is not an RSA algorithm", other.name())),
+            };
+            let material = Material::Rsa {
+                n: n.to_vec(),
+                e: e.to_vec(),
+                params,
             };
             keys.push(VerifierKey {
                 kid: kid.clone(),
@@ -101,14 +114,29 @@ impl VerifierKey {
         alg: Algorithm,
         sec1_point: &[u8],
     ) -> Result<VerifierKey, KeyError> {
-        let material = match alg {
-            Algorithm::ES256 => {
-                Material::Es256(ES256PublicKey::from_bytes(sec1_point).map_err(err)?)
-            }
-            Algorithm::ES384 => {
-                Material::Es384(ES384PublicKey::from_bytes(sec1_point).map_err(err)?)
-            }
+        // 0x04 || x || y.
+        let (params, point_len): (&'static ring_sig::EcdsaVerificationAlgorithm, usize) = match alg
+        {
+            Algorithm::ES256 => (&ring_sig::ECDSA_P256_SHA256_FIXED, 65),
+            Algorithm::ES384 => (&ring_sig::ECDSA_P384_SHA384_FIXED, 97),
             other => return Err(format!("{} is not an EC algorithm", other.name())),
+        };
+        // Parse now (ring checks the point is on the curve), so a bad key is skipped at load.
+        let well_formed = sec1_point.len() == point_len
+            && sec1_point.first() == Some(&4)
+            && match alg {
+                Algorithm::ES256 => p256_point_is_valid(sec1_point),
+                _ => p384_point_is_valid(sec1_point),
+            };
+        if !well_formed {
+            return Err(format!(
+                "not a valid uncompressed {} public key",
+                alg.name()
+            ));
+        }
+        let material = Material::Ecdsa {
+            point: sec1_point.to_vec(),
+            params,
         };
         Ok(VerifierKey { kid, alg, material })
     }
@@ -146,57 +174,69 @@ impl VerifierKey {
     }
 
     /// Checks the token's signature with this key. The caller has already parsed the token
-    /// and checked every claim, so jwt-simple's own clock checks are neutralised here (time
-    /// zero, no tolerance, future accepted): its fixed-point timestamps wrap for values past
-    /// 2106, and the claim rules are ESPv2's, applied in `claims.rs`.
+    /// and checked every claim (and that its `alg` is this entry's), so jwt-simple's own clock
+    /// checks are neutralised where it is used (time zero, no tolerance, future accepted): its
+    /// fixed-point timestamps wrap for values past 2106, and the claim rules are ESPv2's,
+    /// applied in `claims.rs`.
     pub fn verify_signature(&self, token: &str) -> bool {
-        let options = VerificationOptions {
-            accept_future: true,
-            time_tolerance: Some(Duration::from_secs(0)),
-            artificial_time: Some(UnixTimeStamp::from_secs(0)),
-            max_token_length: Some(crate::token::MAX_TOKEN_BYTES),
-            ..VerificationOptions::default()
-        };
-        let result = match &self.material {
-            Material::Rs256(k) => k
-                .verify_token::<NoCustomClaims>(token, Some(options))
-                .map(drop),
-            Material::Rs384(k) => k
-                .verify_token::<NoCustomClaims>(token, Some(options))
-                .map(drop),
-            Material::Rs512(k) => k
-                .verify_token::<NoCustomClaims>(token, Some(options))
-                .map(drop),
-            Material::Ps256(k) => k
-                .verify_token::<NoCustomClaims>(token, Some(options))
-                .map(drop),
-            Material::Ps384(k) => k
-                .verify_token::<NoCustomClaims>(token, Some(options))
-                .map(drop),
-            Material::Ps512(k) => k
-                .verify_token::<NoCustomClaims>(token, Some(options))
-                .map(drop),
-            Material::Es256(k) => k
-                .verify_token::<NoCustomClaims>(token, Some(options))
-                .map(drop),
-            Material::Es384(k) => k
-                .verify_token::<NoCustomClaims>(token, Some(options))
-                .map(drop),
+        match &self.material {
+            Material::Rsa { n, e, params } => signed_parts(token).is_some_and(|(input, sig)| {
+                RsaPublicKeyComponents { n, e }
+                    .verify(params, input, &sig)
+                    .is_ok()
+            }),
+            Material::Ecdsa { point, params } => signed_parts(token).is_some_and(|(input, sig)| {
+                UnparsedPublicKey::new(*params, point)
+                    .verify(input, &sig)
+                    .is_ok()
+            }),
             Material::Ed25519(k) => k
-                .verify_token::<NoCustomClaims>(token, Some(options))
-                .map(drop),
+                .verify_token::<NoCustomClaims>(token, Some(simple_options()))
+                .is_ok(),
             Material::Hs256(k) => k
-                .verify_token::<NoCustomClaims>(token, Some(options))
-                .map(drop),
+                .verify_token::<NoCustomClaims>(token, Some(simple_options()))
+                .is_ok(),
             Material::Hs384(k) => k
-                .verify_token::<NoCustomClaims>(token, Some(options))
-                .map(drop),
+                .verify_token::<NoCustomClaims>(token, Some(simple_options()))
+                .is_ok(),
             Material::Hs512(k) => k
-                .verify_token::<NoCustomClaims>(token, Some(options))
-                .map(drop),
-        };
-        result.is_ok()
+                .verify_token::<NoCustomClaims>(token, Some(simple_options()))
+                .is_ok(),
+        }
     }
+}
+
+/// jwt-simple's options for a signature-only check (see `verify_signature`).
+fn simple_options() -> VerificationOptions {
+    VerificationOptions {
+        accept_future: true,
+        time_tolerance: Some(Duration::from_secs(0)),
+        artificial_time: Some(UnixTimeStamp::from_secs(0)),
+        max_token_length: Some(crate::token::MAX_TOKEN_BYTES),
+        ..VerificationOptions::default()
+    }
+}
+
+/// The JWS signing input (`header.payload`) and the decoded signature.
+fn signed_parts(token: &str) -> Option<(&[u8], Vec<u8>)> {
+    let (input, signature) = token.rsplit_once('.')?;
+    let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+    Some((input.as_bytes(), signature))
+}
+
+fn without_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    bytes.get(first..).unwrap_or_default()
+}
+
+/// Whether RustCrypto accepts the SEC1 point as a P-256 key (on the curve, not identity).
+fn p256_point_is_valid(point: &[u8]) -> bool {
+    ES256PublicKey::from_bytes(point).is_ok()
+}
+
+/// Whether RustCrypto accepts the SEC1 point as a P-384 key.
+fn p384_point_is_valid(point: &[u8]) -> bool {
+    ES384PublicKey::from_bytes(point).is_ok()
 }
 
 fn err(e: jwt_simple::Error) -> KeyError {
@@ -290,5 +330,27 @@ mod tests {
         assert!(VerifierKey::rsa(None, &n_8192, &[1, 0, 1], &Algorithm::RSA).is_err());
         assert!(VerifierKey::hmac(None, &[7u8; 31]).is_err());
         assert_eq!(VerifierKey::hmac(None, &[7u8; 32]).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn rsa_exponents_and_ec_points_are_checked_when_loaded() {
+        let n_2048 = [0xC5u8; 256];
+        for bad in [&[1u8][..], &[2], &[1, 0, 0], &[1, 0, 0, 0, 0, 1]] {
+            let err = VerifierKey::rsa(None, &n_2048, bad, &Algorithm::RSA).unwrap_err();
+            assert!(err.contains("exponent"), "{bad:?}: {err}");
+        }
+        // Leading zeros are allowed in the encoding and dropped.
+        assert_eq!(
+            VerifierKey::rsa(None, &n_2048, &[0, 1, 0, 1], &Algorithm::RSA)
+                .unwrap()
+                .len(),
+            6
+        );
+        assert!(VerifierKey::rsa(None, &n_2048, &[3], &[Algorithm::RS256]).is_ok());
+        let off_curve = [&[4u8][..], &[1u8; 64]].concat();
+        assert!(VerifierKey::ec(None, Algorithm::ES256, &off_curve).is_err());
+        let short = [&[4u8][..], &[1u8; 63]].concat();
+        assert!(VerifierKey::ec(None, Algorithm::ES256, &short).is_err());
+        assert!(VerifierKey::ec(None, Algorithm::RS256, &off_curve).is_err());
     }
 }
