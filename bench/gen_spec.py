@@ -9,17 +9,26 @@ the other N-3 operations are fillers /v1/svc<i/10>/res<i%10>/{id}, so the 10-op 
 (securityDefinitions oauth2 + x-google-issuer/jwks_uri/audiences; the JWT scenario) and adds
 its unprotected twin GET /v1/open/{id}, so one Envoy shows what the JWT stage itself costs.
 
+--apikey LIMIT requires an API key on the benched operation (securityDefinitions apiKey with
+ESPv2's default locations: query `key` or `api_key`, header `x-api-key`), and adds two
+operations: GET /v1/open/{id}, needing no key and charging no quota, and GET /v1/quota/{id},
+needing a key and charging 1 unit of metric `bench-requests`, limited to LIMIT units per
+minute per consumer project (x-google-management + x-google-quota; the API-key scenario).
+
 --rewrite ADDRESS AUDIENCE adds the rewrite scenario's two operations, both with
 x-google-backend and backend auth (jwt_audience AUDIENCE):
   GET /v1/items/{id}   CONSTANT_ADDRESS        -> ADDRESS/items?id=<id>
   GET /v2/things/{id}  APPEND_PATH_TO_ADDRESS  -> ADDRESS/append/v2/things/<id>
 
-usage: gen_spec.py N OUT.yaml [--jwt ISSUER JWKS_URI AUDIENCE] [--rewrite ADDRESS AUDIENCE]
+usage: gen_spec.py N OUT.yaml [--jwt ISSUER JWKS_URI AUDIENCE | --apikey LIMIT]
+                   [--rewrite ADDRESS AUDIENCE]
 """
 import argparse
 
 BENCHED_TEMPLATE = "/v1/bench/{id}"
 PROVIDER = "bench_jwt"
+KEY_SCHEME = "bench_key"
+METRIC = "bench-requests"
 
 
 def operation(path, operation_id, extra=""):
@@ -41,10 +50,27 @@ def backend(address, translation, audience):
     )
 
 
-def spec(count, jwt=None, rewrite=None):
+def management(limit):
+    return (
+        "x-google-management:\n"
+        "  metrics:\n"
+        f"  - {{ name: {METRIC}, displayName: Bench requests, valueType: INT64, metricKind: DELTA }}\n"
+        "  quota:\n"
+        "    limits:\n"
+        f"    - {{ name: bench-limit, metric: {METRIC}, unit: \"1/min/{{project}}\", values: {{ STANDARD: {limit} }} }}\n"
+    )
+
+
+def spec(count, jwt=None, rewrite=None, apikey=None):
     if count < 3:
         raise SystemExit("gen_spec.py: N must be at least 3")
-    security = f"      security: [ {{ {PROVIDER}: [] }} ]\n" if jwt else ""
+    if jwt and apikey:
+        raise SystemExit("gen_spec.py: --jwt and --apikey protect the same operation; choose one")
+    security = ""
+    if jwt:
+        security = f"      security: [ {{ {PROVIDER}: [] }} ]\n"
+    elif apikey:
+        security = f"      security: [ {{ {KEY_SCHEME}: [] }} ]\n"
     parts = [
         'swagger: "2.0"\n',
         f'info: {{ title: Bench{count}, version: "1.0.0" }}\n',
@@ -63,6 +89,13 @@ def spec(count, jwt=None, rewrite=None):
             f"    x-google-jwks_uri: {jwks_uri}\n",
             f"    x-google-audiences: {audience}\n",
         ]
+    if apikey:
+        # `in: query, name: key` stands for ESPv2's default key locations.
+        parts += [
+            "securityDefinitions:\n",
+            f"  {KEY_SCHEME}: {{ type: apiKey, in: query, name: key }}\n",
+            management(apikey),
+        ]
     parts += [
         "paths:\n",
         operation("/hello", "hello"),
@@ -70,8 +103,12 @@ def spec(count, jwt=None, rewrite=None):
         operation(BENCHED_TEMPLATE, "bench", security),
     ]
     filler_count = count - 3
-    if jwt:
+    if jwt or apikey:
         parts.append(operation("/v1/open/{id}", "open"))
+        filler_count = max(0, filler_count - 1)
+    if apikey:
+        parts.append(operation("/v1/quota/{id}", "quota",
+                               security + f"      x-google-quota: {{ metricCosts: {{ {METRIC}: 1 }} }}\n"))
         filler_count = max(0, filler_count - 1)
     if rewrite:
         address, audience = rewrite
@@ -91,9 +128,10 @@ def main():
     parser.add_argument("output")
     parser.add_argument("--jwt", nargs=3, metavar=("ISSUER", "JWKS_URI", "AUDIENCE"))
     parser.add_argument("--rewrite", nargs=2, metavar=("ADDRESS", "AUDIENCE"))
+    parser.add_argument("--apikey", type=int, metavar="LIMIT")
     args = parser.parse_args()
     with open(args.output, "w") as out:
-        out.write(spec(args.count, args.jwt, args.rewrite))
+        out.write(spec(args.count, args.jwt, args.rewrite, args.apikey))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Summarises benchmark rounds (section 2.2 of performance-notes.md).
 
-Input lines (TSV): round variant req_per_s cpu_us_per_req. Per variant: median req/s, median
+Input lines (TSV): round variant req_per_s cpu_us_per_req [side_cpu_us_per_req]; the optional
+last column is the CPU per request of a process besides the Envoy under test (the apikey
+scenario's wasp-control). Per variant: median req/s, median
 per-round ratio vs its baseline (min-max), median CPU us/request and median per-round added
 CPU us/request vs the baseline; then the scenario's goals.
 
@@ -12,6 +14,12 @@ CPU us/request vs the baseline; then the scenario's goals.
   wasp-uncached, authn-cached, authn-nocache; baseline bare. Also, per round, wasp-cached
   against wasp-open (the JWT stage's own cost) and wasp against jwt_authn. Goals (issue 4): wasp cached >= jwt_authn cached, and
   >= 0.90 of bare Envoy.
+- apikey: bare, wasp-open (an operation with neither key nor quota on the wasp Envoy),
+  wasp-key (a required key, Check answered from the filter's cache), wasp-key-quota (the key
+  and an AllocateQuota call per request); baseline bare. Also, per round, wasp-key against
+  wasp-open (what the cached Check adds) and wasp-key-quota against wasp-key (what the quota
+  call adds), and wasp-control's CPU per request. Issue 5 sets no number: the cached check
+  must cost near nothing.
 
 usage: summarize.py SCENARIO ROUNDS.tsv
 """
@@ -27,8 +35,8 @@ def load(path, required):
     rounds = defaultdict(dict)
     with open(path) as f:
         for line in f:
-            rnd, variant, rps, cpu = line.split()
-            rounds[int(rnd)][variant] = (float(rps), float(cpu))
+            rnd, variant, rps, cpu, *side = line.split()
+            rounds[int(rnd)][variant] = (float(rps), float(cpu), *map(float, side))
     return [r for _, r in sorted(rounds.items()) if set(required) <= r.keys()]
 
 
@@ -144,7 +152,40 @@ def summarize_jwt(path):
     print(f"  wasp cached req/s >= 0.90 x bare: {cached:.3f} -> {verdict(cached >= GOAL_RATIO)}")
 
 
-SCENARIOS = {"match": summarize_match, "rewrite": summarize_rewrite, "jwt": summarize_jwt}
+def in_round(rounds, variant, base):
+    """Prints `variant` against `base` in the same round: req/s ratio and added CPU."""
+    ratio = [r[variant][0] / r[base][0] for r in rounds]
+    delta = [r[variant][1] - r[base][1] for r in rounds]
+    print(
+        f"  {variant} over {base}: {median_range(ratio, lambda x: f'{x:.3f}')}, "
+        f"{statistics.median(delta):+.1f} us/req [{min(delta):+.1f} to {max(delta):+.1f}]"
+    )
+
+
+def summarize_apikey(path):
+    variants = [BARE, "wasp-open", "wasp-key", "wasp-key-quota"]
+    rounds = load(path, variants)
+    if not rounds:
+        raise SystemExit("summarize.py: no complete round")
+    print(f"{len(rounds)} rounds; medians, [min-max] over rounds; base: bare")
+    header()
+    for variant in variants:
+        row(rounds, variant, BARE)
+    print("in the same round (req/s ratio, added CPU us/req):")
+    in_round(rounds, "wasp-key", "wasp-open")
+    in_round(rounds, "wasp-key-quota", "wasp-key")
+    if all(len(r[v]) > 2 for r in rounds for v in variants):
+        print("wasp-control CPU us/req (on CPU 0 with the load, not in the Envoy's CPU above):")
+        for variant in variants:
+            print(f"  {variant:<14} {median_range([r[variant][2] for r in rounds], lambda x: f'{x:.1f}')}")
+
+
+SCENARIOS = {
+    "match": summarize_match,
+    "rewrite": summarize_rewrite,
+    "jwt": summarize_jwt,
+    "apikey": summarize_apikey,
+}
 
 
 def main():

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Filter overhead as side-by-side ratios against bare Envoy (performance-notes.md section 2.2),
-# run by `make bench`. Scenarios (SCENARIOS=match,rewrite,jwt selects; all by default):
+# run by `make bench`. Scenarios (SCENARIOS=match,rewrite,jwt,apikey selects; all by default):
 #   match    bare, wasm-noop (a module that does nothing: what V8 alone costs), wasp-10 and
 #            wasp-10k (10 and 10,000 operations), all answering GET /v1/bench/42;
 #   rewrite  x-google-backend with path translation and backend auth: wasp vs bare Envoy with
@@ -10,7 +10,11 @@
 #   jwt      an RS256-protected operation: bare, wasp with one token (its verified-token cache
 #            hits), wasp with a new token on every request (a real verify each time), wasp on
 #            an unprotected twin operation (what the JWT stage itself adds), and Envoy's
-#            jwt_authn with and without its jwt_cache_config on the one token.
+#            jwt_authn with and without its jwt_cache_config on the one token;
+#   apikey   API keys and quota through Service Control (wasp-control, on CPU 0): bare, wasp on
+#            an operation with neither (the stage with nothing to check, reports included),
+#            an operation requiring a key (the same key every request: Check answered from the
+#            filter's cache), and one also charging quota (an AllocateQuota call per request).
 # Each scenario: Envoys under test on CPU 1 (--concurrency 1), wrk and the upstream (a
 # direct_response Envoy, which also serves the JWKS and the metadata-protocol ID token) on
 # CPU 0; ROUNDS interleaved rounds (default 7) of wrk -t1 -c32 -d${DURATION}s after a
@@ -25,18 +29,22 @@ ROUNDS=${ROUNDS:-7}
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 AS_SHIPPED=${AS_SHIPPED:-0}
-SCENARIOS=${SCENARIOS:-match,rewrite,jwt}
+SCENARIOS=${SCENARIOS:-match,rewrite,jwt,apikey}
 ENVOY=${WASP_ENVOY:-$ROOT/.venv/bin/envoy}
 WASM=${WASP_WASM:-$ROOT/target/wasp_filter.wasm}
 WASP=${WASP_BIN:-$ROOT/target/release/wasp}
 TOKENS_BIN=${WASP_BENCH_TOKENS:-$ROOT/target/release/wasp-bench-tokens}
+CONTROL_BIN=${WASP_CONTROL:-$ROOT/target/release/wasp-control}
 UPSTREAM_PORT=18090
 UPSTREAM_ADMIN_PORT=19090
 UPSTREAM=http://127.0.0.1:$UPSTREAM_PORT
+# wasp-control, the Service Control the apikey scenario's gateway calls.
+CONTROL_PORT=18095
 # Envoys under test (admin port = listen port + 1000). 18090 is the upstream.
 declare -A LISTEN=([bare]=18081 [wasp-10]=18082 [wasp-10k]=18083 [wasm-noop]=18084
   [rw-bare]=18085 [rw-wasp]=18086
-  [jwt-bare]=18087 [jwt-wasp]=18088 [jwt-wasp-uncached]=18089 [jwt-authn-cached]=18091 [jwt-authn-nocache]=18092)
+  [jwt-bare]=18087 [jwt-wasp]=18088 [jwt-wasp-uncached]=18089 [jwt-authn-cached]=18091 [jwt-authn-nocache]=18092
+  [ak-bare]=18093 [ak-wasp]=18094)
 # What the rewrite and JWT scenarios' tokens say.
 ISSUER=https://issuer.bench.example
 AUDIENCE=bench-audience
@@ -47,12 +55,12 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 selected() { [[ ",$SCENARIOS," == *",$1,"* ]]; }
 
 IFS=, read -ra wanted <<<"$SCENARIOS"
-[ "${#wanted[@]}" -gt 0 ] || die "SCENARIOS is empty; choose from match,rewrite,jwt"
+[ "${#wanted[@]}" -gt 0 ] || die "SCENARIOS is empty; choose from match,rewrite,jwt,apikey"
 for s in "${wanted[@]}"; do
-  case $s in match | rewrite | jwt) ;; *) die "unknown scenario '$s' in SCENARIOS; choose from match,rewrite,jwt" ;; esac
+  case $s in match | rewrite | jwt | apikey) ;; *) die "unknown scenario '$s' in SCENARIOS; choose from match,rewrite,jwt,apikey" ;; esac
 done
 
-for tool in "$ENVOY" "$WASM" "$WASP" "$TOKENS_BIN"; do
+for tool in "$ENVOY" "$WASM" "$WASP" "$TOKENS_BIN" "$CONTROL_BIN"; do
   [ -e "$tool" ] || die "$tool is missing; run \`make bench\` (it builds everything first)"
 done
 if ! command -v wrk >/dev/null; then
@@ -74,9 +82,10 @@ if nice -n -5 true 2>/dev/null; then PRIO=(nice -n -5); fi
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for port in $UPSTREAM_PORT $UPSTREAM_ADMIN_PORT "${LISTEN[@]}"; do
   for p in "$port" $((port + 1000)); do
-    port_taken "$p" && die "port $p on 127.0.0.1 is in use; the benchmark needs 18081-18092 and 19081-19092"
+    port_taken "$p" && die "port $p on 127.0.0.1 is in use; the benchmark needs 18081-18095 and 19081-19094"
   done
 done
+port_taken $CONTROL_PORT && die "port $CONTROL_PORT on 127.0.0.1 is in use; the benchmark needs 18081-18095 and 19081-19094"
 
 WORK=$(mktemp -d /tmp/wasp-bench.XXXXXX)
 pids=()
@@ -128,11 +137,13 @@ variant() {
     --listen-port "${LISTEN[$name]}" --admin-port $((LISTEN[$name] + 1000)) "${flags[@]}"
 }
 
-# compile NAME SPEC: wasp compile into $WORK/out-NAME.
+# compile NAME SPEC [OPTION...]: wasp compile into $WORK/out-NAME.
 compile() {
-  mkdir -p "$WORK/out-$1"
-  "$WASP" compile "$2" --backend "$UPSTREAM" --metadata-url "$UPSTREAM" \
-    --listen 127.0.0.1:0 --admin 127.0.0.1:0 --wasm "$WASM" --out "$WORK/out-$1" >/dev/null
+  local name=$1 spec=$2
+  shift 2
+  mkdir -p "$WORK/out-$name"
+  "$WASP" compile "$spec" --backend "$UPSTREAM" --metadata-url "$UPSTREAM" \
+    --listen 127.0.0.1:0 --admin 127.0.0.1:0 --wasm "$WASM" --out "$WORK/out-$name" "$@" >/dev/null
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -144,6 +155,12 @@ CLK_TCK=$(getconf CLK_TCK)
 declare -A V_ENVOY V_PATH V_HEADERS V_TOKENS V_CHECK
 # Where the rotation continues (so no run starts on tokens the previous one just verified).
 TOKEN_OFFSET=0
+# Requests each variant completed under wrk, warm-ups included.
+declare -A SENT
+# A process besides the Envoy under test whose CPU a scenario also reports per request
+# (the apikey scenario's wasp-control), and its name; none when empty.
+SIDE_PID=
+SIDE_NAME=
 
 # wrk_variant VARIANT SECONDS: one wrk run against VARIANT; its output goes to $WORK/wrk.out
 # (not stdout: this shell must see TOKEN_OFFSET move on).
@@ -161,6 +178,7 @@ wrk_variant() {
   else
     "${PRIO[@]}" taskset -c 0 wrk "${args[@]}" "$url" >"$WORK/wrk.out"
   fi
+  SENT[$v]=$((${SENT[$v]:-0} + $(awk '/requests in/ {print $1}' "$WORK/wrk.out")))
 }
 
 # run_rounds SCENARIO VARIANT...: ROUNDS interleaved rounds, then the scenario's summary.
@@ -177,19 +195,26 @@ run_rounds() {
     for v in "${order[@]}"; do
       "${V_CHECK[$v]}" "$v"
       wrk_variant "$v" "$WARMUP"
-      local pid=${PID[${V_ENVOY[$v]}]} before after out requests rps cpu_us busy
+      local pid=${PID[${V_ENVOY[$v]}]} before after side_before=0 side_after=0 out requests rps cpu_us busy
+      local side_us='' side_note=''
       before=$(cpu_ticks "$pid")
+      if [ -n "$SIDE_PID" ]; then side_before=$(cpu_ticks "$SIDE_PID"); fi
       wrk_variant "$v" "$DURATION"
       after=$(cpu_ticks "$pid")
+      if [ -n "$SIDE_PID" ]; then side_after=$(cpu_ticks "$SIDE_PID"); fi
       out=$(cat "$WORK/wrk.out")
       if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then die "$scenario/$v: errors under load:"$'\n'"$out"; fi
       requests=$(awk '/requests in/ {print $1}' <<<"$out")
       rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
       cpu_us=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
-      printf '%s\t%s\t%s\t%s\n' "$round" "$v" "$rps" "$cpu_us" >>"$results"
+      if [ -n "$SIDE_PID" ]; then
+        side_us=$(awk -v t=$((side_after - side_before)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
+        side_note=", $SIDE_NAME $side_us us/req"
+      fi
+      printf '%s\t%s\t%s\t%s%s\n' "$round" "$v" "$rps" "$cpu_us" "${side_us:+$'\t'$side_us}" >>"$results"
       # CPU us/request x req/s near 1.0 core means the Envoy under test was the bottleneck.
       busy=$(awk -v c="$cpu_us" -v r="$rps" 'BEGIN {printf "%.2f", c * r / 1e6}')
-      printf '   round %s %-18s %9s req/s %8s CPU us/req  (Envoy busy %s cores)\n' "$round" "$v" "$rps" "$cpu_us" "$busy"
+      printf '   round %s %-18s %9s req/s %8s CPU us/req  (Envoy busy %s cores%s)\n' "$round" "$v" "$rps" "$cpu_us" "$busy" "$side_note"
     done
   done
   echo "== $scenario summary"
@@ -381,6 +406,120 @@ check_open() {
   expect_reply "$1" "POST (wrong method)" 405 -X POST -H "$pad"
 }
 
-for s in match rewrite jwt; do
+# --- apikey: API key (Check answered from the cache) and quota through Service Control ------
+# The quota limit per minute per consumer project: far above what a run sends, so it is never hit.
+QUOTA_LIMIT=1000000000
+# Every check sends a key never sent before, so its 400 needs a real Check answer.
+INVALID_KEYS=0
+
+scenario_apikey() {
+  local benched=/v1/bench/{id} route_id key
+  python3 bench/gen_spec.py 10 "$WORK/spec-apikey.yaml" --apikey "$QUOTA_LIMIT"
+  # Failing closed, a control-service failure under load is a 503, which stops the benchmark,
+  # instead of requests let through unchecked. Nothing else changes on the path measured.
+  compile apikey "$WORK/spec-apikey.yaml" --service-control-url "http://127.0.0.1:$CONTROL_PORT" \
+    --service-control-fail-policy closed --producer-project-id bench-producer
+  route_id=$(python3 bench/route_id.py "$WORK/out-apikey/filter.json" "$benched")
+  key=$("$CONTROL_BIN" keys create --project bench-consumer --db "$WORK/keys.db" --json \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')
+  start_control
+  variant ak-bare "$WORK/out-apikey/envoy.yaml" --bare
+  variant ak-wasp "$WORK/out-apikey/envoy.yaml"
+  local variants=(bare wasp-open wasp-key wasp-key-quota)
+  # The same request everywhere: the key in x-api-key (one of ESPv2's default locations) and,
+  # as in match, the route header where nothing sets it, a pad of the same size where the
+  # filter does.
+  for v in "${variants[@]}"; do
+    V_ENVOY[$v]=ak-wasp
+    V_CHECK[$v]=check_apikey
+    V_HEADERS[$v]="x-benchpad: $route_id"$'\n'"x-api-key: $key"
+  done
+  V_ENVOY[bare]=ak-bare
+  V_HEADERS[bare]="x-wasp-route: $route_id"$'\n'"x-api-key: $key"
+  V_PATH[bare]=/v1/bench/42
+  V_PATH[wasp-open]=/v1/open/42
+  V_CHECK[wasp-open]=check_apikey_open
+  V_PATH[wasp-key]=/v1/bench/42
+  V_PATH[wasp-key-quota]=/v1/quota/42
+  start_under_test ak-bare ak-wasp
+  SENT=()
+  SIDE_PID=$CONTROL_PID SIDE_NAME=wasp-control
+  run_rounds apikey "${variants[@]}"
+  SIDE_PID='' SIDE_NAME=''
+  control_counters
+  stop_under_test ak-bare ak-wasp
+  kill "$CONTROL_PID" 2>/dev/null || true
+  wait "$CONTROL_PID" 2>/dev/null || true
+}
+
+# start_control: wasp-control for the apikey service on CPU 0, with the load and the upstream;
+# sets CONTROL_PID once it answers.
+start_control() {
+  "${PRIO[@]}" taskset -c 0 "$CONTROL_BIN" serve --db "$WORK/keys.db" --config "$WORK/out-apikey/control.json" \
+    --listen "127.0.0.1:$CONTROL_PORT" >"$WORK/wasp-control.out" 2>"$WORK/wasp-control.log" &
+  CONTROL_PID=$!
+  pids+=("$CONTROL_PID")
+  for _ in $(seq 1 150); do
+    kill -0 "$CONTROL_PID" 2>/dev/null || { tail -n 20 "$WORK/wasp-control.log" >&2; die "wasp-control exited"; }
+    [ "$(curl -s "http://127.0.0.1:$CONTROL_PORT/healthz")" = ok ] && return 0
+    sleep 0.2
+  done
+  tail -n 20 "$WORK/wasp-control.log" >&2
+  die "wasp-control not ready"
+}
+
+# espv2_reply STATUS MESSAGE: the body and status expect_reply compares for a local reply.
+espv2_reply() {
+  printf '{"code":%s,"message":"%s"} %s' "$1" "$2" "$1"
+}
+MISSING_KEY="UNAUTHENTICATED: Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API."
+INVALID_KEY="INVALID_ARGUMENT: API key not valid. Please pass a valid API key."
+
+# The key gets through to the upstream; where a key is required, no key gets ESPv2's 401
+# without a call, and a key the control service does not know its 400 (a key new to the
+# filter's cache each time, so wasp-control answered it just now), so a variant that stopped
+# checking, or a control service that stopped answering, is never measured.
+check_apikey() {
+  local v=$1 pad
+  header_args "$v"
+  expect_reply "$v" "GET with the key" "ok 200" "${CURL_HEADERS[@]}"
+  [ "$v" = bare ] && return 0
+  pad=$(head -n 1 <<<"${V_HEADERS[$v]}")
+  expect_reply "$v" "GET without a key" "$(espv2_reply 401 "$MISSING_KEY")" -H "$pad"
+  INVALID_KEYS=$((INVALID_KEYS + 1))
+  expect_reply "$v" "GET with an unknown key" "$(espv2_reply 400 "$INVALID_KEY")" -H "$pad" \
+    -H "x-api-key: bench-invalid-$INVALID_KEYS"
+}
+
+# The operation with neither key nor quota answers with any key or none (no Check: ESPv2 checks
+# only required keys), and the filter is there (405); its siblings' checks on the same Envoy
+# show the key stage works.
+check_apikey_open() {
+  local pad
+  header_args "$1"
+  pad=$(head -n 1 <<<"${V_HEADERS[$1]}")
+  expect_reply "$1" "GET with the key" "ok 200" "${CURL_HEADERS[@]}"
+  expect_reply "$1" "GET without a key" "ok 200" -H "$pad"
+  expect_reply "$1" "GET with an unknown key" "ok 200" -H "$pad" -H "x-api-key: bench-invalid-open"
+  expect_reply "$1" "POST (wrong method)" 405 -X POST -H "$pad"
+}
+
+# What the wasp Envoy's Service Control counters say about the run: a Check call only for the
+# first request of a key (and every 60 s), a cache hit for every other keyed request, one
+# AllocateQuota call per wasp-key-quota request. The filter exports its counters on its
+# 1-second tick, so this waits for two.
+control_counters() {
+  sleep 2
+  local stats admin=$((LISTEN[ak-wasp] + 1000))
+  stats=$(curl -s "http://127.0.0.1:$admin/stats?filter=service_control")
+  counter() { awk -v name="wasmcustom.wasp.service_control.$1:" '$1 == name {print $2}' <<<"$stats"; }
+  echo "Service Control on the wasp Envoy over the scenario (warm-ups and checks included):"
+  echo "  Check: $(counter check_calls) calls, $(counter check_cache_hits) cache hits;" \
+    "keyed requests under wrk: $((SENT[wasp-key] + SENT[wasp-key-quota]))"
+  echo "  AllocateQuota: $(counter quota_calls) calls; wasp-key-quota requests under wrk: ${SENT[wasp-key-quota]}"
+  echo "  failed open: $(counter failed_open), failed closed: $(counter failed_closed), rejected: $(counter rejected_calls)"
+}
+
+for s in match rewrite jwt apikey; do
   if selected "$s"; then "scenario_$s"; fi
 done
