@@ -25,7 +25,7 @@ use crate::check::{
     BACKENDS_UNAVAILABLE,
 };
 use crate::check_cache::{CachedCheck, CheckCache, Lookup};
-use crate::config::ControlClientConfig;
+use crate::config::{ControlClientConfig, OperationControl};
 use crate::labels::RequestFacts;
 use crate::policy::{classify, on_network_failure, should_retry, FailureLog, Transport};
 use crate::quota::{
@@ -154,6 +154,18 @@ impl Flow {
         now_ms: u64,
     ) -> (Flow, Step) {
         let operation = config.operation(input.operation);
+        Flow::start_for(config, operation, state, input, now_ms)
+    }
+
+    /// [`Flow::start`] with the operation's settings already looked up (the adapter keeps
+    /// them by operation index, so a request costs no search through the operations).
+    pub fn start_for(
+        config: &ControlClientConfig,
+        operation: Option<&OperationControl>,
+        state: &mut ControlState,
+        input: RequestInput<'_>,
+        now_ms: u64,
+    ) -> (Flow, Step) {
         let required = input.key_required || operation.is_some_and(|op| op.api_key_required);
         let metric_costs = operation
             .map(|op| op.metric_costs.clone())

@@ -105,7 +105,7 @@ fn first<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
 
 /// Headers the API-key stage sets after a verified Check (ESPv2's names); a backend may
 /// trust them, so a client's copies never pass, whether or not keys are checked.
-const CONSUMER_HEADERS: [&str; 2] = [
+pub const CONSUMER_HEADERS: [&str; 2] = [
     "x-endpoint-api-consumer-type",
     "x-endpoint-api-consumer-number",
 ];

@@ -106,6 +106,11 @@ impl Gateway {
         })
     }
 
+    /// Every operation's name, in configuration (index) order.
+    pub fn operation_names(&self) -> impl Iterator<Item = &str> {
+        self.operations.iter().map(|op| op.name.as_str())
+    }
+
     /// The rules of the operation at `index` (from a matcher target).
     pub fn rules(&self, index: usize) -> Option<&OperationRules> {
         self.operations.get(index)

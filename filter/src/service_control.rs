@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use wasp_config::service_control::{ControlClientConfig, OperationControl};
 use wasp_control_client::flow::Counters;
 use wasp_control_client::report::UNKNOWN_OPERATION;
 use wasp_control_client::ReportRecord;
@@ -24,6 +25,8 @@ pub struct Trace {
     pub start_ms: u64,
     pub forwarded_ms: Option<u64>,
     pub response_ms: Option<u64>,
+    /// The response's `:status`, read with its headers.
+    pub response_code: Option<u16>,
 }
 
 impl Trace {
@@ -95,6 +98,64 @@ impl Traces {
 
     pub fn is_empty(&self) -> bool {
         self.traces.is_empty()
+    }
+}
+
+/// Whether a request to an operation has anything for Service Control to decide: a key to
+/// check (required by the operation or, for this request, by the JWT stage), quota to
+/// allocate, or a key to remove. Everything else is only reported.
+pub fn needs_flow(
+    config: &ControlClientConfig,
+    operation: Option<&OperationControl>,
+    key_required: bool,
+) -> bool {
+    key_required
+        || config.remove_api_key
+        || operation.is_some_and(|op| op.api_key_required || !op.metric_costs.is_empty())
+}
+
+/// For each operation (by the gateway's index), its entry in `config.operations`.
+pub fn operation_index<'a>(
+    config: &ControlClientConfig,
+    names: impl Iterator<Item = &'a str>,
+) -> Vec<Option<usize>> {
+    let by_name: HashMap<&str, usize> = config
+        .operations
+        .iter()
+        .enumerate()
+        .map(|(i, op)| (op.name.as_str(), i))
+        .collect();
+    names.map(|name| by_name.get(name).copied()).collect()
+}
+
+/// Body bytes of one direction, counted from the body callbacks' sizes (what ESPv2 reports as
+/// request and response sizes). While the filter holds the request back, Envoy buffers and
+/// each callback reports the whole buffer, so those are kept apart until it is let go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BodyBytes {
+    passed: u64,
+    /// The last size reported while paused: all of Envoy's buffer.
+    buffered: u64,
+}
+
+impl BodyBytes {
+    /// A body callback reported `size` bytes; `paused`: the filter holds this one back.
+    pub fn chunk(&mut self, size: usize, paused: bool) {
+        let size = u64::try_from(size).unwrap_or(u64::MAX);
+        if paused {
+            self.buffered = size;
+        } else {
+            // The buffer went on when the request was resumed; this chunk is new.
+            self.passed = self
+                .passed
+                .saturating_add(self.buffered)
+                .saturating_add(size);
+            self.buffered = 0;
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.passed.saturating_add(self.buffered)
     }
 }
 
@@ -226,6 +287,51 @@ mod tests {
         assert_eq!((record.request_size, record.response_size), (100, 2_000));
         // A clock that went backwards never makes a negative latency.
         assert_eq!(trace.record(200, 10, 0, 0).end_ms, 1_000);
+    }
+
+    #[test]
+    fn body_bytes_count_buffered_chunks_once() {
+        let mut bytes = BodyBytes::default();
+        bytes.chunk(100, false);
+        bytes.chunk(50, false);
+        assert_eq!(bytes.total(), 150);
+        // Held back: Envoy reports its growing buffer.
+        bytes.chunk(30, true);
+        bytes.chunk(80, true);
+        assert_eq!(bytes.total(), 230);
+        // Resumed (the buffer went on), then a new chunk.
+        bytes.chunk(10, false);
+        assert_eq!(bytes.total(), 240);
+    }
+
+    #[test]
+    fn only_keys_quota_or_key_removal_need_the_flow() {
+        let mut config: ControlClientConfig = serde_json::from_str(
+            r#"{"service_name": "s", "producer_project_id": "p",
+                "endpoint": {"cluster": "c", "authority": "a"},
+                "operations": [{"name": "1.s.Keyed", "api_key_required": true},
+                               {"name": "1.s.Metered", "metric_costs": {"m": 1}},
+                               {"name": "1.s.Located", "api_key_locations": [{"header": "k"}]}]}"#,
+        )
+        .unwrap();
+        let index = operation_index(
+            &config,
+            ["1.s.Open", "1.s.Metered", "1.s.Keyed", "1.s.Located"].into_iter(),
+        );
+        assert_eq!(index, vec![None, Some(1), Some(0), Some(2)]);
+        let op = |i: usize| index[i].map(|j| &config.operations[j]);
+        assert!(!needs_flow(&config, op(0), false));
+        assert!(
+            needs_flow(&config, op(0), true),
+            "the JWT stage asks for a key"
+        );
+        assert!(needs_flow(&config, op(1), false));
+        assert!(needs_flow(&config, op(2), false));
+        assert!(!needs_flow(&config, op(3), false));
+        config.remove_api_key = true;
+        let located = config.operations[2].clone();
+        assert!(needs_flow(&config, Some(&located), false));
+        assert!(needs_flow(&config, None, false));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use wasp_config::{OPERATION_PROPERTY, ROUTE_HEADER};
 use crate::backend_auth;
 use wasp_control_client::Proceed;
 
-use crate::decision::Forward;
+use crate::decision::{Forward, CONSUMER_HEADERS};
 use crate::local_reply::{LocalReply, CONTENT_TYPE};
 
 /// Strips client-sent headers, applies a method override, pins the route and
@@ -55,7 +55,13 @@ pub(super) fn backend(
 /// The API-key stage's header changes: client-sent consumer headers out, a verified
 /// consumer's in, the API key removed when configured. The path goes with the backend step.
 pub(super) fn edits(edits: &Proceed) -> Result<(), Status> {
-    for name in &edits.remove_headers {
+    // Client-sent consumer headers were removed with the route; only the key's are left.
+    let already_gone = |name: &str| {
+        CONSUMER_HEADERS
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name))
+    };
+    for name in edits.remove_headers.iter().filter(|n| !already_gone(n)) {
         hostcalls::remove_map_value(MapType::HttpRequestHeaders, name)?;
     }
     for (name, value) in &edits.set_headers {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use log::{debug, warn};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
-use wasp_config::service_control::ControlClientConfig;
+use wasp_config::service_control::{ControlClientConfig, OperationControl};
 use wasp_config::ACCESS_TOKEN_KEY;
 use wasp_control_client::{
     Callout, CalloutResult, ControlState, Delivery, DeliveryStep, Flow, ReportBatcher,
@@ -25,7 +25,9 @@ use wasp_control_client::{
 
 use super::state::{now_ms, State};
 use super::tokens::{current_token, response_body, response_status, Response, TokenAnswer};
-use crate::service_control::{int_property, Exported, RequestIds, Traces, METRICS};
+use crate::service_control::{
+    int_property, operation_index, Exported, RequestIds, Traces, METRICS,
+};
 use crate::waiters::Onward;
 
 /// A request waiting for a Check or AllocateQuota answer.
@@ -46,13 +48,18 @@ pub(super) struct ControlRuntime {
     outbox: RefCell<Vec<ReportRequest>>,
     /// Callout token -> the request waiting for it.
     pending: RefCell<HashMap<u32, ControlPending>>,
+    /// Each operation's settings (by the gateway's operation index) in `config.operations`.
+    operations: Vec<Option<usize>>,
     /// Envoy counter ids of [`METRICS`] (`None` where the host refused one).
     metric_ids: Vec<Option<u32>>,
     exported: RefCell<Exported>,
 }
 
 impl ControlRuntime {
-    pub fn new(config: ControlClientConfig) -> ControlRuntime {
+    pub fn new<'a>(
+        config: ControlClientConfig,
+        operation_names: impl Iterator<Item = &'a str>,
+    ) -> ControlRuntime {
         // Seeded from WASI's random source (std's hasher keys): ids differ between VMs.
         let seed = RandomState::new().hash_one(now_ms());
         ControlRuntime {
@@ -62,6 +69,7 @@ impl ControlRuntime {
             batcher: RefCell::new(ReportBatcher::new(&config, seed.rotate_left(17))),
             outbox: RefCell::new(Vec::new()),
             pending: RefCell::new(HashMap::new()),
+            operations: operation_index(&config, operation_names),
             metric_ids: METRICS
                 .iter()
                 .map(|name| hostcalls::define_metric(MetricType::Counter, name).ok())
@@ -82,6 +90,12 @@ impl ControlRuntime {
                 let _ = hostcalls::increment_metric(*id, delta);
             }
         }
+    }
+
+    /// The Service Control settings of the operation at gateway index `index`, if any.
+    pub fn operation(&self, index: usize) -> Option<&OperationControl> {
+        let entry = self.operations.get(index).copied().flatten()?;
+        self.config.operations.get(entry)
     }
 
     pub fn is_waiting(&self, context_id: u32) -> bool {
@@ -166,22 +180,26 @@ pub(super) fn callout_result(response: &Response) -> CalloutResult {
     }
 }
 
-/// Records a finished request for the next report (from `on_log`).
-pub(super) fn report(control: &ControlRuntime, context_id: u32) {
+/// Records a finished request for the next report (from `on_log`). Sizes are body bytes,
+/// as ESPv2 reports them; the code was read with the response headers (Envoy's property
+/// lookup, several times dearer, only when there were none).
+pub(super) fn report(
+    control: &ControlRuntime,
+    context_id: u32,
+    request_size: u64,
+    response_size: u64,
+) {
     let Some(trace) = control.traces.borrow_mut().finish(context_id) else {
         return;
     };
-    let int = |path: Vec<&str>| {
-        hostcalls::get_property(path)
+    let code = trace.response_code.unwrap_or_else(|| {
+        hostcalls::get_property(vec!["response", "code"])
             .ok()
             .flatten()
             .and_then(|bytes| int_property(&bytes))
-    };
-    let code = int(vec!["response", "code"])
-        .and_then(|c| u16::try_from(c).ok())
-        .unwrap_or(0);
-    let request_size = int(vec!["request", "total_size"]).unwrap_or(0);
-    let response_size = int(vec!["response", "total_size"]).unwrap_or(0);
+            .and_then(|c| u16::try_from(c).ok())
+            .unwrap_or(0)
+    });
     let now = now_ms();
     let record = trace.record(code, now, request_size, response_size);
     if let Some(full) = control.batcher.borrow_mut().record(record, now) {

@@ -6,6 +6,7 @@
 use std::rc::Rc;
 
 use log::error;
+use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
@@ -16,6 +17,7 @@ use super::state::{header_map, now_ms, State};
 use super::tokens::Response;
 use crate::decision::{decide, Decision, Forward};
 use crate::local_reply::LocalReply;
+use crate::service_control::BodyBytes;
 use crate::waiters::Onward;
 
 pub(super) struct WaspHttp {
@@ -23,6 +25,9 @@ pub(super) struct WaspHttp {
     state: Option<Rc<State>>,
     /// Parked by a stage (registered in one of the state's wait lists).
     waiting: bool,
+    /// Body bytes each way, for the report.
+    request_bytes: BodyBytes,
+    response_bytes: BodyBytes,
 }
 
 impl WaspHttp {
@@ -31,6 +36,8 @@ impl WaspHttp {
             context_id,
             state,
             waiting: false,
+            request_bytes: BodyBytes::default(),
+            response_bytes: BodyBytes::default(),
         }
     }
 
@@ -135,8 +142,10 @@ impl HttpContext for WaspHttp {
 
     // While paused for a token, body and trailers are held back too: a
     // Continue here would let Envoy send the request on without the token.
-    fn on_http_request_body(&mut self, _body_size: usize, _end_of_stream: bool) -> Action {
-        if self.still_waiting() {
+    fn on_http_request_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
+        let waiting = self.still_waiting();
+        self.request_bytes.chunk(body_size, waiting);
+        if waiting {
             return Action::Pause;
         }
         Action::Continue
@@ -151,16 +160,32 @@ impl HttpContext for WaspHttp {
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         if let Some(control) = self.state.as_deref().and_then(|s| s.control.as_ref()) {
+            // One header lookup; Envoy's `response.code` property costs several times more.
+            let status = hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status")
+                .ok()
+                .flatten()
+                .and_then(|s| s.parse().ok());
             if let Some(trace) = control.traces.borrow_mut().get_mut(self.context_id) {
                 trace.response_ms.get_or_insert(now_ms());
+                trace.response_code = trace.response_code.or(status);
             }
         }
         Action::Continue
     }
 
+    fn on_http_response_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
+        self.response_bytes.chunk(body_size, false);
+        Action::Continue
+    }
+
     fn on_log(&mut self) {
         if let Some(control) = self.state.as_deref().and_then(|s| s.control.as_ref()) {
-            control::report(control, self.context_id);
+            control::report(
+                control,
+                self.context_id,
+                self.request_bytes.total(),
+                self.response_bytes.total(),
+            );
         }
     }
 }

@@ -21,7 +21,7 @@ use super::tokens::{current_token, TokenAnswer};
 use crate::decision::translated_path;
 use crate::jwt_auth::{authenticate, JwtOutcome, Pass};
 use crate::local_reply::LocalReply;
-use crate::service_control::caller_ip;
+use crate::service_control::{caller_ip, needs_flow};
 use crate::waiters::{JwtPending, Onward, Pending, Waiter};
 
 /// Where a request stands after running the stages it could.
@@ -194,6 +194,11 @@ fn after_jwt(
     let Some(rules) = state.gateway.rules(onward.operation) else {
         return reply(&LocalReply::Internal);
     };
+    let settings = control.operation(onward.operation);
+    if !needs_flow(&control.config, settings, key_required) {
+        // Nothing to check or charge: only reported (client consumer headers are already gone).
+        return after_control(state, context_id, onward, now_ms);
+    }
     let operation_id = control.ids.borrow_mut().next_id();
     let source = hostcalls::get_property(vec!["source", "address"])
         .ok()
@@ -213,8 +218,9 @@ fn after_jwt(
         caller_ip: caller_ip(&source),
         key_required,
     };
-    let (flow, step) = Flow::start(
+    let (flow, step) = Flow::start_for(
         &control.config,
+        settings,
         &mut control.state.borrow_mut(),
         input,
         now_ms,

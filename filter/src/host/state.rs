@@ -46,7 +46,10 @@ impl State {
                 .map(|_| ProviderKeys::default())
                 .collect(),
         };
-        let control = gateway.service_control.clone().map(ControlRuntime::new);
+        let control = gateway
+            .service_control
+            .clone()
+            .map(|config| ControlRuntime::new(config, gateway.operation_names()));
         State {
             gateway,
             tokens: RefCell::new(tokens),
