@@ -11,7 +11,7 @@ export WASP_WASM := $(WASM)
 export WASP_BIN := $(CURDIR)/target/release/wasp
 export WASP_CONTROL := $(CURDIR)/target/release/wasp-control
 
-.PHONY: all toolchain wasm build test fmt-check clippy unit integration demo bench clean
+.PHONY: all toolchain wasm build test fmt-check clippy unit integration demo bench bench-instructions clean
 
 all: build
 
@@ -51,6 +51,9 @@ demo: build
 
 bench: build
 	@scripts/bench.sh
+
+bench-instructions: build
+	@scripts/bench-instructions.sh
 
 clean:
 	cargo clean

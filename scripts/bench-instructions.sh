@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# Instructions per request of the Envoy under test, counted by valgrind's callgrind: what the
+# filter costs, exactly and repeatably, on a box too noisy for req/s to settle small
+# differences (`make bench-instructions`, about 5 minutes). Counting starts after WARM
+# requests (JWKS fetched, caches filled, V8's optimized code in place) and covers the next N,
+# all sent one at a time over one keep-alive connection; every answer must be a 200.
+# Variants (the requests of `make bench`'s scenarios):
+#   bare        the match spec's bootstrap without the filter
+#   wasm-noop   the same with bench/noop-filter: what any Rust module costs in V8
+#   wasp        the match spec (10 operations), GET /v1/bench/42
+#   jwt-bare    bare, the request carrying an RS256 token (the base of the jwt variants)
+#   jwt-open    the jwt spec's unprotected twin, token sent and not checked
+#   jwt-cached  the RS256-protected operation, same token every time (verified-token cache)
+#   key-bare    bare, the request carrying an API key (the base of the key variants)
+#   key-open    the apikey spec's open twin: Service Control configured, nothing to check
+#   key-cached  the key-protected operation, same key every time (Check answered from cache)
+# Each is compared with its base (bare, jwt-bare or key-bare: the same request without the
+# filter) and with wasm-noop. VARIANTS="bare wasp" picks some. Instruction counts are not time: a host call that moves
+# memory or takes a lock costs more than its count says, but the ranking holds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+N=${N:-2000}
+WARM=${WARM:-2000}
+VARIANTS=${VARIANTS:-bare wasm-noop wasp jwt-bare jwt-open jwt-cached key-bare key-open key-cached}
+ENVOY=${WASP_ENVOY:-$ROOT/.venv/bin/envoy}
+# The venv's `envoy` is a Python launcher that execs the binary; valgrind must start the binary.
+ENVOY_BINARY=$(compgen -G "$ROOT/.venv/lib/python3*/site-packages/envoy/_bin/envoy" | head -n 1 || true)
+WASM=${WASP_WASM:-$ROOT/target/wasp_filter.wasm}
+WASP=${WASP_BIN:-$ROOT/target/release/wasp}
+TOKENS_BIN=${WASP_BENCH_TOKENS:-$ROOT/target/release/wasp-bench-tokens}
+CONTROL_BIN=${WASP_CONTROL:-$ROOT/target/release/wasp-control}
+UPSTREAM_PORT=18090
+UPSTREAM_ADMIN_PORT=19090
+UPSTREAM=http://127.0.0.1:$UPSTREAM_PORT
+CONTROL_PORT=18095
+LISTEN_PORT=18094
+ADMIN_PORT=19094
+ISSUER=https://issuer.bench.example
+AUDIENCE=bench-audience
+
+die() { echo "bench-instructions: $*" >&2; exit 1; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+[ -n "$ENVOY_BINARY" ] || die "no Envoy binary under .venv; run \`make bench-instructions\` (it installs Envoy first)"
+for tool in "$ENVOY" "$WASM" "$WASP" "$TOKENS_BIN" "$CONTROL_BIN"; do
+  [ -e "$tool" ] || die "$tool is missing; run \`make bench-instructions\` (it builds everything first)"
+done
+if ! command -v valgrind >/dev/null || ! command -v callgrind_control >/dev/null; then
+  echo "== installing valgrind (apt)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
+fi
+if ! python3 -c 'import yaml' 2>/dev/null; then
+  echo "== installing python3-yaml (apt)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml >/dev/null
+fi
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for port in $UPSTREAM_PORT $UPSTREAM_ADMIN_PORT $CONTROL_PORT $LISTEN_PORT $ADMIN_PORT; do
+  port_taken "$port" && die "port $port on 127.0.0.1 is in use"
+done
+
+WORK=$(mktemp -d /tmp/wasp-instructions.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+# wait_ready URL WHAT WANT PID TRIES: polls URL until its body or status is WANT.
+wait_ready() {
+  local url=$1 what=$2 want=$3 pid=$4 tries=$5
+  for _ in $(seq 1 "$tries"); do
+    kill -0 "$pid" 2>/dev/null || die "$what exited (logs in $WORK)"
+    [ "$(curl -s "$url")" = "$want" ] && return 0
+    sleep 0.5
+  done
+  die "$what not ready after $((tries / 2)) s"
+}
+
+echo "== building the no-op module (bench/noop-filter)"
+bench/build-noop.sh
+NOOP_WASM=$ROOT/target/bench/noop_filter.wasm
+
+echo "== tokens, key, specs and bootstraps in $WORK"
+"$TOKENS_BIN" "$WORK/tokens" --issuer "$ISSUER" --audience "$AUDIENCE" --id-audience unused --count 1
+TOKEN=$(cat "$WORK/tokens/token")
+sed -e "s|UPSTREAM_ADMIN_PORT|$UPSTREAM_ADMIN_PORT|" -e "s|UPSTREAM_PORT|$UPSTREAM_PORT|g" \
+  -e "s|BACKEND_AUDIENCE|unused|" -e "s|ID_TOKEN_FILE|$WORK/tokens/id-token|" \
+  -e "s|JWKS_FILE|$WORK/tokens/jwks.json|" -e "s|CLIENT_TOKEN|$TOKEN|" \
+  -e "s|ID_TOKEN|$(cat "$WORK/tokens/id-token")|" bench/upstream.yaml >"$WORK/upstream.yaml"
+python3 bench/gen_spec.py 10 "$WORK/spec-match.yaml"
+python3 bench/gen_spec.py 10 "$WORK/spec-jwt.yaml" --jwt "$ISSUER" "$UPSTREAM/bench/jwks.json" "$AUDIENCE"
+python3 bench/gen_spec.py 10 "$WORK/spec-apikey.yaml" --apikey 1000000000
+for spec in match jwt apikey; do
+  extra=()
+  [ $spec = apikey ] && extra=(--service-control-url "http://127.0.0.1:$CONTROL_PORT"
+    --service-control-fail-policy closed --producer-project-id bench-producer)
+  mkdir -p "$WORK/out-$spec"
+  "$WASP" compile "$WORK/spec-$spec.yaml" --backend "$UPSTREAM" --listen 127.0.0.1:0 --admin 127.0.0.1:0 \
+    --wasm "$WASM" --out "$WORK/out-$spec" "${extra[@]}" >/dev/null
+done
+ROUTE=$(python3 bench/route_id.py "$WORK/out-match/filter.json" /v1/bench/{id})
+KEY=$("$CONTROL_BIN" keys create --project bench-consumer --db "$WORK/keys.db" --json \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')
+
+echo "== upstream and wasp-control (CPU 0)"
+taskset -c 0 "$ENVOY" -c "$WORK/upstream.yaml" --concurrency 1 --disable-hot-restart --log-level warn \
+  >/dev/null 2>"$WORK/upstream.log" &
+pids+=($!)
+wait_ready "http://127.0.0.1:$UPSTREAM_ADMIN_PORT/ready" upstream "LIVE" "$!" 60
+taskset -c 0 "$CONTROL_BIN" serve --db "$WORK/keys.db" --config "$WORK/out-apikey/control.json" \
+  --listen "127.0.0.1:$CONTROL_PORT" >/dev/null 2>"$WORK/wasp-control.log" &
+pids+=($!)
+wait_ready "http://127.0.0.1:$CONTROL_PORT/healthz" wasp-control ok "$!" 60
+
+# count NAME SPEC MODULE PATH HEADER...: Envoy (SPEC's bootstrap; MODULE bare, wasp or a .wasm)
+# under callgrind on CPU 1; prints and records its instructions per request on PATH.
+declare -A IR
+count() {
+  local name=$1 spec=$2 module=$3 path=$4
+  shift 4
+  local args=()
+  case $module in bare) args=(--bare) ;; wasp) ;; *) args=(--module "$module") ;; esac
+  python3 bench/bootstrap.py "$WORK/out-$spec/envoy.yaml" "$WORK/$name.json" \
+    --listen-port $LISTEN_PORT --admin-port $ADMIN_PORT "${args[@]}"
+  taskset -c 1 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/cg.$name" \
+    "$ENVOY_BINARY" -c "$WORK/$name.json" --concurrency 1 --disable-hot-restart --log-level warn \
+    >/dev/null 2>"$WORK/$name.log" &
+  local pid=$!
+  pids+=("$pid")
+  wait_ready "http://127.0.0.1:$ADMIN_PORT/ready" "$name (Envoy under callgrind)" LIVE "$pid" 600
+  python3 bench/send.py $LISTEN_PORT "$path" "$WARM" "$@" || die "$name: warm-up failed"
+  callgrind_control -i on "$pid" >/dev/null 2>&1
+  python3 bench/send.py $LISTEN_PORT "$path" "$N" "$@" || die "$name: measured requests failed"
+  callgrind_control -d "$pid" >/dev/null 2>&1
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  # The dump holds exactly the N requests (and whatever timers fired meanwhile).
+  IR[$name]=$(awk '/^summary:/ {s += $2} END {print int(s / n)}' n="$N" "$WORK/cg.$name".*)
+  printf '   %-11s %8d instructions/request\n' "$name" "${IR[$name]}"
+}
+
+echo "== $N requests per variant after $WARM to warm up, Envoy under callgrind on CPU 1"
+for v in $VARIANTS; do
+  case $v in
+    bare) count bare match bare /v1/bench/42 "x-wasp-route: $ROUTE" ;;
+    wasm-noop) count wasm-noop match "$NOOP_WASM" /v1/bench/42 "x-wasp-route: $ROUTE" ;;
+    wasp) count wasp match wasp /v1/bench/42 "x-benchpad: $ROUTE" ;;
+    jwt-bare) count jwt-bare match bare /v1/bench/42 "x-wasp-route: $ROUTE" "authorization: Bearer $TOKEN" ;;
+    jwt-open) count jwt-open jwt wasp /v1/open/42 "x-benchpad: $ROUTE" "authorization: Bearer $TOKEN" ;;
+    jwt-cached) count jwt-cached jwt wasp /v1/bench/42 "x-benchpad: $ROUTE" "authorization: Bearer $TOKEN" ;;
+    key-bare) count key-bare match bare /v1/bench/42 "x-wasp-route: $ROUTE" "x-api-key: $KEY" ;;
+    key-open) count key-open apikey wasp /v1/open/42 "x-benchpad: $ROUTE" "x-api-key: $KEY" ;;
+    key-cached) count key-cached apikey wasp /v1/bench/42 "x-benchpad: $ROUTE" "x-api-key: $KEY" ;;
+    *) die "unknown variant '$v'; choose from bare wasm-noop wasp jwt-bare jwt-open jwt-cached key-bare key-open key-cached" ;;
+  esac
+done
+
+# base VARIANT: the same request without the filter.
+base() {
+  case $1 in jwt-*) echo jwt-bare ;; key-*) echo key-bare ;; *) echo bare ;; esac
+}
+echo "== against the same request to bare Envoy, and over wasm-noop"
+for v in $VARIANTS; do
+  b=$(base "$v")
+  [ "$v" = "$b" ] && continue
+  [ -n "${IR[$b]:-}" ] || { echo "   $v: no $b in VARIANTS to compare with"; continue; }
+  awk -v name="$v" -v ir="${IR[$v]}" -v bare="${IR[$b]}" -v base="$b" -v noop="${IR[wasm-noop]:-}" 'BEGIN {
+    line = sprintf("   %-11s %+7d over %-8s (%.2fx)", name, ir - bare, base, ir / bare)
+    if (noop != "" && base == "bare" && name != "wasm-noop") line = line sprintf(", %+7d over wasm-noop", ir - noop)
+    print line
+  }'
+done
+# What the JWT stage with a cached token and the API-key stage with a cached Check add to the
+# filter on the same Envoy.
+for pair in jwt-cached:jwt-open key-cached:key-open; do
+  IFS=: read -r v open <<<"$pair"
+  [ -n "${IR[$v]:-}" ] && [ -n "${IR[$open]:-}" ] \
+    && printf '   %-11s %+7d over %s\n' "$v" $((IR[$v] - IR[$open])) "$open"
+done
