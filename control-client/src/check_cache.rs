@@ -44,7 +44,24 @@ struct Entry {
 #[derive(Debug, Clone)]
 pub struct CheckCache {
     settings: CheckCacheSettings,
-    entries: HashMap<(String, String, String), Entry>,
+    /// By [`entry_id`]: one string to build per lookup, not three.
+    entries: HashMap<String, Entry>,
+}
+
+/// The entry of (operation, key, context): the first two parts' lengths up front, so no
+/// key (which may hold any byte after URL decoding) can pass for another split.
+fn entry_id(operation: &str, key: &str, context: &str) -> String {
+    let mut id = format!("{}:{}:", operation.len(), key.len());
+    id.reserve(
+        operation
+            .len()
+            .saturating_add(key.len())
+            .saturating_add(context.len()),
+    );
+    id.push_str(operation);
+    id.push_str(key);
+    id.push_str(context);
+    id
 }
 
 impl CheckCache {
@@ -57,7 +74,7 @@ impl CheckCache {
 
     /// `context` is [`crate::labels::RequestFacts::cache_context`].
     pub fn lookup(&self, operation: &str, key: &str, context: &str, now_secs: u64) -> Lookup {
-        let id = (operation.to_string(), key.to_string(), context.to_string());
+        let id = entry_id(operation, key, context);
         let Some(entry) = self.entries.get(&id) else {
             return Lookup::Miss;
         };
@@ -85,7 +102,7 @@ impl CheckCache {
         {
             return;
         }
-        let id = (operation.to_string(), key.to_string(), context.to_string());
+        let id = entry_id(operation, key, context);
         if !self.entries.contains_key(&id) && self.entries.len() >= self.settings.max_entries {
             self.make_room(now_secs);
         }
@@ -160,6 +177,19 @@ mod tests {
         cache.store("op", "k", "", allowed(), 0);
         assert_eq!(cache.lookup("op", "other", "", 1), Lookup::Miss);
         assert_eq!(cache.lookup("op2", "k", "", 1), Lookup::Miss);
+    }
+
+    #[test]
+    fn parts_never_run_into_each_other() {
+        let mut cache = cache(10);
+        cache.store("op", "key", "10.0.0.1", allowed(), 0);
+        assert_eq!(cache.lookup("opk", "ey", "10.0.0.1", 1), Lookup::Miss);
+        assert_eq!(cache.lookup("op", "key1", "0.0.0.1", 1), Lookup::Miss);
+        assert_eq!(cache.lookup("op", "ke", "y10.0.0.1", 1), Lookup::Miss);
+        assert_eq!(
+            cache.lookup("op", "key", "10.0.0.1", 1),
+            Lookup::Fresh(allowed())
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@ use crate::check::{
 use crate::check_cache::{CachedCheck, CheckCache, Lookup};
 use crate::config::{ControlClientConfig, OperationControl};
 use crate::labels::RequestFacts;
+use crate::operation_id::OperationId;
 use crate::policy::{classify, on_network_failure, should_retry, FailureLog, Transport};
 use crate::quota::{
     consumer_id, interpret as interpret_quota, quota_request, DenialCache, QuotaOutcome,
@@ -93,7 +94,7 @@ pub struct RequestInput<'a> {
     /// The matched operation's name.
     pub operation: &'a str,
     /// A unique id for this request's Check and AllocateQuota (the adapter makes it).
-    pub operation_id: &'a str,
+    pub operation_id: OperationId,
     /// Request headers as received.
     pub headers: &'a [(String, String)],
     /// `:path` including the query.
@@ -132,7 +133,7 @@ pub struct NotWaiting;
 #[derive(Debug, Clone)]
 pub struct Flow {
     operation: String,
-    operation_id: String,
+    operation_id: OperationId,
     path: String,
     facts: RequestFacts,
     key: Option<FoundKey>,
@@ -177,7 +178,7 @@ impl Flow {
         let key_used = required || !metric_costs.is_empty();
         let mut flow = Flow {
             operation: input.operation.to_string(),
-            operation_id: input.operation_id.to_string(),
+            operation_id: input.operation_id,
             path: input.path.to_string(),
             facts: RequestFacts::from_headers(input.headers, input.caller_ip),
             key: extracted.clone().ok().flatten(),
@@ -309,7 +310,7 @@ impl Flow {
         let request = check_request(
             config,
             &self.operation,
-            &self.operation_id,
+            &self.operation_id.to_string(),
             self.key(),
             &self.facts,
             now_ms,
@@ -398,7 +399,7 @@ impl Flow {
         let request = quota_request(
             config,
             &self.operation,
-            &self.operation_id,
+            &self.operation_id.to_string(),
             &consumer,
             &self.metric_costs,
             &self.facts,

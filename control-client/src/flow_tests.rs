@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::config::{FailPolicy, KeyLocation, OperationControl};
+use crate::operation_id::OperationIds;
 use wasp_servicecontrol::check_error::Code as CheckCode;
 use wasp_servicecontrol::check_response::consumer_info::ConsumerType;
 use wasp_servicecontrol::check_response::{CheckInfo, ConsumerInfo};
@@ -53,6 +54,16 @@ fn request(operation: &'static str, path: &str, headers: &[(&str, &str)]) -> Req
     }
 }
 
+/// The `n`th operation id of a VM seeded with 7.
+fn op_id(n: usize) -> OperationId {
+    let mut ids = OperationIds::new(7);
+    let mut id = ids.next_id();
+    for _ in 1..n {
+        id = ids.next_id();
+    }
+    id
+}
+
 fn start(
     config: &ControlClientConfig,
     state: &mut ControlState,
@@ -64,7 +75,7 @@ fn start(
         state,
         RequestInput {
             operation: r.operation,
-            operation_id: "op-id-1",
+            operation_id: op_id(1),
             headers: &r.headers,
             path: &r.path,
             caller_ip: "10.1.2.3",
@@ -206,7 +217,7 @@ fn valid_key_checks_then_allocates_then_sets_consumer_headers() {
     let op = sent.operation.unwrap();
     assert_eq!(op.consumer_id, "api_key:good");
     assert_eq!(op.operation_name, READ);
-    assert_eq!(op.operation_id, "op-id-1");
+    assert_eq!(op.operation_id, op_id(1).to_string());
     assert_eq!(
         op.labels["servicecontrol.googleapis.com/caller_ip"],
         "10.1.2.3"
@@ -350,7 +361,7 @@ fn the_security_requirement_can_demand_a_key_the_operation_does_not() {
             &mut state,
             RequestInput {
                 operation: r.operation,
-                operation_id: "op-id-3",
+                operation_id: op_id(3),
                 headers: &r.headers,
                 path: &r.path,
                 caller_ip: "10.1.2.3",
@@ -668,7 +679,7 @@ fn a_cached_check_is_not_reused_for_another_client_address_or_referer() {
             &mut state,
             RequestInput {
                 operation: READ,
-                operation_id: "op-id-2",
+                operation_id: op_id(2),
                 headers,
                 path: "/v1/read?key=good",
                 caller_ip,

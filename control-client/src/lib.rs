@@ -25,6 +25,7 @@ pub mod check_cache;
 pub mod config;
 pub mod flow;
 pub mod labels;
+pub mod operation_id;
 pub mod policy;
 pub mod quota;
 pub mod reply;
@@ -34,6 +35,7 @@ pub mod requiredness;
 pub use callout::{CallKind, Callout, CalloutResult};
 pub use config::{ControlClientConfig, FailPolicy, KeyLocation, OperationControl};
 pub use flow::{ControlState, Flow, NotWaiting, Proceed, RequestInput, Step};
+pub use operation_id::{OperationId, OperationIds};
 pub use reply::Reply;
 pub use report::{Delivery, DeliveryStep, ReportBatcher, ReportRecord};
 // Batches travel through the adapter (full batches are queued for the tick).

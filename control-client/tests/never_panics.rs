@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use wasp_control_client::{
-    CalloutResult, ControlClientConfig, ControlState, Flow, RequestInput, Step,
+    CalloutResult, ControlClientConfig, ControlState, Flow, OperationIds, RequestInput, Step,
 };
 
 fn config() -> ControlClientConfig {
@@ -39,7 +39,7 @@ proptest! {
     ) {
         let config = config();
         let mut state = ControlState::new(&config);
-        let input = RequestInput { operation, operation_id: "id", headers: &headers, path: &path, caller_ip: "", key_required: false };
+        let input = RequestInput { operation, operation_id: OperationIds::new(1).next_id(), headers: &headers, path: &path, caller_ip: "", key_required: false };
         let (mut flow, mut step) = Flow::start(&config, &mut state, input, now);
         for result in results {
             let Step::Callout(callout) = &step else { break };

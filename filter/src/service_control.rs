@@ -1,7 +1,7 @@
 //! The API-key / quota / report stage as the filter uses it. The decisions (key extraction,
 //! Check, AllocateQuota, caches, retries, fail policy, batching) are `wasp-control-client`'s
 //! flow; this module holds what the adapter keeps around them: what each request leaves for
-//! its report, unique operation ids and the caller's address.
+//! its report and the caller's address.
 
 use std::collections::HashMap;
 
@@ -159,50 +159,6 @@ impl BodyBytes {
     }
 }
 
-/// Unique ids for Check and AllocateQuota operations, UUID-shaped (Google's service expects
-/// a UUID): a random per-VM seed mixed with a counter.
-#[derive(Debug, Clone)]
-pub struct RequestIds {
-    seed: u64,
-    next: u64,
-}
-
-impl RequestIds {
-    pub fn new(seed: u64) -> RequestIds {
-        RequestIds { seed, next: 0 }
-    }
-
-    /// The seed, for the report batcher's own ids.
-    pub fn seed(&self) -> u64 {
-        self.seed
-    }
-
-    pub fn next_id(&mut self) -> String {
-        self.next = self.next.wrapping_add(1);
-        let high = mix(self.seed ^ self.next);
-        let low = mix(high ^ self.next.rotate_left(32));
-        // Version 4 and the RFC 4122 variant, like a random UUID.
-        let high = (high & !0xf000) | 0x4000;
-        let low = (low & !(0b11 << 62)) | (0b10 << 62);
-        format!(
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            high >> 32,
-            (high >> 16) & 0xffff,
-            high & 0xffff,
-            low >> 48,
-            low & 0xffff_ffff_ffff
-        )
-    }
-}
-
-/// splitmix64's finaliser: spreads a counter over all bits.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 /// The IP of Envoy's `source.address` (`1.2.3.4:5678`, `[::1]:5678`), for the caller_ip label.
 pub fn caller_ip(source_address: &str) -> &str {
     if let Some(rest) = source_address.strip_prefix('[') {
@@ -346,27 +302,6 @@ mod tests {
         assert!(traces.finish(7).is_none());
         assert!(traces.start(u32::MAX, 0));
         assert_eq!(traces.len(), MAX_TRACES);
-    }
-
-    #[test]
-    fn ids_are_unique_uuid_shaped_and_differ_between_vms() {
-        let mut a = RequestIds::new(1);
-        let mut b = RequestIds::new(2);
-        let ids: Vec<String> = (0..1000).map(|_| a.next_id()).collect();
-        let mut unique = ids.clone();
-        unique.sort();
-        unique.dedup();
-        assert_eq!(unique.len(), ids.len());
-        for id in &ids {
-            let parts: Vec<&str> = id.split('-').collect();
-            assert_eq!(
-                parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
-                [8, 4, 4, 4, 12]
-            );
-            assert!(parts[2].starts_with('4'), "{id}");
-            assert!("89ab".contains(&parts[3][..1]), "{id}");
-        }
-        assert_ne!(RequestIds::new(1).next_id(), b.next_id());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use wasp_config::control::{
 use wasp_control::server::{build_state, serve, ServeOptions};
 use wasp_control_client::{
     CallKind, Callout, CalloutResult, ControlClientConfig, ControlState, Delivery, DeliveryStep,
-    Flow, ReportBatcher, RequestInput, Step,
+    Flow, OperationIds, ReportBatcher, RequestInput, Step,
 };
 
 pub const SERVICE: &str = "shop.example.com";
@@ -208,6 +208,7 @@ pub struct Host {
     clusters: HashMap<String, String>,
     /// Every call made, in order.
     pub calls: Vec<(CallKind, u32)>,
+    ids: OperationIds,
 }
 
 impl Host {
@@ -215,6 +216,7 @@ impl Host {
         Host {
             clusters: [(CLUSTER.to_string(), format!("http://{control_addr}"))].into(),
             calls: Vec::new(),
+            ids: OperationIds::new(1),
         }
     }
 
@@ -255,10 +257,9 @@ impl Host {
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect();
-        let id = format!("req-{now_ms}-{}", self.calls.len());
         let input = RequestInput {
             operation,
-            operation_id: &id,
+            operation_id: self.ids.next_id(),
             headers: &headers,
             path,
             caller_ip: "127.0.0.1",

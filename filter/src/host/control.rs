@@ -19,15 +19,13 @@ use proxy_wasm::types::MetricType;
 use wasp_config::service_control::{ControlClientConfig, OperationControl};
 use wasp_config::ACCESS_TOKEN_KEY;
 use wasp_control_client::{
-    Callout, CalloutResult, ControlState, Delivery, DeliveryStep, Flow, ReportBatcher,
-    ReportRequest,
+    Callout, CalloutResult, ControlState, Delivery, DeliveryStep, Flow, OperationIds,
+    ReportBatcher, ReportRequest,
 };
 
 use super::state::{now_ms, State};
 use super::tokens::{current_token, response_body, response_status, Response, TokenAnswer};
-use crate::service_control::{
-    int_property, operation_index, Exported, RequestIds, Traces, METRICS,
-};
+use crate::service_control::{int_property, operation_index, Exported, Traces, METRICS};
 use crate::waiters::Onward;
 
 /// A request waiting for a Check or AllocateQuota answer.
@@ -41,7 +39,7 @@ pub(super) struct ControlPending {
 pub(super) struct ControlRuntime {
     pub config: ControlClientConfig,
     pub state: RefCell<ControlState>,
-    pub ids: RefCell<RequestIds>,
+    pub ids: RefCell<OperationIds>,
     pub traces: RefCell<Traces>,
     batcher: RefCell<ReportBatcher>,
     /// Full batches from `on_log`, sent by the root's next tick.
@@ -64,7 +62,7 @@ impl ControlRuntime {
         let seed = RandomState::new().hash_one(now_ms());
         ControlRuntime {
             state: RefCell::new(ControlState::new(&config)),
-            ids: RefCell::new(RequestIds::new(seed)),
+            ids: RefCell::new(OperationIds::new(seed)),
             traces: RefCell::new(Traces::default()),
             batcher: RefCell::new(ReportBatcher::new(&config, seed.rotate_left(17))),
             outbox: RefCell::new(Vec::new()),

@@ -212,7 +212,7 @@ fn after_jwt(
         .map_or("", |(_, value)| value.as_str());
     let input = RequestInput {
         operation: &rules.name,
-        operation_id: &operation_id,
+        operation_id,
         headers: &onward.headers,
         path,
         caller_ip: caller_ip(&source),
