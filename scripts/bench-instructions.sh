@@ -24,40 +24,19 @@ ROOT=$PWD
 N=${N:-2000}
 WARM=${WARM:-2000}
 VARIANTS=${VARIANTS:-bare wasm-noop wasp jwt-bare jwt-open jwt-cached key-bare key-open key-cached}
-ENVOY=${WASP_ENVOY:-$ROOT/.venv/bin/envoy}
+BENCH_NAME=bench-instructions
+# shellcheck source=scripts/bench-common.sh
+. scripts/bench-common.sh
 # The venv's `envoy` is a Python launcher that execs the binary; valgrind must start the binary.
 ENVOY_BINARY=$(compgen -G "$ROOT/.venv/lib/python3*/site-packages/envoy/_bin/envoy" | head -n 1 || true)
-WASM=${WASP_WASM:-$ROOT/target/wasp_filter.wasm}
-WASP=${WASP_BIN:-$ROOT/target/release/wasp}
-TOKENS_BIN=${WASP_BENCH_TOKENS:-$ROOT/target/release/wasp-bench-tokens}
-CONTROL_BIN=${WASP_CONTROL:-$ROOT/target/release/wasp-control}
-UPSTREAM_PORT=18090
-UPSTREAM_ADMIN_PORT=19090
-UPSTREAM=http://127.0.0.1:$UPSTREAM_PORT
-CONTROL_PORT=18095
+# The Envoy under callgrind.
 LISTEN_PORT=18094
 ADMIN_PORT=19094
-ISSUER=https://issuer.bench.example
-AUDIENCE=bench-audience
-
-die() { echo "bench-instructions: $*" >&2; exit 1; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 [ -n "$ENVOY_BINARY" ] || die "no Envoy binary under .venv; run \`make bench-instructions\` (it installs Envoy first)"
-for tool in "$ENVOY" "$WASM" "$WASP" "$TOKENS_BIN" "$CONTROL_BIN"; do
-  [ -e "$tool" ] || die "$tool is missing; run \`make bench-instructions\` (it builds everything first)"
-done
-if ! command -v valgrind >/dev/null || ! command -v callgrind_control >/dev/null; then
-  echo "== installing valgrind (apt)"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
-fi
-if ! python3 -c 'import yaml' 2>/dev/null; then
-  echo "== installing python3-yaml (apt)"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml >/dev/null
-fi
-port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+require_tools bench-instructions
+apt_install "command -v callgrind_control" valgrind
+apt_install "python3 -c 'import yaml'" python3-yaml
 for port in $UPSTREAM_PORT $UPSTREAM_ADMIN_PORT $CONTROL_PORT $LISTEN_PORT $ADMIN_PORT; do
   port_taken "$port" && die "port $port on 127.0.0.1 is in use"
 done
@@ -87,12 +66,9 @@ bench/build-noop.sh
 NOOP_WASM=$ROOT/target/bench/noop_filter.wasm
 
 echo "== tokens, key, specs and bootstraps in $WORK"
-"$TOKENS_BIN" "$WORK/tokens" --issuer "$ISSUER" --audience "$AUDIENCE" --id-audience unused --count 1
+"$TOKENS_BIN" "$WORK/tokens" --issuer "$ISSUER" --audience "$AUDIENCE" --id-audience "$BACKEND_AUDIENCE" --count 1
 TOKEN=$(cat "$WORK/tokens/token")
-sed -e "s|UPSTREAM_ADMIN_PORT|$UPSTREAM_ADMIN_PORT|" -e "s|UPSTREAM_PORT|$UPSTREAM_PORT|g" \
-  -e "s|BACKEND_AUDIENCE|unused|" -e "s|ID_TOKEN_FILE|$WORK/tokens/id-token|" \
-  -e "s|JWKS_FILE|$WORK/tokens/jwks.json|" -e "s|CLIENT_TOKEN|$TOKEN|" \
-  -e "s|ID_TOKEN|$(cat "$WORK/tokens/id-token")|" bench/upstream.yaml >"$WORK/upstream.yaml"
+write_upstream "$WORK/tokens" "$TOKEN" "$WORK/upstream.yaml"
 python3 bench/gen_spec.py 10 "$WORK/spec-match.yaml"
 python3 bench/gen_spec.py 10 "$WORK/spec-jwt.yaml" --jwt "$ISSUER" "$UPSTREAM/bench/jwks.json" "$AUDIENCE"
 python3 bench/gen_spec.py 10 "$WORK/spec-apikey.yaml" --apikey 1000000000

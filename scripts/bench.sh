@@ -30,28 +30,15 @@ DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 AS_SHIPPED=${AS_SHIPPED:-0}
 SCENARIOS=${SCENARIOS:-match,rewrite,jwt,apikey}
-ENVOY=${WASP_ENVOY:-$ROOT/.venv/bin/envoy}
-WASM=${WASP_WASM:-$ROOT/target/wasp_filter.wasm}
-WASP=${WASP_BIN:-$ROOT/target/release/wasp}
-TOKENS_BIN=${WASP_BENCH_TOKENS:-$ROOT/target/release/wasp-bench-tokens}
-CONTROL_BIN=${WASP_CONTROL:-$ROOT/target/release/wasp-control}
-UPSTREAM_PORT=18090
-UPSTREAM_ADMIN_PORT=19090
-UPSTREAM=http://127.0.0.1:$UPSTREAM_PORT
-# wasp-control, the Service Control the apikey scenario's gateway calls.
-CONTROL_PORT=18095
+BENCH_NAME=bench
+# shellcheck source=scripts/bench-common.sh
+. scripts/bench-common.sh
 # Envoys under test (admin port = listen port + 1000). 18090 is the upstream.
 declare -A LISTEN=([bare]=18081 [wasp-10]=18082 [wasp-10k]=18083 [wasm-noop]=18084
   [rw-bare]=18085 [rw-wasp]=18086
   [jwt-bare]=18087 [jwt-wasp]=18088 [jwt-wasp-uncached]=18089 [jwt-authn-cached]=18091 [jwt-authn-nocache]=18092
   [ak-bare]=18093 [ak-wasp]=18094)
-# What the rewrite and JWT scenarios' tokens say.
-ISSUER=https://issuer.bench.example
-AUDIENCE=bench-audience
-BACKEND_AUDIENCE=bench-backend
 
-die() { echo "bench: $*" >&2; exit 1; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 selected() { [[ ",$SCENARIOS," == *",$1,"* ]]; }
 
 IFS=, read -ra wanted <<<"$SCENARIOS"
@@ -60,26 +47,15 @@ for s in "${wanted[@]}"; do
   case $s in match | rewrite | jwt | apikey) ;; *) die "unknown scenario '$s' in SCENARIOS; choose from match,rewrite,jwt,apikey" ;; esac
 done
 
-for tool in "$ENVOY" "$WASM" "$WASP" "$TOKENS_BIN" "$CONTROL_BIN"; do
-  [ -e "$tool" ] || die "$tool is missing; run \`make bench\` (it builds everything first)"
-done
-if ! command -v wrk >/dev/null; then
-  echo "== installing wrk (apt)"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-fi
-if ! python3 -c 'import yaml' 2>/dev/null; then
-  echo "== installing python3-yaml (apt)"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml >/dev/null
-fi
+require_tools bench
+apt_install "command -v wrk" wrk
+apt_install "python3 -c 'import yaml'" python3-yaml
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (Envoy under test on CPU 1, load and upstream on CPU 0)"
 
 # On a shared box, run the measured processes ahead of niced background work when allowed.
 PRIO=()
 if nice -n -5 true 2>/dev/null; then PRIO=(nice -n -5); fi
 
-port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for port in $UPSTREAM_PORT $UPSTREAM_ADMIN_PORT "${LISTEN[@]}"; do
   for p in "$port" $((port + 1000)); do
     port_taken "$p" && die "port $p on 127.0.0.1 is in use; the benchmark needs 18081-18095 and 19081-19094"
@@ -258,10 +234,7 @@ selected jwt && TOKEN_COUNT=$((2 * CACHE_CAPACITY))
 "$TOKENS_BIN" "$WORK/tokens" --issuer "$ISSUER" --audience "$AUDIENCE" \
   --id-audience "$BACKEND_AUDIENCE" --count "$TOKEN_COUNT"
 CLIENT_TOKEN=$(cat "$WORK/tokens/token")
-sed -e "s|UPSTREAM_ADMIN_PORT|$UPSTREAM_ADMIN_PORT|" -e "s|UPSTREAM_PORT|$UPSTREAM_PORT|g" \
-  -e "s|BACKEND_AUDIENCE|$BACKEND_AUDIENCE|" -e "s|ID_TOKEN_FILE|$WORK/tokens/id-token|" \
-  -e "s|JWKS_FILE|$WORK/tokens/jwks.json|" -e "s|CLIENT_TOKEN|$CLIENT_TOKEN|" \
-  -e "s|ID_TOKEN|$(cat "$WORK/tokens/id-token")|" bench/upstream.yaml >"$WORK/upstream.yaml"
+write_upstream "$WORK/tokens" "$CLIENT_TOKEN" "$WORK/upstream.yaml"
 
 echo "== starting the upstream (CPU 0)"
 start_envoy upstream 0 "$WORK/upstream.yaml" $UPSTREAM_ADMIN_PORT
