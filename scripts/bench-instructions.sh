@@ -41,25 +41,7 @@ for port in $UPSTREAM_PORT $UPSTREAM_ADMIN_PORT $CONTROL_PORT $LISTEN_PORT $ADMI
   port_taken "$port" && die "port $port on 127.0.0.1 is in use"
 done
 
-WORK=$(mktemp -d /tmp/wasp-instructions.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-# wait_ready URL WHAT WANT PID TRIES: polls URL until its body or status is WANT.
-wait_ready() {
-  local url=$1 what=$2 want=$3 pid=$4 tries=$5
-  for _ in $(seq 1 "$tries"); do
-    kill -0 "$pid" 2>/dev/null || die "$what exited (logs in $WORK)"
-    [ "$(curl -s "$url")" = "$want" ] && return 0
-    sleep 0.5
-  done
-  die "$what not ready after $((tries / 2)) s"
-}
+make_work wasp-instructions
 
 echo "== building the no-op module (bench/noop-filter)"
 bench/build-noop.sh
@@ -72,27 +54,16 @@ write_upstream "$WORK/tokens" "$TOKEN" "$WORK/upstream.yaml"
 python3 bench/gen_spec.py 10 "$WORK/spec-match.yaml"
 python3 bench/gen_spec.py 10 "$WORK/spec-jwt.yaml" --jwt "$ISSUER" "$UPSTREAM/bench/jwks.json" "$AUDIENCE"
 python3 bench/gen_spec.py 10 "$WORK/spec-apikey.yaml" --apikey 1000000000
-for spec in match jwt apikey; do
-  extra=()
-  [ $spec = apikey ] && extra=(--service-control-url "http://127.0.0.1:$CONTROL_PORT"
-    --service-control-fail-policy closed --producer-project-id bench-producer)
-  mkdir -p "$WORK/out-$spec"
-  "$WASP" compile "$WORK/spec-$spec.yaml" --backend "$UPSTREAM" --listen 127.0.0.1:0 --admin 127.0.0.1:0 \
-    --wasm "$WASM" --out "$WORK/out-$spec" "${extra[@]}" >/dev/null
-done
+compile match "$WORK/spec-match.yaml"
+compile jwt "$WORK/spec-jwt.yaml"
+compile apikey "$WORK/spec-apikey.yaml" --service-control-url "http://127.0.0.1:$CONTROL_PORT" \
+  --service-control-fail-policy closed --producer-project-id bench-producer
 ROUTE=$(python3 bench/route_id.py "$WORK/out-match/filter.json" /v1/bench/{id})
-KEY=$("$CONTROL_BIN" keys create --project bench-consumer --db "$WORK/keys.db" --json \
-  | python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')
+KEY=$(create_key "$WORK/keys.db" bench-consumer)
 
 echo "== upstream and wasp-control (CPU 0)"
-taskset -c 0 "$ENVOY" -c "$WORK/upstream.yaml" --concurrency 1 --disable-hot-restart --log-level warn \
-  >/dev/null 2>"$WORK/upstream.log" &
-pids+=($!)
-wait_ready "http://127.0.0.1:$UPSTREAM_ADMIN_PORT/ready" upstream "LIVE" "$!" 60
-taskset -c 0 "$CONTROL_BIN" serve --db "$WORK/keys.db" --config "$WORK/out-apikey/control.json" \
-  --listen "127.0.0.1:$CONTROL_PORT" >/dev/null 2>"$WORK/wasp-control.log" &
-pids+=($!)
-wait_ready "http://127.0.0.1:$CONTROL_PORT/healthz" wasp-control ok "$!" 60
+start_envoy upstream 0 "$WORK/upstream.yaml" $UPSTREAM_ADMIN_PORT
+start_control "$WORK/keys.db" "$WORK/out-apikey/control.json"
 
 # count NAME SPEC MODULE PATH HEADER...: Envoy (SPEC's bootstrap; MODULE bare, wasp or a .wasm)
 # under callgrind on CPU 1; prints and records its instructions per request on PATH.
@@ -109,7 +80,7 @@ count() {
     >/dev/null 2>"$WORK/$name.log" &
   local pid=$!
   pids+=("$pid")
-  wait_ready "http://127.0.0.1:$ADMIN_PORT/ready" "$name (Envoy under callgrind)" LIVE "$pid" 600
+  wait_ready "$name (Envoy under callgrind)" "$pid" "http://127.0.0.1:$ADMIN_PORT/ready" LIVE "$WORK/$name.log" 300
   python3 bench/send.py $LISTEN_PORT "$path" "$WARM" "$@" || die "$name: warm-up failed"
   callgrind_control -i on "$pid" >/dev/null 2>&1
   python3 bench/send.py $LISTEN_PORT "$path" "$N" "$@" || die "$name: measured requests failed"

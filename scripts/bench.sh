@@ -53,9 +53,6 @@ apt_install "command -v wrk" wrk
 apt_install "python3 -c 'import yaml'" python3-yaml
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (Envoy under test on CPU 1, load and upstream on CPU 0)"
 
-# On a shared box, run the measured processes ahead of niced background work when allowed.
-PRIO=()
-if nice -n -5 true 2>/dev/null; then PRIO=(nice -n -5); fi
 
 for port in $UPSTREAM_PORT $UPSTREAM_ADMIN_PORT "${LISTEN[@]}"; do
   for p in "$port" $((port + 1000)); do
@@ -64,30 +61,7 @@ for port in $UPSTREAM_PORT $UPSTREAM_ADMIN_PORT "${LISTEN[@]}"; do
 done
 port_taken $CONTROL_PORT && die "port $CONTROL_PORT on 127.0.0.1 is in use; the benchmark needs 18081-18095 and 19081-19094"
 
-WORK=$(mktemp -d /tmp/wasp-bench.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-# start_envoy NAME CPU CONFIG ADMIN_PORT: starts a pinned Envoy, waits until ready, sets ENVOY_PID.
-start_envoy() {
-  local name=$1 cpu=$2 config=$3 admin=$4
-  "${PRIO[@]}" taskset -c "$cpu" "$ENVOY" -c "$config" --concurrency 1 --disable-hot-restart --log-level warn \
-    >"$WORK/$name.out" 2>"$WORK/$name.log" &
-  ENVOY_PID=$!
-  pids+=("$ENVOY_PID")
-  for _ in $(seq 1 150); do
-    kill -0 "$ENVOY_PID" 2>/dev/null || { tail -n 20 "$WORK/$name.log" >&2; die "$name: Envoy exited"; }
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$admin/ready")" = 200 ] && return 0
-    sleep 0.2
-  done
-  tail -n 20 "$WORK/$name.log" >&2
-  die "$name: Envoy not ready"
-}
+make_work wasp-bench
 
 declare -A PID
 # start_under_test NAME...: starts these Envoys (config $WORK/NAME.json) on CPU 1.
@@ -112,15 +86,6 @@ variant() {
   [ "$AS_SHIPPED" = 1 ] && flags+=(--as-shipped)
   python3 bench/bootstrap.py "$source" "$WORK/$name.json" \
     --listen-port "${LISTEN[$name]}" --admin-port $((LISTEN[$name] + 1000)) "${flags[@]}"
-}
-
-# compile NAME SPEC [OPTION...]: wasp compile into $WORK/out-NAME.
-compile() {
-  local name=$1 spec=$2
-  shift 2
-  mkdir -p "$WORK/out-$name"
-  "$WASP" compile "$spec" --backend "$UPSTREAM" --metadata-url "$UPSTREAM" \
-    --listen 127.0.0.1:0 --admin 127.0.0.1:0 --wasm "$WASM" --out "$WORK/out-$name" "$@" >/dev/null
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -400,9 +365,8 @@ scenario_apikey() {
   compile apikey "$WORK/spec-apikey.yaml" --service-control-url "http://127.0.0.1:$CONTROL_PORT" \
     --service-control-fail-policy closed --producer-project-id bench-producer
   route_id=$(python3 bench/route_id.py "$WORK/out-apikey/filter.json" "$benched")
-  key=$("$CONTROL_BIN" keys create --project bench-consumer --db "$WORK/keys.db" --json \
-    | python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')
-  start_control
+  key=$(create_key "$WORK/keys.db" bench-consumer)
+  start_control "$WORK/keys.db" "$WORK/out-apikey/control.json"
   variant ak-bare "$WORK/out-apikey/envoy.yaml" --bare
   variant ak-wasp "$WORK/out-apikey/envoy.yaml"
   local variants=(bare wasp-open wasp-key wasp-key-quota)
@@ -430,22 +394,6 @@ scenario_apikey() {
   stop_under_test ak-bare ak-wasp
   kill "$CONTROL_PID" 2>/dev/null || true
   wait "$CONTROL_PID" 2>/dev/null || true
-}
-
-# start_control: wasp-control for the apikey service on CPU 0, with the load and the upstream;
-# sets CONTROL_PID once it answers.
-start_control() {
-  "${PRIO[@]}" taskset -c 0 "$CONTROL_BIN" serve --db "$WORK/keys.db" --config "$WORK/out-apikey/control.json" \
-    --listen "127.0.0.1:$CONTROL_PORT" >"$WORK/wasp-control.out" 2>"$WORK/wasp-control.log" &
-  CONTROL_PID=$!
-  pids+=("$CONTROL_PID")
-  for _ in $(seq 1 150); do
-    kill -0 "$CONTROL_PID" 2>/dev/null || { tail -n 20 "$WORK/wasp-control.log" >&2; die "wasp-control exited"; }
-    [ "$(curl -s "http://127.0.0.1:$CONTROL_PORT/healthz")" = ok ] && return 0
-    sleep 0.2
-  done
-  tail -n 20 "$WORK/wasp-control.log" >&2
-  die "wasp-control not ready"
 }
 
 # espv2_reply STATUS MESSAGE: the body and status expect_reply compares for a local reply.
