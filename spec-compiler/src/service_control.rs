@@ -427,6 +427,21 @@ paths:
         .unwrap()
     }
 
+    /// Plans one spec as service "s" with no producer project.
+    fn plan_one(
+        spec: &Spec,
+        flags: &ServiceControlFlags,
+    ) -> Result<Option<ServiceControlPlan>, Diagnostics> {
+        plan_service_control(
+            std::slice::from_ref(spec),
+            &operations(spec),
+            &[],
+            "s",
+            None,
+            flags,
+        )
+    }
+
     #[test]
     fn keys_are_required_only_when_every_alternative_names_one() {
         let config = plan("http://127.0.0.1:8790").config;
@@ -469,31 +484,13 @@ paths:
             service_control_token: Some("t".into()),
             ..flags("https://servicecontrol.googleapis.com")
         };
-        let problems = plan_service_control(
-            std::slice::from_ref(&spec),
-            &operations(&spec),
-            &[],
-            "s",
-            None,
-            &both,
-        )
-        .unwrap_err();
+        let problems = plan_one(&spec, &both).unwrap_err();
         assert!(problems[0].to_string().contains("--service-control-token"));
         let none = ServiceControlFlags {
             service_control_access_token: AccessTokenFlag::None,
             ..both
         };
-        let config = plan_service_control(
-            std::slice::from_ref(&spec),
-            &operations(&spec),
-            &[],
-            "s",
-            None,
-            &none,
-        )
-        .unwrap()
-        .unwrap()
-        .config;
+        let config = plan_one(&spec, &none).unwrap().unwrap().config;
         assert!(!config.endpoint.metadata_access_token);
         assert_eq!(config.endpoint.bearer_token.as_deref(), Some("t"));
     }
@@ -501,15 +498,7 @@ paths:
     #[test]
     fn without_an_endpoint_keys_are_rejected_where_they_are_written() {
         let spec = spec("api.yaml", SPEC);
-        let problems = plan_service_control(
-            std::slice::from_ref(&spec),
-            &operations(&spec),
-            &[],
-            "s",
-            None,
-            &ServiceControlFlags::default(),
-        )
-        .unwrap_err();
+        let problems = plan_one(&spec, &ServiceControlFlags::default()).unwrap_err();
         let shown: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
         assert_eq!(shown.len(), 3, "{shown:?}");
         assert!(shown[0].starts_with("api.yaml: /security: "), "{shown:?}");
@@ -524,16 +513,9 @@ paths:
         );
         assert!(shown[2].contains("--service-control-url"));
         let open = spec_without_keys();
-        assert!(plan_service_control(
-            std::slice::from_ref(&open),
-            &operations(&open),
-            &[],
-            "s",
-            None,
-            &ServiceControlFlags::default(),
-        )
-        .unwrap()
-        .is_none());
+        assert!(plan_one(&open, &ServiceControlFlags::default())
+            .unwrap()
+            .is_none());
     }
 
     fn spec_without_keys() -> Spec {

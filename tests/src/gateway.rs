@@ -92,6 +92,33 @@ impl Gateway {
             .body
     }
 
+    /// The filter's VM was never reloaded and Envoy logged no crash.
+    pub fn assert_filter_alive(&self) {
+        let stats = self.get_admin("/stats?filter=wasm.wasp.vm_reload");
+        assert!(
+            stats.contains("wasm.wasp.vm_reload: 0"),
+            "the filter's VM was reloaded:\n{stats}"
+        );
+        let log = self.envoy.log();
+        for sign_of_a_crash in ["panicked", "Uncaught RuntimeError", "wasm_fail_stream"] {
+            assert!(
+                !log.contains(sign_of_a_crash),
+                "Envoy logged {sign_of_a_crash:?}"
+            );
+        }
+    }
+
+    /// Both of a two-worker Envoy's workers accepted connections (the requests that need
+    /// it use a new connection each, so the kernel spreads them).
+    pub fn assert_both_workers_served(&self) {
+        let stats = self.get_admin("/stats?filter=worker_.\\.downstream_cx_total");
+        let busy_workers = stats
+            .lines()
+            .filter(|line| line.starts_with("listener.") && !line.ends_with(": 0"))
+            .count();
+        assert_eq!(busy_workers, 2, "both workers served requests:\n{stats}");
+    }
+
     /// Sends `method path` and returns the reply with the operation name the
     /// access log recorded for it (`-` when no operation matched). The request
     /// carries a unique `wasp-probe` user agent to find its log line.

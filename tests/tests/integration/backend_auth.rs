@@ -187,12 +187,7 @@ fn workers_share_one_token_per_audience() {
         assert_eq!(reply.status, 200, "{reply:?}");
         assert_eq!(reply.echoed().id_token_audience(), Some(CUSTOM_AUDIENCE));
     }
-    let stats = gw.get_admin("/stats?filter=worker_.\\.downstream_cx_total");
-    let busy_workers = stats
-        .lines()
-        .filter(|line| line.starts_with("listener.") && !line.ends_with(": 0"))
-        .count();
-    assert_eq!(busy_workers, 2, "both workers served requests:\n{stats}");
+    gw.assert_both_workers_served();
     assert_eq!(
         metadata.calls(CUSTOM_AUDIENCE),
         1,

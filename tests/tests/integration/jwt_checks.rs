@@ -418,6 +418,6 @@ fn hostile_tokens_get_a_401_and_never_crash_the_filter() {
             "{value:?}: {status:?}"
         );
     }
-    filter_alive(&gw);
+    gw.assert_filter_alive();
     passes(&gw, "/secure", &bearer(&ec.mint(&claims)));
 }

@@ -74,12 +74,7 @@ fn keys_are_fetched_once_for_every_worker() {
             .expect("request through Envoy");
         assert_eq!(reply.status, 200, "{reply:?}");
     }
-    let stats = gw.get_admin("/stats?filter=worker_.\\.downstream_cx_total");
-    let busy_workers = stats
-        .lines()
-        .filter(|line| line.starts_with("listener.") && !line.ends_with(": 0"))
-        .count();
-    assert_eq!(busy_workers, 2, "both workers served requests:\n{stats}");
+    gw.assert_both_workers_served();
     assert_eq!(idp.fetches(JWKS_PATH), 1, "{:?}", idp.all_fetches());
 }
 
@@ -225,7 +220,7 @@ fn the_first_requests_wait_for_a_slow_provider_but_not_forever() {
         }
     });
     assert_eq!(idp.fetches(JWKS_PATH), 1, "{:?}", idp.all_fetches());
-    filter_alive(&gw);
+    gw.assert_filter_alive();
 
     // A provider slower than the fetch timeout: the request gets an answer, a 401.
     let stuck = Idp::start(vec![key.clone()]);
@@ -305,7 +300,7 @@ fn bad_documents_are_refused_and_envoy_keeps_serving() {
         &bearer(&fresh_token(&mixed, &key)),
     );
     assert_eq!(gw.get("/open").status, 200);
-    filter_alive(&gw);
+    gw.assert_filter_alive();
 
     // Once the providers serve their keys, they are used (failed fetches are retried).
     for idp in &idps {
@@ -321,7 +316,7 @@ fn bad_documents_are_refused_and_envoy_keeps_serving() {
         });
         assert!(passed, "{:?}: still refused: {last:?}", bad[i]);
     }
-    filter_alive(&gw);
+    gw.assert_filter_alive();
 }
 
 #[test]
@@ -397,5 +392,5 @@ fn a_storm_of_unknown_kids_causes_at_most_one_refresh() {
     );
     // The real key still works, from the cache.
     passes(&gw, "/secure", &bearer(&fresh_token(&idp, &key)));
-    filter_alive(&gw);
+    gw.assert_filter_alive();
 }

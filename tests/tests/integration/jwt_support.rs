@@ -152,19 +152,3 @@ pub fn denied(reply: &Reply, status: u16, message: &str) {
 pub fn refused(gw: &Gateway, path: &str, headers: &[(&str, String)], status: u16, message: &str) {
     denied(&send(gw, path, headers), status, message);
 }
-
-/// The filter's VM was never reloaded and Envoy logged no crash.
-pub fn filter_alive(gw: &Gateway) {
-    let stats = gw.get_admin("/stats?filter=wasm.wasp.vm_reload");
-    assert!(
-        stats.contains("wasm.wasp.vm_reload: 0"),
-        "the filter's VM was reloaded:\n{stats}"
-    );
-    let log = gw.envoy.log();
-    for sign_of_a_crash in ["panicked", "Uncaught RuntimeError", "wasm_fail_stream"] {
-        assert!(
-            !log.contains(sign_of_a_crash),
-            "Envoy logged {sign_of_a_crash:?}"
-        );
-    }
-}
