@@ -55,6 +55,7 @@ impl WaspHttp {
         state: &State,
         forward: &Forward,
         headers: Rc<Vec<(String, String)>>,
+        now_ms: u64,
     ) -> Action {
         if let Err(status) = apply::route(forward) {
             // Without the route header the request would reach the wrong
@@ -80,7 +81,7 @@ impl WaspHttp {
             path: forward.path.clone(),
             headers,
         };
-        let outcome = pipeline::start(state, self.context_id, forward.security, onward, now_ms());
+        let outcome = pipeline::start(state, self.context_id, forward.security, onward, now_ms);
         self.waiting = outcome == pipeline::Outcome::Paused;
         outcome.action()
     }
@@ -121,8 +122,10 @@ impl HttpContext for WaspHttp {
         let Some(state) = self.state.clone() else {
             return apply::reply(&LocalReply::NotConfigured);
         };
+        // One clock read for the whole head (a host call).
+        let now = now_ms();
         if let Some(control) = &state.control {
-            control.traces.borrow_mut().start(self.context_id, now_ms());
+            control.traces.borrow_mut().start(self.context_id, now);
         }
         // One host call for the whole head; pseudo headers are in it.
         let headers = match header_map(MapType::HttpRequestHeaders) {
@@ -136,7 +139,7 @@ impl HttpContext for WaspHttp {
         let headers = Rc::new(headers);
         match decide(&state.gateway, &headers) {
             Decision::Reply(local) => apply::reply(&local),
-            Decision::Forward(forward) => self.forward(&state, &forward, Rc::clone(&headers)),
+            Decision::Forward(forward) => self.forward(&state, &forward, Rc::clone(&headers), now),
         }
     }
 
