@@ -35,6 +35,15 @@ pub struct Provider {
     /// `require_expiration`) accepts them; such tokens are cached for the cache TTL only.
     #[serde(default, skip_serializing_if = "is_false")]
     pub require_expiration: bool,
+    /// The longest lifetime a token may claim: `exp` minus `iat` (or minus now without
+    /// `iat`). A token without `exp` is then refused too. `None`: any lifetime (ESPv2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lifetime_seconds: Option<u64>,
+    /// While no key set for this provider has ever loaded, answer 503 with `Retry-After`
+    /// instead of ESPv2's 401 `Jwks remote fetch is failed`, so a client can tell "the
+    /// gateway cannot verify yet" from "your token is bad".
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub unavailable_keys_503: bool,
     /// Endpoints Frameworks `allowed_client_ids`: when set, the token's `azp` must be one of
     /// them (an empty list lets no client in, as the Frameworks docs say). Off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -65,6 +74,8 @@ impl Provider {
             jwks_cache_seconds: DEFAULT_JWKS_CACHE_SECONDS,
             clock_skew_seconds: DEFAULT_CLOCK_SKEW_SECONDS,
             require_expiration: false,
+            max_lifetime_seconds: None,
+            unavailable_keys_503: false,
             allowed_client_ids: None,
         }
     }

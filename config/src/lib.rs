@@ -59,6 +59,11 @@ pub struct FilterConfig {
     /// first), so an OPTIONS request no operation matches gets ESPv2's 400.
     #[serde(default, skip_serializing_if = "is_false")]
     pub reject_unmatched_preflight: bool,
+    /// The listener's HTTP connection manager uses the connection's remote address, so
+    /// Envoy writes `x-envoy-external-address` itself and the filter keeps it (otherwise a
+    /// client-sent copy is removed).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub envoy_sets_external_address: bool,
     /// JWT providers (securityDefinitions with `x-google-issuer`), referenced by id
     /// from operations' `security`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -103,7 +103,17 @@ pub enum CalloutResult {
     Response { status: Option<u16>, body: Vec<u8> },
     /// The call could not be made or no response came (dispatch error, torn-down stream).
     Failed(String),
+    /// A response whose body is larger than [`MAX_ANSWER_BYTES`]; the host did not read it.
+    Oversized {
+        status: Option<u16>,
+        body_size: usize,
+    },
 }
+
+/// The largest Service Control answer the host reads. Check and AllocateQuota answers are
+/// a few hundred bytes; a bigger one is a broken or hostile control service, and reading it
+/// would cost the filter memory and time per request.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 #[cfg(test)]
 mod tests {

@@ -30,9 +30,10 @@ use crate::labels::RequestFacts;
 use crate::operation_id::OperationId;
 use crate::policy::{classify, on_network_failure, should_retry, FailureLog, Transport};
 use crate::quota::{
-    consumer_id, interpret as interpret_quota, quota_request, DenialCache, QuotaOutcome,
+    consumer_id, interpret as interpret_quota, quota_request, seconds_to_window_end, DenialCache,
+    QuotaOutcome,
 };
-use crate::reply::{Reply, RpcCode, MISSING_KEY_MESSAGE};
+use crate::reply::{Reply, MISSING_KEY_MESSAGE};
 use crate::report::ReportRecord;
 use std::collections::BTreeMap;
 use wasp_servicecontrol::{AllocateQuotaResponse, CheckResponse, Message};
@@ -63,6 +64,8 @@ pub struct Counters {
     pub failed_closed: u64,
     /// Calls the control service refused (non-5xx): answered 500.
     pub rejected_calls: u64,
+    /// 200 answers that were oversized or not the expected protobuf (then the fail policy).
+    pub bad_answers: u64,
 }
 
 impl ControlState {
@@ -224,6 +227,9 @@ impl Flow {
                 state.counters.rejected_calls = state.counters.rejected_calls.saturating_add(1);
                 Step::Deny(reply)
             }
+            Transport::BadAnswer(detail) => {
+                self.bad_answer(config, state, callout.kind, &detail, now_ms)
+            }
             Transport::Answer(body) => match callout.kind {
                 CallKind::Check => self.on_check_answer(config, state, &body, now_ms),
                 CallKind::Quota => self.on_quota_answer(config, state, &body, now_ms),
@@ -356,7 +362,10 @@ impl Flow {
     ) -> Step {
         let response = match CheckResponse::decode(body) {
             Ok(response) => response,
-            Err(e) => return undecodable(state, CallKind::Check, &e),
+            Err(e) => {
+                let detail = undecodable(CallKind::Check, &e);
+                return self.bad_answer(config, state, CallKind::Check, &detail, now_ms);
+            }
         };
         let decision = match interpret_check(&response, &config.service_name) {
             CheckOutcome::Allowed(consumer) => CachedCheck::Allowed(consumer),
@@ -427,11 +436,15 @@ impl Flow {
     ) -> Step {
         let response = match AllocateQuotaResponse::decode(body) {
             Ok(response) => response,
-            Err(e) => return undecodable(state, CallKind::Quota, &e),
+            Err(e) => {
+                let detail = undecodable(CallKind::Quota, &e);
+                return self.bad_answer(config, state, CallKind::Quota, &detail, now_ms);
+            }
         };
         match interpret_quota(&response) {
             QuotaOutcome::Granted => self.proceed(config),
             QuotaOutcome::Exhausted(reply) => {
+                let reply = reply.retry_after(seconds_to_window_end(now_ms / 1000));
                 let consumer = self.quota_consumer(config);
                 state
                     .quota_denials
@@ -442,7 +455,8 @@ impl Flow {
         }
     }
 
-    /// The call failed after its retries (or Check answered `*_UNAVAILABLE`).
+    /// The call failed after its retries, answered something unusable, or Check answered
+    /// `*_UNAVAILABLE`.
     fn network_failure(
         &mut self,
         config: &ControlClientConfig,
@@ -468,6 +482,20 @@ impl Flow {
             CallKind::Check => self.quota_stage(config, state, now_ms),
             CallKind::Quota | CallKind::Report => self.proceed(config),
         }
+    }
+
+    /// A 200 the flow cannot use: the control service is broken, which a client cannot
+    /// tell from down, so it is counted, logged (throttled) and the fail policy applies.
+    fn bad_answer(
+        &mut self,
+        config: &ControlClientConfig,
+        state: &mut ControlState,
+        kind: CallKind,
+        detail: &str,
+        now_ms: u64,
+    ) -> Step {
+        state.counters.bad_answers = state.counters.bad_answers.saturating_add(1);
+        self.network_failure(config, state, kind, detail, now_ms)
     }
 
     fn proceed(&self, config: &ControlClientConfig) -> Step {
@@ -497,16 +525,12 @@ impl Flow {
     }
 }
 
-/// A 200 whose body is not the expected message: the control service is broken, not down.
-fn undecodable(state: &mut ControlState, kind: CallKind, error: &dyn std::fmt::Display) -> Step {
-    state.counters.rejected_calls = state.counters.rejected_calls.saturating_add(1);
-    Step::Deny(Reply::coded(
-        RpcCode::Internal,
-        &format!(
-            "Failed to parse the {} response from Google Service Control API: {error}",
-            kind.name()
-        ),
-    ))
+/// What a 200 whose body is not the expected message says in the log and a fail-closed reply.
+fn undecodable(kind: CallKind, error: &dyn std::fmt::Display) -> String {
+    format!(
+        "Failed to parse the {} response from Google Service Control API: {error}",
+        kind.name()
+    )
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! answer is a real protobuf message, time is passed in.
 
 use super::*;
+use crate::callout::MAX_ANSWER_BYTES;
 use crate::config::{FailPolicy, KeyLocation, OperationControl};
 use crate::operation_id::OperationIds;
 use wasp_servicecontrol::check_error::Code as CheckCode;
@@ -405,9 +406,13 @@ fn quota_exhaustion_is_429_and_cached_until_the_window_ends() {
     ));
     assert_eq!(reply.status, 429);
     assert_eq!(reply.message, format!("RESOURCE_EXHAUSTED: {message}"));
+    // Retry-After: the seconds left in the window (T0 is a minute boundary).
+    assert_eq!(reply.retry_after_secs, Some(50));
     let calls = state.counters.quota_calls;
     let (_, cached) = start(&config, &mut state, &r, T0 + 59_999);
-    assert_eq!(denied(cached), reply);
+    let cached = denied(cached);
+    assert_eq!((cached.status, &cached.message), (429, &reply.message));
+    assert_eq!(cached.retry_after_secs, Some(1));
     assert_eq!(state.counters.quota_calls, calls);
     // Another operation (maybe cheaper) still asks; so does the next window.
     let (_, other) = start(
@@ -579,24 +584,78 @@ fn a_4xx_from_the_control_service_is_500_in_every_policy_and_not_retried() {
 }
 
 #[test]
-fn a_200_with_garbage_is_500() {
-    let config = config();
-    let mut state = ControlState::new(&config);
-    let (mut flow, step) = start(&config, &mut state, &request(READ, "/r?key=k", &[]), T0);
-    callout(&step);
-    let garbage = CalloutResult::Response {
+fn garbled_or_oversized_answers_apply_the_fail_policy_without_retrying() {
+    let garbage = || CalloutResult::Response {
         status: Some(200),
         body: vec![0xff, 0xff, 0xff],
     };
+    let oversized = || CalloutResult::Oversized {
+        status: Some(200),
+        body_size: MAX_ANSWER_BYTES + 1,
+    };
+    for policy in [FailPolicy::Open, FailPolicy::Closed] {
+        let mut config = config();
+        config.network_fail_policy = policy;
+        let mut state = ControlState::new(&config);
+        for (answer, expected) in [
+            (garbage(), "Failed to parse the check response"),
+            (oversized(), "over the 65536-byte limit"),
+        ] {
+            let (mut flow, step) = start(&config, &mut state, &request(READ, "/r?key=k", &[]), T0);
+            assert_eq!(callout(&step).attempt, 1);
+            let step = resume(&mut flow, &config, &mut state, answer, T0);
+            match policy {
+                // Open: no retry of the Check, on to the quota stage.
+                FailPolicy::Open => {
+                    let next = callout(&step);
+                    assert_eq!((next.kind, next.attempt), (CallKind::Quota, 1));
+                }
+                FailPolicy::Closed => {
+                    let reply = denied(step);
+                    assert_eq!(reply.status, 503, "{reply:?}");
+                    assert!(reply.message.starts_with("UNAVAILABLE: "), "{reply:?}");
+                    assert!(reply.message.contains(expected), "{reply:?}");
+                }
+            }
+        }
+        assert_eq!(state.counters.bad_answers, 2);
+        assert_eq!(state.counters.rejected_calls, 0);
+        let (open, closed) = (state.counters.failed_open, state.counters.failed_closed);
+        match policy {
+            FailPolicy::Open => assert_eq!((open, closed), (2, 0)),
+            FailPolicy::Closed => assert_eq!((open, closed), (0, 2)),
+        }
+        // Logged once for the interval, with the first failure's detail.
+        let logs = state.drain_logs();
+        assert_eq!(logs.len(), 1, "{logs:?}");
+        assert!(
+            logs[0].contains("Failed to parse the check response"),
+            "{logs:?}"
+        );
+    }
+}
+
+#[test]
+fn a_garbled_quota_answer_applies_the_fail_policy() {
+    let mut config = config();
+    config.network_fail_policy = FailPolicy::Closed;
+    let mut state = ControlState::new(&config);
+    let (mut flow, step) = start(&config, &mut state, &request(METERED, "/m", &[]), T0);
+    assert_eq!(callout(&step).kind, CallKind::Quota);
+    let garbage = CalloutResult::Response {
+        status: Some(200),
+        body: vec![0x0a, 0xff],
+    };
     let reply = denied(resume(&mut flow, &config, &mut state, garbage, T0));
-    assert_eq!(reply.status, 500);
+    assert_eq!(reply.status, 503);
     assert!(
         reply
             .message
-            .starts_with("INTERNAL: Failed to parse the check response"),
+            .starts_with("UNAVAILABLE: Failed to parse the allocateQuota response"),
         "{}",
         reply.message
     );
+    assert_eq!(state.counters.bad_answers, 1);
 }
 
 #[test]

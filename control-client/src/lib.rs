@@ -32,7 +32,7 @@ pub mod reply;
 pub mod report;
 pub mod requiredness;
 
-pub use callout::{CallKind, Callout, CalloutResult};
+pub use callout::{CallKind, Callout, CalloutResult, MAX_ANSWER_BYTES};
 pub use config::{ControlClientConfig, FailPolicy, KeyLocation, OperationControl};
 pub use flow::{ControlState, Flow, NotWaiting, Proceed, RequestInput, Step};
 pub use operation_id::{OperationId, OperationIds};

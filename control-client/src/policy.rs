@@ -3,9 +3,11 @@
 //! synthetic 503 and a timeout as 504), or a rejection (any other non-200, e.g. a 401 for a
 //! bad token) which ESPv2 turns into a 500 for the client whatever the fail policy. Also the
 //! retry rule (network failures only, up to the configured retries) and a throttle that logs
-//! transport failures at most once per interval, with counts.
+//! transport failures at most once per interval, with counts. A 200 whose body is oversized
+//! (or, found by the flow, not the expected protobuf) is a bad answer: the control service is
+//! broken, so the fail policy applies as for an outage, without retrying.
 
-use crate::callout::{CallKind, CalloutResult};
+use crate::callout::{CallKind, CalloutResult, MAX_ANSWER_BYTES};
 use crate::config::{CallSettings, FailPolicy};
 use crate::reply::{Reply, RpcCode};
 
@@ -22,6 +24,8 @@ pub enum Transport {
     NetworkFailure(String),
     /// The control service refused the call (non-5xx error): 500 INTERNAL, never retried.
     Rejected(Reply),
+    /// A 200 the filter cannot use (oversized): the fail policy, never retried.
+    BadAnswer(String),
 }
 
 /// Classifies a host result.
@@ -49,6 +53,19 @@ pub fn classify(result: CalloutResult) -> Transport {
                 Transport::NetworkFailure(text)
             } else {
                 Transport::Rejected(Reply::coded(RpcCode::Internal, &text))
+            }
+        }
+        CalloutResult::Oversized { status, body_size } => {
+            let text = format!(
+                "Calling Google Service Control API failed with: {} and a body of {body_size} bytes, over the {MAX_ANSWER_BYTES}-byte limit",
+                status.map_or_else(|| "no :status".to_string(), |s| s.to_string())
+            );
+            match status {
+                Some(200) => Transport::BadAnswer(text),
+                Some(status) if !(500..600).contains(&status) => {
+                    Transport::Rejected(Reply::coded(RpcCode::Internal, &text))
+                }
+                _ => Transport::NetworkFailure(text),
             }
         }
     }
@@ -119,7 +136,7 @@ impl FailureLog {
         self.unlogged = [0; 3];
         self.last_logged_at = Some(now_secs);
         Some(format!(
-            "service control unreachable: {detail} (failed calls since the last message: check {check}, allocateQuota {quota}, report {report})"
+            "service control failed: {detail} (failed calls since the last message: check {check}, allocateQuota {quota}, report {report})"
         ))
     }
 }

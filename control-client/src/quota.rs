@@ -24,6 +24,11 @@ use wasp_servicecontrol::{
 /// Quota windows are one minute (`1/min/{project}`).
 pub const WINDOW_SECS: u64 = 60;
 
+/// Seconds from `now_secs` until its window ends (1..=60): when a denied cost can fit again.
+pub fn seconds_to_window_end(now_secs: u64) -> u64 {
+    WINDOW_SECS.saturating_sub(now_secs % WINDOW_SECS)
+}
+
 /// The quota consumer: the key when one was sent, else the producer project (ESPv2).
 pub fn consumer_id(key: Option<&str>, producer_project_id: &str) -> String {
     match key {
@@ -107,12 +112,13 @@ impl DenialCache {
         }
     }
 
-    /// The cached 429 for this consumer and operation, if its window has not ended.
+    /// The cached 429 for this consumer and operation, if its window has not ended, with
+    /// `Retry-After` counting down to the window's end.
     pub fn lookup(&self, consumer_id: &str, operation: &str, now_secs: u64) -> Option<Reply> {
         self.entries
             .get(&(consumer_id.to_string(), operation.to_string()))
             .filter(|(_, until)| now_secs < *until)
-            .map(|(reply, _)| reply.clone())
+            .map(|(reply, until)| reply.clone().retry_after(until.saturating_sub(now_secs)))
     }
 
     pub fn store(&mut self, consumer_id: &str, operation: &str, reply: Reply, now_secs: u64) {
@@ -126,9 +132,7 @@ impl DenialCache {
         if self.entries.len() >= self.settings.max_denials {
             return; // Full of live denials: asking again is always correct, only slower.
         }
-        let window_end = now_secs
-            .saturating_sub(now_secs % WINDOW_SECS)
-            .saturating_add(WINDOW_SECS);
+        let window_end = now_secs.saturating_add(seconds_to_window_end(now_secs));
         self.entries.insert(
             (consumer_id.to_string(), operation.to_string()),
             (reply, window_end),
@@ -237,11 +241,21 @@ mod tests {
     }
 
     #[test]
+    fn the_window_ends_on_the_minute() {
+        assert_eq!(seconds_to_window_end(6_000_000), 60);
+        assert_eq!(seconds_to_window_end(6_000_001), 59);
+        assert_eq!(seconds_to_window_end(6_000_059), 1);
+    }
+
+    #[test]
     fn denials_last_until_the_window_ends() {
         let mut cache = DenialCache::new(QuotaSettings::default());
         let reply = Reply::new(429, "RESOURCE_EXHAUSTED: x");
         cache.store("api_key:k", "op", reply.clone(), 6_000_030);
-        assert_eq!(cache.lookup("api_key:k", "op", 6_000_059), Some(reply));
+        // Retry-After counts down to the window's end, never below 1.
+        let at = |now| cache.lookup("api_key:k", "op", now);
+        assert_eq!(at(6_000_031), Some(reply.clone().retry_after(29)));
+        assert_eq!(at(6_000_059), Some(reply.retry_after(1)));
         assert_eq!(cache.lookup("api_key:k", "op", 6_000_060), None);
         assert_eq!(cache.lookup("api_key:k", "other", 6_000_031), None);
         assert_eq!(cache.lookup("api_key:j", "op", 6_000_031), None);

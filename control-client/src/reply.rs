@@ -7,6 +7,9 @@ pub struct Reply {
     pub status: u16,
     /// The full message, e.g. `INVALID_ARGUMENT: API key not valid. Please pass a valid API key.`
     pub message: String,
+    /// `Retry-After` seconds (a quota 429: until its window ends). ESPv2 sends none; the body
+    /// stays ESPv2's.
+    pub retry_after_secs: Option<u64>,
 }
 
 /// 401 for an operation that requires a key when none was sent.
@@ -17,7 +20,14 @@ impl Reply {
         Reply {
             status,
             message: message.into(),
+            retry_after_secs: None,
         }
+    }
+
+    /// The same reply, telling the client to wait `secs` (at least 1) before trying again.
+    pub fn retry_after(mut self, secs: u64) -> Reply {
+        self.retry_after_secs = Some(secs.max(1));
+        self
     }
 
     /// `<CODE>: <text>` with the HTTP status of that gRPC code.

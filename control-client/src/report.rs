@@ -355,7 +355,8 @@ impl Delivery {
         result: CalloutResult,
     ) -> DeliveryStep {
         match classify(result) {
-            Transport::Answer(_) => DeliveryStep::Delivered,
+            // A 200 was accepted; its body (even an oversized one) says nothing more.
+            Transport::Answer(_) | Transport::BadAnswer(_) => DeliveryStep::Delivered,
             Transport::Rejected(reply) => DeliveryStep::Dropped(reply.message),
             Transport::NetworkFailure(detail) => {
                 if should_retry(config.report, self.callout.attempt) {

@@ -252,7 +252,7 @@ fn control_service_down_fails_open_by_default() {
     assert_eq!(state.counters.failed_open, 2);
     let logs = state.drain_logs();
     assert_eq!(logs.len(), 1, "logged once per interval: {logs:?}");
-    assert!(logs[0].contains("service control unreachable"), "{logs:?}");
+    assert!(logs[0].contains("service control failed: "), "{logs:?}");
     proceeded(
         host.run(&config, &mut state, READ, "/v1/read?key=k", &[], now_ms())
             .1,

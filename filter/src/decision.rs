@@ -2,8 +2,9 @@
 //! adapter only executes the answer.
 //!
 //! The pipeline, each step a plain function below:
-//! 1. [`headers_to_strip`]: client-sent `x-wasp-*`, `X-Forwarded-Authorization`
-//!    and `X-HTTP-Method-Override` never reach the backend as sent;
+//! 0. [`host_is_ambiguous`]: two hosts, or `Host` disagreeing with `:authority`, is a 400;
+//! 1. [`client_headers::to_strip`]: client-sent `x-wasp-*`, `X-Forwarded-Authorization`,
+//!    method overrides and Envoy's internal headers never reach the backend as sent;
 //! 2. [`effective_method`]: `X-HTTP-Method-Override` replaces the method;
 //! 3. [`match_operation`]: 404 / 405 / CORS preflight 400, or the operation;
 //! 4. [`backend_auth_step`]: the audience and the client `Authorization` to move;
@@ -13,10 +14,10 @@
 //! stage ([`crate::jwt_auth`], which may pause the request for keys), attaches the
 //! ID token (which may pause it too) and applies the path.
 
-use wasp_config::{SecurityRequirement, INTERNAL_HEADER_PREFIX};
-use wasp_jwt::userinfo::USERINFO_HEADER;
+use wasp_config::SecurityRequirement;
 
-use crate::backend_auth::{AUTHORIZATION, FORWARDED_AUTHORIZATION};
+use crate::backend_auth::AUTHORIZATION;
+use crate::client_headers;
 use crate::gateway::{Gateway, OperationRules};
 use crate::local_reply::LocalReply;
 use crate::matcher::{bind, MatchOutcome, Target};
@@ -52,6 +53,9 @@ pub struct Forward<'g, 'h> {
     pub backend_auth: Option<BackendAuthStep<'g, 'h>>,
     /// New `:path` from path translation.
     pub path: Option<String>,
+    /// The path as the client sent it, when [`Forward::path`] replaces it: kept as
+    /// `x-envoy-original-path` (as Envoy's own rewrites do) for the access log and backend.
+    pub original_path: Option<&'h str>,
 }
 
 /// Backend auth for one request.
@@ -65,21 +69,24 @@ pub struct BackendAuthStep<'g, 'h> {
 /// Decides for a request given all its headers (pseudo headers included,
 /// duplicates allowed, names lower case as Envoy passes them).
 pub fn decide<'g, 'h>(gateway: &'g Gateway, headers: &'h [(String, String)]) -> Decision<'g, 'h> {
+    if host_is_ambiguous(headers) {
+        return Decision::Reply(LocalReply::AmbiguousHost);
+    }
     let sent_method = first(headers, ":method").unwrap_or_default();
-    let path = first(headers, ":path").unwrap_or_default();
+    let sent_path = first(headers, ":path").unwrap_or_default();
     let (method, method_changed) =
         match effective_method(sent_method, first(headers, method_override::HEADER)) {
             Ok(method) => method,
             Err(reply) => return Decision::Reply(reply),
         };
-    let target = match match_operation(gateway, method, path) {
+    let target = match match_operation(gateway, method, sent_path) {
         Ok(target) => target,
         Err(reply) => return Decision::Reply(reply),
     };
     let Some(rules) = gateway.rules(target.index) else {
         return Decision::Reply(LocalReply::Internal);
     };
-    let path = match translated_path(rules, path) {
+    let path = match translated_path(rules, sent_path) {
         Ok(path) => path,
         Err(reply) => return Decision::Reply(reply),
     };
@@ -88,9 +95,13 @@ pub fn decide<'g, 'h>(gateway: &'g Gateway, headers: &'h [(String, String)]) -> 
         operation_name: &target.operation,
         operation_index: target.index,
         security: rules.security.as_ref(),
-        headers_to_remove: headers_to_strip(headers),
+        headers_to_remove: client_headers::to_strip(headers, gateway.envoy_sets_external_address),
         method: method_changed.then_some(method),
         backend_auth: backend_auth_step(rules, headers),
+        // Without the query: it may carry an API key that `--remove-api-key` takes out.
+        original_path: path
+            .is_some()
+            .then(|| sent_path.split('?').next().unwrap_or_default()),
         path,
     })
 }
@@ -103,34 +114,24 @@ fn first<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Headers the API-key stage sets after a verified Check (ESPv2's names); a backend may
-/// trust them, so a client's copies never pass, whether or not keys are checked.
-pub const CONSUMER_HEADERS: [&str; 2] = [
-    "x-endpoint-api-consumer-type",
-    "x-endpoint-api-consumer-number",
-];
-
-/// Step 1: distinct header names the backend must not receive as the client
-/// sent them: the internal prefix, `X-Forwarded-Authorization`,
-/// `X-Endpoint-API-UserInfo` and the consumer headers (only the filter may set them,
-/// after a verified JWT or API key) and `X-HTTP-Method-Override` (applied, then dropped).
-fn headers_to_strip(headers: &[(String, String)]) -> Vec<&str> {
-    let mut found: Vec<&str> = Vec::new();
-    for (name, _) in headers {
-        let strip = name
-            .get(..INTERNAL_HEADER_PREFIX.len())
-            .is_some_and(|start| start.eq_ignore_ascii_case(INTERNAL_HEADER_PREFIX))
-            || name.eq_ignore_ascii_case(FORWARDED_AUTHORIZATION)
-            || name.eq_ignore_ascii_case(USERINFO_HEADER)
-            || CONSUMER_HEADERS
-                .iter()
-                .any(|h| name.eq_ignore_ascii_case(h))
-            || name.eq_ignore_ascii_case(method_override::HEADER);
-        if strip && !found.iter().any(|seen| seen.eq_ignore_ascii_case(name)) {
-            found.push(name);
+/// Step 0: whether the request names its host ambiguously: more than one `:authority`
+/// (Envoy joins repeated `Host` headers with a comma, which no host name contains), or a
+/// `Host` header that is not the `:authority`. A backend, a later proxy and the gateway
+/// could each believe a different one.
+fn host_is_ambiguous(headers: &[(String, String)]) -> bool {
+    let mut authority: Option<&str> = None;
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case(":authority") {
+            if authority.is_some() || value.contains(',') {
+                return true;
+            }
+            authority = Some(value);
         }
     }
-    found
+    headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("host"))
+        .any(|(_, host)| authority.is_none_or(|a| !a.eq_ignore_ascii_case(host)))
 }
 
 /// Step 2: the method used for matching and sent upstream, and whether it
@@ -221,6 +222,7 @@ mod tests {
             }],
             id_token_source: Some(IdTokenSource::gcp("metadata")),
             reject_unmatched_preflight,
+            envoy_sets_external_address: false,
             providers: Vec::new(),
             jwks_clusters: Vec::new(),
             service_control: None,
@@ -270,7 +272,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            headers_to_strip(&headers),
+            client_headers::to_strip(&headers, false),
             vec![
                 "X-Forwarded-Authorization",
                 "x-http-method-override",
@@ -318,8 +320,29 @@ mod tests {
                 backend_auth: None,
                 security: None,
                 path: None,
+                original_path: None,
             })
         );
+    }
+
+    #[test]
+    fn an_ambiguous_host_is_refused_before_matching() {
+        let g = shelves();
+        let with = |more: &[(&str, &str)]| match decide(&g, &head("GET", "/nowhere", more)) {
+            Decision::Reply(reply) => Decision::Reply(reply),
+            Decision::Forward(_) => panic!("forwarded {more:?}"),
+        };
+        let refused = Decision::Reply(LocalReply::AmbiguousHost);
+        // Repeated Host headers arrive joined with a comma.
+        assert_eq!(with(&[(":authority", "a.example,b.example")]), refused);
+        assert_eq!(with(&[(":authority", "a"), (":authority", "a")]), refused);
+        assert_eq!(with(&[(":authority", "a"), ("host", "b")]), refused);
+        assert_eq!(with(&[("host", "b")]), refused);
+        // One host, or Host repeating :authority (any case), goes on to matching.
+        let not_found = Decision::Reply(LocalReply::NotFound);
+        assert_eq!(with(&[(":authority", "a.example:8080")]), not_found);
+        assert_eq!(with(&[(":authority", "A"), ("host", "a")]), not_found);
+        assert_eq!(with(&[]), not_found);
     }
 
     #[test]
@@ -482,6 +505,11 @@ mod tests {
                 .path
                 .as_deref(),
             Some("/helloGET?lang=en&name=world")
+        );
+        // The client's path, without its query, is kept for the access log.
+        assert_eq!(
+            forward(decide(&g, &head("GET", "/hello/world?key=k", &[]))).original_path,
+            Some("/hello/world")
         );
         assert_eq!(
             forward(decide(&g, &head("GET", "/files/a/b/", &[])))

@@ -17,6 +17,8 @@ pub struct Gateway {
     operations: Vec<OperationRules>,
     /// An OPTIONS request that matches no operation gets ESPv2's CORS 400.
     pub reject_unmatched_preflight: bool,
+    /// The listener uses the connection's address: `x-envoy-external-address` is Envoy's.
+    pub envoy_sets_external_address: bool,
     /// Where ID tokens come from; `Some` whenever an operation has backend auth.
     pub id_token_source: Option<IdTokenSource>,
     /// Namespaces shared-data keys.
@@ -97,6 +99,7 @@ impl Gateway {
             matcher,
             operations,
             reject_unmatched_preflight: config.reject_unmatched_preflight,
+            envoy_sets_external_address: config.envoy_sets_external_address,
             id_token_source: config.id_token_source,
             config_hash: config.config_hash,
             service_name: config.service_name,
@@ -190,6 +193,7 @@ mod tests {
             }],
             id_token_source: Some(IdTokenSource::gcp("metadata")),
             reject_unmatched_preflight: false,
+            envoy_sets_external_address: false,
             providers: Vec::new(),
             jwks_clusters: Vec::new(),
             service_control: None,

@@ -83,7 +83,11 @@ pub fn keys_for<'a>(
         // No keys yet: wait while a fetch runs or is due (the root's next tick starts it);
         // during a failure's backoff answer at once, as ESPv2 does.
         (None, Pass::First) if fetch_running_or_due(&view.state, now) => Keys::Loading,
-        (None, _) => Keys::Unavailable,
+        (None, _) => Keys::Unavailable {
+            retry_after_secs: u32::try_from(view.state.retry_at.saturating_sub(now))
+                .unwrap_or(u32::MAX)
+                .max(1),
+        },
     }
 }
 
@@ -113,7 +117,9 @@ pub fn authenticate(
     let keys = |provider: &Provider| -> Keys<'_> {
         match index_of(provider).and_then(|i| views.providers.get(i)) {
             Some(view) => keys_for(view, &RefreshPolicy::for_provider(provider), now, pass),
-            None => Keys::Unavailable,
+            None => Keys::Unavailable {
+                retry_after_secs: 1,
+            },
         }
     };
     let service = Service {

@@ -31,6 +31,7 @@
 )]
 
 pub mod backend_auth;
+pub mod client_headers;
 pub mod decision;
 pub mod gateway;
 pub mod id_tokens;

@@ -31,8 +31,16 @@ pub enum LocalReply {
     /// `WWW-Authenticate` instead of the request URL, which would echo client input.
     Jwt { error: JwtError, realm: String },
     /// The API-key / quota stage denied the request (ESPv2's status and message, e.g.
-    /// 400 `INVALID_ARGUMENT: API key not valid. Please pass a valid API key.`).
-    ServiceControl { status: u16, message: String },
+    /// 400 `INVALID_ARGUMENT: API key not valid. Please pass a valid API key.`); a quota 429
+    /// also says when its window ends in `Retry-After`.
+    ServiceControl {
+        status: u16,
+        message: String,
+        retry_after_secs: Option<u64>,
+    },
+    /// The request names its host twice, or `Host` and `:authority` disagree: which one a
+    /// backend or a later proxy would believe is unknowable, so it is refused before matching.
+    AmbiguousHost,
 }
 
 #[derive(Serialize)]
@@ -47,7 +55,9 @@ impl LocalReply {
         match self {
             LocalReply::NotFound => 404,
             LocalReply::MethodNotAllowed { .. } => 405,
-            LocalReply::PreflightRejected | LocalReply::InvalidMethodOverride => 400,
+            LocalReply::PreflightRejected
+            | LocalReply::InvalidMethodOverride
+            | LocalReply::AmbiguousHost => 400,
             LocalReply::TokenNotFound { .. } | LocalReply::NotConfigured | LocalReply::Internal => {
                 500
             }
@@ -72,15 +82,27 @@ impl LocalReply {
             LocalReply::Internal => "INTERNAL: The API gateway could not process the request.".into(),
             LocalReply::Jwt { error, .. } => error.message().into(),
             LocalReply::ServiceControl { message, .. } => message.clone(),
+            LocalReply::AmbiguousHost => {
+                "INVALID_ARGUMENT: The request must name exactly one host: one Host header, the same as :authority.".into()
+            }
         }
     }
 
     /// Headers besides `content-type`.
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         match self {
+            // Not a credentials problem: when to come back, not how to authenticate.
+            LocalReply::Jwt {
+                error: JwtError::KeysNotLoaded { retry_after_secs },
+                ..
+            } => vec![("retry-after", retry_after_secs.to_string())],
             LocalReply::Jwt { error, realm } => {
                 vec![("www-authenticate", error.www_authenticate(realm))]
             }
+            LocalReply::ServiceControl {
+                retry_after_secs: Some(secs),
+                ..
+            } => vec![("retry-after", secs.to_string())],
             _ => Vec::new(),
         }
     }
@@ -171,6 +193,14 @@ mod tests {
         );
         assert!(audience.headers()[0].1.contains("invalid_token"));
         assert!(LocalReply::NotFound.headers().is_empty());
+        let not_loaded = LocalReply::Jwt {
+            error: JwtError::KeysNotLoaded {
+                retry_after_secs: 4,
+            },
+            realm: "s".into(),
+        };
+        assert_eq!(not_loaded.status(), 503);
+        assert_eq!(not_loaded.headers(), vec![("retry-after", "4".to_string())]);
     }
 
     #[test]
@@ -178,6 +208,7 @@ mod tests {
         let invalid = LocalReply::ServiceControl {
             status: 400,
             message: "INVALID_ARGUMENT: API key not valid. Please pass a valid API key.".into(),
+            retry_after_secs: None,
         };
         assert_eq!(invalid.status(), 400);
         assert_eq!(
@@ -185,6 +216,16 @@ mod tests {
             r#"{"code":400,"message":"INVALID_ARGUMENT: API key not valid. Please pass a valid API key."}"#
         );
         assert!(invalid.headers().is_empty());
+        let exhausted = LocalReply::ServiceControl {
+            status: 429,
+            message: "RESOURCE_EXHAUSTED: Quota exceeded".into(),
+            retry_after_secs: Some(17),
+        };
+        assert_eq!(
+            exhausted.body(),
+            r#"{"code":429,"message":"RESOURCE_EXHAUSTED: Quota exceeded"}"#
+        );
+        assert_eq!(exhausted.headers(), vec![("retry-after", "17".to_string())]);
     }
 
     #[test]

@@ -174,7 +174,7 @@ pub fn caller_ip(source_address: &str) -> &str {
 /// The flow's counters as Envoy counters (shown in `/stats` as `wasmcustom.<name>`): how
 /// often Service Control was asked or answered from cache, and how often its failure let a
 /// request through (fail open) or stopped it (fail closed).
-pub const METRICS: [&str; 7] = [
+pub const METRICS: [&str; 8] = [
     "wasp.service_control.check_calls",
     "wasp.service_control.check_cache_hits",
     "wasp.service_control.quota_calls",
@@ -182,9 +182,10 @@ pub const METRICS: [&str; 7] = [
     "wasp.service_control.failed_open",
     "wasp.service_control.failed_closed",
     "wasp.service_control.rejected_calls",
+    "wasp.service_control.bad_answers",
 ];
 
-fn values(c: &Counters) -> [u64; 7] {
+fn values(c: &Counters) -> [u64; METRICS.len()] {
     [
         c.check_calls,
         c.check_cache_hits,
@@ -193,20 +194,21 @@ fn values(c: &Counters) -> [u64; 7] {
         c.failed_open,
         c.failed_closed,
         c.rejected_calls,
+        c.bad_answers,
     ]
 }
 
 /// What was already added to the Envoy counters, so each export adds only what is new.
 #[derive(Debug, Clone, Default)]
 pub struct Exported {
-    last: [u64; 7],
+    last: [u64; METRICS.len()],
 }
 
 impl Exported {
     /// The increase of each of [`METRICS`] since the last call.
-    pub fn deltas(&mut self, now: &Counters) -> [u64; 7] {
+    pub fn deltas(&mut self, now: &Counters) -> [u64; METRICS.len()] {
         let now = values(now);
-        let mut deltas = [0; 7];
+        let mut deltas = [0; METRICS.len()];
         for ((delta, now), last) in deltas.iter_mut().zip(now).zip(self.last.iter_mut()) {
             *delta = now.saturating_sub(*last);
             *last = now;
@@ -322,11 +324,12 @@ mod tests {
             failed_open: 1,
             ..Counters::default()
         };
-        assert_eq!(exported.deltas(&counters), [3, 0, 0, 0, 1, 0, 0]);
-        assert_eq!(exported.deltas(&counters), [0; 7]);
+        assert_eq!(exported.deltas(&counters), [3, 0, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(exported.deltas(&counters), [0; 8]);
         counters.check_calls = 5;
         counters.rejected_calls = 2;
-        assert_eq!(exported.deltas(&counters), [2, 0, 0, 0, 0, 0, 2]);
+        counters.bad_answers = 1;
+        assert_eq!(exported.deltas(&counters), [2, 0, 0, 0, 0, 0, 2, 1]);
     }
 
     #[test]

@@ -33,26 +33,46 @@ pub fn check_string_claims(claims: &Map<String, Value>) -> Result<(), JwtError> 
     Ok(())
 }
 
-/// Checks `exp` and `nbf` against `now` with `skew` seconds of tolerance (jwt_verify_lib:
-/// expired when `now > exp + skew`, not yet valid when `nbf > now + skew`). Timestamps must
-/// be non-negative integers; `iat` is type-checked only, as in ESPv2. Returns `exp`.
+/// What a token's times must satisfy (a provider's settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimeRules {
+    /// Seconds of tolerance on `exp` and `nbf`.
+    pub skew: u64,
+    /// A token without `exp` is refused.
+    pub require_expiration: bool,
+    /// `exp` minus `iat` (or now, without `iat`) may be at most this; implies `exp`.
+    pub max_lifetime: Option<u64>,
+}
+
+/// Checks `exp` and `nbf` against `now` with `rules.skew` seconds of tolerance
+/// (jwt_verify_lib: expired when `now > exp + skew`, not yet valid when `nbf > now + skew`),
+/// then the optional required `exp` and maximum lifetime. Timestamps must be non-negative
+/// integers; `iat` is otherwise only used for the lifetime, as in ESPv2. Returns `exp`.
 pub fn check_time(
     claims: &Map<String, Value>,
     now: u64,
-    skew: u64,
-    require_expiration: bool,
+    rules: TimeRules,
 ) -> Result<Option<u64>, JwtError> {
     let exp = timestamp(claims, "exp", Claim::ExpNotInteger, Claim::ExpOutOfRange)?;
     let nbf = timestamp(claims, "nbf", Claim::NbfNotInteger, Claim::NbfOutOfRange)?;
-    timestamp(claims, "iat", Claim::IatNotInteger, Claim::IatOutOfRange)?;
+    let iat = timestamp(claims, "iat", Claim::IatNotInteger, Claim::IatOutOfRange)?;
     match exp {
-        Some(exp) if now > exp.saturating_add(skew) => return Err(JwtError::Expired),
-        None if require_expiration => return Err(JwtError::Expired),
+        Some(exp) if now > exp.saturating_add(rules.skew) => return Err(JwtError::Expired),
+        None if rules.require_expiration || rules.max_lifetime.is_some() => {
+            return Err(JwtError::ExpirationRequired)
+        }
         _ => {}
     }
     if let Some(nbf) = nbf {
-        if nbf > now.saturating_add(skew) {
+        if nbf > now.saturating_add(rules.skew) {
             return Err(JwtError::NotYetValid);
+        }
+    }
+    if let (Some(max), Some(exp)) = (rules.max_lifetime, exp) {
+        // Issued in the future counts from now, so a forged iat cannot shorten the lifetime.
+        let start = iat.map_or(now, |iat| iat.min(now));
+        if exp.saturating_sub(start) > max {
+            return Err(JwtError::LifetimeTooLong);
         }
     }
     Ok(exp)
@@ -186,6 +206,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn skew(skew: u64, require_expiration: bool) -> TimeRules {
+        TimeRules {
+            skew,
+            require_expiration,
+            max_lifetime: None,
+        }
+    }
+
     fn claims(value: Value) -> Map<String, Value> {
         match value {
             Value::Object(map) => map,
@@ -200,11 +228,17 @@ mod tests {
     #[test]
     fn expiry_and_not_before_respect_the_skew() {
         let c = claims(json!({"exp": 1000, "nbf": 500}));
-        assert_eq!(check_time(&c, 1000, 60, false), Ok(Some(1000)));
-        assert_eq!(check_time(&c, 1060, 60, false), Ok(Some(1000)));
-        assert_eq!(check_time(&c, 1061, 60, false), Err(JwtError::Expired));
-        assert_eq!(check_time(&c, 440, 60, false), Ok(Some(1000)));
-        assert_eq!(check_time(&c, 439, 60, false), Err(JwtError::NotYetValid));
+        assert_eq!(check_time(&c, 1000, skew(60, false)), Ok(Some(1000)));
+        assert_eq!(check_time(&c, 1060, skew(60, false)), Ok(Some(1000)));
+        assert_eq!(
+            check_time(&c, 1061, skew(60, false)),
+            Err(JwtError::Expired)
+        );
+        assert_eq!(check_time(&c, 440, skew(60, false)), Ok(Some(1000)));
+        assert_eq!(
+            check_time(&c, 439, skew(60, false)),
+            Err(JwtError::NotYetValid)
+        );
     }
 
     #[test]
@@ -220,24 +254,24 @@ mod tests {
         ];
         for (bad, exp_error, iat_error) in cases {
             assert_eq!(
-                check_time(&claims(json!({ "exp": bad })), 0, 60, false),
+                check_time(&claims(json!({ "exp": bad })), 0, skew(60, false)),
                 Err(JwtError::BadClaim(exp_error)),
                 "{bad}"
             );
             assert_eq!(
-                check_time(&claims(json!({ "iat": bad })), 0, 60, false),
+                check_time(&claims(json!({ "iat": bad })), 0, skew(60, false)),
                 Err(JwtError::BadClaim(iat_error)),
                 "{bad}"
             );
         }
         // Integral floats are NumericDates too.
         assert_eq!(
-            check_time(&claims(json!({"exp": 1.8e9})), 0, 60, false),
+            check_time(&claims(json!({"exp": 1.8e9})), 0, skew(60, false)),
             Ok(Some(1_800_000_000))
         );
         let far = claims(json!({"exp": u64::MAX, "nbf": 0}));
         assert_eq!(
-            check_time(&far, u64::MAX, u64::MAX, false),
+            check_time(&far, u64::MAX, skew(u64::MAX, false)),
             Ok(Some(u64::MAX))
         );
         // A token valid until 2286 is valid, not wrapped into the past.
@@ -245,8 +279,7 @@ mod tests {
             check_time(
                 &claims(json!({"exp": 9_999_999_999u64})),
                 1_800_000_000,
-                60,
-                false
+                skew(60, false)
             ),
             Ok(Some(9_999_999_999))
         );
@@ -275,8 +308,39 @@ mod tests {
 
     #[test]
     fn missing_exp_is_accepted_unless_required() {
-        assert_eq!(check_time(&Map::new(), 5, 60, false), Ok(None));
-        assert_eq!(check_time(&Map::new(), 5, 60, true), Err(JwtError::Expired));
+        assert_eq!(check_time(&Map::new(), 5, skew(60, false)), Ok(None));
+        assert_eq!(
+            check_time(&Map::new(), 5, skew(60, true)),
+            Err(JwtError::ExpirationRequired)
+        );
+    }
+
+    #[test]
+    fn a_maximum_lifetime_counts_from_iat_or_now_and_needs_exp() {
+        let rules = TimeRules {
+            max_lifetime: Some(3600),
+            ..skew(60, false)
+        };
+        let at = |value: Value, now: u64| check_time(&claims(value), now, rules);
+        assert_eq!(at(json!({"iat": 1000, "exp": 4600}), 1000), Ok(Some(4600)));
+        assert_eq!(
+            at(json!({"iat": 1000, "exp": 4601}), 1000),
+            Err(JwtError::LifetimeTooLong)
+        );
+        // Without iat the lifetime left counts; an iat in the future does not shorten it.
+        assert_eq!(at(json!({"exp": 4600}), 1000), Ok(Some(4600)));
+        assert_eq!(
+            at(json!({"exp": 4601}), 1000),
+            Err(JwtError::LifetimeTooLong)
+        );
+        assert_eq!(
+            at(json!({"iat": 4000, "exp": 4700}), 1000),
+            Err(JwtError::LifetimeTooLong)
+        );
+        assert_eq!(
+            at(json!({"iat": 1000}), 1000),
+            Err(JwtError::ExpirationRequired)
+        );
     }
 
     #[test]

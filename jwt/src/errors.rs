@@ -35,8 +35,12 @@ pub enum JwtError {
     SignatureNotBase64,
     /// `iss` names no provider this operation accepts.
     UnknownIssuer,
-    /// `exp` is more than the allowed skew in the past, or missing when required.
+    /// `exp` is more than the allowed skew in the past.
     Expired,
+    /// No `exp`, where the provider requires one (`--jwt-require-exp`, a maximum lifetime).
+    ExpirationRequired,
+    /// `exp` is further from `iat` than the provider's maximum lifetime.
+    LifetimeTooLong,
     /// `nbf` is more than the allowed skew in the future.
     NotYetValid,
     /// No `aud` matches the allowed audiences.
@@ -47,6 +51,9 @@ pub enum JwtError {
     ClientIdNotAllowed,
     /// The provider's keys could not be fetched or parsed.
     JwksFetchFailed,
+    /// As [`JwtError::JwksFetchFailed`], where the provider answers 503 while no key set
+    /// has ever loaded: the gateway cannot verify yet, the token may be fine.
+    KeysNotLoaded { retry_after_secs: u32 },
     /// No key with the token's `kid` and a compatible algorithm.
     KeyNotFound,
     /// The signature does not verify with any candidate key.
@@ -77,6 +84,7 @@ impl JwtError {
             JwtError::AudienceNotAllowed
             | JwtError::ScopeNotAllowed
             | JwtError::ClientIdNotAllowed => 403,
+            JwtError::KeysNotLoaded { .. } => 503,
             _ => 401,
         }
     }
@@ -105,11 +113,16 @@ impl JwtError {
             JwtError::SignatureNotBase64 => "Jwt signature is an invalid Base64url encoded",
             JwtError::UnknownIssuer => "Jwt issuer is not configured",
             JwtError::Expired => "Jwt is expired",
+            JwtError::ExpirationRequired => "Jwt payload [exp] field is required",
+            JwtError::LifetimeTooLong => "Jwt lifetime (exp - iat) is longer than allowed",
             JwtError::NotYetValid => "Jwt not yet valid",
             JwtError::AudienceNotAllowed => "Audiences in Jwt are not allowed",
             JwtError::ScopeNotAllowed => "Jwt scopes are not allowed",
             JwtError::ClientIdNotAllowed => "Jwt client id (azp) is not allowed",
             JwtError::JwksFetchFailed => "Jwks remote fetch is failed",
+            JwtError::KeysNotLoaded { .. } => {
+                "UNAVAILABLE: Jwks remote fetch is failed and no keys are loaded yet; retry later"
+            }
             JwtError::KeyNotFound => "Jwks doesn't have key to match kid or alg from Jwt",
             JwtError::VerificationFailed => "Jwt verification fails",
         }

@@ -47,8 +47,8 @@ pub enum Keys<'a> {
     },
     /// The first fetch has not finished: the request has to wait for it.
     Loading,
-    /// There are no keys and the last fetch failed.
-    Unavailable,
+    /// There are no keys and the last fetch failed; the next try is due in this many seconds.
+    Unavailable { retry_after_secs: u32 },
 }
 
 /// Why a check could not finish yet.
@@ -118,12 +118,12 @@ impl Verifier {
             return Err(JwtError::UnknownIssuer);
         }
         claims::check_string_claims(&parsed.claims)?;
-        let exp = claims::check_time(
-            &parsed.claims,
-            now,
-            provider.clock_skew_seconds,
-            provider.require_expiration,
-        )?;
+        let time_rules = claims::TimeRules {
+            skew: provider.clock_skew_seconds,
+            require_expiration: provider.require_expiration,
+            max_lifetime: provider.max_lifetime_seconds,
+        };
+        let exp = claims::check_time(&parsed.claims, now, time_rules)?;
         claims::check_audience(&parsed.claims, rules.audiences)?;
 
         let (keys, generation, may_refresh) = match keys {
@@ -133,7 +133,10 @@ impl Verifier {
                 may_refresh,
             } => (keys, generation, may_refresh),
             Keys::Loading => return Ok(Verdict::Pending(Wait::KeysLoading)),
-            Keys::Unavailable => return Err(JwtError::JwksFetchFailed),
+            Keys::Unavailable { retry_after_secs } if provider.unavailable_keys_503 => {
+                return Err(JwtError::KeysNotLoaded { retry_after_secs })
+            }
+            Keys::Unavailable { .. } => return Err(JwtError::JwksFetchFailed),
         };
         let candidates = keys.candidates(parsed.kid.as_deref(), parsed.alg);
         if candidates.is_empty() {

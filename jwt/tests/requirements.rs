@@ -484,8 +484,34 @@ fn cold_keys_make_the_request_wait_and_a_failed_fetch_is_a_401() {
         wasp_jwt::Verdict::Pending(Wait::KeysLoading)
     );
     assert_eq!(
-        check(&mut verifier, Keys::Unavailable, &token, NOW),
+        check(
+            &mut verifier,
+            Keys::Unavailable {
+                retry_after_secs: 5,
+            },
+            &token,
+            NOW,
+        ),
         wasp_jwt::Verdict::Rejected(JwtError::JwksFetchFailed)
+    );
+    // A provider set to answer 503 says so, with when the next fetch is due.
+    let strict = wasp_jwt::Provider {
+        unavailable_keys_503: true,
+        ..provider()
+    };
+    let audiences = vec![format!("https://{SERVICE}")];
+    let rules = wasp_jwt::Rules {
+        audiences: &audiences,
+        scopes: &[],
+    };
+    let unavailable = Keys::Unavailable {
+        retry_after_secs: 5,
+    };
+    assert_eq!(
+        verifier.check(&strict, rules, &token, unavailable, NOW),
+        wasp_jwt::Verdict::Rejected(JwtError::KeysNotLoaded {
+            retry_after_secs: 5
+        })
     );
     // Cheap failures are decided without keys.
     let mut old = good_claims();

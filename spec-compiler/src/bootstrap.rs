@@ -17,9 +17,12 @@ use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};
 use wasp_config::ROUTE_HEADER;
 
-/// The access-log line: who called what, the outcome, and the operation the
-/// filter matched (from the filter state it sets; `-` when none matched).
-pub const ACCESS_LOG_FORMAT: &str = "[%START_TIME%] \"%REQ(:METHOD)% %REQ_WITHOUT_QUERY(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION%ms operation=%FILTER_STATE(wasm.wasp.operation:PLAIN)% upstream=%UPSTREAM_HOST% user_agent=\"%REQ(USER-AGENT)%\" request_id=%REQ(X-REQUEST-ID)%\n";
+/// The access-log line: who called what, the outcome, the client address (as the
+/// trusted hops determine it: the `caller_ip` Service Control gets) and the operation the
+/// filter matched (from the filter state it sets; `-` when none matched). The path is the
+/// one the client sent: the filter removes a client's `x-envoy-original-path` and sets its
+/// own when it translates the path.
+pub const ACCESS_LOG_FORMAT: &str = "[%START_TIME%] \"%REQ(:METHOD)% %REQ_WITHOUT_QUERY(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION%ms client=%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% operation=%FILTER_STATE(wasm.wasp.operation:PLAIN)% upstream=%UPSTREAM_HOST% user_agent=\"%REQ(USER-AGENT)%\" request_id=%REQ(X-REQUEST-ID)%\n";
 
 /// The body of the final catch-all route, ESPv2's unknown-path reply. Only
 /// reached when the filter chose no route (it answers unknown paths itself).
@@ -48,6 +51,32 @@ pub struct BootstrapOptions {
     pub disallow_escaped_slashes: bool,
     /// CA bundle used to verify https backends.
     pub root_certs: String,
+    /// Where the client address comes from: the listener connection, or `X-Forwarded-For`.
+    pub client_address: ClientAddress,
+}
+
+/// How Envoy determines the client address, which becomes the Service Control
+/// `caller_ip` (and so what IP-restricted keys are checked against) and the access log's
+/// `client=`. ESPv2's flags `--envoy_use_remote_address` and `--envoy_xff_num_trusted_hops`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress {
+    /// Use the connection's peer (appending it to `X-Forwarded-For`) rather than the
+    /// last `X-Forwarded-For` entry.
+    pub use_remote_address: bool,
+    /// Proxies in front whose `X-Forwarded-For` entries are trusted. The client address is
+    /// the entry this many places from the right: with fewer proxies really in front, the
+    /// client chooses it.
+    pub xff_num_trusted_hops: u32,
+}
+
+impl Default for ClientAddress {
+    /// ESPv2's defaults, made for running behind Google's two load-balancer hops.
+    fn default() -> ClientAddress {
+        ClientAddress {
+            use_remote_address: false,
+            xff_num_trusted_hops: 2,
+        }
+    }
 }
 
 /// What the compile decided, for the bootstrap to render.
@@ -141,8 +170,12 @@ fn http_connection_manager(options: &BootstrapOptions, filter_json: &str, plan: 
         "path_with_escaped_slashes_action": escaped_slashes,
         "common_http_protocol_options": { "headers_with_underscores_action": "REJECT_REQUEST" },
         "stream_idle_timeout": "300s",
-        "use_remote_address": false,
-        "xff_num_trusted_hops": 2,
+        "use_remote_address": options.client_address.use_remote_address,
+        "xff_num_trusted_hops": options.client_address.xff_num_trusted_hops,
+        // Explicit and empty: no peer is internal, so Envoy treats every request as
+        // external and strips its x-envoy-* headers (the filter strips its list too).
+        // Envoy before 1.36 trusted RFC 1918 and loopback peers when this was unset.
+        "internal_address_config": { "unix_sockets": false, "cidr_ranges": [] },
         // A request id for the access log and the backend's logs; costs one
         // random UUID per request.
         "generate_request_id": true,
@@ -415,6 +448,7 @@ mod tests {
             wasm: "/etc/wasp/wasp_filter.wasm".into(),
             disallow_escaped_slashes: false,
             root_certs: "/etc/ssl/certs/ca-certificates.crt".into(),
+            client_address: ClientAddress::default(),
         }
     }
 
@@ -461,6 +495,27 @@ mod tests {
             .iter()
             .map(|f| f["name"].as_str().unwrap().to_string())
             .collect()
+    }
+
+    #[test]
+    fn the_client_address_settings_are_explicit_and_nothing_is_internal() {
+        let local = backend("http://127.0.0.1:8081", false);
+        let b = render(&options(), &[(local.clone(), 15_000, None)], None, None);
+        let manager = hcm(&b);
+        assert_eq!(manager["use_remote_address"], false);
+        assert_eq!(manager["xff_num_trusted_hops"], 2);
+        assert_eq!(
+            manager["internal_address_config"],
+            json!({ "unix_sockets": false, "cidr_ranges": [] })
+        );
+        let mut edge = options();
+        edge.client_address = ClientAddress {
+            use_remote_address: true,
+            xff_num_trusted_hops: 0,
+        };
+        let b = render(&edge, &[(local, 15_000, None)], None, None);
+        assert_eq!(hcm(&b)["use_remote_address"], true);
+        assert_eq!(hcm(&b)["xff_num_trusted_hops"], 0);
     }
 
     #[test]

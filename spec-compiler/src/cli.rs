@@ -51,6 +51,15 @@ pub struct CompileArgs {
     /// instead of forwarding them unchanged.
     #[arg(long)]
     pub disallow_escaped_slashes: bool,
+    /// Take the client address from the connection (Envoy appends it to X-Forwarded-For)
+    /// instead of from X-Forwarded-For alone. Use it where wasp is the first proxy.
+    #[arg(long)]
+    pub envoy_use_remote_address: bool,
+    /// Proxies in front whose X-Forwarded-For entries are trusted: the client address is the
+    /// entry this many from the right. With fewer proxies really in front, a client picks
+    /// its own address (and so passes IP-restricted keys). ESPv2's default.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub envoy_xff_num_trusted_hops: u32,
     /// CA bundle that verifies https backends.
     #[arg(long, default_value = "/etc/ssl/certs/ca-certificates.crt")]
     pub root_certs: String,
@@ -62,6 +71,19 @@ pub struct CompileArgs {
     /// Clock skew allowed on a JWT's exp and nbf.
     #[arg(long, default_value_t = wasp_config::auth::DEFAULT_CLOCK_SKEW_SECONDS, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub jwt_clock_skew_seconds: u64,
+    /// Refuse JWTs without an exp claim (ESPv2 and Envoy's jwt_authn accept them). A
+    /// scheme's x-wasp-jwt-require-exp overrides it.
+    #[arg(long)]
+    pub jwt_require_exp: bool,
+    /// Refuse JWTs whose exp is more than this many seconds after iat (or after now,
+    /// without iat), and JWTs without exp. A scheme's x-wasp-jwt-max-lifetime-seconds
+    /// overrides it.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub jwt_max_lifetime_seconds: Option<u64>,
+    /// Status while a provider's keys have never loaded: 401 (ESPv2's "Jwks remote fetch
+    /// is failed") or 503 with Retry-After, so clients can tell an outage from a bad token.
+    #[arg(long, default_value = "401", value_parser = ["401", "503"])]
+    pub jwks_unavailable_status: String,
     /// Another origin (https://host[:port]) an OIDC discovery document may point its
     /// jwks_uri at; the issuer's origin always gets a cluster. Repeatable.
     #[arg(long, value_name = "URL")]
@@ -99,10 +121,14 @@ mod tests {
         assert_eq!(args.admin.to_string(), "127.0.0.1:9901");
         assert_eq!(args.out, PathBuf::from("./generated"));
         assert!(!args.disallow_escaped_slashes);
+        assert!(!args.envoy_use_remote_address);
+        assert_eq!(args.envoy_xff_num_trusted_hops, 2);
         assert_eq!(args.metadata_url, "http://169.254.169.254");
         assert_eq!(args.cors.cors_preset, None);
         assert_eq!(args.jwks_cache_seconds, 300);
         assert_eq!(args.jwt_clock_skew_seconds, 60);
+        assert!(!args.jwt_require_exp && args.jwt_max_lifetime_seconds.is_none());
+        assert_eq!(args.jwks_unavailable_status, "401");
         assert!(args.jwks_origin.is_empty() && !args.ignore_jwt_scopes);
         assert_eq!(args.producer_project_id, None);
         let sc = &args.service_control;

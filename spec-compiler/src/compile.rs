@@ -168,6 +168,7 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
             b.disallow_escaped_slashes.to_string(),
         ),
         ("root_certs", b.root_certs.clone()),
+        ("client_address", format!("{:?}", b.client_address)),
         ("jwt", format!("{:?}", options.jwt)),
         ("ignore_jwt_scopes", options.ignore_jwt_scopes.to_string()),
         (
@@ -192,6 +193,7 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         // Envoy's CORS filter answers matching preflights; the filter turns
         // every other OPTIONS no operation matches into ESPv2's 400.
         reject_unmatched_preflight: cors.is_some(),
+        envoy_sets_external_address: b.client_address.use_remote_address,
         providers: jwt.providers,
         jwks_clusters: jwt.clusters.filter_entries(),
     };

@@ -20,6 +20,14 @@ pub struct JwtOptions {
     pub clock_skew_seconds: u64,
     /// Extra origins discovered `jwks_uri`s may point at (`--jwks-origin`).
     pub extra_origins: Vec<String>,
+    /// `--jwt-require-exp`: tokens without `exp` are refused (a scheme's
+    /// `x-wasp-jwt-require-exp` overrides it).
+    pub require_exp: bool,
+    /// `--jwt-max-lifetime-seconds` (a scheme's `x-wasp-jwt-max-lifetime-seconds` overrides it).
+    pub max_lifetime_seconds: Option<u64>,
+    /// `--jwks-unavailable-status 503`: 503 with `Retry-After` while a provider's keys
+    /// have never loaded, instead of ESPv2's 401.
+    pub unavailable_keys_503: bool,
 }
 
 impl Default for JwtOptions {
@@ -28,6 +36,9 @@ impl Default for JwtOptions {
             jwks_cache_seconds: wasp_config::auth::DEFAULT_JWKS_CACHE_SECONDS,
             clock_skew_seconds: wasp_config::auth::DEFAULT_CLOCK_SKEW_SECONDS,
             extra_origins: Vec::new(),
+            require_exp: false,
+            max_lifetime_seconds: None,
+            unavailable_keys_503: false,
         }
     }
 }
@@ -110,6 +121,45 @@ fn provider(id: &str, jwt: &JwtScheme, options: &JwtOptions) -> Provider {
         jwks_cache_seconds: options.jwks_cache_seconds,
         clock_skew_seconds: options.clock_skew_seconds,
         allowed_client_ids: jwt.allowed_client_ids.clone(),
+        require_expiration: jwt.require_exp.unwrap_or(options.require_exp),
+        max_lifetime_seconds: jwt.max_lifetime_seconds.or(options.max_lifetime_seconds),
+        unavailable_keys_503: options.unavailable_keys_503,
         ..Provider::new(id, &jwt.issuer, jwks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scheme(require_exp: Option<bool>, max_lifetime_seconds: Option<u64>) -> JwtScheme {
+        JwtScheme {
+            issuer: "https://idp.example".into(),
+            jwks_uri: None,
+            audiences: Vec::new(),
+            locations: Vec::new(),
+            allowed_client_ids: None,
+            require_exp,
+            max_lifetime_seconds,
+        }
+    }
+
+    #[test]
+    fn a_schemes_own_token_rules_override_the_options() {
+        let strict = JwtOptions {
+            require_exp: true,
+            max_lifetime_seconds: Some(3600),
+            unavailable_keys_503: true,
+            ..JwtOptions::default()
+        };
+        let from_options = provider("idp", &scheme(None, None), &strict);
+        assert!(from_options.require_expiration && from_options.unavailable_keys_503);
+        assert_eq!(from_options.max_lifetime_seconds, Some(3600));
+        let own = provider("idp", &scheme(Some(false), Some(60)), &strict);
+        assert!(!own.require_expiration);
+        assert_eq!(own.max_lifetime_seconds, Some(60));
+        let defaults = provider("idp", &scheme(None, None), &JwtOptions::default());
+        assert!(!defaults.require_expiration && !defaults.unavailable_keys_503);
+        assert_eq!(defaults.max_lifetime_seconds, None);
     }
 }

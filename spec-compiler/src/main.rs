@@ -1,7 +1,7 @@
 use clap::Parser;
 use std::path::Path;
 use std::process::ExitCode;
-use wasp_spec_compiler::bootstrap::BootstrapOptions;
+use wasp_spec_compiler::bootstrap::{BootstrapOptions, ClientAddress};
 use wasp_spec_compiler::cli::{Cli, Command, CompileArgs};
 use wasp_spec_compiler::compile::{compile, CompileOptions, Compiled};
 use wasp_spec_compiler::errors::Diagnostic;
@@ -44,11 +44,18 @@ fn run_compile(args: &CompileArgs) -> ExitCode {
             wasm: args.wasm.clone(),
             disallow_escaped_slashes: args.disallow_escaped_slashes,
             root_certs: args.root_certs.clone(),
+            client_address: ClientAddress {
+                use_remote_address: args.envoy_use_remote_address,
+                xff_num_trusted_hops: args.envoy_xff_num_trusted_hops,
+            },
         },
         jwt: JwtOptions {
             jwks_cache_seconds: args.jwks_cache_seconds,
             clock_skew_seconds: args.jwt_clock_skew_seconds,
             extra_origins: args.jwks_origin.clone(),
+            require_exp: args.jwt_require_exp,
+            max_lifetime_seconds: args.jwt_max_lifetime_seconds,
+            unavailable_keys_503: args.jwks_unavailable_status == "503",
         },
         ignore_jwt_scopes: args.ignore_jwt_scopes,
         producer_project_id: args.producer_project_id.clone(),

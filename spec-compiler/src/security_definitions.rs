@@ -4,7 +4,10 @@
 //!   `x-google-jwks_uri` (legacy `x-jwks_uri`; omitted: OIDC discovery from the issuer),
 //!   `x-google-audiences` (one comma-separated string), `x-google-jwt-locations` (custom
 //!   locations replace ESPv2's defaults) and wasp's `x-wasp-allowed-client-ids` (the token's
-//!   `azp` must be one of them; Endpoints Frameworks' `allowed_client_ids` has no OpenAPI form).
+//!   `azp` must be one of them; Endpoints Frameworks' `allowed_client_ids` has no OpenAPI form),
+//!   `x-wasp-jwt-require-exp` and `x-wasp-jwt-max-lifetime-seconds` (this provider's tokens
+//!   must carry `exp`, at most that far from `iat`; they override `--jwt-require-exp` and
+//!   `--jwt-max-lifetime-seconds`).
 //! - `type: apiKey` with `in: query|header` and `name` is an API-key location for the key stage.
 //! - `type: basic` and oauth2 without an issuer are rejected: no gateway stage could check them,
 //!   and accepting them would leave an operation open that its author meant to protect.
@@ -18,6 +21,11 @@ use wasp_config::TokenLocation;
 
 /// wasp's provider-level extension for Endpoints Frameworks' `allowed_client_ids`.
 pub const ALLOWED_CLIENT_IDS: &str = "x-wasp-allowed-client-ids";
+
+/// wasp's provider-level extension: this provider's tokens must carry `exp`.
+pub const REQUIRE_EXP: &str = "x-wasp-jwt-require-exp";
+/// wasp's provider-level extension: the longest `exp - iat` this provider's tokens may have.
+pub const MAX_LIFETIME: &str = "x-wasp-jwt-max-lifetime-seconds";
 
 /// One `securityDefinitions` entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +52,10 @@ pub struct JwtScheme {
     /// Empty: ESPv2's default locations.
     pub locations: Vec<TokenLocation>,
     pub allowed_client_ids: Option<Vec<String>>,
+    /// [`REQUIRE_EXP`], when written.
+    pub require_exp: Option<bool>,
+    /// [`MAX_LIFETIME`], when written.
+    pub max_lifetime_seconds: Option<u64>,
 }
 
 /// `x-google-jwks_uri` with the origin its fetch goes to.
@@ -236,6 +248,8 @@ impl SchemeReader<'_> {
         let audiences = self.audiences(scheme, at);
         let locations = self.locations(scheme, at);
         let allowed_client_ids = self.allowed_client_ids(scheme, at);
+        let require_exp = self.require_exp(scheme, at);
+        let max_lifetime_seconds = self.max_lifetime(scheme, at);
         let issuer = issuer?;
         let jwks_uri = jwks_uri?;
         if jwks_uri.is_none() && parse_origin(&issuer).is_err() {
@@ -251,7 +265,47 @@ impl SchemeReader<'_> {
             audiences: audiences?,
             locations: locations?,
             allowed_client_ids: allowed_client_ids?,
+            require_exp: require_exp?,
+            max_lifetime_seconds: max_lifetime_seconds?,
         })
+    }
+
+    /// `Some(None)`: not written; `None`: invalid (reported).
+    fn require_exp(&mut self, scheme: &Mapping, at: &Pointer) -> Option<Option<bool>> {
+        match scheme.get(REQUIRE_EXP) {
+            None => Some(None),
+            Some(Value::Bool(required)) => Some(Some(*required)),
+            Some(other) => {
+                self.problem(
+                    &at.child(REQUIRE_EXP),
+                    format!(
+                        "{REQUIRE_EXP} must be true or false, not {}",
+                        describe(other)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// `Some(None)`: not written; `None`: invalid (reported).
+    fn max_lifetime(&mut self, scheme: &Mapping, at: &Pointer) -> Option<Option<u64>> {
+        let Some(value) = scheme.get(MAX_LIFETIME) else {
+            return Some(None);
+        };
+        match value.as_u64() {
+            Some(seconds) if seconds > 0 => Some(Some(seconds)),
+            _ => {
+                self.problem(
+                    &at.child(MAX_LIFETIME),
+                    format!(
+                        "{MAX_LIFETIME} must be a positive number of seconds such as 3600, not {}",
+                        describe(value)
+                    ),
+                );
+                None
+            }
+        }
     }
 
     /// `Some(None)`: omitted (discovery); `None`: invalid (reported).
@@ -441,4 +495,66 @@ fn is_header_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(scheme_lines: &str) -> (Vec<Scheme>, Vec<String>) {
+        let yaml = format!(
+            "securityDefinitions:\n  idp:\n    type: oauth2\n    x-google-issuer: https://idp.example\n    x-google-jwks_uri: https://idp.example/keys\n{scheme_lines}"
+        );
+        let top: Mapping = serde_norway::from_str(&yaml).unwrap();
+        let mut problems = Diagnostics::new();
+        let schemes = read_security_definitions("api.yaml", &top, &mut problems);
+        (schemes, problems.iter().map(ToString::to_string).collect())
+    }
+
+    fn jwt(scheme_lines: &str) -> JwtScheme {
+        let (schemes, problems) = read(scheme_lines);
+        assert!(problems.is_empty(), "{problems:?}");
+        match schemes.into_iter().next().map(|s| s.kind) {
+            Some(SchemeKind::Jwt(jwt)) => jwt,
+            other => panic!("not a JWT scheme: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn token_lifetime_extensions_are_read_when_written() {
+        let plain = jwt("");
+        assert_eq!(
+            (plain.require_exp, plain.max_lifetime_seconds),
+            (None, None)
+        );
+        let strict =
+            jwt("    x-wasp-jwt-require-exp: true\n    x-wasp-jwt-max-lifetime-seconds: 3600\n");
+        assert_eq!(
+            (strict.require_exp, strict.max_lifetime_seconds),
+            (Some(true), Some(3600))
+        );
+        assert_eq!(
+            jwt("    x-wasp-jwt-require-exp: false\n").require_exp,
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn bad_token_lifetime_extensions_name_the_pointer_and_the_fix() {
+        let (schemes, problems) = read(
+            "    x-wasp-jwt-require-exp: yes please\n    x-wasp-jwt-max-lifetime-seconds: 0\n",
+        );
+        assert!(schemes.is_empty());
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].contains("/securityDefinitions/idp/x-wasp-jwt-require-exp")
+                && problems[0].contains("must be true or false, not a string"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].contains("/securityDefinitions/idp/x-wasp-jwt-max-lifetime-seconds")
+                && problems[1].contains("a positive number of seconds such as 3600"),
+            "{problems:?}"
+        );
+    }
 }

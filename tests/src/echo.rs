@@ -94,6 +94,8 @@ pub struct EchoBackend {
     addr: SocketAddr,
     server: Arc<tiny_http::Server>,
     thread: Option<JoinHandle<()>>,
+    /// Requests received so far (a retry Envoy made counts again).
+    received: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl EchoBackend {
@@ -106,8 +108,11 @@ impl EchoBackend {
             .to_ip()
             .expect("the echo backend listens on an IP address");
         let serving = Arc::clone(&server);
+        let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counting = Arc::clone(&received);
         let thread = std::thread::spawn(move || {
             for request in serving.incoming_requests() {
+                counting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 // One thread per request, so a delayed answer never holds up the next.
                 std::thread::spawn(move || answer(request, addr));
             }
@@ -116,7 +121,13 @@ impl EchoBackend {
             addr,
             server,
             thread: Some(thread),
+            received,
         }
+    }
+
+    /// How many requests reached the backend so far.
+    pub fn requests(&self) -> u64 {
+        self.received.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn addr(&self) -> SocketAddr {

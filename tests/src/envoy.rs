@@ -204,12 +204,37 @@ impl Envoy {
     }
 }
 
+impl Envoy {
+    /// How often Envoy reloaded the wasp filter's VM (a panic or trap), if it loads the
+    /// filter and still answers.
+    pub fn vm_reloads(&self) -> Option<u64> {
+        let url = format!("http://{}/stats?filter=wasm.wasp.vm_reload", self.admin);
+        let stats = Client::new().send("GET", &url, &[]).ok()?.body;
+        stats
+            .lines()
+            .find_map(|line| line.strip_prefix("wasm.wasp.vm_reload: "))
+            .and_then(|value| value.trim().parse().ok())
+    }
+}
+
 impl Drop for Envoy {
+    /// Every Envoy the suite starts ends with its filter VM never reloaded: a test that
+    /// made the filter crash fails here even if its own assertions passed.
     fn drop(&mut self) {
+        let reloads = if std::thread::panicking() {
+            None
+        } else {
+            self.vm_reloads()
+        };
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
             eprintln!("{}", tail(&self.logs.read(), 60));
+        } else if let Some(count @ 1..) = reloads {
+            panic!(
+                "the filter's VM was reloaded {count} time(s) during this test:\n{}",
+                tail(&self.logs.read(), 60)
+            );
         }
     }
 }

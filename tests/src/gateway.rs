@@ -94,10 +94,10 @@ impl Gateway {
 
     /// The filter's VM was never reloaded and Envoy logged no crash.
     pub fn assert_filter_alive(&self) {
-        let stats = self.get_admin("/stats?filter=wasm.wasp.vm_reload");
-        assert!(
-            stats.contains("wasm.wasp.vm_reload: 0"),
-            "the filter's VM was reloaded:\n{stats}"
+        assert_eq!(
+            self.envoy.vm_reloads(),
+            Some(0),
+            "the filter's VM was reloaded (or its counter is missing)"
         );
         let log = self.envoy.log();
         for sign_of_a_crash in ["panicked", "Uncaught RuntimeError", "wasm_fail_stream"] {
@@ -129,11 +129,23 @@ impl Gateway {
 
     /// Sends `method path` and returns the reply with its whole access-log line.
     pub fn send_logged_line(&self, method: &str, path: &str) -> (Reply, String) {
+        self.send_logged_line_with(method, path, &[])
+    }
+
+    /// [`Gateway::send_logged_line`] with extra request headers.
+    pub fn send_logged_line_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (Reply, String) {
         static NEXT_PROBE: AtomicU64 = AtomicU64::new(0);
         // The access log leaves the query out (it may carry keys and tokens), so the probe
         // that finds this request's line travels as its user agent.
         let marker = format!("wasp-probe={}", NEXT_PROBE.fetch_add(1, Ordering::Relaxed));
-        let reply = self.send(method, path, &[("user-agent", marker.as_str())]);
+        let mut all = vec![("user-agent", marker.as_str())];
+        all.extend_from_slice(headers);
+        let reply = self.send(method, path, &all);
         let line = self
             .envoy
             .access_log_line(&format!("user_agent=\"{marker}\""), Duration::from_secs(5))

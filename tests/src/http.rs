@@ -142,3 +142,18 @@ pub fn send_raw(addr: std::net::SocketAddr, request: &[u8]) -> Option<u16> {
     let line = String::from_utf8_lossy(&head);
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// Sends a raw request (which should carry `Connection: close`) on a fresh connection
+/// and returns the whole response as text, head and body, or `None` if nothing came.
+pub fn send_raw_response(addr: std::net::SocketAddr, request: &[u8]) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    stream.write_all(request).ok()?;
+    let mut response = Vec::new();
+    // A read timeout or reset ends the response as far as it came.
+    let _ = stream.take(1 << 20).read_to_end(&mut response);
+    (!response.is_empty()).then(|| String::from_utf8_lossy(&response).into_owned())
+}

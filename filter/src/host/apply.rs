@@ -8,15 +8,20 @@ use wasp_config::{OPERATION_PROPERTY, ROUTE_HEADER};
 use crate::backend_auth;
 use wasp_control_client::Proceed;
 
-use crate::decision::{Forward, CONSUMER_HEADERS};
+use crate::client_headers::{CONSUMER_HEADERS, ORIGINAL_PATH};
+use crate::decision::Forward;
 use crate::local_reply::{LocalReply, CONTENT_TYPE};
 
-/// Strips client-sent headers, applies a method override, pins the route and
-/// records the operation. The route header goes after the removals, so a
+/// Strips client-sent headers, keeps the client's path when it will be translated,
+/// applies a method override, pins the route and records the operation. The route header goes after the removals, so a
 /// client-sent copy never survives.
 pub(super) fn route(forward: &Forward) -> Result<(), Status> {
     for name in &forward.headers_to_remove {
         hostcalls::remove_map_value(MapType::HttpRequestHeaders, name)?;
+    }
+    if let Some(original) = forward.original_path {
+        // After the removals: a client-sent copy never survives. The access log prints it.
+        hostcalls::set_map_value(MapType::HttpRequestHeaders, ORIGINAL_PATH, Some(original))?;
     }
     if let Some(method) = forward.method {
         hostcalls::set_map_value(MapType::HttpRequestHeaders, ":method", Some(method))?;
@@ -31,6 +36,20 @@ pub(super) fn route(forward: &Forward) -> Result<(), Status> {
         Some(forward.operation_name.as_bytes()),
     )?;
     Ok(())
+}
+
+/// For a request answered before routing: the access log prints `x-envoy-original-path`
+/// when present, so a client's copy goes (a host call only when one was sent).
+pub(super) fn remove_forged_original_path(headers: &[(String, String)]) {
+    if headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case(ORIGINAL_PATH))
+    {
+        if let Err(status) = hostcalls::remove_map_value(MapType::HttpRequestHeaders, ORIGINAL_PATH)
+        {
+            warn!("cannot remove a client's {ORIGINAL_PATH}: {status:?}");
+        }
+    }
 }
 
 /// Attaches the ID token (if backend auth is on), then the translated path.

@@ -20,7 +20,7 @@ use wasp_config::service_control::{ControlClientConfig, OperationControl};
 use wasp_config::ACCESS_TOKEN_KEY;
 use wasp_control_client::{
     Callout, CalloutResult, ControlState, Delivery, DeliveryStep, Flow, OperationIds,
-    ReportBatcher, ReportRequest,
+    ReportBatcher, ReportRequest, MAX_ANSWER_BYTES,
 };
 
 use super::state::{now_ms, State};
@@ -171,6 +171,13 @@ pub(super) fn callout_result(response: &Response) -> CalloutResult {
     if response.num_headers == 0 {
         // Envoy answers a reset, a timeout or an unknown cluster without headers.
         return CalloutResult::Failed("no response from Service Control".into());
+    }
+    if response.body_size > MAX_ANSWER_BYTES {
+        // Not read: a broken or hostile control service must not cost the filter memory.
+        return CalloutResult::Oversized {
+            status,
+            body_size: response.body_size,
+        };
     }
     CalloutResult::Response {
         status,

@@ -138,7 +138,10 @@ impl HttpContext for WaspHttp {
         // The decision borrows the head; the later stages share it (a parked request keeps it).
         let headers = Rc::new(headers);
         match decide(&state.gateway, &headers) {
-            Decision::Reply(local) => apply::reply(&local),
+            Decision::Reply(local) => {
+                apply::remove_forged_original_path(&headers);
+                apply::reply(&local)
+            }
             Decision::Forward(forward) => self.forward(&state, &forward, Rc::clone(&headers), now),
         }
     }

@@ -280,6 +280,7 @@ fn control_step(
         Step::Deny(denial) => reply(&LocalReply::ServiceControl {
             status: denial.status,
             message: denial.message,
+            retry_after_secs: denial.retry_after_secs,
         }),
         Step::Proceed(edits) => {
             if let Err(status) = apply::edits(&edits) {

@@ -53,25 +53,6 @@ fn assert_unavailable(reply: &Reply) {
     );
 }
 
-/// The filter's Envoy counter `name` (exported on the root's tick) once it reaches `at_least`,
-/// or its value after a few seconds.
-fn wait_for_counter(gw: &ControlledGateway, name: &str, at_least: u64) -> u64 {
-    let stat = format!("wasmcustom.{name}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let stats = gw.get_admin(&format!("/stats?filter={stat}"));
-        let value = stats
-            .lines()
-            .find_map(|line| line.strip_prefix(&format!("{stat}: ")))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        if value >= at_least || std::time::Instant::now() > deadline {
-            return value;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn fail_open_lets_requests_through_while_the_service_is_down() {
     let mut gw = ControlledGateway::start_with(spec(), ControlOptions::default());

@@ -27,20 +27,6 @@ fn fresh_token(idp: &Idp, key: &SigningKey) -> String {
     key.mint(&claims)
 }
 
-/// Polls `condition` every 100 ms until it holds or `limit` passes; returns whether it held.
-fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// `GET /secure` with a fresh token until it passes (`limit` at most); the last reply.
 fn until_it_passes(gw: &Gateway, idp: &Idp, key: &SigningKey, limit: Duration) {
     let mut last = None;

@@ -2,6 +2,8 @@
 //! [`Idp`], and assertions phrased as what a client and the backend see.
 
 use std::ops::Deref;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -151,4 +153,18 @@ pub fn denied(reply: &Reply, status: u16, message: &str) {
 /// `GET path` with headers is denied with `status` and `message`.
 pub fn refused(gw: &Gateway, path: &str, headers: &[(&str, String)], status: u16, message: &str) {
     denied(&send(gw, path, headers), status, message);
+}
+
+/// Polls `condition` every 100 ms until it holds or `limit` passes; returns whether it held.
+pub fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
 }

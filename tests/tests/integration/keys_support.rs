@@ -95,3 +95,22 @@ pub fn quota_exceeded(consumer: &str) -> String {
         "RESOURCE_EXHAUSTED: Quota exceeded for quota metric 'Read requests' and limit 'read-limit (5 per minute per project)' of service '{SERVICE}' for consumer '{consumer}'."
     )
 }
+
+/// The filter's Envoy counter `name` (exported on the root's tick) once it reaches `at_least`,
+/// or its value after a few seconds.
+pub fn wait_for_counter(gw: &Gateway, name: &str, at_least: u64) -> u64 {
+    let stat = format!("wasmcustom.{name}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let stats = gw.get_admin(&format!("/stats?filter={stat}"));
+        let value = stats
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{stat}: ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if value >= at_least || std::time::Instant::now() > deadline {
+            return value;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -1,6 +1,7 @@
 //! Quotas through real Envoy and the real `wasp-control`: `x-google-management` limits 5
 //! units per minute per consumer project and `x-google-quota` charges 2 per call, so two
-//! calls pass and the third gets ESPv2's 429; each consumer project has its own window;
+//! calls pass and the third gets ESPv2's 429 with a `Retry-After` for the window's end; each
+//! consumer project has its own window;
 //! calls without a key are charged to the producer project; two gateways whose control
 //! services keep their windows in one real redis-server share the limit.
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use wasp_tests::control::wait_for_fresh_quota_window;
 use wasp_tests::expect::local_reply;
-use wasp_tests::{CompileInput, ControlOptions, ControlledGateway, Redis};
+use wasp_tests::{CompileInput, ControlOptions, ControlledGateway, Redis, Reply};
 
 use crate::keys_support::*;
 
@@ -39,6 +40,24 @@ fn metered() -> CompileInput {
     CompileInput::new(&shop(&top, &paths)).args(["--producer-project-id", PRODUCER])
 }
 
+/// `Retry-After` counts the whole seconds to the end of the current one-minute window.
+fn assert_retry_after_is_the_window_end(reply: &Reply) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs();
+    let left = 60 - now % 60;
+    let sent: u64 = reply
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no numeric Retry-After: {reply:?}"));
+    assert!((1..=60).contains(&sent), "{reply:?}");
+    assert!(
+        sent.abs_diff(left) <= 1,
+        "Retry-After {sent}, {left} s left in the window"
+    );
+}
+
 #[test]
 fn the_call_that_would_pass_the_limit_gets_429_per_consumer_project() {
     let gw = ControlledGateway::start_with(metered(), ControlOptions::default());
@@ -51,8 +70,13 @@ fn the_call_that_would_pass_the_limit_gets_429_per_consumer_project() {
         assert_consumer(&get_with_key(&gw, "/items", &acme.key), 1);
     }
     let exceeded = quota_exceeded("project:acme");
-    local_reply(&get_with_key(&gw, "/items", &acme.key), 429, &exceeded);
-    local_reply(&get_with_key(&gw, "/items", &acme.key), 429, &exceeded);
+    // Asked of the control service, then answered from the gateway's denial cache: both
+    // say when the window ends, the body is ESPv2's.
+    for _ in 0..2 {
+        let reply = get_with_key(&gw, "/items", &acme.key);
+        local_reply(&reply, 429, &exceeded);
+        assert_retry_after_is_the_window_end(&reply);
+    }
     // A second key of the same project shares its window.
     let acme2 = gw.control.create_key("acme", 1);
     local_reply(&get_with_key(&gw, "/items", &acme2.key), 429, &exceeded);

@@ -1,0 +1,153 @@
+//! Request headers a client must not be able to send as-is: the ones the gateway, Envoy
+//! or a backend trusts because only a proxy should set them. Removed before the request is
+//! matched to a route, so neither Envoy's router nor the backend ever acts on a forged copy.
+//!
+//! Envoy strips most `x-envoy-*` headers itself, but only from requests it classifies as
+//! external, and that classification depends on `use_remote_address`, the trusted hops and
+//! `internal_address_config` (CVE-2024-45806 was a gap in exactly this). Some it never
+//! strips (`x-envoy-original-path`, which the access log prints). So the filter removes an
+//! explicit list whatever the listener's settings; each entry is tested through Envoy.
+
+use wasp_config::INTERNAL_HEADER_PREFIX;
+use wasp_jwt::userinfo::USERINFO_HEADER;
+
+use crate::backend_auth::FORWARDED_AUTHORIZATION;
+use crate::method_override;
+
+/// Headers the API-key stage sets after a verified Check (ESPv2's names); a backend may
+/// trust them, so a client's copies never pass, whether or not keys are checked.
+pub const CONSUMER_HEADERS: [&str; 2] = [
+    "x-endpoint-api-consumer-type",
+    "x-endpoint-api-consumer-number",
+];
+
+/// Method-override spellings the gateway does not interpret. A backend framework that
+/// honours one would run the request as a method the gateway did not authorize.
+pub const UNINTERPRETED_OVERRIDES: [&str; 2] = ["x-http-method", "x-method-override"];
+
+/// `x-envoy-*` request headers Envoy's router or tracing acts on, or that carry what a
+/// trusted proxy decided (a backend or the access log believes them).
+pub const ENVOY_HEADERS: [&str; 24] = [
+    // What the access log prints as the requested path (set by the filter itself when it
+    // translates the path).
+    ORIGINAL_PATH,
+    "x-envoy-original-url",
+    "x-envoy-original-host",
+    "x-envoy-decorator-operation",
+    // The router's timeouts, retries and hedging: a client could hold connections open or
+    // multiply its load on the backend.
+    "x-envoy-upstream-rq-timeout-ms",
+    "x-envoy-upstream-rq-per-try-timeout-ms",
+    "x-envoy-upstream-rq-timeout-alt-response",
+    "x-envoy-expected-rq-timeout-ms",
+    "x-envoy-max-retries",
+    "x-envoy-retry-on",
+    "x-envoy-retry-grpc-on",
+    "x-envoy-retriable-status-codes",
+    "x-envoy-retriable-header-names",
+    "x-envoy-hedge-on-per-try-timeout",
+    "x-envoy-upstream-stream-duration-ms",
+    "x-envoy-is-timeout-retry",
+    "x-envoy-attempt-count",
+    "x-envoy-upstream-alt-stat-name",
+    "x-envoy-force-trace",
+    // Who the caller is, as a trusted proxy would say.
+    "x-envoy-internal",
+    "x-envoy-downstream-service-cluster",
+    "x-envoy-downstream-service-node",
+    "x-envoy-ip-tags",
+    "x-envoy-original-dst-host",
+];
+
+/// The client address as Envoy determined it. Removed unless the listener uses the
+/// connection's remote address, in which case Envoy has just written it itself.
+pub const EXTERNAL_ADDRESS: &str = "x-envoy-external-address";
+
+/// The path the client asked for, when the backend gets another.
+pub const ORIGINAL_PATH: &str = "x-envoy-original-path";
+
+/// Distinct header names to remove, as sent. `envoy_sets_external_address`: the
+/// listener's `use_remote_address` is on, so `x-envoy-external-address` is Envoy's.
+pub fn to_strip(headers: &[(String, String)], envoy_sets_external_address: bool) -> Vec<&str> {
+    let mut found: Vec<&str> = Vec::new();
+    for (name, _) in headers {
+        if is_spoofable(name, envoy_sets_external_address)
+            && !found.iter().any(|seen| seen.eq_ignore_ascii_case(name))
+        {
+            found.push(name);
+        }
+    }
+    found
+}
+
+/// The internal prefix, `X-Forwarded-Authorization`, `X-Endpoint-API-UserInfo` and the
+/// consumer headers (only the filter sets them, after a verified JWT or key), every
+/// method override (the one applied is dropped after use) and Envoy's own headers.
+fn is_spoofable(name: &str, envoy_sets_external_address: bool) -> bool {
+    // Every name here starts with `x-`: most of a request's headers are decided by that
+    // (this runs for every header of every request).
+    if !starts_with_ignoring_case(name, "x-") {
+        return false;
+    }
+    let named = |list: &[&str]| list.iter().any(|h| name.eq_ignore_ascii_case(h));
+    if starts_with_ignoring_case(name, "x-envoy-") {
+        return named(&ENVOY_HEADERS)
+            || (!envoy_sets_external_address && name.eq_ignore_ascii_case(EXTERNAL_ADDRESS));
+    }
+    starts_with_ignoring_case(name, INTERNAL_HEADER_PREFIX)
+        || named(&[
+            FORWARDED_AUTHORIZATION,
+            USERINFO_HEADER,
+            method_override::HEADER,
+        ])
+        || named(&CONSUMER_HEADERS)
+        || named(&UNINTERPRETED_OVERRIDES)
+}
+
+fn starts_with_ignoring_case(name: &str, prefix: &str) -> bool {
+    name.get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(names: &[&str]) -> Vec<(String, String)> {
+        names
+            .iter()
+            .map(|n| (n.to_string(), "v".to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn every_listed_header_is_stripped_in_any_case() {
+        let mut names: Vec<String> = ENVOY_HEADERS.iter().map(|h| h.to_string()).collect();
+        names.extend(UNINTERPRETED_OVERRIDES.iter().map(|h| h.to_uppercase()));
+        names.extend(CONSUMER_HEADERS.iter().map(|h| h.to_string()));
+        names.push("X-Forwarded-Authorization".into());
+        names.push("x-wasp-route".into());
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(to_strip(&headers(&refs), true), refs);
+    }
+
+    #[test]
+    fn the_external_address_is_kept_only_when_envoy_wrote_it() {
+        let sent = headers(&["x-envoy-external-address"]);
+        assert_eq!(to_strip(&sent, false), vec!["x-envoy-external-address"]);
+        assert!(to_strip(&sent, true).is_empty());
+    }
+
+    #[test]
+    fn ordinary_and_unlisted_headers_pass_and_duplicates_are_named_once() {
+        let sent = headers(&[
+            "x-forwarded-for",
+            "x-envoy-",
+            "x-envoy-custom-app-header",
+            "x-request-id",
+            "X-Method-Override",
+            "x-method-override",
+        ]);
+        assert_eq!(to_strip(&sent, false), vec!["X-Method-Override"]);
+    }
+}

@@ -1,0 +1,95 @@
+//! Where the client address comes from, which decides the Service Control `caller_ip`
+//! (what IP-restricted keys are checked against) and the access log's `client=`.
+//! ESPv2's defaults trust two proxies' `X-Forwarded-For` entries: with no proxy in front,
+//! a client that sends three entries picks its own address. `--envoy-use-remote-address`
+//! with `--envoy-xff-num-trusted-hops` says how many proxies really sit in front.
+
+use wasp_tests::fake_control::Answer;
+use wasp_tests::{CompileInput, EchoBackend, FakeControl, Gateway};
+
+use crate::keys_support::*;
+
+/// A client pretending its request passed through proxies.
+const FORGED_XFF: &str = "6.6.6.6, 7.7.7.7, 8.8.8.8";
+
+fn gateway(fake: &FakeControl, args: &[&str]) -> Gateway {
+    let paths = operation("/items", "get", "listItems", &[]);
+    let input = CompileInput::new(&shop(KEY_REQUIRED, &paths))
+        .args(["--producer-project-id", PRODUCER])
+        .args(["--service-control-url", &fake.url()])
+        .args(args);
+    let echo = EchoBackend::start();
+    let url = echo.url();
+    Gateway::start_compiled(&input, &url, Some(echo))
+}
+
+/// The caller IP of the last Check, and the `client=` of this request's log line.
+fn caller_ip(gw: &Gateway, fake: &FakeControl, key: &str, xff: Option<&str>) -> (String, String) {
+    let path = format!("/items?key={key}");
+    let headers: Vec<(&str, &str)> = xff.map(|v| ("x-forwarded-for", v)).into_iter().collect();
+    let (reply, line) = gw.send_logged_line_with("GET", &path, &headers);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let check = fake.checks().pop().expect("a Check was made");
+    let labels = check.operation.expect("an operation").labels;
+    let ip = labels
+        .get("servicecontrol.googleapis.com/caller_ip")
+        .cloned()
+        .unwrap_or_default();
+    let logged = line
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("client="))
+        .unwrap_or_else(|| panic!("no client= in {line}"))
+        .to_string();
+    (ip, logged)
+}
+
+#[test]
+fn by_default_two_forwarded_entries_are_trusted_as_in_espv2() {
+    let fake = FakeControl::start(0, Answer::Allow);
+    let gw = gateway(&fake, &[]);
+    // The risk the README states: with no proxy in front, the client chose 6.6.6.6.
+    let (ip, logged) = caller_ip(&gw, &fake, "AIzaOne", Some(FORGED_XFF));
+    assert_eq!((ip.as_str(), logged.as_str()), ("6.6.6.6", "6.6.6.6"));
+}
+
+#[test]
+fn the_connection_address_is_used_when_no_proxy_is_trusted() {
+    let fake = FakeControl::start(0, Answer::Allow);
+    let gw = gateway(
+        &fake,
+        &[
+            "--envoy-use-remote-address",
+            "--envoy-xff-num-trusted-hops",
+            "0",
+        ],
+    );
+    for (key, xff) in [("AIzaA", Some(FORGED_XFF)), ("AIzaB", None)] {
+        let (ip, logged) = caller_ip(&gw, &fake, key, xff);
+        assert_eq!((ip.as_str(), logged.as_str()), ("127.0.0.1", "127.0.0.1"));
+    }
+    // Envoy appends the peer to X-Forwarded-For (a loopback peer as this host's address).
+    let reply = gw.send("GET", "/items?key=AIzaC", &[("x-forwarded-for", "6.6.6.6")]);
+    let forwarded = reply
+        .echoed()
+        .header("x-forwarded-for")
+        .unwrap_or_default()
+        .to_string();
+    assert!(forwarded.starts_with("6.6.6.6,"), "{forwarded}");
+}
+
+#[test]
+fn one_trusted_proxy_supplies_the_client_address() {
+    let fake = FakeControl::start(0, Answer::Allow);
+    let gw = gateway(
+        &fake,
+        &[
+            "--envoy-use-remote-address",
+            "--envoy-xff-num-trusted-hops",
+            "1",
+        ],
+    );
+    // The proxy (this test) appended the client it saw, 9.9.9.9, after what the client
+    // forged; only the proxy's entry is believed.
+    let (ip, logged) = caller_ip(&gw, &fake, "AIzaD", Some("6.6.6.6, 9.9.9.9"));
+    assert_eq!((ip.as_str(), logged.as_str()), ("9.9.9.9", "9.9.9.9"));
+}
