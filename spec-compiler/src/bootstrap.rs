@@ -10,6 +10,7 @@
 use crate::backend::Backend;
 use crate::compile::METADATA_CLUSTER;
 use crate::cors::CorsPolicy;
+use crate::edge::EdgeOptions;
 use crate::jwks_clusters::JwksClusterPlan;
 use crate::routes::{ClusterPlan, RoutePlan};
 use crate::service_control::SERVICE_CONTROL_CLUSTER;
@@ -86,6 +87,8 @@ pub struct Plan<'a> {
     pub clusters: &'a [ClusterPlan],
     /// `--cors-preset` policy: Envoy's CORS filter answers preflights.
     pub cors: Option<&'a CorsPolicy>,
+    /// Health path, underscores, HSTS and added headers.
+    pub edge: &'a EdgeOptions,
     /// The metadata server, when some operation needs backend ID tokens.
     pub metadata: Option<&'a Backend>,
     /// Clusters for JWKS and OIDC discovery fetches.
@@ -168,7 +171,7 @@ fn http_connection_manager(options: &BootstrapOptions, filter_json: &str, plan: 
         "normalize_path": true,
         "merge_slashes": true,
         "path_with_escaped_slashes_action": escaped_slashes,
-        "common_http_protocol_options": { "headers_with_underscores_action": "REJECT_REQUEST" },
+        "common_http_protocol_options": { "headers_with_underscores_action": plan.edge.underscores_action() },
         "stream_idle_timeout": "300s",
         "use_remote_address": options.client_address.use_remote_address,
         "xff_num_trusted_hops": options.client_address.xff_num_trusted_hops,
@@ -203,15 +206,17 @@ fn http_connection_manager(options: &BootstrapOptions, filter_json: &str, plan: 
 }
 
 /// ESPv2's order: CORS (answers preflights before anything needs credentials),
-/// then the wasm filter, then the router.
+/// the health check (`--healthz`: probes need no credentials), then the wasm
+/// filter, then the router.
 fn http_filters(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> Vec<Value> {
-    let mut filters = Vec::with_capacity(3);
+    let mut filters = Vec::with_capacity(4);
     if plan.cors.is_some() {
         filters.push(json!({
             "name": CORS_FILTER,
             "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" },
         }));
     }
+    filters.extend(plan.edge.health_check_filter());
     filters.push(wasm_filter(options, filter_json));
     filters.push(router_filter());
     filters
@@ -281,6 +286,17 @@ fn route_config(plan: &Plan) -> Value {
         }],
     }));
     let mut virtual_host = json!({ "name": "wasp", "domains": ["*"], "routes": routes });
+    // Applied by the router to every route's request and response (`--add-*-header`, HSTS).
+    let (requests, responses) = (
+        plan.edge.request_headers_to_add(),
+        plan.edge.response_headers_to_add(),
+    );
+    if !requests.is_empty() {
+        virtual_host["request_headers_to_add"] = json!(requests);
+    }
+    if !responses.is_empty() {
+        virtual_host["response_headers_to_add"] = json!(responses);
+    }
     // On the virtual host, so it applies whichever route is selected: the CORS
     // filter runs before the wasm filter has picked the backend route.
     if let Some(cors) = plan.cors {
@@ -473,6 +489,7 @@ mod tests {
             routes: table.routes(),
             clusters: table.clusters(),
             cors,
+            edge: &EdgeOptions::default(),
             metadata,
             jwks: &[],
             service_control: None,

@@ -1,6 +1,10 @@
 //! The command line: `wasp compile SPEC... [options]`.
 
+use crate::bootstrap::{BootstrapOptions, ClientAddress};
+use crate::compile::CompileOptions;
 use crate::cors::CorsFlags;
+use crate::edge::EdgeFlags;
+use crate::jwt_providers::JwtOptions;
 use crate::service_control::ServiceControlFlags;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -21,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Compile spec files into <out>/filter.json and <out>/envoy.yaml.
     Compile(CompileArgs),
+    /// Check spec files and options as compile does; write nothing (exit 0 or 2).
+    Validate(CompileArgs),
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +71,8 @@ pub struct CompileArgs {
     pub root_certs: String,
     #[command(flatten)]
     pub cors: CorsFlags,
+    #[command(flatten)]
+    pub edge: EdgeFlags,
     /// How long fetched JWKS are used before a refresh (ESPv2's --jwks_cache_duration_in_s).
     #[arg(long, default_value_t = wasp_config::auth::DEFAULT_JWKS_CACHE_SECONDS, value_parser = clap::value_parser!(u64).range(1..))]
     pub jwks_cache_seconds: u64,
@@ -100,6 +108,40 @@ pub struct CompileArgs {
     pub service_control: ServiceControlFlags,
 }
 
+impl CompileArgs {
+    /// The options `compile` takes, from the command line.
+    pub fn compile_options(&self) -> CompileOptions {
+        CompileOptions {
+            backend: self.backend.clone(),
+            metadata_url: self.metadata_url.clone(),
+            cors: self.cors.clone(),
+            edge: self.edge.clone(),
+            bootstrap: BootstrapOptions {
+                listen: self.listen,
+                admin: self.admin,
+                wasm: self.wasm.clone(),
+                disallow_escaped_slashes: self.disallow_escaped_slashes,
+                root_certs: self.root_certs.clone(),
+                client_address: ClientAddress {
+                    use_remote_address: self.envoy_use_remote_address,
+                    xff_num_trusted_hops: self.envoy_xff_num_trusted_hops,
+                },
+            },
+            jwt: JwtOptions {
+                jwks_cache_seconds: self.jwks_cache_seconds,
+                clock_skew_seconds: self.jwt_clock_skew_seconds,
+                extra_origins: self.jwks_origin.clone(),
+                require_exp: self.jwt_require_exp,
+                max_lifetime_seconds: self.jwt_max_lifetime_seconds,
+                unavailable_keys_503: self.jwks_unavailable_status == "503",
+            },
+            ignore_jwt_scopes: self.ignore_jwt_scopes,
+            producer_project_id: self.producer_project_id.clone(),
+            service_control: self.service_control.clone(),
+        }
+    }
+}
+
 /// An IP and port; Envoy listens on addresses, not names.
 fn socket_address(text: &str) -> Result<SocketAddr, String> {
     text.parse().map_err(|_| {
@@ -114,7 +156,7 @@ mod tests {
     #[test]
     fn defaults_match_espv2() {
         let cli = Cli::try_parse_from(["wasp", "compile", "a.yaml", "b.json"]).unwrap();
-        let Command::Compile(args) = cli.command;
+        let (Command::Compile(args) | Command::Validate(args)) = cli.command;
         assert_eq!(args.specs.len(), 2);
         assert_eq!(args.backend, "http://127.0.0.1:8081");
         assert_eq!(args.listen.to_string(), "0.0.0.0:8080");
@@ -179,7 +221,7 @@ mod tests {
             "1h",
         ])
         .unwrap();
-        let Command::Compile(args) = cli.command;
+        let (Command::Compile(args) | Command::Validate(args)) = cli.command;
         assert_eq!(args.cors.cors_preset.as_deref(), Some("cors_with_regex"));
         assert!(args.cors.cors_allow_credentials);
         assert_eq!(args.cors.cors_max_age.as_deref(), Some("1h"));
@@ -203,7 +245,7 @@ mod tests {
             "--admin",
             "[::1]:0",
         ]);
-        let Command::Compile(args) = cli.unwrap().command;
+        let (Command::Compile(args) | Command::Validate(args)) = cli.unwrap().command;
         assert_eq!(args.listen.port(), 0);
         let e = Cli::try_parse_from(["wasp", "compile", "a.yaml", "--listen", "localhost:80"])
             .unwrap_err();

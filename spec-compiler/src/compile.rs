@@ -4,6 +4,7 @@
 use crate::backend::Backend;
 use crate::bootstrap::{bootstrap, BootstrapOptions, Plan};
 use crate::cors::CorsFlags;
+use crate::edge::EdgeFlags;
 use crate::errors::{Diagnostic, Diagnostics};
 use crate::hash::config_hash;
 use crate::jwt_providers::{plan_providers, JwtOptions};
@@ -29,6 +30,8 @@ pub struct CompileOptions {
     /// `--metadata-url` as given.
     pub metadata_url: String,
     pub cors: CorsFlags,
+    /// `--healthz`, `--underscores-in-headers`, HSTS, added headers.
+    pub edge: EdgeFlags,
     pub bootstrap: BootstrapOptions,
     pub jwt: JwtOptions,
     /// `--ignore-jwt-scopes`: ESPv2 ignores the oauth2 scopes in `security`.
@@ -66,6 +69,11 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
             None
         }
     };
+    let edge = options
+        .edge
+        .options()
+        .map_err(|found| problems.extend(found))
+        .unwrap_or_default();
 
     let mut specs = Vec::with_capacity(files.len());
     for file in files {
@@ -160,6 +168,7 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         ("backend", options.backend.clone()),
         ("metadata_url", options.metadata_url.clone()),
         ("cors", options.cors.hashed()),
+        ("edge", options.edge.hashed()),
         ("listen", b.listen.to_string()),
         ("admin", b.admin.to_string()),
         ("wasm", b.wasm.clone()),
@@ -210,6 +219,7 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         routes: table.routes(),
         clusters: table.clusters(),
         cors: cors.as_ref(),
+        edge: &edge,
         metadata: needs_tokens.then_some(&metadata),
         jwks: jwt.clusters.clusters(),
         service_control: service_control.as_ref().map(|plan| &plan.backend),

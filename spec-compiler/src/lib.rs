@@ -12,6 +12,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod compile;
 pub mod cors;
+pub mod edge;
 pub mod errors;
 pub mod hash;
 pub mod jwks_clusters;

@@ -1,11 +1,9 @@
 use clap::Parser;
 use std::path::Path;
 use std::process::ExitCode;
-use wasp_spec_compiler::bootstrap::{BootstrapOptions, ClientAddress};
 use wasp_spec_compiler::cli::{Cli, Command, CompileArgs};
-use wasp_spec_compiler::compile::{compile, CompileOptions, Compiled};
+use wasp_spec_compiler::compile::{compile, Compiled};
 use wasp_spec_compiler::errors::Diagnostic;
-use wasp_spec_compiler::jwt_providers::JwtOptions;
 use wasp_spec_compiler::source::SourceFile;
 
 /// A bad spec or option (what the user must fix), as clap also uses.
@@ -14,11 +12,15 @@ const EXIT_BAD_INPUT: u8 = 2;
 const EXIT_IO: u8 = 1;
 
 fn main() -> ExitCode {
-    let Command::Compile(args) = Cli::parse().command;
-    run_compile(&args)
+    match Cli::parse().command {
+        Command::Compile(args) => run_compile(&args, true),
+        Command::Validate(args) => run_compile(&args, false),
+    }
 }
 
-fn run_compile(args: &CompileArgs) -> ExitCode {
+/// Compiles; writes the outputs only when `write` (`wasp validate` checks everything and
+/// writes nothing, with the same messages and exit codes).
+fn run_compile(args: &CompileArgs, write: bool) -> ExitCode {
     let mut files = Vec::with_capacity(args.specs.len());
     let mut unreadable = Vec::new();
     for path in &args.specs {
@@ -34,37 +36,19 @@ fn run_compile(args: &CompileArgs) -> ExitCode {
     if !unreadable.is_empty() {
         return report(&unreadable);
     }
-    let options = CompileOptions {
-        backend: args.backend.clone(),
-        metadata_url: args.metadata_url.clone(),
-        cors: args.cors.clone(),
-        bootstrap: BootstrapOptions {
-            listen: args.listen,
-            admin: args.admin,
-            wasm: args.wasm.clone(),
-            disallow_escaped_slashes: args.disallow_escaped_slashes,
-            root_certs: args.root_certs.clone(),
-            client_address: ClientAddress {
-                use_remote_address: args.envoy_use_remote_address,
-                xff_num_trusted_hops: args.envoy_xff_num_trusted_hops,
-            },
-        },
-        jwt: JwtOptions {
-            jwks_cache_seconds: args.jwks_cache_seconds,
-            clock_skew_seconds: args.jwt_clock_skew_seconds,
-            extra_origins: args.jwks_origin.clone(),
-            require_exp: args.jwt_require_exp,
-            max_lifetime_seconds: args.jwt_max_lifetime_seconds,
-            unavailable_keys_503: args.jwks_unavailable_status == "503",
-        },
-        ignore_jwt_scopes: args.ignore_jwt_scopes,
-        producer_project_id: args.producer_project_id.clone(),
-        service_control: args.service_control.clone(),
-    };
+    let options = args.compile_options();
     let compiled = match compile(&files, &options) {
         Ok(c) => c,
         Err(problems) => return report(&problems),
     };
+    if !write {
+        println!(
+            "wasp: valid: {} operations, config hash {}; nothing written",
+            compiled.config.operations.len(),
+            compiled.config.config_hash
+        );
+        return ExitCode::SUCCESS;
+    }
     match write_outputs(&args.out, &compiled) {
         Ok(()) => {
             let control = match compiled.control_json {

@@ -241,6 +241,60 @@ fn bad_specs_and_options_exit_2_with_every_problem_and_write_nothing() {
     assert!(text(&r.stderr).contains("cannot read the spec file"));
 }
 
+#[test]
+fn validate_checks_what_compile_checks_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yaml");
+    std::fs::write(
+        &good,
+        "swagger: '2.0'\nhost: v.example.com\npaths:\n  /hello:\n    get: {operationId: hello}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let r = wasp(&[
+        "validate",
+        good.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    let stdout = text(&r.stdout);
+    assert!(
+        stdout.starts_with("wasp: valid: 1 operations, config hash "),
+        "{stdout}"
+    );
+    assert!(!out.exists(), "validate wrote {}", out.display());
+
+    // The same problems, file and pointer as compile, and exit 2.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "swagger: '2.0'\nhost: v.example.com\npaths:\n  hello:\n    get: {}\n",
+    )
+    .unwrap();
+    let args = [
+        bad.to_str().unwrap(),
+        "--healthz",
+        "/h?x",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let validated = wasp(&[&["validate"][..], &args].concat());
+    let compiled = wasp(&[&["compile"][..], &args].concat());
+    assert_eq!(validated.status.code(), Some(2));
+    assert_eq!(text(&validated.stderr), text(&compiled.stderr));
+    let stderr = text(&validated.stderr);
+    assert!(
+        stderr.contains("/paths/hello: path \"hello\" must start with '/'"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--healthz: \"/h?x\" is not a plain path"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}
+
 /// Compiles `spec` with extra options into a fresh directory.
 fn compile_spec(spec: &str, extra: &[&str]) -> (tempfile::TempDir, Output) {
     let dir = tempfile::tempdir().unwrap();

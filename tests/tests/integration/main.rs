@@ -14,6 +14,7 @@ mod compile_errors;
 mod control_answers;
 mod control_down;
 mod cors;
+mod edge_options;
 mod harness;
 mod hello_example;
 mod hostile_requests;

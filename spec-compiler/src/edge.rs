@@ -1,0 +1,276 @@
+//! ESPv2's listener-edge options: a health-check path answered by Envoy itself, header
+//! names with underscores, HSTS, and headers added to every request or response. They
+//! shape only the bootstrap; each is checked here and rendered as Envoy JSON.
+
+use crate::errors::{Diagnostic, Diagnostics};
+use clap::Args;
+use serde_json::{json, Value};
+
+/// ESPv2's HSTS value (`routegen/helpers/hsts.go`).
+pub const HSTS_VALUE: &str = "max-age=31536000; includeSubdomains";
+
+/// The edge options, as given.
+#[derive(Debug, Clone, Default, Args)]
+pub struct EdgeFlags {
+    /// Answer 200 on this exact path (any method) from Envoy itself, for load balancers and
+    /// Kubernetes probes; no API key, JWT or Service Control call (ESPv2's --healthz).
+    #[arg(long, value_name = "PATH")]
+    pub healthz: Option<String>,
+    /// Accept header names with underscores (by default such requests get 400, as in ESPv2,
+    /// because backends may treat `_` and `-` alike).
+    #[arg(long)]
+    pub underscores_in_headers: bool,
+    /// Add `Strict-Transport-Security: max-age=31536000; includeSubdomains` to responses.
+    #[arg(long)]
+    pub enable_strict_transport_security: bool,
+    /// NAME=VALUE set on every request to a backend, replacing a client's (repeatable).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub add_request_header: Vec<String>,
+    /// NAME=VALUE appended to every request to a backend (repeatable).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub append_request_header: Vec<String>,
+    /// NAME=VALUE set on every backend response, replacing the backend's (repeatable).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub add_response_header: Vec<String>,
+    /// NAME=VALUE appended to every backend response (repeatable).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub append_response_header: Vec<String>,
+}
+
+/// One header a route adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderEdit {
+    pub name: String,
+    pub value: String,
+    /// Append to the existing values instead of replacing them.
+    pub append: bool,
+}
+
+/// The checked edge options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EdgeOptions {
+    pub healthz: Option<String>,
+    pub underscores_in_headers: bool,
+    pub strict_transport_security: bool,
+    pub request_headers: Vec<HeaderEdit>,
+    pub response_headers: Vec<HeaderEdit>,
+}
+
+impl EdgeFlags {
+    /// Checks every option; all problems at once.
+    pub fn options(&self) -> Result<EdgeOptions, Diagnostics> {
+        let mut problems = Diagnostics::new();
+        let healthz = self.healthz.as_deref().and_then(|path| {
+            health_path(path)
+                .map_err(|e| problems.push(Diagnostic::option("--healthz", e)))
+                .ok()
+        });
+        let mut edits = |flag: &str, given: &[String], append: bool| -> Vec<HeaderEdit> {
+            given
+                .iter()
+                .filter_map(|text| {
+                    header_edit(text, append)
+                        .map_err(|e| problems.push(Diagnostic::option(flag, e)))
+                        .ok()
+                })
+                .collect()
+        };
+        let mut request_headers = edits("--add-request-header", &self.add_request_header, false);
+        request_headers.extend(edits(
+            "--append-request-header",
+            &self.append_request_header,
+            true,
+        ));
+        let mut response_headers = edits("--add-response-header", &self.add_response_header, false);
+        response_headers.extend(edits(
+            "--append-response-header",
+            &self.append_response_header,
+            true,
+        ));
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(EdgeOptions {
+            healthz,
+            underscores_in_headers: self.underscores_in_headers,
+            strict_transport_security: self.enable_strict_transport_security,
+            request_headers,
+            response_headers,
+        })
+    }
+
+    /// For the config hash.
+    pub fn hashed(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+/// ESPv2 prepends a missing `/`; a query or fragment could never match `:path` exactly.
+fn health_path(path: &str) -> Result<String, String> {
+    let path = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    };
+    if path.contains(['?', '#']) || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{path:?} is not a plain path; write it like /healthz (no query, no spaces)"
+        ));
+    }
+    Ok(path)
+}
+
+/// `NAME=VALUE` (split at the first `=`). Names are HTTP tokens and not pseudo headers or
+/// `host`; values are literal (Envoy's `%` substitutions are escaped).
+fn header_edit(text: &str, append: bool) -> Result<HeaderEdit, String> {
+    let fix = "write it as NAME=VALUE, such as x-gateway=wasp";
+    let Some((name, value)) = text.split_once('=') else {
+        return Err(format!("{text:?} has no '='; {fix}"));
+    };
+    let name = name.trim();
+    let is_token = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$&'*+-.^_`|~".contains(&b));
+    if !is_token {
+        return Err(format!("{name:?} is not a header name; {fix}"));
+    }
+    if name.eq_ignore_ascii_case("host") {
+        return Err(
+            "the Host header is chosen per backend (x-google-backend); remove this option".into(),
+        );
+    }
+    if value.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(format!(
+            "the value of {name} has a control character; {fix}"
+        ));
+    }
+    Ok(HeaderEdit {
+        name: name.to_ascii_lowercase(),
+        value: value.replace('%', "%%"),
+        append,
+    })
+}
+
+impl EdgeOptions {
+    /// ESPv2's `headers_with_underscores_action`.
+    pub fn underscores_action(&self) -> &'static str {
+        if self.underscores_in_headers {
+            "ALLOW"
+        } else {
+            "REJECT_REQUEST"
+        }
+    }
+
+    /// Envoy's health-check filter for `--healthz`, placed before the wasm filter so a probe
+    /// needs no credentials and makes no callout.
+    pub fn health_check_filter(&self) -> Option<Value> {
+        let path = self.healthz.as_deref()?;
+        Some(json!({
+            "name": "envoy.filters.http.health_check",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck",
+                "pass_through_mode": false,
+                "headers": [{ "name": ":path", "string_match": { "exact": path } }],
+            },
+        }))
+    }
+
+    /// Virtual-host `request_headers_to_add`.
+    pub fn request_headers_to_add(&self) -> Vec<Value> {
+        self.request_headers.iter().map(header_option).collect()
+    }
+
+    /// Virtual-host `response_headers_to_add`, HSTS first.
+    pub fn response_headers_to_add(&self) -> Vec<Value> {
+        let hsts = self.strict_transport_security.then(|| HeaderEdit {
+            name: "strict-transport-security".into(),
+            value: HSTS_VALUE.into(),
+            append: false,
+        });
+        hsts.iter()
+            .chain(&self.response_headers)
+            .map(header_option)
+            .collect()
+    }
+}
+
+fn header_option(edit: &HeaderEdit) -> Value {
+    let action = if edit.append {
+        "APPEND_IF_EXISTS_OR_ADD"
+    } else {
+        "OVERWRITE_IF_EXISTS_OR_ADD"
+    };
+    json!({ "header": { "key": edit.name, "value": edit.value }, "append_action": action })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags() -> EdgeFlags {
+        EdgeFlags::default()
+    }
+
+    #[test]
+    fn defaults_are_espv2s() {
+        let options = flags().options().unwrap();
+        assert_eq!(options, EdgeOptions::default());
+        assert_eq!(options.underscores_action(), "REJECT_REQUEST");
+        assert!(options.health_check_filter().is_none());
+        assert!(options.request_headers_to_add().is_empty());
+        assert!(options.response_headers_to_add().is_empty());
+    }
+
+    #[test]
+    fn options_render_as_envoy_config() {
+        let options = EdgeFlags {
+            healthz: Some("healthz".into()),
+            underscores_in_headers: true,
+            enable_strict_transport_security: true,
+            add_request_header: vec!["X-Env=prod=1".into()],
+            append_request_header: vec!["x-tag=".into()],
+            add_response_header: vec!["x-served-by=wasp 100%".into()],
+            append_response_header: vec![],
+        }
+        .options()
+        .unwrap();
+        assert_eq!(options.healthz.as_deref(), Some("/healthz"));
+        assert_eq!(options.underscores_action(), "ALLOW");
+        let filter = options.health_check_filter().unwrap();
+        assert_eq!(
+            filter["typed_config"]["headers"][0]["string_match"]["exact"],
+            "/healthz"
+        );
+        assert_eq!(
+            options.request_headers_to_add(),
+            vec![
+                json!({"header": {"key": "x-env", "value": "prod=1"}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}),
+                json!({"header": {"key": "x-tag", "value": ""}, "append_action": "APPEND_IF_EXISTS_OR_ADD"}),
+            ]
+        );
+        let response = options.response_headers_to_add();
+        assert_eq!(response[0]["header"]["value"], HSTS_VALUE);
+        // A literal percent sign, not an Envoy substitution.
+        assert_eq!(response[1]["header"]["value"], "wasp 100%%");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_flag_and_a_fix() {
+        let problems = EdgeFlags {
+            healthz: Some("/health?x=1".into()),
+            add_request_header: vec!["novalue".into(), "bad name=1".into(), "Host=x".into()],
+            append_response_header: vec!["x-a=line\nbreak".into()],
+            ..flags()
+        }
+        .options()
+        .unwrap_err();
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 5, "{text:?}");
+        assert!(text[0].contains("--healthz") && text[0].contains("like /healthz"));
+        assert!(text[1].contains("--add-request-header") && text[1].contains("has no '='"));
+        assert!(text[2].contains("is not a header name"));
+        assert!(text[3].contains("Host header"));
+        assert!(text[4].contains("--append-response-header") && text[4].contains("control"));
+    }
+}

@@ -1,0 +1,114 @@
+//! ESPv2's listener-edge options through real Envoy, each at its default and set:
+//! `--healthz` (answered by Envoy, no credentials, nothing reaches the backend),
+//! `--underscores-in-headers` (400 by default), `--enable-strict-transport-security`,
+//! and `--add-/--append-request-header`, `--add-/--append-response-header`.
+
+use wasp_tests::http::send_raw_response;
+use wasp_tests::{CompileInput, EchoBackend, Gateway};
+
+use crate::keys_support::*;
+
+const MATCHING: &str = include_str!("../../specs/matching.yaml");
+
+fn with_options(spec: &str, args: &[&str]) -> Gateway {
+    let echo = EchoBackend::start();
+    let url = echo.url();
+    Gateway::start_compiled(&CompileInput::new(spec).args(args), &url, Some(echo))
+}
+
+fn backend_requests(gw: &Gateway) -> u64 {
+    gw.echo.as_ref().expect("an echo backend").requests()
+}
+
+#[test]
+fn healthz_is_answered_by_envoy_without_credentials() {
+    // Every operation needs an API key, and no control service is even running.
+    let paths = operation("/items", "get", "listItems", &[]);
+    let spec = shop(KEY_REQUIRED, &paths);
+    let control = [
+        "--service-control-url",
+        "http://127.0.0.1:9",
+        "--producer-project-id",
+        PRODUCER,
+    ];
+    let gw = with_options(&spec, &control);
+    assert_eq!(
+        gw.get("/healthz").status,
+        404,
+        "not a health path by default"
+    );
+
+    let gw = with_options(&spec, &[&control[..], &["--healthz", "healthz"]].concat());
+    for method in ["GET", "HEAD", "POST"] {
+        let reply = gw.send(method, "/healthz", &[]);
+        assert_eq!(reply.status, 200, "{method}: {reply:?}");
+    }
+    assert_eq!(backend_requests(&gw), 0, "a probe reached the backend");
+    // Only that exact path: the API is still the API.
+    assert_eq!(gw.get("/healthz/x").status, 404);
+    assert_eq!(gw.get("/items").status, 401);
+    gw.assert_filter_alive();
+}
+
+fn underscore_request() -> Vec<u8> {
+    b"GET /hello HTTP/1.1\r\nHost: h\r\nx_custom_id: 7\r\nConnection: close\r\n\r\n".to_vec()
+}
+
+#[test]
+fn header_names_with_underscores_are_refused_unless_allowed() {
+    let gw = Gateway::start(MATCHING);
+    let response = send_raw_response(gw.envoy.listener, &underscore_request()).unwrap();
+    assert!(response.starts_with("HTTP/1.1 400 "), "{response}");
+    assert_eq!(backend_requests(&gw), 0);
+
+    let gw = with_options(MATCHING, &["--underscores-in-headers"]);
+    let response = send_raw_response(gw.envoy.listener, &underscore_request()).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+    assert!(response.contains(r#""x_custom_id":"7""#), "{response}");
+}
+
+#[test]
+fn hsts_is_added_to_responses_when_asked() {
+    let gw = Gateway::start(MATCHING);
+    assert_eq!(gw.get("/hello").header("strict-transport-security"), None);
+
+    let gw = with_options(MATCHING, &["--enable-strict-transport-security"]);
+    assert_eq!(
+        gw.get("/hello").header("strict-transport-security"),
+        Some("max-age=31536000; includeSubdomains")
+    );
+}
+
+#[test]
+fn headers_are_added_or_appended_to_requests_and_responses() {
+    let gw = Gateway::start(MATCHING);
+    let sent = [("x-env", "client"), ("x-tag", "client")];
+    let reply = gw.send("GET", "/hello", &sent);
+    assert_eq!(reply.echoed().header("x-env"), Some("client"));
+    assert_eq!(reply.header("x-served-by"), None);
+
+    let gw = with_options(
+        MATCHING,
+        &[
+            "--add-request-header",
+            "x-env=prod",
+            "--append-request-header",
+            "x-tag=gateway",
+            "--add-request-header",
+            "x-quota-note=100%",
+            "--add-response-header",
+            "x-served-by=wasp",
+            "--append-response-header",
+            "cache-control=no-store",
+        ],
+    );
+    let reply = gw.send("GET", "/hello", &sent);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let seen = reply.echoed();
+    // Added replaces the client's value; appended keeps it.
+    assert_eq!(seen.header("x-env"), Some("prod"));
+    assert_eq!(seen.header("x-tag"), Some("client, gateway"), "two values");
+    assert_eq!(seen.header("x-quota-note"), Some("100%"), "a literal value");
+    assert_eq!(reply.header("x-served-by"), Some("wasp"));
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+}
