@@ -64,6 +64,10 @@ pub struct FilterConfig {
     /// client-sent copy is removed).
     #[serde(default, skip_serializing_if = "is_false")]
     pub envoy_sets_external_address: bool,
+    /// Send the matched operation's name to the backend in
+    /// `X-Endpoint-Api-Operation-Name` (ESPv2's `--enable_operation_name_header`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub send_operation_name: bool,
     /// JWT providers (securityDefinitions with `x-google-issuer`), referenced by id
     /// from operations' `security`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -21,6 +21,10 @@ pub const CONSUMER_HEADERS: [&str; 2] = [
     "x-endpoint-api-consumer-number",
 ];
 
+/// Where the matched operation's name goes upstream when configured (ESPv2's name); a
+/// client's copy never passes either way.
+pub const OPERATION_NAME_HEADER: &str = "x-endpoint-api-operation-name";
+
 /// Method-override spellings the gateway does not interpret. A backend framework that
 /// honours one would run the request as a method the gateway did not authorize.
 pub const UNINTERPRETED_OVERRIDES: [&str; 2] = ["x-http-method", "x-method-override"];
@@ -99,6 +103,7 @@ fn is_spoofable(name: &str, envoy_sets_external_address: bool) -> bool {
             FORWARDED_AUTHORIZATION,
             USERINFO_HEADER,
             method_override::HEADER,
+            OPERATION_NAME_HEADER,
         ])
         || named(&CONSUMER_HEADERS)
         || named(&UNINTERPRETED_OVERRIDES)
@@ -126,6 +131,7 @@ mod tests {
         names.extend(UNINTERPRETED_OVERRIDES.iter().map(|h| h.to_uppercase()));
         names.extend(CONSUMER_HEADERS.iter().map(|h| h.to_string()));
         names.push("X-Forwarded-Authorization".into());
+        names.push("X-Endpoint-Api-Operation-Name".into());
         names.push("x-wasp-route".into());
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         assert_eq!(to_strip(&headers(&refs), true), refs);

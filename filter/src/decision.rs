@@ -56,6 +56,8 @@ pub struct Forward<'g, 'h> {
     /// The path as the client sent it, when [`Forward::path`] replaces it: kept as
     /// `x-envoy-original-path` (as Envoy's own rewrites do) for the access log and backend.
     pub original_path: Option<&'h str>,
+    /// Send [`Forward::operation_name`] upstream (`--enable-operation-name-header`).
+    pub send_operation_name: bool,
 }
 
 /// Backend auth for one request.
@@ -99,6 +101,7 @@ pub fn decide<'g, 'h>(gateway: &'g Gateway, headers: &'h [(String, String)]) -> 
         method: method_changed.then_some(method),
         backend_auth: backend_auth_step(rules, headers),
         // Without the query: it may carry an API key that `--remove-api-key` takes out.
+        send_operation_name: gateway.send_operation_name,
         original_path: path
             .is_some()
             .then(|| sent_path.split('?').next().unwrap_or_default()),
@@ -223,6 +226,7 @@ mod tests {
             id_token_source: Some(IdTokenSource::gcp("metadata")),
             reject_unmatched_preflight,
             envoy_sets_external_address: false,
+            send_operation_name: false,
             providers: Vec::new(),
             jwks_clusters: Vec::new(),
             service_control: None,
@@ -321,6 +325,7 @@ mod tests {
                 security: None,
                 path: None,
                 original_path: None,
+                send_operation_name: false,
             })
         );
     }

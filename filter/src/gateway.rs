@@ -19,6 +19,8 @@ pub struct Gateway {
     pub reject_unmatched_preflight: bool,
     /// The listener uses the connection's address: `x-envoy-external-address` is Envoy's.
     pub envoy_sets_external_address: bool,
+    /// Send the operation name upstream in [`crate::client_headers::OPERATION_NAME_HEADER`].
+    pub send_operation_name: bool,
     /// Where ID tokens come from; `Some` whenever an operation has backend auth.
     pub id_token_source: Option<IdTokenSource>,
     /// Namespaces shared-data keys.
@@ -100,6 +102,7 @@ impl Gateway {
             operations,
             reject_unmatched_preflight: config.reject_unmatched_preflight,
             envoy_sets_external_address: config.envoy_sets_external_address,
+            send_operation_name: config.send_operation_name,
             id_token_source: config.id_token_source,
             config_hash: config.config_hash,
             service_name: config.service_name,
@@ -194,6 +197,7 @@ mod tests {
             id_token_source: Some(IdTokenSource::gcp("metadata")),
             reject_unmatched_preflight: false,
             envoy_sets_external_address: false,
+            send_operation_name: false,
             providers: Vec::new(),
             jwks_clusters: Vec::new(),
             service_control: None,

@@ -73,6 +73,9 @@ pub struct CompileArgs {
     pub cors: CorsFlags,
     #[command(flatten)]
     pub edge: EdgeFlags,
+    /// Send the matched operation's name to the backend in X-Endpoint-Api-Operation-Name.
+    #[arg(long)]
+    pub enable_operation_name_header: bool,
     /// How long fetched JWKS are used before a refresh (ESPv2's --jwks_cache_duration_in_s).
     #[arg(long, default_value_t = wasp_config::auth::DEFAULT_JWKS_CACHE_SECONDS, value_parser = clap::value_parser!(u64).range(1..))]
     pub jwks_cache_seconds: u64,
@@ -116,6 +119,7 @@ impl CompileArgs {
             metadata_url: self.metadata_url.clone(),
             cors: self.cors.clone(),
             edge: self.edge.clone(),
+            operation_name_header: self.enable_operation_name_header,
             bootstrap: BootstrapOptions {
                 listen: self.listen,
                 admin: self.admin,

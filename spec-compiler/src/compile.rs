@@ -34,6 +34,8 @@ pub struct CompileOptions {
     pub edge: EdgeFlags,
     pub bootstrap: BootstrapOptions,
     pub jwt: JwtOptions,
+    /// `--enable-operation-name-header`: the operation name goes to the backend.
+    pub operation_name_header: bool,
     /// `--ignore-jwt-scopes`: ESPv2 ignores the oauth2 scopes in `security`.
     pub ignore_jwt_scopes: bool,
     /// `--producer-project-id`; else taken from an `*.endpoints.<project>.cloud.goog` host.
@@ -169,6 +171,10 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         ("metadata_url", options.metadata_url.clone()),
         ("cors", options.cors.hashed()),
         ("edge", options.edge.hashed()),
+        (
+            "operation_name_header",
+            options.operation_name_header.to_string(),
+        ),
         ("listen", b.listen.to_string()),
         ("admin", b.admin.to_string()),
         ("wasm", b.wasm.clone()),
@@ -203,6 +209,7 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         // every other OPTIONS no operation matches into ESPv2's 400.
         reject_unmatched_preflight: cors.is_some(),
         envoy_sets_external_address: b.client_address.use_remote_address,
+        send_operation_name: options.operation_name_header,
         providers: jwt.providers,
         jwks_clusters: jwt.clusters.filter_entries(),
     };

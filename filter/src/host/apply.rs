@@ -8,7 +8,7 @@ use wasp_config::{OPERATION_PROPERTY, ROUTE_HEADER};
 use crate::backend_auth;
 use wasp_control_client::Proceed;
 
-use crate::client_headers::{CONSUMER_HEADERS, ORIGINAL_PATH};
+use crate::client_headers::{CONSUMER_HEADERS, OPERATION_NAME_HEADER, ORIGINAL_PATH};
 use crate::decision::Forward;
 use crate::local_reply::{LocalReply, CONTENT_TYPE};
 
@@ -22,6 +22,13 @@ pub(super) fn route(forward: &Forward) -> Result<(), Status> {
     if let Some(original) = forward.original_path {
         // After the removals: a client-sent copy never survives. The access log prints it.
         hostcalls::set_map_value(MapType::HttpRequestHeaders, ORIGINAL_PATH, Some(original))?;
+    }
+    if forward.send_operation_name {
+        hostcalls::set_map_value(
+            MapType::HttpRequestHeaders,
+            OPERATION_NAME_HEADER,
+            Some(forward.operation_name),
+        )?;
     }
     if let Some(method) = forward.method {
         hostcalls::set_map_value(MapType::HttpRequestHeaders, ":method", Some(method))?;

@@ -1,7 +1,8 @@
 //! ESPv2's listener-edge options through real Envoy, each at its default and set:
 //! `--healthz` (answered by Envoy, no credentials, nothing reaches the backend),
 //! `--underscores-in-headers` (400 by default), `--enable-strict-transport-security`,
-//! and `--add-/--append-request-header`, `--add-/--append-response-header`.
+//! `--add-/--append-request-header`, `--add-/--append-response-header` and
+//! `--enable-operation-name-header`.
 
 use wasp_tests::http::send_raw_response;
 use wasp_tests::{CompileInput, EchoBackend, Gateway};
@@ -111,4 +112,22 @@ fn headers_are_added_or_appended_to_requests_and_responses() {
     assert_eq!(seen.header("x-quota-note"), Some("100%"), "a literal value");
     assert_eq!(reply.header("x-served-by"), Some("wasp"));
     assert_eq!(reply.header("cache-control"), Some("no-store"));
+}
+
+#[test]
+fn the_operation_name_goes_upstream_only_when_asked() {
+    const HEADER: &str = "x-endpoint-api-operation-name";
+    let gw = Gateway::start(MATCHING);
+    let (reply, operation) = gw.send_logged("GET", "/hello");
+    assert_eq!(operation, "1.matching_endpoints_example_com.Hello");
+    assert_eq!(reply.echoed().header(HEADER), None);
+    // A client's copy never passes.
+    let reply = gw.send("GET", "/hello", &[(HEADER, "1.forged.Admin")]);
+    assert_eq!(reply.echoed().header(HEADER), None);
+
+    let gw = with_options(MATCHING, &["--enable-operation-name-header"]);
+    let reply = gw.send("GET", "/items/7", &[(HEADER, "1.forged.Admin")]);
+    let (_, operation) = gw.send_logged("GET", "/items/7");
+    assert_eq!(operation, "1.matching_endpoints_example_com.ItemsOne");
+    assert_eq!(reply.echoed().header(HEADER), Some(operation.as_str()));
 }
