@@ -145,15 +145,19 @@ fn socket_address(address: SocketAddr) -> Value {
 }
 
 fn listener(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> Value {
+    let mut chain = json!({
+        "filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": http_connection_manager(options, filter_json, plan),
+        }],
+    });
+    if let Some(tls) = &plan.edge.tls {
+        chain["transport_socket"] = tls.transport_socket();
+    }
     json!({
         "name": "wasp",
         "address": socket_address(options.listen),
-        "filter_chains": [{
-            "filters": [{
-                "name": "envoy.filters.network.http_connection_manager",
-                "typed_config": http_connection_manager(options, filter_json, plan),
-            }],
-        }],
+        "filter_chains": [chain],
     })
 }
 

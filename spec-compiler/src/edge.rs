@@ -1,6 +1,7 @@
-//! ESPv2's listener-edge options: a health-check path answered by Envoy itself, header
-//! names with underscores, HSTS, and headers added to every request or response. They
-//! shape only the bootstrap; each is checked here and rendered as Envoy JSON.
+//! ESPv2's listener-edge options: an HTTPS listener (optionally requiring client
+//! certificates), a health-check path answered by Envoy itself, header names with
+//! underscores, HSTS, and headers added to every request or response. They shape only the
+//! bootstrap; each is checked here and rendered as Envoy JSON.
 
 use crate::errors::{Diagnostic, Diagnostics};
 use clap::Args;
@@ -35,6 +36,24 @@ pub struct EdgeFlags {
     /// NAME=VALUE appended to every backend response (repeatable).
     #[arg(long, value_name = "NAME=VALUE")]
     pub append_response_header: Vec<String>,
+    /// PEM certificate chain the listener presents, as Envoy sees the path: the listener
+    /// speaks HTTPS (HTTP/2 or HTTP/1.1 by ALPN). Needs --ssl-server-key.
+    #[arg(long, value_name = "PATH")]
+    pub ssl_server_cert: Option<String>,
+    /// PEM private key of --ssl-server-cert.
+    #[arg(long, value_name = "PATH")]
+    pub ssl_server_key: Option<String>,
+    /// PEM CA bundle: clients must present a certificate it signed (mutual TLS).
+    #[arg(long, value_name = "PATH")]
+    pub ssl_server_root_cert: Option<String>,
+}
+
+/// The listener's TLS: its certificate and, for mutual TLS, the CA clients must prove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerTls {
+    pub cert: String,
+    pub key: String,
+    pub client_ca: Option<String>,
 }
 
 /// One header a route adds.
@@ -54,6 +73,7 @@ pub struct EdgeOptions {
     pub strict_transport_security: bool,
     pub request_headers: Vec<HeaderEdit>,
     pub response_headers: Vec<HeaderEdit>,
+    pub tls: Option<ListenerTls>,
 }
 
 impl EdgeFlags {
@@ -87,10 +107,38 @@ impl EdgeFlags {
             &self.append_response_header,
             true,
         ));
+        let tls = match (&self.ssl_server_cert, &self.ssl_server_key) {
+            (Some(cert), Some(key)) => Some(ListenerTls {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.ssl_server_root_cert.clone(),
+            }),
+            (None, None) => {
+                if self.ssl_server_root_cert.is_some() {
+                    problems.push(Diagnostic::option("--ssl-server-root-cert", "client certificates need an HTTPS listener; add --ssl-server-cert and --ssl-server-key"));
+                }
+                None
+            }
+            (Some(_), None) => {
+                problems.push(Diagnostic::option(
+                    "--ssl-server-cert",
+                    "the certificate needs its private key; add --ssl-server-key PATH",
+                ));
+                None
+            }
+            (None, Some(_)) => {
+                problems.push(Diagnostic::option(
+                    "--ssl-server-key",
+                    "the key needs its certificate; add --ssl-server-cert PATH",
+                ));
+                None
+            }
+        };
         if !problems.is_empty() {
             return Err(problems);
         }
         Ok(EdgeOptions {
+            tls,
             healthz,
             underscores_in_headers: self.underscores_in_headers,
             strict_transport_security: self.enable_strict_transport_security,
@@ -195,6 +243,30 @@ impl EdgeOptions {
     }
 }
 
+impl ListenerTls {
+    /// The listener's `transport_socket`: Envoy's TLS with ALPN (the HTTP connection
+    /// manager's AUTO codec then speaks HTTP/2 or HTTP/1.1), client certificates required and
+    /// verified when a CA is given.
+    pub fn transport_socket(&self) -> Value {
+        let mut common = json!({
+            "tls_certificates": [{
+                "certificate_chain": { "filename": self.cert },
+                "private_key": { "filename": self.key },
+            }],
+            "alpn_protocols": ["h2", "http/1.1"],
+        });
+        let mut context = json!({
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+        });
+        if let Some(ca) = &self.client_ca {
+            common["validation_context"] = json!({ "trusted_ca": { "filename": ca } });
+            context["require_client_certificate"] = json!(true);
+        }
+        context["common_tls_context"] = common;
+        json!({ "name": "envoy.transport_sockets.tls", "typed_config": context })
+    }
+}
+
 fn header_option(edit: &HeaderEdit) -> Value {
     let action = if edit.append {
         "APPEND_IF_EXISTS_OR_ADD"
@@ -232,6 +304,9 @@ mod tests {
             append_request_header: vec!["x-tag=".into()],
             add_response_header: vec!["x-served-by=wasp 100%".into()],
             append_response_header: vec![],
+            ssl_server_cert: Some("/etc/wasp/tls.crt".into()),
+            ssl_server_key: Some("/etc/wasp/tls.key".into()),
+            ssl_server_root_cert: Some("/etc/wasp/clients.pem".into()),
         }
         .options()
         .unwrap();
@@ -253,6 +328,21 @@ mod tests {
         assert_eq!(response[0]["header"]["value"], HSTS_VALUE);
         // A literal percent sign, not an Envoy substitution.
         assert_eq!(response[1]["header"]["value"], "wasp 100%%");
+        let socket = options.tls.unwrap().transport_socket();
+        let context = &socket["typed_config"];
+        assert_eq!(context["require_client_certificate"], true);
+        assert_eq!(
+            context["common_tls_context"]["tls_certificates"][0]["private_key"]["filename"],
+            "/etc/wasp/tls.key"
+        );
+        assert_eq!(
+            context["common_tls_context"]["validation_context"]["trusted_ca"]["filename"],
+            "/etc/wasp/clients.pem"
+        );
+        assert_eq!(
+            context["common_tls_context"]["alpn_protocols"],
+            json!(["h2", "http/1.1"])
+        );
     }
 
     #[test]
@@ -261,12 +351,19 @@ mod tests {
             healthz: Some("/health?x=1".into()),
             add_request_header: vec!["novalue".into(), "bad name=1".into(), "Host=x".into()],
             append_response_header: vec!["x-a=line\nbreak".into()],
+            ssl_server_cert: Some("c.pem".into()),
             ..flags()
         }
         .options()
         .unwrap_err();
         let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        assert_eq!(text.len(), 5, "{text:?}");
+        assert_eq!(text.len(), 6, "{text:?}");
+        assert!(text[5].contains("--ssl-server-cert") && text[5].contains("--ssl-server-key"));
+        let alone = EdgeFlags {
+            ssl_server_root_cert: Some("ca.pem".into()),
+            ..flags()
+        };
+        assert!(alone.options().is_err());
         assert!(text[0].contains("--healthz") && text[0].contains("like /healthz"));
         assert!(text[1].contains("--add-request-header") && text[1].contains("has no '='"));
         assert!(text[2].contains("is not a header name"));

@@ -1,6 +1,7 @@
 //! A throw-away certificate authority made at test time (rcgen): a CA whose PEM
 //! goes to `wasp compile --root-certs`, and a server certificate it signed for
-//! `localhost` (and 127.0.0.1) that the TLS echo backend presents.
+//! `localhost` (and 127.0.0.1) that the TLS echo backend (or Envoy's HTTPS listener)
+//! presents; client certificates it signs, and a small rustls client for the listener.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,8 +15,18 @@ pub const SERVER_NAME: &str = "localhost";
 /// A CA and one server certificate it issued.
 pub struct TestCa {
     pub ca_pem: String,
+    ca_cert: rcgen::Certificate,
+    ca_key: KeyPair,
     server_cert: CertificateDer<'static>,
+    server_cert_pem: String,
     server_key: Vec<u8>,
+    server_key_pem: String,
+}
+
+/// A client certificate and its key, for mutual TLS.
+pub struct ClientIdentity {
+    pub certs: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
 }
 
 impl TestCa {
@@ -43,9 +54,97 @@ impl TestCa {
             .expect("sign the server certificate");
         TestCa {
             ca_pem: ca_cert.pem(),
+            ca_cert,
+            ca_key,
             server_cert: server_cert.der().clone(),
+            server_cert_pem: server_cert.pem(),
             server_key: server_key.serialize_der(),
+            server_key_pem: server_key.serialize_pem(),
         }
+    }
+
+    /// Writes the server certificate and key as PEM (`server.crt`, `server.key` in `dir`).
+    pub fn write_server_files(&self, dir: &Path) -> (PathBuf, PathBuf) {
+        let cert = dir.join("server.crt");
+        let key = dir.join("server.key");
+        std::fs::write(&cert, &self.server_cert_pem).expect("write server.crt");
+        std::fs::write(&key, &self.server_key_pem).expect("write server.key");
+        (cert, key)
+    }
+
+    /// A client certificate for `name`, signed by this CA.
+    pub fn client_identity(&self, name: &str) -> ClientIdentity {
+        let key = KeyPair::generate().expect("generate a client key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("client parameters");
+        params.distinguished_name.push(DnType::CommonName, name);
+        let cert = params
+            .signed_by(&key, &self.ca_cert, &self.ca_key)
+            .expect("sign the client certificate");
+        ClientIdentity {
+            certs: vec![cert.der().clone()],
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        }
+    }
+
+    /// Connects to `addr` over TLS trusting this CA (server name [`SERVER_NAME`]), offering
+    /// `alpn`, presenting `identity` if given, and sends `request` (HTTP/1.1, which should
+    /// carry `Connection: close`) unless the server chose `h2`. Returns the protocol the
+    /// server chose and what it answered; `Err` when the handshake fails.
+    pub fn exchange(
+        &self,
+        addr: std::net::SocketAddr,
+        alpn: &[&str],
+        identity: Option<ClientIdentity>,
+        request: &[u8],
+    ) -> Result<(Option<String>, String), String> {
+        use std::io::{Read, Write};
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(self.ca_cert.der().clone())
+            .map_err(|e| format!("CA not usable: {e}"))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots);
+        let mut config = match identity {
+            Some(id) => builder
+                .with_client_auth_cert(id.certs, id.key)
+                .map_err(|e| e.to_string())?,
+            None => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        let name =
+            rustls::pki_types::ServerName::try_from(SERVER_NAME).map_err(|e| e.to_string())?;
+        let connection =
+            rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+        let socket = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        let mut stream = rustls::StreamOwned::new(connection, socket);
+        while stream.conn.is_handshaking() {
+            stream
+                .conn
+                .complete_io(&mut stream.sock)
+                .map_err(|e| format!("TLS handshake failed: {e}"))?;
+        }
+        let chosen = stream
+            .conn
+            .alpn_protocol()
+            .map(|p| String::from_utf8_lossy(p).into_owned());
+        if chosen.as_deref() == Some("h2") {
+            return Ok((chosen, String::new()));
+        }
+        stream.write_all(request).map_err(|e| e.to_string())?;
+        let mut response = Vec::new();
+        // A server that requires a client certificate may only refuse after the handshake.
+        match stream.read_to_end(&mut response) {
+            Ok(_) => {}
+            Err(_) if !response.is_empty() => {}
+            Err(e) => return Err(format!("TLS read failed: {e}")),
+        }
+        Ok((chosen, String::from_utf8_lossy(&response).into_owned()))
     }
 
     /// Writes the CA certificate to `<dir>/ca.pem` and returns the path.

@@ -1,4 +1,5 @@
-//! ESPv2's listener-edge options through real Envoy, each at its default and set:
+//! ESPv2's listener-edge options through real Envoy, each at its default and set: an HTTPS
+//! listener (`--ssl-server-*`, HTTP/2 by ALPN, mutual TLS),
 //! `--healthz` (answered by Envoy, no credentials, nothing reaches the backend),
 //! `--underscores-in-headers` (400 by default), `--enable-strict-transport-security`,
 //! `--add-/--append-request-header`, `--add-/--append-response-header` and
@@ -130,4 +131,53 @@ fn the_operation_name_goes_upstream_only_when_asked() {
     let (_, operation) = gw.send_logged("GET", "/items/7");
     assert_eq!(operation, "1.matching_endpoints_example_com.ItemsOne");
     assert_eq!(reply.echoed().header(HEADER), Some(operation.as_str()));
+}
+
+#[test]
+fn an_https_listener_speaks_h2_or_http1_and_can_require_client_certificates() {
+    let ca = wasp_tests::TestCa::new();
+    let files = tempfile::tempdir().expect("a temp dir");
+    let (cert, key) = ca.write_server_files(files.path());
+    let client_ca = ca.write_ca(files.path());
+    let (cert, key, client_ca) = (
+        cert.display().to_string(),
+        key.display().to_string(),
+        client_ca.display().to_string(),
+    );
+    let request = b"GET /hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let tls = ["--ssl-server-cert", &cert, "--ssl-server-key", &key];
+
+    let gw = with_options(MATCHING, &tls);
+    let (alpn, response) = ca
+        .exchange(gw.envoy.listener, &["http/1.1"], None, request)
+        .expect("a TLS exchange");
+    assert_eq!(alpn.as_deref(), Some("http/1.1"));
+    assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+    assert!(response.contains(r#""path":"/hello""#), "{response}");
+    let (alpn, _) = ca
+        .exchange(gw.envoy.listener, &["h2", "http/1.1"], None, request)
+        .expect("a TLS handshake");
+    assert_eq!(alpn.as_deref(), Some("h2"), "HTTP/2 by ALPN");
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    assert_eq!(wasp_tests::http::send_raw(gw.envoy.listener, request), None);
+
+    let gw = with_options(
+        MATCHING,
+        &[&tls[..], &["--ssl-server-root-cert", &client_ca]].concat(),
+    );
+    let anonymous = ca.exchange(gw.envoy.listener, &["http/1.1"], None, request);
+    assert!(
+        anonymous.as_ref().map_or(true, |(_, r)| r.is_empty()),
+        "served without a client certificate: {anonymous:?}"
+    );
+    let (_, response) = ca
+        .exchange(
+            gw.envoy.listener,
+            &["http/1.1"],
+            Some(ca.client_identity("gateway-client")),
+            request,
+        )
+        .expect("a mutual TLS exchange");
+    assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+    gw.assert_filter_alive();
 }
