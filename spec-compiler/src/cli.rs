@@ -39,7 +39,7 @@ pub struct CompileArgs {
     pub backend: String,
     /// Server speaking the GCP metadata protocol that mints backend-auth ID
     /// tokens (http[s]://host[:port]); used only when an operation needs one.
-    #[arg(long, default_value = "http://169.254.169.254")]
+    #[arg(long, default_value = crate::compile::GCP_METADATA_URL)]
     pub metadata_url: String,
     /// Listener address; port 0 lets the OS pick (read it from the admin API).
     #[arg(long, default_value = "0.0.0.0:8080", value_parser = socket_address)]

@@ -54,7 +54,12 @@ pub struct Compiled {
     pub control: Option<ControlConfig>,
     /// Pretty JSON of `control`.
     pub control_json: Option<String>,
+    /// What compiles but will likely not work where it runs; printed, not fatal.
+    pub warnings: Vec<String>,
 }
+
+/// `--metadata-url`'s default: GCP's metadata server, only reachable on GCP.
+pub const GCP_METADATA_URL: &str = "http://169.254.169.254";
 
 pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compiled, Diagnostics> {
     let mut problems = Diagnostics::new();
@@ -241,13 +246,40 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         ),
         None => None,
     };
+    let warnings = id_token_warning(&config, &options.metadata_url)
+        .into_iter()
+        .collect();
     Ok(Compiled {
         config,
         filter_json,
         envoy_yaml,
         control,
         control_json,
+        warnings,
     })
+}
+
+/// Operations that get a backend ID token from the default metadata server work only on
+/// GCP; elsewhere each of their requests is a 500. ESPv2 turns backend auth on by default for
+/// an https `x-google-backend`, so users outside GCP hit this without asking for it.
+fn id_token_warning(config: &FilterConfig, metadata_url: &str) -> Option<String> {
+    if metadata_url != GCP_METADATA_URL {
+        return None;
+    }
+    let named: Vec<&str> = config
+        .operations
+        .iter()
+        .filter(|op| op.backend_auth.is_some())
+        .map(|op| op.name.as_str())
+        .collect();
+    let first = named.first()?;
+    let more = match named.len() {
+        1 => String::new(),
+        n => format!(" and {} more", n - 1),
+    };
+    Some(format!(
+        "{first}{more} get a backend ID token (an https x-google-backend without disable_auth) from the GCP metadata server at {GCP_METADATA_URL}; outside GCP each such request gets 500 \"Token not found for audience\". Set --metadata-url to a server that speaks the metadata protocol, or add disable_auth: true to those backends"
+    ))
 }
 
 /// The control config when any file has `x-google-management`, or when a Service Control

@@ -41,6 +41,9 @@ fn run_compile(args: &CompileArgs, write: bool) -> ExitCode {
         Ok(c) => c,
         Err(problems) => return report(&problems),
     };
+    for warning in &compiled.warnings {
+        eprintln!("wasp: warning: {warning}");
+    }
     if !write {
         println!(
             "wasp: valid: {} operations, config hash {}; nothing written",

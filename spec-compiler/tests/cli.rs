@@ -339,6 +339,20 @@ paths:
 ";
 
 #[test]
+fn id_tokens_from_the_default_metadata_server_are_warned_about() {
+    let (_dir, r) = compile_spec(BACKENDS, &[]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    let stderr = text(&r.stderr);
+    assert!(
+        stderr.contains("wasp: warning: 1.b_example_com.Top and 1 more get a backend ID token")
+            && stderr.contains("Set --metadata-url"),
+        "{stderr}"
+    );
+    let (_dir, r) = compile_spec(BACKENDS, &["--metadata-url", "http://127.0.0.1:9999"]);
+    assert!(!text(&r.stderr).contains("warning"), "{}", text(&r.stderr));
+}
+
+#[test]
 fn x_google_backend_drives_routes_translation_auth_and_clusters() {
     let (dir, r) = compile_spec(BACKENDS, &["--metadata-url", "http://127.0.0.1:9999"]);
     assert!(r.status.success(), "{}", text(&r.stderr));
