@@ -68,6 +68,14 @@ pub struct FilterConfig {
     /// `X-Endpoint-Api-Operation-Name` (ESPv2's `--enable_operation_name_header`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub send_operation_name: bool,
+    /// Prefix of the headers the gateway generates for the backend (`<prefix>API-UserInfo`,
+    /// `<prefix>API-Consumer-Type/-Number`, `<prefix>Api-Operation-Name`); ESPv2's
+    /// `--generated_header_prefix`.
+    #[serde(
+        default = "default_generated_header_prefix",
+        skip_serializing_if = "is_default_generated_header_prefix"
+    )]
+    pub generated_header_prefix: String,
     /// JWT providers (securityDefinitions with `x-google-issuer`), referenced by id
     /// from operations' `security`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -119,6 +127,17 @@ pub struct Route {
 
 fn is_false(value: &bool) -> bool {
     !*value
+}
+
+/// ESPv2's default `--generated_header_prefix`.
+pub const DEFAULT_GENERATED_HEADER_PREFIX: &str = "X-Endpoint-";
+
+fn default_generated_header_prefix() -> String {
+    DEFAULT_GENERATED_HEADER_PREFIX.to_string()
+}
+
+fn is_default_generated_header_prefix(prefix: &str) -> bool {
+    prefix == DEFAULT_GENERATED_HEADER_PREFIX
 }
 
 impl FilterConfig {

@@ -25,6 +25,46 @@ pub const CONSUMER_HEADERS: [&str; 2] = [
 /// client's copy never passes either way.
 pub const OPERATION_NAME_HEADER: &str = "x-endpoint-api-operation-name";
 
+/// The headers the gateway generates for the backend, named with the configured prefix
+/// (ESPv2's `--generated_header_prefix`, default `X-Endpoint-`), lower case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedHeaders {
+    pub userinfo: String,
+    pub consumer_type: String,
+    pub consumer_number: String,
+    pub operation_name: String,
+}
+
+impl GeneratedHeaders {
+    pub fn with_prefix(prefix: &str) -> GeneratedHeaders {
+        let name = |suffix: &str| format!("{prefix}{suffix}").to_ascii_lowercase();
+        GeneratedHeaders {
+            userinfo: name("API-UserInfo"),
+            consumer_type: name("API-Consumer-Type"),
+            consumer_number: name("API-Consumer-Number"),
+            operation_name: name("Api-Operation-Name"),
+        }
+    }
+
+    /// One of the consumer headers the API-key stage sets.
+    pub fn is_consumer(&self, name: &str) -> bool {
+        name.eq_ignore_ascii_case(&self.consumer_type)
+            || name.eq_ignore_ascii_case(&self.consumer_number)
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.is_consumer(name)
+            || name.eq_ignore_ascii_case(&self.userinfo)
+            || name.eq_ignore_ascii_case(&self.operation_name)
+    }
+}
+
+impl Default for GeneratedHeaders {
+    fn default() -> GeneratedHeaders {
+        GeneratedHeaders::with_prefix(wasp_config::DEFAULT_GENERATED_HEADER_PREFIX)
+    }
+}
+
 /// Method-override spellings the gateway does not interpret. A backend framework that
 /// honours one would run the request as a method the gateway did not authorize.
 pub const UNINTERPRETED_OVERRIDES: [&str; 2] = ["x-http-method", "x-method-override"];
@@ -72,10 +112,16 @@ pub const ORIGINAL_PATH: &str = "x-envoy-original-path";
 
 /// Distinct header names to remove, as sent. `envoy_sets_external_address`: the
 /// listener's `use_remote_address` is on, so `x-envoy-external-address` is Envoy's.
-pub fn to_strip(headers: &[(String, String)], envoy_sets_external_address: bool) -> Vec<&str> {
+/// `generated`: the configured names of the gateway's own headers (the default names are
+/// removed too, so a backend still reading them is never fooled).
+pub fn to_strip<'h>(
+    headers: &'h [(String, String)],
+    envoy_sets_external_address: bool,
+    generated: &GeneratedHeaders,
+) -> Vec<&'h str> {
     let mut found: Vec<&str> = Vec::new();
     for (name, _) in headers {
-        if is_spoofable(name, envoy_sets_external_address)
+        if (is_spoofable(name, envoy_sets_external_address) || generated.contains(name))
             && !found.iter().any(|seen| seen.eq_ignore_ascii_case(name))
         {
             found.push(name);
@@ -134,14 +180,21 @@ mod tests {
         names.push("X-Endpoint-Api-Operation-Name".into());
         names.push("x-wasp-route".into());
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        assert_eq!(to_strip(&headers(&refs), true), refs);
+        assert_eq!(
+            to_strip(&headers(&refs), true, &GeneratedHeaders::default()),
+            refs
+        );
     }
 
     #[test]
     fn the_external_address_is_kept_only_when_envoy_wrote_it() {
         let sent = headers(&["x-envoy-external-address"]);
-        assert_eq!(to_strip(&sent, false), vec!["x-envoy-external-address"]);
-        assert!(to_strip(&sent, true).is_empty());
+        let generated = GeneratedHeaders::default();
+        assert_eq!(
+            to_strip(&sent, false, &generated),
+            vec!["x-envoy-external-address"]
+        );
+        assert!(to_strip(&sent, true, &generated).is_empty());
     }
 
     #[test]
@@ -154,6 +207,31 @@ mod tests {
             "X-Method-Override",
             "x-method-override",
         ]);
-        assert_eq!(to_strip(&sent, false), vec!["X-Method-Override"]);
+        assert_eq!(
+            to_strip(&sent, false, &GeneratedHeaders::default()),
+            vec!["X-Method-Override"]
+        );
+    }
+
+    #[test]
+    fn a_custom_prefix_strips_its_names_and_the_default_ones() {
+        let generated = GeneratedHeaders::with_prefix("Gw-");
+        assert_eq!(generated.userinfo, "gw-api-userinfo");
+        assert_eq!(generated.operation_name, "gw-api-operation-name");
+        let sent = headers(&[
+            "Gw-API-UserInfo",
+            "gw-api-consumer-number",
+            "x-endpoint-api-userinfo",
+            "gw-other",
+        ]);
+        assert_eq!(
+            to_strip(&sent, false, &generated),
+            vec![
+                "Gw-API-UserInfo",
+                "gw-api-consumer-number",
+                "x-endpoint-api-userinfo"
+            ]
+        );
+        assert!(generated.is_consumer("GW-API-CONSUMER-TYPE"));
     }
 }

@@ -56,8 +56,9 @@ pub struct Forward<'g, 'h> {
     /// The path as the client sent it, when [`Forward::path`] replaces it: kept as
     /// `x-envoy-original-path` (as Envoy's own rewrites do) for the access log and backend.
     pub original_path: Option<&'h str>,
-    /// Send [`Forward::operation_name`] upstream (`--enable-operation-name-header`).
-    pub send_operation_name: bool,
+    /// Send [`Forward::operation_name`] upstream in this header
+    /// (`--enable-operation-name-header`).
+    pub operation_name_header: Option<&'g str>,
 }
 
 /// Backend auth for one request.
@@ -97,11 +98,17 @@ pub fn decide<'g, 'h>(gateway: &'g Gateway, headers: &'h [(String, String)]) -> 
         operation_name: &target.operation,
         operation_index: target.index,
         security: rules.security.as_ref(),
-        headers_to_remove: client_headers::to_strip(headers, gateway.envoy_sets_external_address),
+        headers_to_remove: client_headers::to_strip(
+            headers,
+            gateway.envoy_sets_external_address,
+            &gateway.generated,
+        ),
         method: method_changed.then_some(method),
         backend_auth: backend_auth_step(rules, headers),
         // Without the query: it may carry an API key that `--remove-api-key` takes out.
-        send_operation_name: gateway.send_operation_name,
+        operation_name_header: gateway
+            .send_operation_name
+            .then_some(gateway.generated.operation_name.as_str()),
         original_path: path
             .is_some()
             .then(|| sent_path.split('?').next().unwrap_or_default()),
@@ -227,6 +234,7 @@ mod tests {
             reject_unmatched_preflight,
             envoy_sets_external_address: false,
             send_operation_name: false,
+            generated_header_prefix: wasp_config::DEFAULT_GENERATED_HEADER_PREFIX.into(),
             providers: Vec::new(),
             jwks_clusters: Vec::new(),
             service_control: None,
@@ -276,7 +284,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            client_headers::to_strip(&headers, false),
+            client_headers::to_strip(&headers, false, &Default::default()),
             vec![
                 "X-Forwarded-Authorization",
                 "x-http-method-override",
@@ -325,7 +333,7 @@ mod tests {
                 security: None,
                 path: None,
                 original_path: None,
-                send_operation_name: false,
+                operation_name_header: None,
             })
         );
     }

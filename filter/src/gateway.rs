@@ -1,6 +1,7 @@
 //! The configuration compiled once in `on_configure`: the matcher plus what
 //! each operation does to a matched request, looked up by the matcher's index.
 
+use crate::client_headers::GeneratedHeaders;
 use wasp_config::service_control::ControlClientConfig;
 use wasp_config::{
     FilterConfig, IdTokenSource, JwksCluster, PathTemplate, PathTranslation, Provider,
@@ -19,8 +20,10 @@ pub struct Gateway {
     pub reject_unmatched_preflight: bool,
     /// The listener uses the connection's address: `x-envoy-external-address` is Envoy's.
     pub envoy_sets_external_address: bool,
-    /// Send the operation name upstream in [`crate::client_headers::OPERATION_NAME_HEADER`].
+    /// Send the operation name upstream in [`GeneratedHeaders::operation_name`].
     pub send_operation_name: bool,
+    /// The names of the headers the gateway generates for the backend.
+    pub generated: GeneratedHeaders,
     /// Where ID tokens come from; `Some` whenever an operation has backend auth.
     pub id_token_source: Option<IdTokenSource>,
     /// Namespaces shared-data keys.
@@ -103,6 +106,7 @@ impl Gateway {
             reject_unmatched_preflight: config.reject_unmatched_preflight,
             envoy_sets_external_address: config.envoy_sets_external_address,
             send_operation_name: config.send_operation_name,
+            generated: GeneratedHeaders::with_prefix(&config.generated_header_prefix),
             id_token_source: config.id_token_source,
             config_hash: config.config_hash,
             service_name: config.service_name,
@@ -198,6 +202,7 @@ mod tests {
             reject_unmatched_preflight: false,
             envoy_sets_external_address: false,
             send_operation_name: false,
+            generated_header_prefix: wasp_config::DEFAULT_GENERATED_HEADER_PREFIX.into(),
             providers: Vec::new(),
             jwks_clusters: Vec::new(),
             service_control: None,

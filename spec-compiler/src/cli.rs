@@ -76,6 +76,10 @@ pub struct CompileArgs {
     /// Send the matched operation's name to the backend in X-Endpoint-Api-Operation-Name.
     #[arg(long)]
     pub enable_operation_name_header: bool,
+    /// Prefix of the headers the gateway sends the backend (<prefix>API-UserInfo,
+    /// <prefix>API-Consumer-Type/-Number, <prefix>Api-Operation-Name).
+    #[arg(long, value_name = "PREFIX", default_value = wasp_config::DEFAULT_GENERATED_HEADER_PREFIX)]
+    pub generated_header_prefix: String,
     /// How long fetched JWKS are used before a refresh (ESPv2's --jwks_cache_duration_in_s).
     #[arg(long, default_value_t = wasp_config::auth::DEFAULT_JWKS_CACHE_SECONDS, value_parser = clap::value_parser!(u64).range(1..))]
     pub jwks_cache_seconds: u64,
@@ -120,6 +124,7 @@ impl CompileArgs {
             cors: self.cors.clone(),
             edge: self.edge.clone(),
             operation_name_header: self.enable_operation_name_header,
+            generated_header_prefix: self.generated_header_prefix.clone(),
             bootstrap: BootstrapOptions {
                 listen: self.listen,
                 admin: self.admin,

@@ -36,6 +36,8 @@ pub struct CompileOptions {
     pub jwt: JwtOptions,
     /// `--enable-operation-name-header`: the operation name goes to the backend.
     pub operation_name_header: bool,
+    /// `--generated-header-prefix` (ESPv2's `X-Endpoint-`).
+    pub generated_header_prefix: String,
     /// `--ignore-jwt-scopes`: ESPv2 ignores the oauth2 scopes in `security`.
     pub ignore_jwt_scopes: bool,
     /// `--producer-project-id`; else taken from an `*.endpoints.<project>.cloud.goog` host.
@@ -81,6 +83,9 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         .options()
         .map_err(|found| problems.extend(found))
         .unwrap_or_default();
+    if let Err(e) = check_header_prefix(&options.generated_header_prefix) {
+        problems.push(Diagnostic::option("--generated-header-prefix", e));
+    }
 
     let mut specs = Vec::with_capacity(files.len());
     for file in files {
@@ -180,6 +185,10 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
             "operation_name_header",
             options.operation_name_header.to_string(),
         ),
+        (
+            "generated_header_prefix",
+            options.generated_header_prefix.clone(),
+        ),
         ("listen", b.listen.to_string()),
         ("admin", b.admin.to_string()),
         ("wasm", b.wasm.clone()),
@@ -203,6 +212,7 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         service_control: service_control.as_ref().map(|plan| {
             let mut config = plan.config.clone();
             config.service_config_id = config_hash.clone();
+            config.generated_header_prefix = options.generated_header_prefix.clone();
             config
         }),
         config_hash,
@@ -215,6 +225,7 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         reject_unmatched_preflight: cors.is_some(),
         envoy_sets_external_address: b.client_address.use_remote_address,
         send_operation_name: options.operation_name_header,
+        generated_header_prefix: options.generated_header_prefix.clone(),
         providers: jwt.providers,
         jwks_clusters: jwt.clusters.filter_entries(),
     };
@@ -257,6 +268,21 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         control_json,
         warnings,
     })
+}
+
+/// The prefix starts header names, so it must be made of header-name characters.
+fn check_header_prefix(prefix: &str) -> Result<(), String> {
+    let valid = !prefix.is_empty()
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$&'*+-.^_`|~".contains(&b));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{prefix:?} cannot start a header name; use letters, digits and '-', like X-Endpoint-"
+        ))
+    }
 }
 
 /// Operations that get a backend ID token from the default metadata server work only on

@@ -8,7 +8,7 @@ use wasp_config::{OPERATION_PROPERTY, ROUTE_HEADER};
 use crate::backend_auth;
 use wasp_control_client::Proceed;
 
-use crate::client_headers::{CONSUMER_HEADERS, OPERATION_NAME_HEADER, ORIGINAL_PATH};
+use crate::client_headers::{GeneratedHeaders, ORIGINAL_PATH};
 use crate::decision::Forward;
 use crate::local_reply::{LocalReply, CONTENT_TYPE};
 
@@ -23,10 +23,10 @@ pub(super) fn route(forward: &Forward) -> Result<(), Status> {
         // After the removals: a client-sent copy never survives. The access log prints it.
         hostcalls::set_map_value(MapType::HttpRequestHeaders, ORIGINAL_PATH, Some(original))?;
     }
-    if forward.send_operation_name {
+    if let Some(header) = forward.operation_name_header {
         hostcalls::set_map_value(
             MapType::HttpRequestHeaders,
-            OPERATION_NAME_HEADER,
+            header,
             Some(forward.operation_name),
         )?;
     }
@@ -80,14 +80,13 @@ pub(super) fn backend(
 
 /// The API-key stage's header changes: client-sent consumer headers out, a verified
 /// consumer's in, the API key removed when configured. The path goes with the backend step.
-pub(super) fn edits(edits: &Proceed) -> Result<(), Status> {
+pub(super) fn edits(edits: &Proceed, generated: &GeneratedHeaders) -> Result<(), Status> {
     // Client-sent consumer headers were removed with the route; only the key's are left.
-    let already_gone = |name: &str| {
-        CONSUMER_HEADERS
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(name))
-    };
-    for name in edits.remove_headers.iter().filter(|n| !already_gone(n)) {
+    for name in edits
+        .remove_headers
+        .iter()
+        .filter(|n| !generated.is_consumer(n))
+    {
         hostcalls::remove_map_value(MapType::HttpRequestHeaders, name)?;
     }
     for (name, value) in &edits.set_headers {

@@ -13,7 +13,6 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::Status;
 use wasp_config::auth::fetch_request;
 use wasp_jwt::refresh::{FetchTarget, JwksState, RefreshPolicy};
-use wasp_jwt::userinfo::USERINFO_HEADER;
 use wasp_jwt::Provider;
 
 use super::pipeline;
@@ -333,12 +332,13 @@ fn decide_again(state: &State, waiter: Waiter<JwtPending>, now_ms: u64) {
     pipeline::jwt_final(state, waiter, now_ms).resume();
 }
 
-/// Sets `X-Endpoint-API-UserInfo` (a client-sent copy was removed with the route step).
-pub(super) fn set_userinfo(userinfo: Option<&str>) -> Result<(), Status> {
+/// Sets `X-Endpoint-API-UserInfo` (or the configured prefix's name, `header`; a
+/// client-sent copy was removed with the route step).
+pub(super) fn set_userinfo(header: &str, userinfo: Option<&str>) -> Result<(), Status> {
     match userinfo {
         Some(value) => hostcalls::set_map_value(
             proxy_wasm::types::MapType::HttpRequestHeaders,
-            USERINFO_HEADER,
+            header,
             Some(value),
         ),
         None => Ok(()),

@@ -128,7 +128,8 @@ fn after_verdict(
             userinfo,
             key_required,
         } => {
-            if let Err(status) = set_userinfo(userinfo.as_deref()) {
+            let header = &state.gateway.generated.userinfo;
+            if let Err(status) = set_userinfo(header, userinfo.as_deref()) {
                 error!("cannot set the user info: {status:?}");
                 return reply(&LocalReply::Internal);
             }
@@ -283,7 +284,7 @@ fn control_step(
             retry_after_secs: denial.retry_after_secs,
         }),
         Step::Proceed(edits) => {
-            if let Err(status) = apply::edits(&edits) {
+            if let Err(status) = apply::edits(&edits, &state.gateway.generated) {
                 error!("cannot apply the API-key stage's header changes: {status:?}");
                 return reply(&LocalReply::Internal);
             }

@@ -15,6 +15,7 @@ mod control_answers;
 mod control_down;
 mod cors;
 mod edge_options;
+mod generated_headers;
 mod harness;
 mod hello_example;
 mod hostile_requests;
