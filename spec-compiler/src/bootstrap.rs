@@ -48,12 +48,25 @@ pub struct BootstrapOptions {
     pub admin: SocketAddr,
     /// Path of the wasm module as Envoy will see it.
     pub wasm: String,
-    /// `--disallow-escaped-slashes`: redirect `%2F` to `/` instead of keeping it.
-    pub disallow_escaped_slashes: bool,
+    /// How Envoy normalizes paths before the filter matches them.
+    pub paths: PathHandling,
     /// CA bundle used to verify https backends.
     pub root_certs: String,
     /// Where the client address comes from: the listener connection, or `X-Forwarded-For`.
     pub client_address: ClientAddress,
+}
+
+/// ESPv2's path options; by default Envoy normalizes (RFC 3986: `%4A` -> `J`, `.`/`..`
+/// resolved), merges `//` and keeps `%2F` as it is, and the filter matches the result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PathHandling {
+    /// `--disable-normalize-path`.
+    pub disable_normalize_path: bool,
+    /// `--disable-merge-slashes-in-path`.
+    pub disable_merge_slashes: bool,
+    /// `--disallow-escaped-slashes-in-path`: redirect (307) `%2F`/`%5C` to their unescaped
+    /// form instead of keeping them.
+    pub disallow_escaped_slashes: bool,
 }
 
 /// How Envoy determines the client address, which becomes the Service Control
@@ -163,7 +176,7 @@ fn listener(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> Value
 
 /// ESPv2's HCM settings (espv2-behaviour.md 1.3).
 fn http_connection_manager(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> Value {
-    let escaped_slashes = if options.disallow_escaped_slashes {
+    let escaped_slashes = if options.paths.disallow_escaped_slashes {
         "UNESCAPE_AND_REDIRECT"
     } else {
         "KEEP_UNCHANGED"
@@ -172,8 +185,8 @@ fn http_connection_manager(options: &BootstrapOptions, filter_json: &str, plan: 
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "ingress_http",
         "codec_type": "AUTO",
-        "normalize_path": true,
-        "merge_slashes": true,
+        "normalize_path": !options.paths.disable_normalize_path,
+        "merge_slashes": !options.paths.disable_merge_slashes,
         "path_with_escaped_slashes_action": escaped_slashes,
         "common_http_protocol_options": { "headers_with_underscores_action": plan.edge.underscores_action() },
         "stream_idle_timeout": "300s",
@@ -253,6 +266,15 @@ fn local_reply_config() -> Value {
         "mappers": [
             {
                 "filter": { "response_flag_filter": {} },
+                "body_format_override": json_body,
+            },
+            // The escaped-slash redirect (`--disallow-escaped-slashes-in-path`) carries no
+            // flag; ESPv2 answers it `{"code":307,"message":""}`. The filter never sends 307.
+            {
+                "filter": { "status_code_filter": { "comparison": {
+                    "op": "EQ",
+                    "value": { "default_value": 307, "runtime_key": "wasp.local_reply.redirect_status" },
+                }}},
                 "body_format_override": json_body,
             },
             {
@@ -466,7 +488,7 @@ mod tests {
             listen: "0.0.0.0:8080".parse().unwrap(),
             admin: "127.0.0.1:9901".parse().unwrap(),
             wasm: "/etc/wasp/wasp_filter.wasm".into(),
-            disallow_escaped_slashes: false,
+            paths: PathHandling::default(),
             root_certs: "/etc/ssl/certs/ca-certificates.crt".into(),
             client_address: ClientAddress::default(),
         }
@@ -583,7 +605,7 @@ mod tests {
     fn remote_https_backend_gets_tls_dns_and_host_rewrite() {
         let remote = backend("https://api.example.com", false);
         let mut opts = options();
-        opts.disallow_escaped_slashes = true;
+        opts.paths.disallow_escaped_slashes = true;
         let b = render(
             &opts,
             &[(remote, 15_000, Some("api.example.com"))],
@@ -781,7 +803,42 @@ mod tests {
             .collect();
         assert_eq!(
             messages,
-            [json!("%LOCAL_REPLY_BODY%"), json!(FILTER_FAILED_MESSAGE)]
+            [
+                json!("%LOCAL_REPLY_BODY%"),
+                json!("%LOCAL_REPLY_BODY%"),
+                json!(FILTER_FAILED_MESSAGE)
+            ]
+        );
+        let redirect = &mappers[1]["filter"]["status_code_filter"]["comparison"];
+        assert_eq!(redirect["value"]["default_value"], 307);
+    }
+
+    #[test]
+    fn path_handling_is_espv2s_by_default_and_each_part_can_be_turned_off() {
+        let local = backend("http://127.0.0.1:8081", false);
+        let b = render(&options(), &[(local.clone(), 15_000, None)], None, None);
+        let manager = hcm(&b);
+        assert_eq!(
+            (
+                &manager["normalize_path"],
+                &manager["merge_slashes"],
+                &manager["path_with_escaped_slashes_action"]
+            ),
+            (&json!(true), &json!(true), &json!("KEEP_UNCHANGED"))
+        );
+        let mut raw = options();
+        raw.paths = PathHandling {
+            disable_normalize_path: true,
+            disable_merge_slashes: true,
+            disallow_escaped_slashes: true,
+        };
+        let b = render(&raw, &[(local, 15_000, None)], None, None);
+        let manager = hcm(&b);
+        assert_eq!(manager["normalize_path"], false);
+        assert_eq!(manager["merge_slashes"], false);
+        assert_eq!(
+            manager["path_with_escaped_slashes_action"],
+            "UNESCAPE_AND_REDIRECT"
         );
     }
 }

@@ -1,6 +1,6 @@
 //! The command line: `wasp compile SPEC... [options]`.
 
-use crate::bootstrap::{BootstrapOptions, ClientAddress};
+use crate::bootstrap::{BootstrapOptions, ClientAddress, PathHandling};
 use crate::compile::CompileOptions;
 use crate::cors::CorsFlags;
 use crate::edge::EdgeFlags;
@@ -53,10 +53,17 @@ pub struct CompileArgs {
     /// Output directory.
     #[arg(long, default_value = "./generated")]
     pub out: PathBuf,
-    /// Redirect paths with escaped slashes (%2F) to their unescaped form
-    /// instead of forwarding them unchanged.
+    /// Redirect (307) paths with escaped slashes (%2F, %5C) to their unescaped form
+    /// instead of forwarding them unchanged (ESPv2's --disallow_escaped_slashes_in_path).
+    #[arg(long, alias = "disallow-escaped-slashes")]
+    pub disallow_escaped_slashes_in_path: bool,
+    /// Match and forward paths as sent: no RFC 3986 normalization (%4A stays encoded,
+    /// `.` and `..` stay segments).
     #[arg(long)]
-    pub disallow_escaped_slashes: bool,
+    pub disable_normalize_path: bool,
+    /// Keep `//` in paths (an empty segment) instead of merging it into `/`.
+    #[arg(long)]
+    pub disable_merge_slashes_in_path: bool,
     /// Take the client address from the connection (Envoy appends it to X-Forwarded-For)
     /// instead of from X-Forwarded-For alone. Use it where wasp is the first proxy.
     #[arg(long)]
@@ -129,7 +136,11 @@ impl CompileArgs {
                 listen: self.listen,
                 admin: self.admin,
                 wasm: self.wasm.clone(),
-                disallow_escaped_slashes: self.disallow_escaped_slashes,
+                paths: PathHandling {
+                    disable_normalize_path: self.disable_normalize_path,
+                    disable_merge_slashes: self.disable_merge_slashes_in_path,
+                    disallow_escaped_slashes: self.disallow_escaped_slashes_in_path,
+                },
                 root_certs: self.root_certs.clone(),
                 client_address: ClientAddress {
                     use_remote_address: self.envoy_use_remote_address,
@@ -171,7 +182,8 @@ mod tests {
         assert_eq!(args.listen.to_string(), "0.0.0.0:8080");
         assert_eq!(args.admin.to_string(), "127.0.0.1:9901");
         assert_eq!(args.out, PathBuf::from("./generated"));
-        assert!(!args.disallow_escaped_slashes);
+        assert!(!args.disallow_escaped_slashes_in_path);
+        assert!(!args.disable_normalize_path && !args.disable_merge_slashes_in_path);
         assert!(!args.envoy_use_remote_address);
         assert_eq!(args.envoy_xff_num_trusted_hops, 2);
         assert_eq!(args.metadata_url, "http://169.254.169.254");

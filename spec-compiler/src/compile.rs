@@ -192,10 +192,7 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         ("listen", b.listen.to_string()),
         ("admin", b.admin.to_string()),
         ("wasm", b.wasm.clone()),
-        (
-            "disallow_escaped_slashes",
-            b.disallow_escaped_slashes.to_string(),
-        ),
+        ("paths", format!("{:?}", b.paths)),
         ("root_certs", b.root_certs.clone()),
         ("client_address", format!("{:?}", b.client_address)),
         ("jwt", format!("{:?}", options.jwt)),

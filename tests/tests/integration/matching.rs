@@ -154,3 +154,47 @@ fn the_access_log_never_shows_the_query() {
     assert!(line.contains("\"GET /shelves/s7 HTTP/1.1\""), "{line}");
     assert!(!line.contains("secret"), "{line}");
 }
+
+fn with_options(args: &[&str]) -> Gateway {
+    let echo = wasp_tests::EchoBackend::start();
+    let url = echo.url();
+    let input = wasp_tests::CompileInput::new(MATCHING).args(args);
+    Gateway::start_compiled(&input, &url, Some(echo))
+}
+
+#[test]
+fn each_normalization_can_be_turned_off_as_in_espv2() {
+    let gw = with_options(&["--disable-normalize-path"]);
+    // Matched and forwarded as sent: no decoding, dot segments are segments.
+    local_reply(&gw.get("/hell%6F"), 404, NOT_DEFINED);
+    assert_eq!(
+        routed(&gw, "GET", "/items/x/../exact", "ItemsRest"),
+        "/items/x/../exact"
+    );
+
+    let gw = with_options(&["--disable-merge-slashes-in-path"]);
+    local_reply(&gw.get("//hello"), 404, NOT_DEFINED);
+    assert_eq!(routed(&gw, "GET", "/hello", "Hello"), "/hello");
+}
+
+#[test]
+fn escaped_slashes_can_be_redirected_with_espv2s_json_body() {
+    let gw = with_options(&["--disallow-escaped-slashes-in-path"]);
+    let request = b"GET /items/a%2Fb HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+    let response = wasp_tests::http::send_raw_response(gw.envoy.listener, request).unwrap();
+    assert!(response.starts_with("HTTP/1.1 307 "), "{response}");
+    let lower = response.to_ascii_lowercase();
+    assert!(lower.contains("\r\nlocation: /items/a/b\r\n"), "{response}");
+    assert!(
+        lower.contains("content-type: application/json"),
+        "{response}"
+    );
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(body).ok(),
+        Some(serde_json::json!({"code": 307, "message": ""})),
+        "{response}"
+    );
+    // The unescaped path it points at is served.
+    assert_eq!(routed(&gw, "GET", "/items/a/b", "ItemsRest"), "/items/a/b");
+}
