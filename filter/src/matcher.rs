@@ -112,7 +112,9 @@ impl Matcher {
                 route: op.route.clone(),
                 index,
             });
-        if !op.allow_all && end.not_allowed_template.is_none() {
+        // `x-google-allow: all` binds `/**` for five methods only; as in ESPv2 another method
+        // (HEAD, OPTIONS) on an unknown path gets the 405 naming `/**`, not a 404.
+        if end.not_allowed_template.is_none() {
             end.not_allowed_template = Some(op.template.clone());
         }
     }

@@ -63,9 +63,7 @@ pub(crate) fn expected(operations: &[Operation], method: &str, path: &str) -> Ex
             if op.method == method {
                 found = found.max(candidate.clone());
             }
-            if !op.allow_all {
-                not_allowed = not_allowed.max(candidate);
-            }
+            not_allowed = not_allowed.max(candidate);
         }
     }
     match (found, not_allowed) {

@@ -1,7 +1,8 @@
 //! `x-google-allow: all`: unconfigured calls pass through to the backend for
-//! GET, DELETE, PATCH, POST and PUT; HEAD and OPTIONS on unknown paths get 404.
+//! GET, DELETE, PATCH, POST and PUT; HEAD and OPTIONS on unknown paths get ESPv2's 405
+//! naming the catch-all template `/**`.
 
-use wasp_tests::expect::{local_reply, NOT_DEFINED};
+use wasp_tests::expect::{local_reply, method_not_allowed};
 use wasp_tests::Gateway;
 
 const ALLOW_ALL: &str = include_str!("../../specs/allow_all.yaml");
@@ -36,14 +37,14 @@ fn unknown_paths_pass_through_for_the_five_methods() {
 }
 
 #[test]
-fn head_and_options_on_unknown_paths_are_404() {
+fn head_and_options_on_unknown_paths_are_405() {
     let gw = Gateway::start(ALLOW_ALL);
     let reply = gw.send("HEAD", "/not/in/the/spec", &[]);
-    assert_eq!(reply.status, 404, "{reply:?}");
+    assert_eq!(reply.status, 405, "{reply:?}");
     local_reply(
         &gw.send("OPTIONS", "/not/in/the/spec", &[]),
-        404,
-        NOT_DEFINED,
+        405,
+        &method_not_allowed("/**"),
     );
 }
 
