@@ -11,7 +11,7 @@ export WASP_WASM := $(WASM)
 export WASP_BIN := $(CURDIR)/target/release/wasp
 export WASP_CONTROL := $(CURDIR)/target/release/wasp-control
 
-.PHONY: all toolchain wasm build test fmt-check clippy unit integration demo bench bench-instructions clean
+.PHONY: all toolchain wasm build test fmt-check clippy unit integration demo bench bench-instructions fuzz clean
 
 all: build
 
@@ -54,6 +54,10 @@ bench: build
 
 bench-instructions: build
 	@scripts/bench-instructions.sh
+
+# cargo-fuzz targets, FUZZ_SECONDS (default 20) each; not part of `make test` (fuzz/README.md).
+fuzz:
+	@scripts/fuzz.sh
 
 clean:
 	cargo clean

@@ -116,6 +116,8 @@ impl PathTemplate {
                 "path {text:?} must not contain a query ('?') or fragment ('#')"
             ));
         }
+        // One trailing `/` goes first, so a verb before it is still found (`/x:get/`).
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
         let (rest, verb) = split_verb(rest);
         let verb = match verb {
             Some(v) if v.is_empty() || v.contains(['{', '}', '*', '/']) => {
@@ -125,7 +127,11 @@ impl PathTemplate {
             }
             other => other.map(str::to_string),
         };
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        // `/a/:verb` is `/a:verb`.
+        let rest = match verb {
+            Some(_) => rest.strip_suffix('/').unwrap_or(rest),
+            None => rest,
+        };
         let mut segments = Vec::new();
         if !rest.is_empty() {
             for raw in rest.split('/') {
