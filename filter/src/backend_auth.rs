@@ -2,10 +2,11 @@
 //! `Authorization: Bearer <ID token>`, and a client `Authorization` moves to
 //! `X-Forwarded-Authorization`.
 //!
-//! A client-sent `X-Forwarded-Authorization` is removed from every request
-//! earlier (see [`crate::decision`]), so the backend only ever sees the value
-//! the filter put there. ESPv2 leaves a client copy alone when the request has
-//! no `Authorization`; here it never reaches the backend unchanged.
+//! A client-sent `X-Forwarded-Authorization` is removed from every request earlier
+//! (with the other headers only the gateway may set, in `client_headers`), so the
+//! backend only ever sees the value the filter put there. ESPv2 leaves a client copy
+//! alone when the request has no `Authorization`; here it never reaches the backend
+//! unchanged.
 
 /// Header the backend reads the client's credentials from.
 pub const FORWARDED_AUTHORIZATION: &str = "x-forwarded-authorization";
