@@ -141,6 +141,10 @@ impl TokenLocation {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecurityRequirement {
     pub alternatives: Vec<Alternative>,
+    /// A request without any token passes; a token that is sent must verify (ESPv2's
+    /// `allow_without_credential`, wasp's operation-level `x-wasp-jwt-allow-missing`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_missing: bool,
 }
 
 /// One `security` entry: everything in it is required.

@@ -242,6 +242,7 @@ mod tests {
 
     fn jwt_only() -> SecurityRequirement {
         SecurityRequirement {
+            allow_missing: false,
             alternatives: vec![Alternative {
                 jwt: vec![JwtRequirement {
                     provider: "idp".into(),
@@ -486,6 +487,7 @@ mod tests {
         let views = warm(&idp.jwks("k1"));
         let mut verifier = Verifier::default();
         let either = SecurityRequirement {
+            allow_missing: false,
             alternatives: vec![
                 jwt_only().alternatives.remove(0),
                 Alternative {
@@ -520,6 +522,7 @@ mod tests {
             "a valid token satisfies its own alternative: no key needed"
         );
         let both = SecurityRequirement {
+            allow_missing: false,
             alternatives: vec![Alternative {
                 jwt: jwt_only().alternatives.remove(0).jwt,
                 api_keys: vec!["api_key".into()],

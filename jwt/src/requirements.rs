@@ -105,6 +105,10 @@ pub fn evaluate<'k>(
             alternatives: key_only,
         };
     }
+    // No token anywhere: allowed without credentials; any token sent was checked above.
+    if requirement.allow_missing && failures.iter().all(|e| e.is_absent()) {
+        return Decision::NotSecured;
+    }
     Decision::Denied(most_relevant(&failures))
 }
 

@@ -94,6 +94,7 @@ fn whole_requirement_evaluation_when_cached() {
     ];
     let providers = vec![provider()];
     let requirement = SecurityRequirement {
+        allow_missing: false,
         alternatives: vec![Alternative {
             jwt: vec![JwtRequirement {
                 provider: "idp".into(),

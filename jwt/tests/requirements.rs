@@ -92,6 +92,7 @@ fn google_claims() -> serde_json::Value {
 fn or_across_alternatives_picks_the_one_whose_token_verifies() {
     let w = world();
     let requirement = SecurityRequirement {
+        allow_missing: false,
         alternatives: vec![
             Alternative {
                 jwt: vec![jwt("idp")],
@@ -141,9 +142,43 @@ fn or_across_alternatives_picks_the_one_whose_token_verifies() {
 }
 
 #[test]
+fn allow_missing_lets_a_request_without_a_token_in_but_checks_one_that_is_sent() {
+    let w = world();
+    let requirement = SecurityRequirement {
+        allow_missing: true,
+        alternatives: vec![Alternative {
+            jwt: vec![jwt("idp")],
+            api_keys: vec![],
+        }],
+    };
+    assert_eq!(
+        run(&w, &requirement, &[], "", &mut Verifier::default()),
+        Decision::NotSecured
+    );
+    let good = mint(&w.firebase, Some("f"), &good_claims());
+    let d = run(
+        &w,
+        &requirement,
+        &[("authorization", &format!("Bearer {good}"))],
+        "",
+        &mut Verifier::default(),
+    );
+    assert!(matches!(d, Decision::Allowed { .. }), "{d:?}");
+    let d = run(
+        &w,
+        &requirement,
+        &[("authorization", "Bearer not-a-jwt")],
+        "",
+        &mut Verifier::default(),
+    );
+    assert!(matches!(d, Decision::Denied(JwtError::BadFormat)), "{d:?}");
+}
+
+#[test]
 fn a_token_for_another_provider_reports_the_real_failure() {
     let w = world();
     let requirement = SecurityRequirement {
+        allow_missing: false,
         alternatives: vec![
             Alternative {
                 jwt: vec![jwt("idp")],
@@ -183,6 +218,7 @@ fn a_token_for_another_provider_reports_the_real_failure() {
 fn every_token_a_provider_finds_must_verify() {
     let w = world();
     let requirement = SecurityRequirement {
+        allow_missing: false,
         alternatives: vec![Alternative {
             jwt: vec![jwt("idp")],
             api_keys: vec![],
@@ -241,6 +277,7 @@ fn every_token_a_provider_finds_must_verify() {
 fn and_within_an_alternative_needs_every_token() {
     let w = world();
     let requirement = SecurityRequirement {
+        allow_missing: false,
         alternatives: vec![Alternative {
             jwt: vec![jwt("idp"), jwt("google")],
             api_keys: vec![],
@@ -280,6 +317,7 @@ fn and_within_an_alternative_needs_every_token() {
 fn api_key_alternatives_are_left_to_the_api_key_stage() {
     let w = world();
     let requirement = SecurityRequirement {
+        allow_missing: false,
         alternatives: vec![
             Alternative {
                 jwt: vec![],
@@ -327,6 +365,7 @@ fn api_key_alternatives_are_left_to_the_api_key_stage() {
     );
 
     let both = SecurityRequirement {
+        allow_missing: false,
         alternatives: vec![Alternative {
             jwt: vec![jwt("idp")],
             api_keys: vec!["api_key".into()],
@@ -375,6 +414,7 @@ fn per_operation_audiences_and_scopes() {
     let bearer = format!("Bearer {f}");
     let mut verifier = Verifier::default();
     let with = |audiences: &[&str], scopes: &[&str]| SecurityRequirement {
+        allow_missing: false,
         alternatives: vec![Alternative {
             jwt: vec![JwtRequirement {
                 provider: "idp".into(),
@@ -430,6 +470,7 @@ fn allowed_client_ids_check_azp() {
     let mut w = world();
     w.providers[0].allowed_client_ids = Some(vec!["web-app".into()]);
     let requirement = SecurityRequirement {
+        allow_missing: false,
         alternatives: vec![Alternative {
             jwt: vec![jwt("idp")],
             api_keys: vec![],

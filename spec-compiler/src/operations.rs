@@ -277,6 +277,20 @@ pub fn collect_operations(
                     },
                 );
                 let backend = backend_of(spec, Some(op));
+                // An operation's own `security` replaces the top-level one.
+                let mut security = op.security.clone().unwrap_or_else(|| spec.security.clone());
+                if op.jwt_allow_missing {
+                    match security.as_mut() {
+                        Some(s) if s.alternatives.iter().any(|a| !a.jwt.is_empty()) => {
+                            s.allow_missing = true;
+                        }
+                        _ => problems.push(Diagnostic::new(
+                            &spec.file,
+                            &op.pointer.child(crate::spec::JWT_ALLOW_MISSING),
+                            "the operation requires no JWT, so there is nothing to allow without one; remove x-wasp-jwt-allow-missing or give the operation an oauth2 security requirement",
+                        )),
+                    }
+                }
                 if let Some(costs) = &op.metric_costs {
                     metric_costs.push((spec.file.clone(), name.clone(), costs.clone()));
                 }
@@ -288,8 +302,7 @@ pub fn collect_operations(
                     allow_all: false,
                     path_translation: backend.path_translation,
                     backend_auth: backend.backend_auth,
-                    // An operation's own `security` replaces the top-level one.
-                    security: op.security.clone().unwrap_or_else(|| spec.security.clone()),
+                    security,
                 });
             }
         }

@@ -107,7 +107,10 @@ pub fn read_security(
     if !ok {
         return None;
     }
-    Some((!alternatives.is_empty()).then_some(SecurityRequirement { alternatives }))
+    Some((!alternatives.is_empty()).then_some(SecurityRequirement {
+        alternatives,
+        allow_missing: false,
+    }))
 }
 
 fn read_scopes(

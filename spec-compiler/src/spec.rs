@@ -120,7 +120,12 @@ pub struct SpecOperation {
     pub security: Option<Option<SecurityRequirement>>,
     /// `x-google-quota.metricCosts`.
     pub metric_costs: Option<MetricCosts>,
+    /// wasp's `x-wasp-jwt-allow-missing: true`: no token passes, a sent one must verify.
+    pub jwt_allow_missing: bool,
 }
+
+/// wasp's operation-level extension for ESPv2's `allow_without_credential`.
+pub const JWT_ALLOW_MISSING: &str = "x-wasp-jwt-allow-missing";
 
 /// What a YAML/JSON value is, for messages like "must be a mapping, not a list".
 pub(crate) fn describe(value: &Value) -> &'static str {
@@ -534,6 +539,20 @@ impl Reader<'_> {
         let backend = self.backend(operation, &pointer, Level::Operation);
         let security = self.security(operation, &pointer);
         let metric_costs = read_metric_costs(self.file, operation, &pointer, &mut self.problems);
+        let jwt_allow_missing = match operation.get(JWT_ALLOW_MISSING) {
+            None => false,
+            Some(Value::Bool(allow)) => *allow,
+            Some(other) => {
+                self.problem(
+                    &pointer.child(JWT_ALLOW_MISSING),
+                    format!(
+                        "{JWT_ALLOW_MISSING} must be true or false, not {}",
+                        describe(other)
+                    ),
+                );
+                false
+            }
+        };
         Some(SpecOperation {
             method,
             operation_id,
@@ -541,6 +560,7 @@ impl Reader<'_> {
             backend,
             security,
             metric_costs,
+            jwt_allow_missing,
         })
     }
 }

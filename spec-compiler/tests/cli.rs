@@ -353,6 +353,26 @@ fn id_tokens_from_the_default_metadata_server_are_warned_about() {
 }
 
 #[test]
+fn jwt_allow_missing_needs_a_jwt_requirement_and_a_boolean() {
+    let spec = |value: &str| {
+        format!("swagger: '2.0'\nhost: m.example.com\npaths:\n  /a:\n    get: {{operationId: a, x-wasp-jwt-allow-missing: {value}}}\n")
+    };
+    let (_dir, r) = compile_spec(&spec("true"), &[]);
+    assert_eq!(r.status.code(), Some(2));
+    let stderr = text(&r.stderr);
+    assert!(
+        stderr.contains("/paths/~1a/get/x-wasp-jwt-allow-missing: the operation requires no JWT"),
+        "{stderr}"
+    );
+    let (_dir, r) = compile_spec(&spec("'yes'"), &[]);
+    assert!(
+        text(&r.stderr).contains("x-wasp-jwt-allow-missing must be true or false, not a string"),
+        "{}",
+        text(&r.stderr)
+    );
+}
+
+#[test]
 fn x_google_backend_drives_routes_translation_auth_and_clusters() {
     let (dir, r) = compile_spec(BACKENDS, &["--metadata-url", "http://127.0.0.1:9999"]);
     assert!(r.status.success(), "{}", text(&r.stderr));

@@ -218,6 +218,7 @@ pub fn decide(
     now: u64,
 ) -> Decision {
     let requirement = SecurityRequirement {
+        allow_missing: false,
         alternatives: vec![Alternative {
             jwt: vec![JwtRequirement {
                 provider: provider.id.clone(),

@@ -1,7 +1,8 @@
 //! Stricter token policies than ESPv2's defaults, through real Envoy and a real identity
 //! provider: `exp` required (`--jwt-require-exp`, `x-wasp-jwt-require-exp`), a maximum
 //! lifetime (`--jwt-max-lifetime-seconds`, `x-wasp-jwt-max-lifetime-seconds`), and 503 with
-//! `Retry-After` while a provider's keys have never loaded (`--jwks-unavailable-status 503`).
+//! `Retry-After` while a provider's keys have never loaded (`--jwks-unavailable-status 503`),
+//! and operations that allow requests without a token (`x-wasp-jwt-allow-missing`).
 
 use std::time::Duration;
 
@@ -149,4 +150,29 @@ fn keys_that_never_loaded_can_answer_503_with_retry_after() {
     });
     assert!(passed, "keys never loaded: {:?}", idp.all_fetches());
     gw.assert_filter_alive();
+}
+
+#[test]
+fn an_operation_can_allow_requests_without_a_token_but_verifies_a_sent_one() {
+    let (idp, key) = idp_and_key();
+    let optional = "  /maybe:\n    get:\n      operationId: maybe\n      x-wasp-jwt-allow-missing: true\n      responses: {'200': {description: ok}}\n";
+    let spec = api(
+        &[provider("idp", &idp, Some(JWKS_PATH), &[])],
+        Some("[{idp: []}]"),
+        &[op("/secure", "secure", None), optional.to_string()],
+    );
+    let gw = start(&spec, &[]);
+    let seen = passes(&gw, "/maybe", &[]);
+    assert_eq!(seen.header(USERINFO), None);
+    let seen = passes(&gw, "/maybe", &bearer(&key.mint(&idp.claims(AUDIENCE))));
+    assert_eq!(userinfo(&seen)["sub"], "user-1");
+    refused(
+        &gw,
+        "/maybe",
+        &bearer(&SigningKey::es256("ec-1").mint(&idp.claims(AUDIENCE))),
+        401,
+        "Jwt verification fails",
+    );
+    // Other operations still require the token.
+    refused(&gw, "/secure", &[], 401, "Jwt is missing");
 }
