@@ -12,9 +12,11 @@ use std::fmt;
 use crate::alg::Algorithm;
 use crate::errors::JwtError;
 
-/// Largest token accepted. ID tokens are usually 1-2 KB; 8 KiB leaves room for many claims
-/// while keeping a hostile token from costing more than a cheap length check.
-pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Largest token accepted: Envoy's default limit on a request's headers (60 KiB) and a bit,
+/// so any token Envoy lets through is judged on its merits, as ESPv2 does (its users send
+/// 8,000-character claims). Bigger ones are refused by a length check before any decoding;
+/// within the cap a token costs linear work (base64, one JSON parse, one signature hash).
+pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
 /// Largest `kid` accepted: it is only an opaque map key.
 pub const MAX_KID_BYTES: usize = 256;
 
