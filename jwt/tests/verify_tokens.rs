@@ -333,7 +333,13 @@ fn tokens_without_exp_are_accepted_unless_the_provider_requires_it() {
     strict.require_expiration = true;
     assert_eq!(
         rejection(&strict, &keys, &token, NOW),
-        Some(JwtError::Expired)
+        Some(JwtError::ExpirationRequired)
+    );
+    let mut bounded = provider();
+    bounded.max_lifetime_seconds = Some(3600);
+    assert_eq!(
+        rejection(&bounded, &keys, &token, NOW),
+        Some(JwtError::ExpirationRequired)
     );
 }
 
@@ -396,7 +402,11 @@ fn registered_claims_of_the_wrong_type_are_claim_errors() {
 fn huge_tokens_are_refused_before_decoding() {
     let (signer, keys) = rsa_setup();
     let mut claims = good_claims();
+    // ESPv2 accepts an 8,000-character claim.
     claims["pad"] = json!("x".repeat(9000));
+    let espv2_sized = mint(&signer, Some("rsa-1"), &claims);
+    assert_eq!(rejection(&provider(), &keys, &espv2_sized, NOW), None);
+    claims["pad"] = json!("x".repeat(wasp_jwt::token::MAX_TOKEN_BYTES));
     assert_eq!(
         rejection(
             &provider(),
