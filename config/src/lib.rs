@@ -76,6 +76,13 @@ pub struct FilterConfig {
         skip_serializing_if = "is_default_generated_header_prefix"
     )]
     pub generated_header_prefix: String,
+    /// ESPv2's `--disable_jwt_audience_service_name_check`: a requirement with no audiences
+    /// configured accepts any `aud` instead of requiring `https://<service name>`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub jwt_no_default_audience: bool,
+    /// ESPv2's `--jwt_pad_forward_payload_header`: the user-info header is padded base64url.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub jwt_pad_userinfo: bool,
     /// JWT providers (securityDefinitions with `x-google-issuer`), referenced by id
     /// from operations' `security`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

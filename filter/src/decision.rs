@@ -235,6 +235,8 @@ mod tests {
             envoy_sets_external_address: false,
             send_operation_name: false,
             generated_header_prefix: wasp_config::DEFAULT_GENERATED_HEADER_PREFIX.into(),
+            jwt_no_default_audience: false,
+            jwt_pad_userinfo: false,
             providers: Vec::new(),
             jwks_clusters: Vec::new(),
             service_control: None,

@@ -2,6 +2,7 @@
 //! each operation does to a matched request, looked up by the matcher's index.
 
 use crate::client_headers::GeneratedHeaders;
+use crate::jwt_auth::JwtSettings;
 use wasp_config::service_control::ControlClientConfig;
 use wasp_config::{
     FilterConfig, IdTokenSource, JwksCluster, PathTemplate, PathTranslation, Provider,
@@ -24,6 +25,10 @@ pub struct Gateway {
     pub send_operation_name: bool,
     /// The names of the headers the gateway generates for the backend.
     pub generated: GeneratedHeaders,
+    /// Requirements without audiences accept only `https://<service name>`.
+    pub jwt_default_audience: bool,
+    /// The user-info header is padded base64url.
+    pub jwt_pad_userinfo: bool,
     /// Where ID tokens come from; `Some` whenever an operation has backend auth.
     pub id_token_source: Option<IdTokenSource>,
     /// Namespaces shared-data keys.
@@ -54,6 +59,15 @@ pub struct OperationRules {
 }
 
 impl Gateway {
+    /// What the JWT stage needs of the service.
+    pub fn jwt_settings(&self) -> JwtSettings<'_> {
+        JwtSettings {
+            service_name: &self.service_name,
+            default_audience: self.jwt_default_audience,
+            pad_userinfo: self.jwt_pad_userinfo,
+        }
+    }
+
     /// Compiles a checked configuration; the error says what to fix.
     pub fn build(config: FilterConfig) -> Result<Gateway, String> {
         let matcher = Matcher::build(&config.operations)?;
@@ -107,6 +121,8 @@ impl Gateway {
             envoy_sets_external_address: config.envoy_sets_external_address,
             send_operation_name: config.send_operation_name,
             generated: GeneratedHeaders::with_prefix(&config.generated_header_prefix),
+            jwt_default_audience: !config.jwt_no_default_audience,
+            jwt_pad_userinfo: config.jwt_pad_userinfo,
             id_token_source: config.id_token_source,
             config_hash: config.config_hash,
             service_name: config.service_name,
@@ -203,6 +219,8 @@ mod tests {
             envoy_sets_external_address: false,
             send_operation_name: false,
             generated_header_prefix: wasp_config::DEFAULT_GENERATED_HEADER_PREFIX.into(),
+            jwt_no_default_audience: false,
+            jwt_pad_userinfo: false,
             providers: Vec::new(),
             jwks_clusters: Vec::new(),
             service_control: None,

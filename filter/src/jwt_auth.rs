@@ -95,11 +95,22 @@ fn fetch_running_or_due(state: &JwksState, now: u64) -> bool {
     state.in_flight_since.is_some() || now >= state.retry_at
 }
 
+/// Service-wide JWT settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JwtSettings<'a> {
+    /// The service name: the default audience is `https://<it>`.
+    pub service_name: &'a str,
+    /// Requirements without audiences accept only the default audience (ESPv2's default).
+    pub default_audience: bool,
+    /// The user-info header is padded base64url (`--jwt-pad-forward-payload-header`).
+    pub pad_userinfo: bool,
+}
+
 /// Runs the security requirement for one request.
 #[allow(clippy::too_many_arguments)]
 pub fn authenticate(
     requirement: &SecurityRequirement,
-    service_name: &str,
+    settings: JwtSettings<'_>,
     providers: &[Provider],
     views: &KeyViews,
     verifier: &mut Verifier,
@@ -123,9 +134,9 @@ pub fn authenticate(
         }
     };
     let service = Service {
-        name: service_name,
+        name: settings.service_name,
         providers,
-        default_audience: true,
+        default_audience: settings.default_audience,
     };
     let request = RequestParts { headers, query };
     match evaluate(requirement, service, request, &keys, verifier, now) {
@@ -134,7 +145,9 @@ pub fn authenticate(
             api_key_pending,
             ..
         } => JwtOutcome::Forward {
-            userinfo: tokens.first().map(|token| userinfo_value(token, false)),
+            userinfo: tokens
+                .first()
+                .map(|token| userinfo_value(token, settings.pad_userinfo)),
             key_required: api_key_pending,
         },
         Decision::NotSecured => JwtOutcome::Forward {
@@ -285,7 +298,11 @@ mod tests {
     ) -> JwtOutcome {
         authenticate(
             requirement,
-            SERVICE,
+            JwtSettings {
+                service_name: SERVICE,
+                default_audience: true,
+                pad_userinfo: false,
+            },
             &providers(),
             views,
             verifier,

@@ -102,6 +102,13 @@ pub struct CompileArgs {
     /// overrides it.
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub jwt_max_lifetime_seconds: Option<u64>,
+    /// Accept any `aud` where no audiences are configured, instead of requiring
+    /// https://<host> (ESPv2's --disable_jwt_audience_service_name_check).
+    #[arg(long)]
+    pub disable_jwt_audience_service_name_check: bool,
+    /// Pad the base64url in X-Endpoint-API-UserInfo (ESPv2's --jwt_pad_forward_payload_header).
+    #[arg(long)]
+    pub jwt_pad_forward_payload_header: bool,
     /// Status while a provider's keys have never loaded: 401 (ESPv2's "Jwks remote fetch
     /// is failed") or 503 with Retry-After, so clients can tell an outage from a bad token.
     #[arg(long, default_value = "401", value_parser = ["401", "503"])]
@@ -154,6 +161,8 @@ impl CompileArgs {
                 require_exp: self.jwt_require_exp,
                 max_lifetime_seconds: self.jwt_max_lifetime_seconds,
                 unavailable_keys_503: self.jwks_unavailable_status == "503",
+                no_default_audience: self.disable_jwt_audience_service_name_check,
+                pad_userinfo: self.jwt_pad_forward_payload_header,
             },
             ignore_jwt_scopes: self.ignore_jwt_scopes,
             producer_project_id: self.producer_project_id.clone(),

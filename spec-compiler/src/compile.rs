@@ -223,6 +223,8 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         envoy_sets_external_address: b.client_address.use_remote_address,
         send_operation_name: options.operation_name_header,
         generated_header_prefix: options.generated_header_prefix.clone(),
+        jwt_no_default_audience: options.jwt.no_default_audience,
+        jwt_pad_userinfo: options.jwt.pad_userinfo,
         providers: jwt.providers,
         jwks_clusters: jwt.clusters.filter_entries(),
     };

@@ -28,6 +28,10 @@ pub struct JwtOptions {
     /// `--jwks-unavailable-status 503`: 503 with `Retry-After` while a provider's keys
     /// have never loaded, instead of ESPv2's 401.
     pub unavailable_keys_503: bool,
+    /// `--disable-jwt-audience-service-name-check`.
+    pub no_default_audience: bool,
+    /// `--jwt-pad-forward-payload-header`.
+    pub pad_userinfo: bool,
 }
 
 impl Default for JwtOptions {
@@ -39,6 +43,8 @@ impl Default for JwtOptions {
             require_exp: false,
             max_lifetime_seconds: None,
             unavailable_keys_503: false,
+            no_default_audience: false,
+            pad_userinfo: false,
         }
     }
 }

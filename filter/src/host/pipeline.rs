@@ -106,7 +106,7 @@ fn check_jwt(
 ) -> JwtOutcome {
     authenticate(
         requirement,
-        &state.gateway.service_name,
+        state.gateway.jwt_settings(),
         &state.gateway.providers,
         &state.key_views.borrow(),
         &mut state.verifier.borrow_mut(),

@@ -176,3 +176,48 @@ fn an_operation_can_allow_requests_without_a_token_but_verifies_a_sent_one() {
     // Other operations still require the token.
     refused(&gw, "/secure", &[], 401, "Jwt is missing");
 }
+
+#[test]
+fn espv2s_audience_and_padding_options() {
+    let (idp, key) = idp_and_key();
+    let spec = one_provider(&idp, Some(JWKS_PATH), &[]);
+    let mut elsewhere = idp.claims(AUDIENCE);
+    elsewhere["aud"] = json!("https://another-service.example");
+    let elsewhere = bearer(&key.mint(&elsewhere));
+    // A token whose payload's base64url needs padding (its length is not a multiple of 4).
+    let needs_padding = (0..4)
+        .map(|extra| {
+            let mut claims = idp.claims(AUDIENCE);
+            claims["pad"] = json!("p".repeat(extra));
+            key.mint(&claims)
+        })
+        .find(|token| token.split('.').nth(1).is_some_and(|p| p.len() % 4 != 0))
+        .expect("one of four lengths needs padding");
+    let padded = bearer(&needs_padding);
+
+    let gw = start(&spec, &[]);
+    refused(
+        &gw,
+        "/secure",
+        &elsewhere,
+        403,
+        "Audiences in Jwt are not allowed",
+    );
+    let info = passes(&gw, "/secure", &padded);
+    assert!(!info.header(USERINFO).unwrap_or_default().ends_with('='));
+
+    let gw = start(
+        &spec,
+        &[
+            "--disable-jwt-audience-service-name-check",
+            "--jwt-pad-forward-payload-header",
+        ],
+    );
+    passes(&gw, "/secure", &elsewhere);
+    let info = passes(&gw, "/secure", &padded);
+    let value = info.header(USERINFO).unwrap_or_default();
+    assert!(
+        value.ends_with('=') && value.len().is_multiple_of(4),
+        "{value}"
+    );
+}
