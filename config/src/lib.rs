@@ -83,6 +83,10 @@ pub struct FilterConfig {
     /// ESPv2's `--jwt_pad_forward_payload_header`: the user-info header is padded base64url.
     #[serde(default, skip_serializing_if = "is_false")]
     pub jwt_pad_userinfo: bool,
+    /// ESPv2's `--client_ip_from_forwarded_header`: the Service Control caller IP is the
+    /// first `Forwarded: for=` when the request has one.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub client_ip_from_forwarded: bool,
     /// JWT providers (securityDefinitions with `x-google-issuer`), referenced by id
     /// from operations' `security`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -237,6 +237,7 @@ mod tests {
             generated_header_prefix: wasp_config::DEFAULT_GENERATED_HEADER_PREFIX.into(),
             jwt_no_default_audience: false,
             jwt_pad_userinfo: false,
+            client_ip_from_forwarded: false,
             providers: Vec::new(),
             jwks_clusters: Vec::new(),
             service_control: None,

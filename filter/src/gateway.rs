@@ -29,6 +29,8 @@ pub struct Gateway {
     pub jwt_default_audience: bool,
     /// The user-info header is padded base64url.
     pub jwt_pad_userinfo: bool,
+    /// The caller IP comes from `Forwarded: for=` when sent.
+    pub client_ip_from_forwarded: bool,
     /// Where ID tokens come from; `Some` whenever an operation has backend auth.
     pub id_token_source: Option<IdTokenSource>,
     /// Namespaces shared-data keys.
@@ -123,6 +125,7 @@ impl Gateway {
             generated: GeneratedHeaders::with_prefix(&config.generated_header_prefix),
             jwt_default_audience: !config.jwt_no_default_audience,
             jwt_pad_userinfo: config.jwt_pad_userinfo,
+            client_ip_from_forwarded: config.client_ip_from_forwarded,
             id_token_source: config.id_token_source,
             config_hash: config.config_hash,
             service_name: config.service_name,
@@ -221,6 +224,7 @@ mod tests {
             generated_header_prefix: wasp_config::DEFAULT_GENERATED_HEADER_PREFIX.into(),
             jwt_no_default_audience: false,
             jwt_pad_userinfo: false,
+            client_ip_from_forwarded: false,
             providers: Vec::new(),
             jwks_clusters: Vec::new(),
             service_control: None,

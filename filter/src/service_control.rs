@@ -159,6 +159,31 @@ impl BodyBytes {
     }
 }
 
+/// The client address the first `Forwarded` header names (RFC 7239: its first element's
+/// `for=`, quotes, brackets and port removed), for ESPv2's `--client_ip_from_forwarded_header`.
+/// `None` when there is no such header or it names no address (`for=unknown`, `for=_hidden`).
+pub fn forwarded_for(headers: &[(String, String)]) -> Option<&str> {
+    let value = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("forwarded"))
+        .map(|(_, value)| value.as_str())?;
+    let first = value.split(',').next()?;
+    let node = first.split(';').find_map(|pair| {
+        let (key, value) = pair.trim().split_once('=')?;
+        key.trim().eq_ignore_ascii_case("for").then(|| value.trim())
+    })?;
+    let node = node.trim_matches('"');
+    let ip = match node.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => node.split(':').next().unwrap_or(node),
+    };
+    let looks_like_ip = !ip.is_empty()
+        && ip
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':');
+    looks_like_ip.then_some(ip)
+}
+
 /// The IP of Envoy's `source.address` (`1.2.3.4:5678`, `[::1]:5678`), for the caller_ip label.
 pub fn caller_ip(source_address: &str) -> &str {
     if let Some(rest) = source_address.strip_prefix('[') {
@@ -304,6 +329,30 @@ mod tests {
         assert!(traces.finish(7).is_none());
         assert!(traces.start(u32::MAX, 0));
         assert_eq!(traces.len(), MAX_TRACES);
+    }
+
+    #[test]
+    fn the_first_forwarded_element_names_the_client() {
+        let head = |value: &str| vec![("forwarded".to_string(), value.to_string())];
+        let cases = [
+            (
+                "for=203.0.113.7;proto=https, for=198.51.100.1",
+                Some("203.0.113.7"),
+            ),
+            (
+                "proto=https;For=\"198.51.100.9:4711\"",
+                Some("198.51.100.9"),
+            ),
+            ("for=\"[2001:db8::1]:4711\"", Some("2001:db8::1")),
+            ("for=unknown", None),
+            ("for=_hidden, for=10.0.0.1", None),
+            ("by=10.0.0.1", None),
+            ("", None),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(forwarded_for(&head(value)), expected, "{value}");
+        }
+        assert_eq!(forwarded_for(&[]), None);
     }
 
     #[test]

@@ -81,6 +81,9 @@ pub struct ClientAddress {
     /// the entry this many places from the right: with fewer proxies really in front, the
     /// client chooses it.
     pub xff_num_trusted_hops: u32,
+    /// The filter takes the Service Control caller IP from `Forwarded: for=` when sent
+    /// (`--client-ip-from-forwarded-header`); Envoy's own address (and the log) is unchanged.
+    pub from_forwarded_header: bool,
 }
 
 impl Default for ClientAddress {
@@ -89,6 +92,7 @@ impl Default for ClientAddress {
         ClientAddress {
             use_remote_address: false,
             xff_num_trusted_hops: 2,
+            from_forwarded_header: false,
         }
     }
 }
@@ -555,6 +559,7 @@ mod tests {
         edge.client_address = ClientAddress {
             use_remote_address: true,
             xff_num_trusted_hops: 0,
+            from_forwarded_header: false,
         };
         let b = render(&edge, &[(local, 15_000, None)], None, None);
         assert_eq!(hcm(&b)["use_remote_address"], true);

@@ -73,6 +73,11 @@ pub struct CompileArgs {
     /// its own address (and so passes IP-restricted keys). ESPv2's default.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=64))]
     pub envoy_xff_num_trusted_hops: u32,
+    /// Take the caller IP that Service Control checks keys against from the first
+    /// `Forwarded: for=` of the request (ESPv2's --client_ip_from_forwarded_header); trust it
+    /// only behind a proxy that sets that header.
+    #[arg(long)]
+    pub client_ip_from_forwarded_header: bool,
     /// CA bundle that verifies https backends.
     #[arg(long, default_value = "/etc/ssl/certs/ca-certificates.crt")]
     pub root_certs: String,
@@ -152,6 +157,7 @@ impl CompileArgs {
                 client_address: ClientAddress {
                     use_remote_address: self.envoy_use_remote_address,
                     xff_num_trusted_hops: self.envoy_xff_num_trusted_hops,
+                    from_forwarded_header: self.client_ip_from_forwarded_header,
                 },
             },
             jwt: JwtOptions {

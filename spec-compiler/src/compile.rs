@@ -225,6 +225,7 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         generated_header_prefix: options.generated_header_prefix.clone(),
         jwt_no_default_audience: options.jwt.no_default_audience,
         jwt_pad_userinfo: options.jwt.pad_userinfo,
+        client_ip_from_forwarded: b.client_address.from_forwarded_header,
         providers: jwt.providers,
         jwks_clusters: jwt.clusters.filter_entries(),
     };

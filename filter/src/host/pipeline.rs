@@ -21,7 +21,7 @@ use super::tokens::{current_token, TokenAnswer};
 use crate::decision::translated_path;
 use crate::jwt_auth::{authenticate, JwtOutcome, Pass};
 use crate::local_reply::LocalReply;
-use crate::service_control::{caller_ip, needs_flow};
+use crate::service_control::{caller_ip, forwarded_for, needs_flow};
 use crate::waiters::{JwtPending, Onward, Pending, Waiter};
 
 /// Where a request stands after running the stages it could.
@@ -216,7 +216,12 @@ fn after_jwt(
         operation_id,
         headers: &onward.headers,
         path,
-        caller_ip: caller_ip(&source),
+        caller_ip: state
+            .gateway
+            .client_ip_from_forwarded
+            .then(|| forwarded_for(&onward.headers))
+            .flatten()
+            .unwrap_or_else(|| caller_ip(&source)),
         key_required,
     };
     let (flow, step) = Flow::start_for(

@@ -2,7 +2,8 @@
 //! (what IP-restricted keys are checked against) and the access log's `client=`.
 //! ESPv2's defaults trust two proxies' `X-Forwarded-For` entries: with no proxy in front,
 //! a client that sends three entries picks its own address. `--envoy-use-remote-address`
-//! with `--envoy-xff-num-trusted-hops` says how many proxies really sit in front.
+//! with `--envoy-xff-num-trusted-hops` says how many proxies really sit in front;
+//! `--client-ip-from-forwarded-header` takes it from RFC 7239's `Forwarded: for=`.
 
 use wasp_tests::fake_control::Answer;
 use wasp_tests::{CompileInput, EchoBackend, FakeControl, Gateway};
@@ -92,4 +93,29 @@ fn one_trusted_proxy_supplies_the_client_address() {
     // forged; only the proxy's entry is believed.
     let (ip, logged) = caller_ip(&gw, &fake, "AIzaD", Some("6.6.6.6, 9.9.9.9"));
     assert_eq!((ip.as_str(), logged.as_str()), ("9.9.9.9", "9.9.9.9"));
+}
+
+#[test]
+fn the_caller_ip_can_come_from_the_forwarded_header() {
+    let fake = FakeControl::start(0, Answer::Allow);
+    let forwarded = "for=\"[2001:db8::7]:4711\";proto=https, for=198.51.100.1";
+    let caller = |gw: &Gateway, key: &str| {
+        let path = format!("/items?key={key}");
+        let reply = gw.send("GET", &path, &[("forwarded", forwarded)]);
+        assert_eq!(reply.status, 200, "{reply:?}");
+        let check = fake.checks().pop().expect("a Check was made");
+        let labels = check.operation.expect("an operation").labels;
+        labels
+            .get("servicecontrol.googleapis.com/caller_ip")
+            .cloned()
+            .unwrap_or_default()
+    };
+    // By default Forwarded is just a header: the caller is the connection's peer.
+    let gw = gateway(&fake, &[]);
+    assert_eq!(caller(&gw, "AIzaE"), "127.0.0.1");
+    let gw = gateway(&fake, &["--client-ip-from-forwarded-header"]);
+    assert_eq!(caller(&gw, "AIzaF"), "2001:db8::7");
+    // Without the header the peer is used.
+    let (ip, _) = caller_ip(&gw, &fake, "AIzaG", None);
+    assert_eq!(ip, "127.0.0.1");
 }
