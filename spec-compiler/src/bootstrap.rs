@@ -171,11 +171,15 @@ fn listener(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> Value
     if let Some(tls) = &plan.edge.tls {
         chain["transport_socket"] = tls.transport_socket();
     }
-    json!({
+    let mut listener = json!({
         "name": "wasp",
         "address": socket_address(options.listen),
         "filter_chains": [chain],
-    })
+    });
+    if let Some(limit) = plan.edge.connection_buffer_limit_bytes {
+        listener["per_connection_buffer_limit_bytes"] = json!(limit);
+    }
+    listener
 }
 
 /// ESPv2's HCM settings (espv2-behaviour.md 1.3).

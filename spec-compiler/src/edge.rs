@@ -46,7 +46,25 @@ pub struct EdgeFlags {
     /// PEM CA bundle: clients must present a certificate it signed (mutual TLS).
     #[arg(long, value_name = "PATH")]
     pub ssl_server_root_cert: Option<String>,
+    /// Oldest TLS version the listener accepts: TLSv1.0, TLSv1.1, TLSv1.2 or TLSv1.3
+    /// [default: Envoy's, TLSv1.2].
+    #[arg(long, value_name = "VERSION", value_parser = TLS_VERSIONS)]
+    pub ssl_minimum_protocol: Option<String>,
+    /// Newest TLS version the listener accepts [default: Envoy's, TLSv1.3].
+    #[arg(long, value_name = "VERSION", value_parser = TLS_VERSIONS)]
+    pub ssl_maximum_protocol: Option<String>,
+    /// The listener's TLS 1.2 cipher suites, colon-separated as OpenSSL/BoringSSL name them
+    /// (ECDHE-RSA-AES128-GCM-SHA256:...) [default: Envoy's].
+    #[arg(long, value_name = "LIST")]
+    pub ssl_server_cipher_suites: Option<String>,
+    /// Bytes Envoy buffers per downstream connection (ESPv2's
+    /// --envoy_connection_buffer_limit_bytes) [default: Envoy's, 1 MiB].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1024..))]
+    pub envoy_connection_buffer_limit_bytes: Option<u32>,
 }
+
+/// The names ESPv2's --ssl_minimum_protocol takes.
+const TLS_VERSIONS: [&str; 4] = ["TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"];
 
 /// The listener's TLS: its certificate and, for mutual TLS, the CA clients must prove.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +72,10 @@ pub struct ListenerTls {
     pub cert: String,
     pub key: String,
     pub client_ca: Option<String>,
+    /// Envoy's names (`TLSv1_2`).
+    pub minimum_version: Option<&'static str>,
+    pub maximum_version: Option<&'static str>,
+    pub cipher_suites: Vec<String>,
 }
 
 /// One header a route adds.
@@ -74,6 +96,7 @@ pub struct EdgeOptions {
     pub request_headers: Vec<HeaderEdit>,
     pub response_headers: Vec<HeaderEdit>,
     pub tls: Option<ListenerTls>,
+    pub connection_buffer_limit_bytes: Option<u32>,
 }
 
 impl EdgeFlags {
@@ -107,15 +130,57 @@ impl EdgeFlags {
             &self.append_response_header,
             true,
         ));
+        let minimum_version = self.ssl_minimum_protocol.as_deref().map(envoy_tls_version);
+        let maximum_version = self.ssl_maximum_protocol.as_deref().map(envoy_tls_version);
+        if let (Some(min), Some(max)) = (&self.ssl_minimum_protocol, &self.ssl_maximum_protocol) {
+            if min > max {
+                problems.push(Diagnostic::option(
+                    "--ssl-minimum-protocol",
+                    format!("{min} is newer than --ssl-maximum-protocol {max}; swap them"),
+                ));
+            }
+        }
+        let cipher_suites: Vec<String> = self
+            .ssl_server_cipher_suites
+            .iter()
+            .flat_map(|list| list.split(':'))
+            .map(str::trim)
+            .filter(|suite| !suite.is_empty())
+            .map(str::to_string)
+            .collect();
         let tls = match (&self.ssl_server_cert, &self.ssl_server_key) {
             (Some(cert), Some(key)) => Some(ListenerTls {
                 cert: cert.clone(),
                 key: key.clone(),
                 client_ca: self.ssl_server_root_cert.clone(),
+                minimum_version,
+                maximum_version,
+                cipher_suites,
             }),
             (None, None) => {
-                if self.ssl_server_root_cert.is_some() {
-                    problems.push(Diagnostic::option("--ssl-server-root-cert", "client certificates need an HTTPS listener; add --ssl-server-cert and --ssl-server-key"));
+                let tls_only = [
+                    (
+                        "--ssl-server-root-cert",
+                        self.ssl_server_root_cert.is_some(),
+                    ),
+                    (
+                        "--ssl-minimum-protocol",
+                        self.ssl_minimum_protocol.is_some(),
+                    ),
+                    (
+                        "--ssl-maximum-protocol",
+                        self.ssl_maximum_protocol.is_some(),
+                    ),
+                    (
+                        "--ssl-server-cipher-suites",
+                        self.ssl_server_cipher_suites.is_some(),
+                    ),
+                ];
+                for (flag, _) in tls_only.iter().filter(|(_, given)| *given) {
+                    problems.push(Diagnostic::option(
+                        flag,
+                        "this needs an HTTPS listener; add --ssl-server-cert and --ssl-server-key",
+                    ));
                 }
                 None
             }
@@ -139,6 +204,7 @@ impl EdgeFlags {
         }
         Ok(EdgeOptions {
             tls,
+            connection_buffer_limit_bytes: self.envoy_connection_buffer_limit_bytes,
             healthz,
             underscores_in_headers: self.underscores_in_headers,
             strict_transport_security: self.enable_strict_transport_security,
@@ -150,6 +216,16 @@ impl EdgeFlags {
     /// For the config hash.
     pub fn hashed(&self) -> String {
         format!("{self:?}")
+    }
+}
+
+/// `TLSv1.2` -> Envoy's `TLSv1_2` (the parser only lets ESPv2's four names through).
+fn envoy_tls_version(version: &str) -> &'static str {
+    match version {
+        "TLSv1.0" => "TLSv1_0",
+        "TLSv1.1" => "TLSv1_1",
+        "TLSv1.3" => "TLSv1_3",
+        _ => "TLSv1_2",
     }
 }
 
@@ -262,6 +338,19 @@ impl ListenerTls {
             common["validation_context"] = json!({ "trusted_ca": { "filename": ca } });
             context["require_client_certificate"] = json!(true);
         }
+        let mut params = serde_json::Map::new();
+        if let Some(min) = self.minimum_version {
+            params.insert("tls_minimum_protocol_version".into(), json!(min));
+        }
+        if let Some(max) = self.maximum_version {
+            params.insert("tls_maximum_protocol_version".into(), json!(max));
+        }
+        if !self.cipher_suites.is_empty() {
+            params.insert("cipher_suites".into(), json!(self.cipher_suites));
+        }
+        if !params.is_empty() {
+            common["tls_params"] = Value::Object(params);
+        }
         context["common_tls_context"] = common;
         json!({ "name": "envoy.transport_sockets.tls", "typed_config": context })
     }
@@ -307,6 +396,10 @@ mod tests {
             ssl_server_cert: Some("/etc/wasp/tls.crt".into()),
             ssl_server_key: Some("/etc/wasp/tls.key".into()),
             ssl_server_root_cert: Some("/etc/wasp/clients.pem".into()),
+            ssl_minimum_protocol: Some("TLSv1.3".into()),
+            ssl_maximum_protocol: None,
+            ssl_server_cipher_suites: None,
+            envoy_connection_buffer_limit_bytes: Some(32768),
         }
         .options()
         .unwrap();
@@ -343,6 +436,11 @@ mod tests {
             context["common_tls_context"]["alpn_protocols"],
             json!(["h2", "http/1.1"])
         );
+        assert_eq!(
+            context["common_tls_context"]["tls_params"],
+            json!({ "tls_minimum_protocol_version": "TLSv1_3" })
+        );
+        assert_eq!(options.connection_buffer_limit_bytes, Some(32768));
     }
 
     #[test]

@@ -97,6 +97,18 @@ impl TestCa {
         identity: Option<ClientIdentity>,
         request: &[u8],
     ) -> Result<(Option<String>, String), String> {
+        self.exchange_with(addr, rustls::DEFAULT_VERSIONS, alpn, identity, request)
+    }
+
+    /// [`TestCa::exchange`] offering only these TLS versions.
+    pub fn exchange_with(
+        &self,
+        addr: std::net::SocketAddr,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+        alpn: &[&str],
+        identity: Option<ClientIdentity>,
+        request: &[u8],
+    ) -> Result<(Option<String>, String), String> {
         use std::io::{Read, Write};
         let mut roots = rustls::RootCertStore::empty();
         roots
@@ -104,7 +116,7 @@ impl TestCa {
             .map_err(|e| format!("CA not usable: {e}"))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(versions)
             .map_err(|e| e.to_string())?
             .with_root_certificates(roots);
         let mut config = match identity {

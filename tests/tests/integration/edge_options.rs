@@ -181,3 +181,40 @@ fn an_https_listener_speaks_h2_or_http1_and_can_require_client_certificates() {
     assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
     gw.assert_filter_alive();
 }
+
+#[test]
+fn the_listeners_tls_versions_and_buffer_limit_are_options() {
+    let ca = wasp_tests::TestCa::new();
+    let files = tempfile::tempdir().expect("a temp dir");
+    let (cert, key) = ca.write_server_files(files.path());
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let request = b"GET /hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let tls12: &[&'static rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+    let tls13: &[&'static rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
+    let tls = ["--ssl-server-cert", &cert, "--ssl-server-key", &key];
+
+    // Envoy's default takes TLS 1.2.
+    let gw = with_options(MATCHING, &tls);
+    let (_, response) = ca
+        .exchange_with(gw.envoy.listener, tls12, &["http/1.1"], None, request)
+        .expect("TLS 1.2 by default");
+    assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+
+    let strict = [
+        &tls[..],
+        &[
+            "--ssl-minimum-protocol",
+            "TLSv1.3",
+            "--envoy-connection-buffer-limit-bytes",
+            "32768",
+        ],
+    ]
+    .concat();
+    let gw = with_options(MATCHING, &strict);
+    let refused = ca.exchange_with(gw.envoy.listener, tls12, &["http/1.1"], None, request);
+    assert!(refused.is_err(), "TLS 1.2 was accepted: {refused:?}");
+    let (_, response) = ca
+        .exchange_with(gw.envoy.listener, tls13, &["http/1.1"], None, request)
+        .expect("TLS 1.3");
+    assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+}
