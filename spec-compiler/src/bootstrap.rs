@@ -54,6 +54,35 @@ pub struct BootstrapOptions {
     pub root_certs: String,
     /// Where the client address comes from: the listener connection, or `X-Forwarded-For`.
     pub client_address: ClientAddress,
+    /// Which addresses of a backend's DNS name Envoy uses (`--backend-dns-lookup-family`).
+    pub backend_dns_lookup_family: DnsLookupFamily,
+}
+
+/// ESPv2's `--backend_dns_lookup_family` values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum DnsLookupFamily {
+    Auto,
+    #[value(name = "v4only")]
+    V4Only,
+    #[value(name = "v6only")]
+    V6Only,
+    /// IPv4 when the name has one, else IPv6 (ESPv2's default).
+    #[default]
+    #[value(name = "v4preferred")]
+    V4Preferred,
+    All,
+}
+
+impl DnsLookupFamily {
+    fn envoy_name(self) -> &'static str {
+        match self {
+            DnsLookupFamily::Auto => "AUTO",
+            DnsLookupFamily::V4Only => "V4_ONLY",
+            DnsLookupFamily::V6Only => "V6_ONLY",
+            DnsLookupFamily::V4Preferred => "V4_PREFERRED",
+            DnsLookupFamily::All => "ALL",
+        }
+    }
 }
 
 /// ESPv2's path options; by default Envoy normalizes (RFC 3986: `%4A` -> `J`, `.`/`..`
@@ -119,7 +148,14 @@ pub fn bootstrap(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> 
     let mut clusters: Vec<Value> = plan
         .clusters
         .iter()
-        .map(|c| cluster(&c.name, &c.backend, &options.root_certs))
+        .map(|c| {
+            let mut backend = cluster(&c.name, &c.backend, &options.root_certs);
+            if backend.get("dns_lookup_family").is_some() {
+                backend["dns_lookup_family"] =
+                    json!(options.backend_dns_lookup_family.envoy_name());
+            }
+            backend
+        })
         .collect();
     if let Some(metadata) = plan.metadata {
         let mut metadata_cluster = cluster(METADATA_CLUSTER, metadata, &options.root_certs);
@@ -499,6 +535,7 @@ mod tests {
             paths: PathHandling::default(),
             root_certs: "/etc/ssl/certs/ca-certificates.crt".into(),
             client_address: ClientAddress::default(),
+            backend_dns_lookup_family: DnsLookupFamily::default(),
         }
     }
 
@@ -568,6 +605,23 @@ mod tests {
         let b = render(&edge, &[(local, 15_000, None)], None, None);
         assert_eq!(hcm(&b)["use_remote_address"], true);
         assert_eq!(hcm(&b)["xff_num_trusted_hops"], 0);
+    }
+
+    #[test]
+    fn backend_names_resolve_as_the_dns_option_says() {
+        let named = backend("https://api.example.com", false);
+        let b = render(&options(), &[(named.clone(), 15_000, None)], None, None);
+        assert_eq!(
+            b["static_resources"]["clusters"][0]["dns_lookup_family"],
+            "V4_PREFERRED"
+        );
+        let mut v6 = options();
+        v6.backend_dns_lookup_family = DnsLookupFamily::V6Only;
+        let b = render(&v6, &[(named, 15_000, None)], None, None);
+        assert_eq!(
+            b["static_resources"]["clusters"][0]["dns_lookup_family"],
+            "V6_ONLY"
+        );
     }
 
     #[test]

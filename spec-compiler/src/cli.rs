@@ -1,6 +1,6 @@
 //! The command line: `wasp compile SPEC... [options]`.
 
-use crate::bootstrap::{BootstrapOptions, ClientAddress, PathHandling};
+use crate::bootstrap::{BootstrapOptions, ClientAddress, DnsLookupFamily, PathHandling};
 use crate::compile::CompileOptions;
 use crate::cors::CorsFlags;
 use crate::edge::EdgeFlags;
@@ -78,6 +78,9 @@ pub struct CompileArgs {
     /// only behind a proxy that sets that header.
     #[arg(long)]
     pub client_ip_from_forwarded_header: bool,
+    /// Which addresses of a backend's DNS name Envoy connects to.
+    #[arg(long, value_enum, default_value_t = DnsLookupFamily::V4Preferred)]
+    pub backend_dns_lookup_family: DnsLookupFamily,
     /// CA bundle that verifies https backends.
     #[arg(long, default_value = "/etc/ssl/certs/ca-certificates.crt")]
     pub root_certs: String,
@@ -154,6 +157,7 @@ impl CompileArgs {
                     disallow_escaped_slashes: self.disallow_escaped_slashes_in_path,
                 },
                 root_certs: self.root_certs.clone(),
+                backend_dns_lookup_family: self.backend_dns_lookup_family,
                 client_address: ClientAddress {
                     use_remote_address: self.envoy_use_remote_address,
                     xff_num_trusted_hops: self.envoy_xff_num_trusted_hops,

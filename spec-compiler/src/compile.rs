@@ -195,6 +195,10 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         ("paths", format!("{:?}", b.paths)),
         ("root_certs", b.root_certs.clone()),
         ("client_address", format!("{:?}", b.client_address)),
+        (
+            "backend_dns_lookup_family",
+            format!("{:?}", b.backend_dns_lookup_family),
+        ),
         ("jwt", format!("{:?}", options.jwt)),
         ("ignore_jwt_scopes", options.ignore_jwt_scopes.to_string()),
         (

@@ -388,3 +388,19 @@ fn an_https_backend_signed_by_an_untrusted_ca_is_refused() {
         "no certificate verification failure counted:\n{stats}"
     );
 }
+
+/// `--backend-dns-lookup-family` (ESPv2's): a backend named `localhost` is reached over
+/// IPv4 by default; told to use IPv6 only, Envoy finds no address the IPv4-only echo
+/// backend listens on and answers 503.
+#[test]
+fn backend_names_resolve_as_the_dns_lookup_family_says() {
+    let spec = "swagger: \"2.0\"\ninfo: {title: dns, version: \"1.0\"}\nhost: dns.example.com\npaths:\n  /hello:\n    get: {operationId: hello}\n";
+    let echo = EchoBackend::start();
+    let by_name = format!("http://localhost:{}", echo.addr().port());
+    let gw = Gateway::start_compiled(&CompileInput::new(spec), &by_name, None);
+    assert_eq!(gw.get("/hello").status, 200);
+    let v6 = CompileInput::new(spec).args(["--backend-dns-lookup-family", "v6only"]);
+    let gw = Gateway::start_compiled(&v6, &by_name, None);
+    assert_eq!(gw.get("/hello").status, 503);
+    drop(echo);
+}
