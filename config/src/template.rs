@@ -171,6 +171,33 @@ impl PathTemplate {
     }
 }
 
+/// The template as a spec would write it; parsing the text gives the same template back.
+impl fmt::Display for PathTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for segment in &self.segments {
+            match segment {
+                Segment::Literal(literal) => write!(f, "/{literal}")?,
+                Segment::Single(None) => f.write_str("/*")?,
+                Segment::Single(Some(name)) => write!(f, "/{{{name}}}")?,
+                Segment::Multi(None) => f.write_str("/**")?,
+                Segment::Multi(Some(name)) => write!(f, "/{{{name}=**}}")?,
+            }
+        }
+        if self.segments.is_empty() {
+            f.write_str("/")?;
+        }
+        // A last literal with a `:` would read as segment + verb unless a `/` follows it
+        // (the verb is looked for after the last `/`; `/x/:verb` is `/x:verb`).
+        if matches!(self.segments.last(), Some(Segment::Literal(l)) if l.contains(':')) {
+            f.write_str("/")?;
+        }
+        if let Some(verb) = &self.verb {
+            write!(f, ":{verb}")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +234,19 @@ mod tests {
             PathTemplate::parse("/a/").unwrap(),
             PathTemplate::parse("/a").unwrap()
         );
+    }
+
+    #[test]
+    fn renders_as_written() {
+        for text in [
+            "/",
+            "/v1/{name}:cancel",
+            "/files/{path=**}",
+            "/a/*/b/**",
+            "/x:y/:verb",
+        ] {
+            assert_eq!(PathTemplate::parse(text).unwrap().to_string(), text);
+        }
     }
 
     #[test]

@@ -113,34 +113,6 @@ pub fn compile_options(extra: &[&str]) -> CompileOptions {
     args.compile_options()
 }
 
-/// The template's text as a spec would write it; parsing it gives the template back.
-pub fn render(template: &PathTemplate) -> String {
-    let mut text = String::new();
-    for segment in &template.segments {
-        text.push('/');
-        match segment {
-            Segment::Literal(literal) => text.push_str(literal),
-            Segment::Single(None) => text.push('*'),
-            Segment::Single(Some(name)) => text.push_str(&format!("{{{name}}}")),
-            Segment::Multi(None) => text.push_str("**"),
-            Segment::Multi(Some(name)) => text.push_str(&format!("{{{name}=**}}")),
-        }
-    }
-    if template.segments.is_empty() {
-        text.push('/');
-    }
-    // A last literal with a `:` would read as segment + verb unless a `/` follows it (the
-    // parser looks for the verb after the last `/`; `/x/:verb` is `/x:verb`).
-    if matches!(template.segments.last(), Some(Segment::Literal(l)) if l.contains(':')) {
-        text.push('/');
-    }
-    if let Some(verb) = &template.verb {
-        text.push(':');
-        text.push_str(verb);
-    }
-    text
-}
-
 /// A request path the template matches: literals as written, `v<i>` for a `*`, two segments
 /// for a `**`, the verb after a `:`.
 pub fn instantiate(template: &PathTemplate) -> String {
@@ -166,7 +138,7 @@ pub fn instantiate(template: &PathTemplate) -> String {
 /// Parsing a template's rendering gives the same template (the parser is a function of the
 /// structure, and the structure holds everything the parser kept).
 pub fn check_template_round_trip(text: &str, template: &PathTemplate) {
-    let rendered = render(template);
+    let rendered = template.to_string();
     match PathTemplate::parse(&rendered) {
         Ok(again) => assert_eq!(
             &again, template,
