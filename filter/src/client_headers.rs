@@ -8,25 +8,17 @@
 //! strips (`x-envoy-original-path`, which the access log prints). So the filter removes an
 //! explicit list whatever the listener's settings; each entry is tested through Envoy.
 
+use std::sync::LazyLock;
+
 use wasp_config::INTERNAL_HEADER_PREFIX;
-use wasp_jwt::userinfo::USERINFO_HEADER;
 
 use crate::backend_auth::FORWARDED_AUTHORIZATION;
 use crate::method_override;
 
-/// Headers the API-key stage sets after a verified Check (ESPv2's names); a backend may
-/// trust them, so a client's copies never pass, whether or not keys are checked.
-pub const CONSUMER_HEADERS: [&str; 2] = [
-    "x-endpoint-api-consumer-type",
-    "x-endpoint-api-consumer-number",
-];
-
-/// Where the matched operation's name goes upstream when configured (ESPv2's name); a
-/// client's copy never passes either way.
-pub const OPERATION_NAME_HEADER: &str = "x-endpoint-api-operation-name";
-
 /// The headers the gateway generates for the backend, named with the configured prefix
-/// (ESPv2's `--generated_header_prefix`, default `X-Endpoint-`), lower case.
+/// (ESPv2's `--generated_header_prefix`, default `X-Endpoint-`), lower case: the user info
+/// after a verified JWT, the consumer after a verified Check, the operation name when
+/// configured. A backend may trust them, so a client's copies never pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GeneratedHeaders {
     pub userinfo: String,
@@ -64,6 +56,9 @@ impl Default for GeneratedHeaders {
         GeneratedHeaders::with_prefix(wasp_config::DEFAULT_GENERATED_HEADER_PREFIX)
     }
 }
+
+/// The generated headers under ESPv2's default names, removed whatever the prefix.
+static DEFAULT_GENERATED: LazyLock<GeneratedHeaders> = LazyLock::new(GeneratedHeaders::default);
 
 /// Method-override spellings the gateway does not interpret. A backend framework that
 /// honours one would run the request as a method the gateway did not authorize.
@@ -130,9 +125,9 @@ pub fn to_strip<'h>(
     found
 }
 
-/// The internal prefix, `X-Forwarded-Authorization`, `X-Endpoint-API-UserInfo` and the
-/// consumer headers (only the filter sets them, after a verified JWT or key), every
-/// method override (the one applied is dropped after use) and Envoy's own headers.
+/// The internal prefix, `X-Forwarded-Authorization` and the generated headers under their
+/// default names (only the filter sets them), every method override (the one applied is
+/// dropped after use) and Envoy's own headers.
 fn is_spoofable(name: &str, envoy_sets_external_address: bool) -> bool {
     // Every name here starts with `x-`: most of a request's headers are decided by that
     // (this runs for every header of every request).
@@ -145,14 +140,9 @@ fn is_spoofable(name: &str, envoy_sets_external_address: bool) -> bool {
             || (!envoy_sets_external_address && name.eq_ignore_ascii_case(EXTERNAL_ADDRESS));
     }
     starts_with_ignoring_case(name, INTERNAL_HEADER_PREFIX)
-        || named(&[
-            FORWARDED_AUTHORIZATION,
-            USERINFO_HEADER,
-            method_override::HEADER,
-            OPERATION_NAME_HEADER,
-        ])
-        || named(&CONSUMER_HEADERS)
+        || named(&[FORWARDED_AUTHORIZATION, method_override::HEADER])
         || named(&UNINTERPRETED_OVERRIDES)
+        || DEFAULT_GENERATED.contains(name)
 }
 
 fn starts_with_ignoring_case(name: &str, prefix: &str) -> bool {
@@ -175,7 +165,9 @@ mod tests {
     fn every_listed_header_is_stripped_in_any_case() {
         let mut names: Vec<String> = ENVOY_HEADERS.iter().map(|h| h.to_string()).collect();
         names.extend(UNINTERPRETED_OVERRIDES.iter().map(|h| h.to_uppercase()));
-        names.extend(CONSUMER_HEADERS.iter().map(|h| h.to_string()));
+        let defaults = GeneratedHeaders::default();
+        names.push(defaults.consumer_type.clone());
+        names.push(defaults.consumer_number.clone());
         names.push("X-Forwarded-Authorization".into());
         names.push("X-Endpoint-Api-Operation-Name".into());
         names.push("x-wasp-route".into());
@@ -233,5 +225,10 @@ mod tests {
             ]
         );
         assert!(generated.is_consumer("GW-API-CONSUMER-TYPE"));
+        // The default names are ESPv2's, the one the JWT crate documents among them.
+        assert_eq!(
+            GeneratedHeaders::default().userinfo,
+            wasp_jwt::userinfo::USERINFO_HEADER
+        );
     }
 }
