@@ -201,11 +201,20 @@ fn after_jwt(
         return after_control(state, context_id, onward, now_ms);
     }
     let operation_id = control.ids.borrow_mut().next_id();
-    let source = hostcalls::get_property(vec!["source", "address"])
-        .ok()
-        .flatten()
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .unwrap_or_default();
+    let forwarded = state
+        .gateway
+        .client_ip_from_forwarded
+        .then(|| forwarded_for(&onward.headers))
+        .flatten();
+    // Envoy's address is a property lookup (a host call): only when Forwarded did not say.
+    let source = match forwarded {
+        Some(_) => String::new(),
+        None => hostcalls::get_property(vec!["source", "address"])
+            .ok()
+            .flatten()
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default(),
+    };
     let path = onward
         .headers
         .iter()
@@ -216,12 +225,7 @@ fn after_jwt(
         operation_id,
         headers: &onward.headers,
         path,
-        caller_ip: state
-            .gateway
-            .client_ip_from_forwarded
-            .then(|| forwarded_for(&onward.headers))
-            .flatten()
-            .unwrap_or_else(|| caller_ip(&source)),
+        caller_ip: forwarded.unwrap_or_else(|| caller_ip(&source)),
         key_required,
     };
     let (flow, step) = Flow::start_for(
