@@ -105,10 +105,10 @@ pub fn decide<'g, 'h>(gateway: &'g Gateway, headers: &'h [(String, String)]) -> 
         ),
         method: method_changed.then_some(method),
         backend_auth: backend_auth_step(rules, headers),
-        // Without the query: it may carry an API key that `--remove-api-key` takes out.
         operation_name_header: gateway
             .send_operation_name
             .then_some(gateway.generated.operation_name.as_str()),
+        // Without the query: it may carry an API key that `--remove-api-key` takes out.
         original_path: path
             .is_some()
             .then(|| sent_path.split('?').next().unwrap_or_default()),

@@ -13,8 +13,8 @@ use crate::decision::Forward;
 use crate::local_reply::{LocalReply, CONTENT_TYPE};
 
 /// Strips client-sent headers, keeps the client's path when it will be translated,
-/// applies a method override, pins the route and records the operation. The route header goes after the removals, so a
-/// client-sent copy never survives.
+/// applies a method override, pins the route and records the operation. The route
+/// header goes after the removals, so a client-sent copy never survives.
 pub(super) fn route(forward: &Forward) -> Result<(), Status> {
     for name in &forward.headers_to_remove {
         hostcalls::remove_map_value(MapType::HttpRequestHeaders, name)?;
