@@ -12,6 +12,21 @@ pub fn method_not_allowed(template: &str) -> String {
     )
 }
 
+/// A local reply in ESPv2's shape whose message starts with `prefix` (the rest names a
+/// detail that varies, such as the error Envoy reported).
+pub fn local_reply_starting(reply: &Reply, status: u16, prefix: &str) {
+    assert_eq!(reply.status, status, "status; reply: {reply:?}");
+    let content_type = reply.header("content-type").unwrap_or_default();
+    assert!(
+        content_type.starts_with("application/json"),
+        "content-type {content_type:?}; reply: {reply:?}"
+    );
+    let body = reply.json();
+    assert_eq!(body["code"], status, "code; reply: {reply:?}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with(prefix), "message; reply: {reply:?}");
+}
+
 /// A local reply in ESPv2's shape: `status`, `content-type: application/json`
 /// and a body that parses to exactly `{"code":status,"message":message}`.
 pub fn local_reply(reply: &Reply, status: u16, message: &str) {
