@@ -24,11 +24,16 @@ fn gateway(fake: &FakeControl, args: &[&str]) -> Gateway {
     Gateway::start_compiled(&input, &url, Some(echo))
 }
 
-/// The caller IP of the last Check, and the `client=` of this request's log line.
-fn caller_ip(gw: &Gateway, fake: &FakeControl, key: &str, xff: Option<&str>) -> (String, String) {
+/// Sends a keyed request with `headers`; the caller IP of its Check and the `client=` of
+/// its log line.
+fn caller_ip(
+    gw: &Gateway,
+    fake: &FakeControl,
+    key: &str,
+    headers: &[(&str, &str)],
+) -> (String, String) {
     let path = format!("/items?key={key}");
-    let headers: Vec<(&str, &str)> = xff.map(|v| ("x-forwarded-for", v)).into_iter().collect();
-    let (reply, line) = gw.send_logged_line_with("GET", &path, &headers);
+    let (reply, line) = gw.send_logged_line_with("GET", &path, headers);
     assert_eq!(reply.status, 200, "{reply:?}");
     let check = fake.checks().pop().expect("a Check was made");
     let labels = check.operation.expect("an operation").labels;
@@ -49,7 +54,7 @@ fn by_default_two_forwarded_entries_are_trusted_as_in_espv2() {
     let fake = FakeControl::start(0, Answer::Allow);
     let gw = gateway(&fake, &[]);
     // The risk the README states: with no proxy in front, the client chose 6.6.6.6.
-    let (ip, logged) = caller_ip(&gw, &fake, "AIzaOne", Some(FORGED_XFF));
+    let (ip, logged) = caller_ip(&gw, &fake, "AIzaOne", &[("x-forwarded-for", FORGED_XFF)]);
     assert_eq!((ip.as_str(), logged.as_str()), ("6.6.6.6", "6.6.6.6"));
 }
 
@@ -64,8 +69,9 @@ fn the_connection_address_is_used_when_no_proxy_is_trusted() {
             "0",
         ],
     );
-    for (key, xff) in [("AIzaA", Some(FORGED_XFF)), ("AIzaB", None)] {
-        let (ip, logged) = caller_ip(&gw, &fake, key, xff);
+    let forged = [("x-forwarded-for", FORGED_XFF)];
+    for (key, headers) in [("AIzaA", &forged[..]), ("AIzaB", &[])] {
+        let (ip, logged) = caller_ip(&gw, &fake, key, headers);
         assert_eq!((ip.as_str(), logged.as_str()), ("127.0.0.1", "127.0.0.1"));
     }
     // Envoy appends the peer to X-Forwarded-For (a loopback peer as this host's address).
@@ -91,7 +97,12 @@ fn one_trusted_proxy_supplies_the_client_address() {
     );
     // The proxy (this test) appended the client it saw, 9.9.9.9, after what the client
     // forged; only the proxy's entry is believed.
-    let (ip, logged) = caller_ip(&gw, &fake, "AIzaD", Some("6.6.6.6, 9.9.9.9"));
+    let (ip, logged) = caller_ip(
+        &gw,
+        &fake,
+        "AIzaD",
+        &[("x-forwarded-for", "6.6.6.6, 9.9.9.9")],
+    );
     assert_eq!((ip.as_str(), logged.as_str()), ("9.9.9.9", "9.9.9.9"));
 }
 
@@ -99,23 +110,13 @@ fn one_trusted_proxy_supplies_the_client_address() {
 fn the_caller_ip_can_come_from_the_forwarded_header() {
     let fake = FakeControl::start(0, Answer::Allow);
     let forwarded = "for=\"[2001:db8::7]:4711\";proto=https, for=198.51.100.1";
-    let caller = |gw: &Gateway, key: &str| {
-        let path = format!("/items?key={key}");
-        let reply = gw.send("GET", &path, &[("forwarded", forwarded)]);
-        assert_eq!(reply.status, 200, "{reply:?}");
-        let check = fake.checks().pop().expect("a Check was made");
-        let labels = check.operation.expect("an operation").labels;
-        labels
-            .get("servicecontrol.googleapis.com/caller_ip")
-            .cloned()
-            .unwrap_or_default()
-    };
+    let caller = |gw: &Gateway, key: &str| caller_ip(gw, &fake, key, &[("forwarded", forwarded)]).0;
     // By default Forwarded is just a header: the caller is the connection's peer.
     let gw = gateway(&fake, &[]);
     assert_eq!(caller(&gw, "AIzaE"), "127.0.0.1");
     let gw = gateway(&fake, &["--client-ip-from-forwarded-header"]);
     assert_eq!(caller(&gw, "AIzaF"), "2001:db8::7");
     // Without the header the peer is used.
-    let (ip, _) = caller_ip(&gw, &fake, "AIzaG", None);
+    let (ip, _) = caller_ip(&gw, &fake, "AIzaG", &[]);
     assert_eq!(ip, "127.0.0.1");
 }
