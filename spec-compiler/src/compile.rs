@@ -276,11 +276,7 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
 
 /// The prefix starts header names, so it must be made of header-name characters.
 fn check_header_prefix(prefix: &str) -> Result<(), String> {
-    let valid = !prefix.is_empty()
-        && prefix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$&'*+-.^_`|~".contains(&b));
-    if valid {
+    if crate::edge::is_header_token(prefix) {
         Ok(())
     } else {
         Err(format!(
