@@ -46,6 +46,26 @@ pub struct IdTokenSource {
     pub timeout_ms: u64,
     /// Fetch a new token this long before the current one expires.
     pub refresh_before_expiry_s: u64,
+    /// ID tokens minted by IAM for another service account instead of the metadata
+    /// server's own identity (`--backend-auth-iam-service-account`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam: Option<IamIdTokens>,
+}
+
+/// IAM Credentials' `generateIdToken`: `POST <path>` with the metadata server's access
+/// token as `Authorization: Bearer`, body `{"audience", "includeEmail": true,
+/// "delegates"}`, answer `{"token": "<jwt>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IamIdTokens {
+    /// Envoy cluster of the IAM Credentials API.
+    pub cluster: String,
+    /// `:authority` of the call (`iamcredentials.googleapis.com`).
+    pub authority: String,
+    /// `/v1/projects/-/serviceAccounts/<account>:generateIdToken`.
+    pub path: String,
+    /// The delegation chain as IAM names it: `projects/-/serviceAccounts/<account>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delegates: Vec<String>,
 }
 
 impl IdTokenSource {
@@ -58,6 +78,7 @@ impl IdTokenSource {
             access_token_path: default_access_token_path(),
             timeout_ms: 5_000,
             refresh_before_expiry_s: 60,
+            iam: None,
         }
     }
 }

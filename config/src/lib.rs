@@ -16,8 +16,8 @@ pub use auth::{
     Alternative, JwksCluster, JwksSource, JwtRequirement, Provider, SecurityRequirement,
     TokenLocation,
 };
-pub use backend::{BackendAuth, IdTokenSource, PathTranslation, ACCESS_TOKEN_KEY};
-pub use template::{PathTemplate, Segment, TemplateError};
+pub use backend::{BackendAuth, IamIdTokens, IdTokenSource, PathTranslation, ACCESS_TOKEN_KEY};
+pub use template::{PathTemplate, Segment, TemplateError, Variable};
 
 /// Bumped when a change to this schema is not backwards compatible.
 pub const SCHEMA_VERSION: u32 = 1;

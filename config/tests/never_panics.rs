@@ -27,7 +27,7 @@ fn check_template(text: &str) -> Result<(), TestCaseError> {
     if let Some(pos) = template
         .segments
         .iter()
-        .position(|s| matches!(s, Segment::Multi(_)))
+        .position(|s| matches!(s, Segment::Multi))
     {
         prop_assert_eq!(pos + 1, template.segments.len(), "{:?}: ** not last", text);
     }

@@ -35,6 +35,7 @@ use crate::quota::{
 };
 use crate::reply::{Reply, MISSING_KEY_MESSAGE};
 use crate::report::ReportRecord;
+use crate::request_log::RequestLog;
 use std::collections::BTreeMap;
 use wasp_servicecontrol::{AllocateQuotaResponse, CheckResponse, Message};
 
@@ -249,6 +250,13 @@ impl Flow {
         response_size: u64,
     ) -> ReportRecord {
         let verified_key = self.verified_key().map(str::to_string);
+        let log = RequestLog {
+            caller_ip: self.facts.caller_ip.clone(),
+            referer: self.facts.referer.clone(),
+            key_state: Some(self.key_state),
+            api_key: self.api_key().map(str::to_string),
+            ..RequestLog::default()
+        };
         ReportRecord {
             operation: self.operation.clone(),
             verified_key,
@@ -258,7 +266,19 @@ impl Flow {
             backend_latency_ms,
             request_size,
             response_size,
+            jwt_credential: None,
+            log,
         }
+    }
+
+    /// The client address the labels name.
+    pub fn caller_ip(&self) -> &str {
+        &self.facts.caller_ip
+    }
+
+    /// The API key the request sent, once one was found.
+    pub fn api_key(&self) -> Option<&str> {
+        self.key.as_ref().map(|found| found.key.as_str())
     }
 
     /// ESPv2's `api_key_state` of this request so far.

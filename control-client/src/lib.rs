@@ -30,6 +30,7 @@ pub mod policy;
 pub mod quota;
 pub mod reply;
 pub mod report;
+pub mod request_log;
 pub mod requiredness;
 
 pub use callout::{CallKind, Callout, CalloutResult, MAX_ANSWER_BYTES};

@@ -4,21 +4,27 @@
 //! Each aggregated operation carries `request_count` (the number of requests it stands for),
 //! latency distributions (ESPv2's 29 exponential buckets, growth 2, scale 1e-6 s) and size
 //! distributions (8 buckets, growth 10, scale 1). The consumer (`api_key:<key>`) is set only
-//! for a key Check verified. Memory is bounded by `max_operations` aggregates. Not sent (yet):
-//! ESPv2's per-request `endpoints_log` entries and by-consumer operation copies.
+//! for a key Check verified. Every request also leaves its `endpoints_log` entry
+//! ([`crate::request_log`]) in its aggregate, so Cloud Logging sees each one. Memory is bounded
+//! by `max_operations` aggregates and [`MAX_LOG_ENTRIES`] entries per batch (a batch that
+//! reaches either is sent). Not sent (yet): ESPv2's by-consumer operation copies.
 
 use crate::callout::{CallKind, Callout, CalloutResult};
 use crate::config::ControlClientConfig;
 use crate::policy::{classify, should_retry, Transport};
+use crate::request_log::{log_entry, Finished, RequestLog, ServiceFacts};
 use crate::timestamp;
 use std::collections::BTreeMap;
 use wasp_servicecontrol::distribution::{BucketOption, ExponentialBuckets};
 use wasp_servicecontrol::{
-    Distribution, Message, MetricValue, MetricValueSet, Operation, ReportRequest,
+    Distribution, LogEntry, Message, MetricValue, MetricValueSet, Operation, ReportRequest,
 };
 
 /// ESPv2's operation name for requests no operation matched (404 / 405).
 pub const UNKNOWN_OPERATION: &str = "<Unknown Operation Name>";
+
+/// Log entries one batch holds at most before it is sent.
+pub const MAX_LOG_ENTRIES: usize = 1_000;
 
 const PRODUCER: &str = "serviceruntime.googleapis.com/api/producer/";
 const CONSUMER: &str = "serviceruntime.googleapis.com/api/consumer/";
@@ -37,9 +43,15 @@ pub struct ReportRecord {
     pub backend_latency_ms: Option<u64>,
     pub request_size: u64,
     pub response_size: u64,
+    /// `/credential_id` of a caller without a verified key that presented a verified JWT
+    /// ([`crate::request_log::jwt_credential_id`]).
+    pub jwt_credential: Option<String>,
+    /// What its log entry says.
+    pub log: RequestLog,
 }
 
-type AggregateKey = (String, Option<String>, u16);
+/// (operation, verified key, response code, JWT credential): what the labels are made of.
+type AggregateKey = (String, Option<String>, u16, Option<String>);
 
 #[derive(Debug, Clone)]
 struct Aggregate {
@@ -50,6 +62,7 @@ struct Aggregate {
     backend_latency: Histogram,
     request_sizes: Histogram,
     response_sizes: Histogram,
+    log_entries: Vec<LogEntry>,
 }
 
 impl Aggregate {
@@ -62,10 +75,12 @@ impl Aggregate {
             backend_latency: Histogram::latency(),
             request_sizes: Histogram::size(),
             response_sizes: Histogram::size(),
+            log_entries: Vec::new(),
         }
     }
 
-    fn add(&mut self, record: &ReportRecord) {
+    fn add(&mut self, record: &ReportRecord, entry: LogEntry) {
+        self.log_entries.push(entry);
         self.requests = self.requests.saturating_add(1);
         self.start_ms = self.start_ms.min(record.start_ms);
         self.end_ms = self.end_ms.max(record.end_ms);
@@ -85,9 +100,11 @@ pub struct ReportBatcher {
     service_name: String,
     service_config_id: String,
     service_agent: String,
+    producer_project_id: String,
     flush_interval_ms: u64,
     max_operations: usize,
     pending: BTreeMap<AggregateKey, Aggregate>,
+    log_entries: usize,
     opened_at_ms: Option<u64>,
     /// Operation ids are `<seed>-<sequence>`: unique per VM (the adapter passes a random seed).
     id_seed: u64,
@@ -100,9 +117,11 @@ impl ReportBatcher {
             service_name: config.service_name.clone(),
             service_config_id: config.service_config_id.clone(),
             service_agent: config.service_agent.clone(),
+            producer_project_id: config.producer_project_id.clone(),
             flush_interval_ms: config.report_batch.flush_interval_ms,
             max_operations: config.report_batch.max_operations.max(1),
             pending: BTreeMap::new(),
+            log_entries: 0,
             opened_at_ms: None,
             id_seed,
             sequence: 0,
@@ -115,18 +134,41 @@ impl ReportBatcher {
             record.operation.clone(),
             record.verified_key.clone(),
             record.response_code,
+            record
+                .verified_key
+                .is_none()
+                .then(|| record.jwt_credential.clone())
+                .flatten(),
         );
-        let full = if !self.pending.contains_key(&key) && self.pending.len() >= self.max_operations
-        {
+        let no_room = !self.pending.contains_key(&key) && self.pending.len() >= self.max_operations;
+        let full = if no_room || self.log_entries >= MAX_LOG_ENTRIES {
             self.take()
         } else {
             None
         };
+        let entry = log_entry(
+            ServiceFacts {
+                service_config_id: &self.service_config_id,
+                service_agent: &self.service_agent,
+                producer_project_id: &self.producer_project_id,
+                service_name: &self.service_name,
+            },
+            Finished {
+                operation: &record.operation,
+                response_code: record.response_code,
+                start_ms: record.start_ms,
+                end_ms: record.end_ms,
+                request_size: record.request_size,
+                response_size: record.response_size,
+                log: &record.log,
+            },
+        );
         self.opened_at_ms.get_or_insert(now_ms);
+        self.log_entries += 1;
         self.pending
             .entry(key)
             .or_insert_with(|| Aggregate::new(&record))
-            .add(&record);
+            .add(&record, entry);
         full
     }
 
@@ -146,6 +188,7 @@ impl ReportBatcher {
     /// Empties the batch into a ReportRequest (None when empty).
     pub fn take(&mut self) -> Option<ReportRequest> {
         self.opened_at_ms = None;
+        self.log_entries = 0;
         if self.pending.is_empty() {
             return None;
         }
@@ -162,7 +205,7 @@ impl ReportBatcher {
     }
 
     fn operation(&mut self, key: AggregateKey, aggregate: Aggregate) -> Operation {
-        let (name, verified_key, code) = key;
+        let (name, verified_key, code, jwt_credential) = key;
         self.sequence = self.sequence.wrapping_add(1);
         let mut labels = BTreeMap::new();
         labels.insert("/protocol".to_string(), "http".to_string());
@@ -182,6 +225,8 @@ impl ReportBatcher {
         );
         if let Some(key) = &verified_key {
             labels.insert("/credential_id".to_string(), format!("apikey:{key}"));
+        } else if let Some(credential) = jwt_credential {
+            labels.insert("/credential_id".to_string(), credential);
         }
         let mut metrics = vec![
             MetricValueSet::int64(format!("{PRODUCER}request_count"), aggregate.requests),
@@ -221,6 +266,7 @@ impl ReportBatcher {
             end_time: Some(timestamp(aggregate.end_ms)),
             labels,
             metric_value_sets: metrics,
+            log_entries: aggregate.log_entries,
             ..Operation::default()
         }
     }
@@ -384,6 +430,8 @@ mod tests {
             backend_latency_ms: None,
             request_size: 100,
             response_size: 2000,
+            jwt_credential: None,
+            log: Default::default(),
         }
     }
 

@@ -396,6 +396,8 @@ fn reports_arrive_with_the_right_counts() {
             backend_latency_ms: None,
             request_size: 0,
             response_size: 80,
+            jwt_credential: None,
+            log: Default::default(),
         },
         now + 1,
     );
@@ -457,6 +459,8 @@ fn reports_to_a_down_service_are_retried_then_dropped() {
             backend_latency_ms: None,
             request_size: 0,
             response_size: 0,
+            jwt_credential: None,
+            log: Default::default(),
         },
         1,
     );

@@ -145,15 +145,21 @@ impl Gateway {
         self.operations.get(index)
     }
 
-    /// What the metadata server is asked for: every ID-token audience, plus Service
-    /// Control's access token when it needs one.
+    /// What the token sources are asked for: every ID-token audience, plus the
+    /// metadata server's access token when Service Control needs it or IAM mints the
+    /// ID tokens (the access token authorises `generateIdToken`).
     pub fn token_keys(&self) -> Vec<&str> {
         let mut keys = self.audiences();
-        if self
+        let for_control = self
             .service_control
             .as_ref()
-            .is_some_and(|c| c.endpoint.metadata_access_token)
-        {
+            .is_some_and(|c| c.endpoint.metadata_access_token);
+        let for_iam = !keys.is_empty()
+            && self
+                .id_token_source
+                .as_ref()
+                .is_some_and(|s| s.iam.is_some());
+        if for_control || for_iam {
             keys.push(wasp_config::ACCESS_TOKEN_KEY);
         }
         keys

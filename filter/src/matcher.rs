@@ -94,8 +94,8 @@ impl Matcher {
         for segment in template.segments {
             node = match segment {
                 Segment::Literal(text) => node.literal.entry(text).or_default(),
-                Segment::Single(_) => node.single.get_or_insert_with(Box::default),
-                Segment::Multi(_) => node.multi.get_or_insert_with(Box::default),
+                Segment::Single => node.single.get_or_insert_with(Box::default),
+                Segment::Multi => node.multi.get_or_insert_with(Box::default),
             };
         }
         if let Some(verb) = &template.verb {

@@ -6,8 +6,10 @@
 use std::collections::HashMap;
 
 use wasp_config::service_control::{ControlClientConfig, OperationControl};
+use wasp_control_client::check::KeyState;
 use wasp_control_client::flow::Counters;
 use wasp_control_client::report::UNKNOWN_OPERATION;
+use wasp_control_client::request_log::{jwt_credential_id, RequestLog};
 use wasp_control_client::ReportRecord;
 
 /// Requests tracked for reports at most; a host that never calls `on_log` must not make the
@@ -27,6 +29,10 @@ pub struct Trace {
     pub response_ms: Option<u64>,
     /// The response's `:status`, read with its headers.
     pub response_code: Option<u16>,
+    /// The verified JWT's payload (the user-info value), for the `/credential_id` label.
+    pub userinfo: Option<String>,
+    /// What the request's `endpoints_log` entry says; the adapter fills it along the way.
+    pub log: RequestLog,
 }
 
 impl Trace {
@@ -62,7 +68,37 @@ impl Trace {
             backend_latency_ms,
             request_size,
             response_size,
+            jwt_credential: self.userinfo.as_deref().and_then(jwt_credential_id),
+            log: self.log.clone(),
         }
+    }
+
+    /// The head facts the log entry names: method, path without its query, referer, and the
+    /// caller the `Forwarded` header names when it is trusted for that.
+    pub fn note_head(&mut self, headers: &[(String, String)], ip_from_forwarded: bool) {
+        if ip_from_forwarded {
+            if let Some(ip) = forwarded_for(headers) {
+                self.log.caller_ip = ip.to_string();
+            }
+        }
+        for (name, value) in headers {
+            match name.as_str() {
+                ":method" => self.log.method = value.clone(),
+                ":path" => {
+                    let path = value.split(['?', '#']).next().unwrap_or_default();
+                    self.log.path = path.to_string();
+                }
+                "referer" if self.log.referer.is_empty() => self.log.referer = value.clone(),
+                _ => {}
+            }
+        }
+    }
+
+    /// What the API-key stage found.
+    pub fn note_key(&mut self, state: KeyState, key: Option<&str>, caller_ip: &str) {
+        self.log.key_state = Some(state);
+        self.log.api_key = key.map(str::to_string);
+        self.log.caller_ip = caller_ip.to_string();
     }
 }
 

@@ -121,8 +121,8 @@ pub fn instantiate(template: &PathTemplate) -> String {
         path.push('/');
         match segment {
             Segment::Literal(literal) => path.push_str(literal),
-            Segment::Single(_) => path.push_str(&format!("v{i}")),
-            Segment::Multi(_) => path.push_str(&format!("m{i}/n{i}")),
+            Segment::Single => path.push_str(&format!("v{i}")),
+            Segment::Multi => path.push_str(&format!("m{i}/n{i}")),
         }
     }
     if template.segments.is_empty() {
@@ -156,7 +156,7 @@ pub fn check_template_round_trip(text: &str, template: &PathTemplate) {
     if let Some(pos) = template
         .segments
         .iter()
-        .position(|s| matches!(s, Segment::Multi(_)))
+        .position(|s| matches!(s, Segment::Multi))
     {
         assert_eq!(
             pos + 1,

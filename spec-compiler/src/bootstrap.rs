@@ -8,6 +8,7 @@
 //! spec, so the bootstrap shape can be read (and changed) in one place.
 
 use crate::backend::Backend;
+use crate::backend_auth_iam::IAM_CLUSTER;
 use crate::compile::METADATA_CLUSTER;
 use crate::cors::CorsPolicy;
 use crate::edge::EdgeOptions;
@@ -137,6 +138,8 @@ pub struct Plan<'a> {
     pub edge: &'a EdgeOptions,
     /// The metadata server, when some operation needs backend ID tokens.
     pub metadata: Option<&'a Backend>,
+    /// IAM Credentials, when it mints those ID tokens.
+    pub iam: Option<&'a Backend>,
     /// Clusters for JWKS and OIDC discovery fetches.
     pub jwks: &'a [JwksClusterPlan],
     /// The Service Control endpoint, when keys, quotas or reports are on.
@@ -162,6 +165,11 @@ pub fn bootstrap(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> 
         // Token fetches are small and local; fail fast, the filter retries.
         metadata_cluster["connect_timeout"] = json!("5s");
         clusters.push(metadata_cluster);
+    }
+    if let Some(iam) = plan.iam {
+        let mut iam_cluster = cluster(IAM_CLUSTER, iam, &options.root_certs);
+        iam_cluster["connect_timeout"] = json!("5s");
+        clusters.push(iam_cluster);
     }
     if let Some(endpoint) = plan.service_control {
         let mut control = cluster(SERVICE_CONTROL_CLUSTER, endpoint, &options.root_certs);
@@ -562,6 +570,7 @@ mod tests {
             cors,
             edge: &EdgeOptions::default(),
             metadata,
+            iam: None,
             jwks: &[],
             service_control: None,
         };

@@ -1,5 +1,6 @@
 //! The command line: `wasp compile SPEC... [options]`.
 
+use crate::backend_auth_iam::IamFlags;
 use crate::bootstrap::{BootstrapOptions, ClientAddress, DnsLookupFamily, PathHandling};
 use crate::compile::CompileOptions;
 use crate::cors::CorsFlags;
@@ -135,6 +136,8 @@ pub struct CompileArgs {
     pub producer_project_id: Option<String>,
     #[command(flatten)]
     pub service_control: ServiceControlFlags,
+    #[command(flatten)]
+    pub backend_auth_iam: IamFlags,
 }
 
 impl CompileArgs {
@@ -143,6 +146,7 @@ impl CompileArgs {
         CompileOptions {
             backend: self.backend.clone(),
             metadata_url: self.metadata_url.clone(),
+            backend_auth_iam: self.backend_auth_iam.clone(),
             cors: self.cors.clone(),
             edge: self.edge.clone(),
             operation_name_header: self.enable_operation_name_header,

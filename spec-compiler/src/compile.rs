@@ -2,6 +2,7 @@
 //! bootstrap text, or every problem found. No file system access here.
 
 use crate::backend::Backend;
+use crate::backend_auth_iam::IamFlags;
 use crate::bootstrap::{bootstrap, BootstrapOptions, Plan};
 use crate::cors::CorsFlags;
 use crate::edge::EdgeFlags;
@@ -29,6 +30,8 @@ pub struct CompileOptions {
     pub backend: String,
     /// `--metadata-url` as given.
     pub metadata_url: String,
+    /// `--backend-auth-iam-*`, `--iam-url`: ID tokens from IAM instead.
+    pub backend_auth_iam: IamFlags,
     pub cors: CorsFlags,
     /// `--healthz`, `--underscores-in-headers`, HSTS, added headers.
     pub edge: EdgeFlags,
@@ -71,6 +74,11 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
     let metadata = Backend::parse(&options.metadata_url)
         .map_err(|e| problems.push(Diagnostic::option("--metadata-url", e)))
         .ok();
+    let iam = options
+        .backend_auth_iam
+        .plan()
+        .map_err(|found| problems.extend(found))
+        .unwrap_or_default();
     let cors = match options.cors.policy() {
         Ok(policy) => policy,
         Err(found) => {
@@ -170,8 +178,11 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
             .is_some_and(|plan| plan.config.endpoint.metadata_access_token);
     let id_token_source = needs_tokens.then(|| IdTokenSource {
         authority: metadata.authority(),
+        // Service Control's access token still comes from the metadata server.
+        iam: iam.as_ref().map(|plan| plan.tokens.clone()),
         ..IdTokenSource::gcp(METADATA_CLUSTER)
     });
+    let needs_iam = operations.iter().any(|o| o.backend_auth.is_some());
 
     let b = &options.bootstrap;
     let hashed_options = [
@@ -179,6 +190,7 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         ("wasp", env!("CARGO_PKG_VERSION").to_string()),
         ("backend", options.backend.clone()),
         ("metadata_url", options.metadata_url.clone()),
+        ("backend_auth_iam", options.backend_auth_iam.hashed()),
         ("cors", options.cors.hashed()),
         ("edge", options.edge.hashed()),
         (
@@ -248,6 +260,7 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         cors: cors.as_ref(),
         edge: &edge,
         metadata: needs_tokens.then_some(&metadata),
+        iam: iam.as_ref().filter(|_| needs_iam).map(|plan| &plan.backend),
         jwks: jwt.clusters.clusters(),
         service_control: service_control.as_ref().map(|plan| &plan.backend),
     };

@@ -8,6 +8,7 @@
 //! into Envoy routes and clusters, `cors` checks the `--cors-*` options.
 
 pub mod backend;
+pub mod backend_auth_iam;
 pub mod bootstrap;
 pub mod cli;
 pub mod compile;

@@ -76,13 +76,20 @@ pub fn derived_operation_id(method: Method, template: &PathTemplate) -> String {
             }
         }
     };
-    for segment in &template.segments {
+    let mut index = 0;
+    while let Some(segment) = template.segments.get(index) {
+        // A variable gives its name once, whatever number of segments it covers.
+        if let Some(variable) = template.variable_starting_at(index) {
+            push_word(&variable.name);
+            index = variable.segments.end.max(index + 1);
+            continue;
+        }
         match segment {
             Segment::Literal(text) => push_word(text),
-            Segment::Single(Some(name)) | Segment::Multi(Some(name)) => push_word(name),
-            Segment::Single(None) => push_word("Any"),
-            Segment::Multi(None) => push_word("AnyPath"),
+            Segment::Single => push_word("Any"),
+            Segment::Multi => push_word("AnyPath"),
         }
+        index += 1;
     }
     if let Some(verb) = &template.verb {
         push_word(verb);
@@ -93,21 +100,13 @@ pub fn derived_operation_id(method: Method, template: &PathTemplate) -> String {
     id
 }
 
-/// What makes two templates the same route: segments with variable names
-/// erased (`/a/{x}` and `/a/*` collide) plus the custom verb.
+/// What makes two templates the same route: the segments (variable names live
+/// apart, so `/a/{x}` and `/a/*` collide, and so do `/{n=a/*}` and `/a/*`) plus
+/// the custom verb.
 type RouteShape = (Vec<Segment>, Option<String>);
 
 fn route_shape(template: &PathTemplate) -> RouteShape {
-    let segments = template
-        .segments
-        .iter()
-        .map(|s| match s {
-            Segment::Literal(text) => Segment::Literal(text.clone()),
-            Segment::Single(_) => Segment::Single(None),
-            Segment::Multi(_) => Segment::Multi(None),
-        })
-        .collect();
-    (segments, template.verb.clone())
+    (template.segments.clone(), template.verb.clone())
 }
 
 /// Where something was first defined, to name both places in an error.
@@ -442,6 +441,8 @@ mod tests {
         assert_eq!(derived_operation_id(Method::Post, &t), "PostFilesPath");
         let t = PathTemplate::parse("/").unwrap();
         assert_eq!(derived_operation_id(Method::Delete, &t), "DeleteRoot");
+        let t = PathTemplate::parse("/v1/{name=shelves/*}:get").unwrap();
+        assert_eq!(derived_operation_id(Method::Get, &t), "GetV1NameGet");
         let t = PathTemplate::parse("/api-v2/user.info").unwrap();
         assert_eq!(derived_operation_id(Method::Get, &t), "GetApiV2UserInfo");
     }
@@ -575,7 +576,7 @@ mod tests {
         assert_eq!(
             messages(collect(&[s])),
             vec![
-                r#"a.yaml: /paths/~1a~1{x: segment "{x" opens a variable with '{' but does not close it with '}'"#,
+                r#"a.yaml: /paths/~1a~1{x: segment "{x" in "/a/{x" opens a variable with '{' but does not close it with '}' at the end of the segment"#,
                 r#"a.yaml: /paths/~1b~1**~1c: in "/b/**/c" a '**' wildcard must be the last segment; move it to the end or use '*'"#,
             ]
         );

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use wasp_servicecontrol::{CheckRequest, Message};
+use wasp_servicecontrol::{CheckRequest, Message, ReportRequest};
 
 /// How the fake answers every call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +109,15 @@ impl FakeControl {
             .iter()
             .filter(|call| call.path.ends_with(":check"))
             .map(|call| CheckRequest::decode(call.body.as_slice()).expect("a CheckRequest"))
+            .collect()
+    }
+
+    /// The Report requests so far, decoded.
+    pub fn reports(&self) -> Vec<ReportRequest> {
+        self.calls()
+            .iter()
+            .filter(|call| call.path.ends_with(":report"))
+            .map(|call| ReportRequest::decode(call.body.as_slice()).expect("a ReportRequest"))
             .collect()
     }
 

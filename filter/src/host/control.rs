@@ -25,7 +25,7 @@ use wasp_control_client::{
 
 use super::state::{now_ms, State};
 use super::tokens::{current_token, response_body, response_status, Response, TokenAnswer};
-use crate::service_control::{int_property, operation_index, Exported, Traces, METRICS};
+use crate::service_control::{caller_ip, int_property, operation_index, Exported, Traces, METRICS};
 use crate::waiters::Onward;
 
 /// A request waiting for a Check or AllocateQuota answer.
@@ -205,11 +205,25 @@ pub(super) fn report(
             .and_then(|c| u16::try_from(c).ok())
             .unwrap_or(0)
     });
+    let mut trace = trace;
+    // Two property lookups per reported request, in on_log, off the request's path.
+    trace.log.response_code_detail = string_property(&["response", "code_details"]);
+    if trace.log.caller_ip.is_empty() {
+        trace.log.caller_ip = caller_ip(&string_property(&["source", "address"])).to_string();
+    }
     let now = now_ms();
     let record = trace.record(code, now, request_size, response_size);
     if let Some(full) = control.batcher.borrow_mut().record(record, now) {
         control.outbox.borrow_mut().push(full);
     }
+}
+
+fn string_property(path: &[&str]) -> String {
+    hostcalls::get_property(path.to_vec())
+        .ok()
+        .flatten()
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default()
 }
 
 /// Report batches in flight from the root: token -> delivery. Owned by the root.

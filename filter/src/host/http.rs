@@ -135,6 +135,11 @@ impl HttpContext for WaspHttp {
                 return apply::reply(&LocalReply::Internal);
             }
         };
+        if let Some(control) = &state.control {
+            if let Some(trace) = control.traces.borrow_mut().get_mut(self.context_id) {
+                trace.note_head(&headers, state.gateway.client_ip_from_forwarded);
+            }
+        }
         // The decision borrows the head; the later stages share it (a parked request keeps it).
         let headers = Rc::new(headers);
         match decide(&state.gateway, &headers) {

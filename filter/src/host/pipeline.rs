@@ -133,6 +133,11 @@ fn after_verdict(
                 error!("cannot set the user info: {status:?}");
                 return reply(&LocalReply::Internal);
             }
+            if let (Some(control), Some(userinfo)) = (&state.control, userinfo) {
+                if let Some(trace) = control.traces.borrow_mut().get_mut(context_id) {
+                    trace.userinfo = Some(userinfo);
+                }
+            }
             after_jwt(state, context_id, onward, key_required, now_ms)
         }
         JwtOutcome::Deny(error) => reply(&LocalReply::Jwt {
@@ -285,6 +290,7 @@ fn control_step(
     control.flush_logs();
     if let Some(trace) = control.traces.borrow_mut().get_mut(context_id) {
         trace.verified_key = flow.verified_key().map(str::to_string);
+        trace.note_key(flow.key_state(), flow.api_key(), flow.caller_ip());
     }
     match step {
         Step::Deny(denial) => reply(&LocalReply::ServiceControl {

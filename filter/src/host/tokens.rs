@@ -18,8 +18,9 @@ use wasp_config::ACCESS_TOKEN_KEY;
 use super::apply;
 use super::pipeline;
 use super::state::{header_map, State};
+use crate::id_tokens::request::{self, AnswerKind, CallPlan};
 use crate::id_tokens::shared::{self, Lease};
-use crate::id_tokens::{request, token, Lookup};
+use crate::id_tokens::{token, Lookup};
 use crate::local_reply::LocalReply;
 use crate::waiters::Waiter;
 
@@ -62,8 +63,9 @@ fn adopt_shared(state: &State, audience: &str, now: u64) {
     }
 }
 
-/// Callouts in flight: token id -> audience. Owned by the root context.
-pub(super) type InFlight = HashMap<u32, String>;
+/// Callouts in flight: token id -> audience and how its answer reads. Owned by the
+/// root context.
+pub(super) type InFlight = HashMap<u32, (String, AnswerKind)>;
 
 /// The root's periodic work: pick up tokens other workers fetched, start the
 /// fetches that are due, and wake or fail waiting requests.
@@ -111,10 +113,28 @@ fn read_lease(state: &State, audience: &str) -> Option<(Option<Lease>, Option<u3
 }
 
 /// Takes the fetch lease (compare-and-swap, so one worker fetches for all)
-/// and dispatches the metadata call.
+/// and dispatches the call: the metadata server's, or IAM's once the access token
+/// that authorises it is ready.
 fn start_fetch(state: &State, audience: &str, in_flight: &mut InFlight, now: u64) {
     let Some(source) = &state.gateway.id_token_source else {
         return;
+    };
+    let access_token = match (&source.iam, audience == ACCESS_TOKEN_KEY) {
+        (Some(_), false) => match current_token(state, ACCESS_TOKEN_KEY, now) {
+            TokenAnswer::Ready(token) => Some(token),
+            // The access token is fetched on this tick too; try again on the next.
+            TokenAnswer::Wait => return,
+            TokenAnswer::Unavailable => {
+                warn!("no access token to ask IAM for an ID token for {audience}");
+                record_failure(state, audience, now);
+                return;
+            }
+        },
+        _ => None,
+    };
+    let call = match request::plan(source, audience, access_token.as_deref()) {
+        CallPlan::Call(call) => call,
+        CallPlan::NeedsAccessToken => return,
     };
     let Some((lease, cas)) = read_lease(state, audience) else {
         return;
@@ -141,31 +161,30 @@ fn start_fetch(state: &State, audience: &str, in_flight: &mut InFlight, now: u64
             return;
         }
     }
-    let headers = request::headers(source, audience);
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let headers: Vec<(&str, &str)> = call.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
     match hostcalls::dispatch_http_call(
-        &source.cluster,
+        call.cluster,
         headers,
-        None,
+        call.body.as_deref(),
         vec![],
         Duration::from_millis(source.timeout_ms),
     ) {
         Ok(token_id) => {
-            in_flight.insert(token_id, audience.to_string());
+            in_flight.insert(token_id, (audience.to_string(), call.answer));
             state.tokens.borrow_mut().fetch_started(audience, now);
         }
         Err(status) => {
             // Unknown cluster or a missing pseudo header: a config problem.
             warn!(
-                "cannot call the ID-token source (cluster {}) for {audience}: {status:?}",
-                source.cluster
+                "cannot call the token source (cluster {}) for {audience}: {status:?}",
+                call.cluster
             );
             record_failure(state, audience, now);
         }
     }
 }
 
-/// A metadata-server response arrived at the root context.
+/// A token-call response (metadata server or IAM) arrived at the root context.
 pub(super) fn on_response(
     root_id: u32,
     state: &State,
@@ -173,17 +192,17 @@ pub(super) fn on_response(
     response: Response,
     now: u64,
 ) {
-    let Some(audience) = in_flight.remove(&response.token_id) else {
+    let Some((audience, answer)) = in_flight.remove(&response.token_id) else {
         return;
     };
     // Read everything about the response before switching contexts.
     let status = response_status(response.num_headers);
     let result = token::check_size(response.body_size).and_then(|()| {
         let body = response_body(response.body_size);
-        if audience == ACCESS_TOKEN_KEY {
-            token::parse_access_token(status, &body, now)
-        } else {
-            token::parse_response(status, &body, now)
+        match answer {
+            AnswerKind::AccessToken => token::parse_access_token(status, &body, now),
+            AnswerKind::RawJwt => token::parse_response(status, &body, now),
+            AnswerKind::IamToken => token::parse_iam_response(status, &body, now),
         }
     });
     match result {

@@ -47,14 +47,14 @@ pub enum FetchError {
 impl std::fmt::Display for FetchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FetchError::Status(Some(status)) => write!(f, "metadata server answered {status}"),
-            FetchError::Status(None) => f.write_str("metadata call failed without a response"),
+            FetchError::Status(Some(status)) => write!(f, "the token server answered {status}"),
+            FetchError::Status(None) => f.write_str("the token call failed without a response"),
             FetchError::TooLarge(size) => write!(
                 f,
-                "metadata response of {size} bytes exceeds {MAX_RESPONSE_BYTES}"
+                "token response of {size} bytes exceeds {MAX_RESPONSE_BYTES}"
             ),
-            FetchError::NotAJwt(why) => write!(f, "metadata response is not a JWT: {why}"),
-            FetchError::Expired => f.write_str("metadata server returned an expired token"),
+            FetchError::NotAJwt(why) => write!(f, "token response is not a JWT: {why}"),
+            FetchError::Expired => f.write_str("the token server returned an expired token"),
             FetchError::Unusable(why) => write!(f, "metadata access-token answer unusable: {why}"),
         }
     }
@@ -154,6 +154,23 @@ pub fn parse_access_token(
         jwt: token.to_string(),
         expires_at_ms: now_ms.saturating_add(lifetime_ms),
     })
+}
+
+/// Turns IAM's `generateIdToken` answer (`{"token": "<jwt>"}`) into a token, with
+/// the expiry from the JWT as for the metadata server.
+pub fn parse_iam_response(
+    status: Option<u32>,
+    body: &[u8],
+    now_ms: u64,
+) -> Result<IdToken, FetchError> {
+    answered(status, body)?;
+    let answer: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|_| FetchError::NotAJwt("the IAM answer is not JSON"))?;
+    let jwt = answer
+        .get("token")
+        .and_then(serde_json::Value::as_str)
+        .ok_or(FetchError::NotAJwt("the IAM answer has no \"token\""))?;
+    parse_response(status, jwt.as_bytes(), now_ms)
 }
 
 fn is_base64url(b: u8) -> bool {
@@ -265,6 +282,27 @@ pub(crate) mod tests {
         );
         assert_eq!(
             parse_access_token(Some(403), body, NOW),
+            Err(FetchError::Status(Some(403)))
+        );
+    }
+
+    #[test]
+    fn iam_answers_carry_the_jwt_in_a_token_field() {
+        let token = jwt(r#"{"aud":"https://b","exp":1700003600}"#);
+        let body = serde_json::json!({ "token": token }).to_string();
+        let parsed = parse_iam_response(Some(200), body.as_bytes(), NOW).unwrap();
+        assert_eq!(parsed.jwt, token);
+        assert_eq!(parsed.expires_at_ms, 1_700_003_600_000);
+        assert!(matches!(
+            parse_iam_response(Some(200), token.as_bytes(), NOW),
+            Err(FetchError::NotAJwt(_))
+        ));
+        assert!(matches!(
+            parse_iam_response(Some(200), br#"{"token":"x.y"}"#, NOW),
+            Err(FetchError::NotAJwt(_))
+        ));
+        assert_eq!(
+            parse_iam_response(Some(403), body.as_bytes(), NOW),
             Err(FetchError::Status(Some(403)))
         );
     }

@@ -29,32 +29,53 @@ pub fn bind<'t, 'p>(template: &'t PathTemplate, raw_path: &'p str) -> Option<Vec
         rest = rest.strip_suffix(verb.as_str())?.strip_suffix(':')?;
         rest = rest.strip_suffix('/').unwrap_or(rest);
     }
-    let mut bindings = Vec::new();
+    // Where each segment sits in `rest`, as byte ranges; a variable's value runs
+    // from its first segment's start to its last one's end, `/`s included.
+    let mut spans = Vec::with_capacity(template.segments.len());
+    let mut at = 0;
+    let mut consumed = rest.is_empty();
     for segment in &template.segments {
+        let tail = rest.get(at..).unwrap_or_default();
         match segment {
-            Segment::Literal(_) | Segment::Single(_) => {
-                let (value, after) = match rest.split_once('/') {
-                    Some((value, after)) => (value, after),
-                    None => (rest, ""),
+            Segment::Literal(_) | Segment::Single => match tail.find('/') {
+                Some(slash) => {
+                    spans.push(at..at + slash);
+                    at += slash + 1;
+                }
+                None => {
+                    spans.push(at..rest.len());
+                    at = rest.len();
+                    consumed = true;
+                }
+            },
+            // `**` is last: it takes the rest, without trailing `/`s.
+            Segment::Multi => {
+                let end = if consumed {
+                    rest.len()
+                } else {
+                    at + tail.trim_end_matches('/').len()
                 };
-                if let Segment::Single(Some(name)) = segment {
-                    bindings.push(Binding { name, value });
-                }
-                rest = after;
-            }
-            Segment::Multi(name) => {
-                // `**` is last: it takes the rest, without trailing `/`s.
-                if let Some(name) = name {
-                    bindings.push(Binding {
-                        name,
-                        value: rest.trim_end_matches('/'),
-                    });
-                }
-                rest = "";
+                spans.push(at.min(end)..end);
+                at = rest.len();
+                consumed = true;
             }
         }
     }
-    rest.is_empty().then_some(bindings)
+    if !consumed && at < rest.len() {
+        return None;
+    }
+    template
+        .variables
+        .iter()
+        .map(|variable| {
+            let first = spans.get(variable.segments.start)?;
+            let last = spans.get(variable.segments.end.checked_sub(1)?)?;
+            Some(Binding {
+                name: &variable.name,
+                value: rest.get(first.start..last.end.max(first.start))?,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -124,6 +145,30 @@ mod tests {
     fn unnamed_wildcards_bind_nothing() {
         assert_eq!(pairs("/a/*/{x}/**", "/a/b/c/d/e"), p(&[("x", "c")]));
         assert_eq!(pairs("/a/*", "/a/b"), p(&[]));
+    }
+
+    #[test]
+    fn a_variable_spanning_segments_takes_them_with_their_slashes() {
+        assert_eq!(
+            pairs("/v1/{name=shelves/*/books/*}", "/v1/shelves/s1/books/b%2F2"),
+            p(&[("name", "shelves/s1/books/b%2F2")])
+        );
+        assert_eq!(
+            pairs(
+                "/v1/{parent=projects/*}/{rest=files/**}:get",
+                "/v1/projects/p/files/a/b:get"
+            ),
+            p(&[("parent", "projects/p"), ("rest", "files/a/b")])
+        );
+        // `**` matching nothing leaves the span's literal part.
+        assert_eq!(
+            pairs("/v1/{rest=files/**}", "/v1/files"),
+            p(&[("rest", "files")])
+        );
+        assert_eq!(
+            pairs("/v1/{rest=files/**}", "/v1/files/"),
+            p(&[("rest", "files")])
+        );
     }
 
     #[test]

@@ -24,8 +24,8 @@ fn score(template: &PathTemplate, reading: &Reading) -> Option<Specificity> {
         let here = reading.get(index);
         match segment {
             Segment::Literal(text) if here == Some(text.as_str()) => ranks.push(Rank::Literal),
-            Segment::Single(_) if here.is_some_and(|s| !s.is_empty()) => ranks.push(Rank::Single),
-            Segment::Multi(_) if index <= reading.len() && reading.slash_after(index) => {
+            Segment::Single if here.is_some_and(|s| !s.is_empty()) => ranks.push(Rank::Single),
+            Segment::Multi if index <= reading.len() && reading.slash_after(index) => {
                 ranks.push(Rank::Multi);
                 return Some(Specificity {
                     ranks,

@@ -162,6 +162,17 @@ fn constant_address_sends_the_address_path_with_bindings_as_query() {
         get_op("/hello", "helloPlain", Some(&constant("/helloGET"))),
         get_op("/files/{path=**}", "files", Some(&constant("/store"))),
         get_op("/any/*/x/{id}", "unnamed", Some(&constant("/u"))),
+        // HttpRule variables that span segments (ESPv2's service config allows them).
+        get_op(
+            "/v1/{name=shelves/*/books/*}",
+            "getBook",
+            Some(&constant("/book")),
+        ),
+        get_op(
+            "/v1/{parent=projects/*}/{rest=files/**}:read",
+            "readFile",
+            Some(&constant("/read")),
+        ),
         get_op(
             "/root/{a}/{b}",
             "root",
@@ -191,6 +202,20 @@ fn constant_address_sends_the_address_path_with_bindings_as_query() {
         target(&reached(&gw, "/files/a/b/c")),
         "/store?path=a/b/c",
         "a ** binding keeps its slashes"
+    );
+    assert_eq!(
+        target(&reached(&gw, "/v1/shelves/s1/books/b%2F2")),
+        "/book?name=shelves/s1/books/b%2F2",
+        "a variable spanning segments binds all of them with their slashes"
+    );
+    assert_eq!(
+        target(&reached(&gw, "/v1/projects/p/files/a/b:read")),
+        "/read?parent=projects/p&rest=files/a/b"
+    );
+    assert_eq!(
+        gw.send("GET", "/v1/shelves/s1/magazines/m", &[]).status,
+        404,
+        "the literal segments inside a variable still have to match"
     );
     assert_eq!(
         target(&reached(&gw, "/any/zzz/x/5")),

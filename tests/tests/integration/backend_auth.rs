@@ -7,7 +7,9 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use wasp_tests::expect::local_reply;
-use wasp_tests::{Client, CompileInput, EchoBackend, Echoed, Gateway, MetadataServer};
+use wasp_tests::{
+    Client, CompileInput, EchoBackend, Echoed, Gateway, IamCall, IamServer, MetadataServer,
+};
 
 use crate::backend::{api, get_op};
 
@@ -222,4 +224,88 @@ fn a_metadata_server_that_comes_up_late_is_retried() {
     );
     assert_eq!(reply.echoed().id_token_audience(), Some(CUSTOM_AUDIENCE));
     assert_eq!(metadata.calls(CUSTOM_AUDIENCE), 1);
+}
+
+const IAM_ACCOUNT: &str = "gateway@backend-project.iam.gserviceaccount.com";
+const IAM_DELEGATE: &str = "hop@middle-project.iam.gserviceaccount.com";
+
+/// A gateway whose ID tokens IAM mints for `account`, authorised by `metadata`'s access token.
+fn iam_gateway(
+    backend: &EchoBackend,
+    metadata: &MetadataServer,
+    iam: &IamServer,
+    account: &str,
+) -> Gateway {
+    let input = CompileInput::new(&spec(&backend.url())).args([
+        "--metadata-url",
+        &metadata.url(),
+        "--iam-url",
+        &iam.url(),
+        "--backend-auth-iam-service-account",
+        account,
+        "--backend-auth-iam-delegates",
+        IAM_DELEGATE,
+    ]);
+    Gateway::start_compiled(&input, &backend.url(), None)
+}
+
+#[test]
+fn iam_mints_the_id_tokens_for_the_named_account_with_its_delegates() {
+    let metadata = MetadataServer::start();
+    let iam = IamServer::start(&[IAM_ACCOUNT]);
+    let backend = EchoBackend::start();
+    let gw = iam_gateway(&backend, &metadata, &iam, IAM_ACCOUNT);
+
+    for _ in 0..3 {
+        let got = seen(&gw, "/custom", &[("authorization", "Bearer client.jwt")]);
+        assert_eq!(got.id_token_audience(), Some(CUSTOM_AUDIENCE), "{got:?}");
+        assert_eq!(got.header(XFA), Some("Bearer client.jwt"));
+    }
+    let default_audience = format!("{}/default", backend.url());
+    let got = seen(&gw, "/default", &[]);
+    assert_eq!(got.id_token_audience(), Some(&*default_audience));
+
+    let mut calls = iam.calls();
+    calls.sort_by(|a, b| a.audience.cmp(&b.audience));
+    let expected = |audience: &str| IamCall {
+        account: IAM_ACCOUNT.into(),
+        audience: audience.into(),
+        include_email: true,
+        delegates: vec![format!("projects/-/serviceAccounts/{IAM_DELEGATE}")],
+        status: 200,
+    };
+    let mut want = vec![expected(&default_audience), expected(CUSTOM_AUDIENCE)];
+    want.sort_by(|a, b| a.audience.cmp(&b.audience));
+    assert_eq!(calls, want, "one cached IAM call per audience");
+    assert!(
+        metadata.minted().is_empty(),
+        "the metadata server's own identity is not used: {:?}",
+        metadata.minted()
+    );
+    assert!(metadata.access_token_calls() >= 1);
+}
+
+#[test]
+fn an_account_iam_refuses_means_500_token_not_found() {
+    let metadata = MetadataServer::start();
+    let iam = IamServer::start(&[IAM_ACCOUNT]);
+    let backend = EchoBackend::start();
+    let gw = iam_gateway(
+        &backend,
+        &metadata,
+        &iam,
+        "stranger@other-project.iam.gserviceaccount.com",
+    );
+    local_reply(
+        &gw.get("/custom"),
+        500,
+        &format!("Token not found for audience: {CUSTOM_AUDIENCE}"),
+    );
+    assert!(
+        iam.calls().iter().all(|c| c.status == 403),
+        "{:?}",
+        iam.calls()
+    );
+    assert!(!iam.calls().is_empty());
+    assert_eq!(gw.get("/noauth").status, 200);
 }

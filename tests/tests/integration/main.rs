@@ -35,6 +35,7 @@ mod local_replies;
 mod matching;
 mod method_override;
 mod quota;
+mod report_logs;
 mod reports;
 mod service_control_auth;
 mod spoofed_headers;
