@@ -37,6 +37,15 @@ pub const INTERNAL_HEADER_PREFIX: &str = "x-wasp-";
 /// `%FILTER_STATE(wasm.wasp.operation:PLAIN)%`.
 pub const OPERATION_PROPERTY: &str = "wasp.operation";
 
+/// How requests are held while the dependencies have not answered yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DependencyGate {
+    /// `--healthz`: Envoy's health check runs after the filter in this mode, so the filter
+    /// answers the probe 503 until ready and passes it through after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_path: Option<String>,
+}
+
 /// The whole compiled configuration handed to the filter (as a JSON string in
 /// the Envoy `PluginConfig.configuration`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,6 +96,10 @@ pub struct FilterConfig {
     /// first `Forwarded: for=` when the request has one.
     #[serde(default, skip_serializing_if = "is_false")]
     pub client_ip_from_forwarded: bool,
+    /// ESPv2's `--dependency_error_behavior=BLOCK_INIT_ON_ANY_ERROR`: until every JWT
+    /// provider's keys and every token the config needs have arrived once, requests get 503.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_for_dependencies: Option<DependencyGate>,
     /// JWT providers (securityDefinitions with `x-google-issuer`), referenced by id
     /// from operations' `security`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

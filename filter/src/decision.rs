@@ -238,6 +238,7 @@ mod tests {
             jwt_no_default_audience: false,
             jwt_pad_userinfo: false,
             client_ip_from_forwarded: false,
+            wait_for_dependencies: None,
             providers: Vec::new(),
             jwks_clusters: Vec::new(),
             service_control: None,

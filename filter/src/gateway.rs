@@ -31,6 +31,8 @@ pub struct Gateway {
     pub jwt_pad_userinfo: bool,
     /// The caller IP comes from `Forwarded: for=` when sent.
     pub client_ip_from_forwarded: bool,
+    /// Hold requests until every dependency answered once ([`crate::startup`]).
+    pub wait_for_dependencies: Option<wasp_config::DependencyGate>,
     /// Where ID tokens come from; `Some` whenever an operation has backend auth.
     pub id_token_source: Option<IdTokenSource>,
     /// Namespaces shared-data keys.
@@ -126,6 +128,7 @@ impl Gateway {
             jwt_default_audience: !config.jwt_no_default_audience,
             jwt_pad_userinfo: config.jwt_pad_userinfo,
             client_ip_from_forwarded: config.client_ip_from_forwarded,
+            wait_for_dependencies: config.wait_for_dependencies.clone(),
             id_token_source: config.id_token_source,
             config_hash: config.config_hash,
             service_name: config.service_name,
@@ -231,6 +234,7 @@ mod tests {
             jwt_no_default_audience: false,
             jwt_pad_userinfo: false,
             client_ip_from_forwarded: false,
+            wait_for_dependencies: None,
             providers: Vec::new(),
             jwks_clusters: Vec::new(),
             service_control: None,

@@ -41,6 +41,7 @@ pub mod matcher;
 pub mod method_override;
 pub mod path_translation;
 pub mod service_control;
+pub mod startup;
 pub mod waiters;
 
 #[cfg(target_arch = "wasm32")]

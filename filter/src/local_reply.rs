@@ -41,6 +41,9 @@ pub enum LocalReply {
     /// The request names its host twice, or `Host` and `:authority` disagree: which one a
     /// backend or a later proxy would believe is unknowable, so it is refused before matching.
     AmbiguousHost,
+    /// `--dependency-error-behavior block-init-on-any-error`: a dependency (JWT keys, an ID
+    /// or access token) has not answered yet, so nothing is served.
+    Starting { waiting_for: String },
 }
 
 #[derive(Serialize)]
@@ -63,6 +66,7 @@ impl LocalReply {
             }
             LocalReply::Jwt { error, .. } => u32::from(error.status()),
             LocalReply::ServiceControl { status, .. } => u32::from(*status),
+            LocalReply::Starting { .. } => 503,
         }
     }
 
@@ -85,6 +89,9 @@ impl LocalReply {
             LocalReply::AmbiguousHost => {
                 "INVALID_ARGUMENT: The request must name exactly one host: one Host header, the same as :authority.".into()
             }
+            LocalReply::Starting { waiting_for } => {
+                format!("UNAVAILABLE: The API gateway is starting: waiting for {waiting_for}.")
+            }
         }
     }
 
@@ -103,6 +110,8 @@ impl LocalReply {
                 retry_after_secs: Some(secs),
                 ..
             } => vec![("retry-after", secs.to_string())],
+            // Dependencies are retried every 2 s at most; a probe may come back soon.
+            LocalReply::Starting { .. } => vec![("retry-after", "1".to_string())],
             _ => Vec::new(),
         }
     }

@@ -276,7 +276,8 @@ fn http_connection_manager(options: &BootstrapOptions, filter_json: &str, plan: 
 
 /// ESPv2's order: CORS (answers preflights before anything needs credentials),
 /// the health check (`--healthz`: probes need no credentials), then the wasm
-/// filter, then the router.
+/// filter, then the router. With `--dependency-error-behavior block-init-on-any-error`
+/// the health check comes after the filter, which answers the probe 503 until ready.
 fn http_filters(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> Vec<Value> {
     let mut filters = Vec::with_capacity(4);
     if plan.cors.is_some() {
@@ -285,8 +286,13 @@ fn http_filters(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> V
             "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" },
         }));
     }
-    filters.extend(plan.edge.health_check_filter());
-    filters.push(wasm_filter(options, filter_json));
+    if plan.edge.block_until_ready {
+        filters.push(wasm_filter(options, filter_json));
+        filters.extend(plan.edge.health_check_filter());
+    } else {
+        filters.extend(plan.edge.health_check_filter());
+        filters.push(wasm_filter(options, filter_json));
+    }
     filters.push(router_filter());
     filters
 }

@@ -18,7 +18,7 @@ use crate::source::{parse_document, SourceFile};
 use crate::spec::{read_spec, Spec, SpecOperation};
 use crate::x_google_backend::{resolve, DEFAULT_DEADLINE_MS};
 use wasp_config::control::ControlConfig;
-use wasp_config::{FilterConfig, IdTokenSource, SCHEMA_VERSION};
+use wasp_config::{DependencyGate, FilterConfig, IdTokenSource, SCHEMA_VERSION};
 
 /// Envoy cluster of the metadata server that mints backend ID tokens.
 pub const METADATA_CLUSTER: &str = "wasp-metadata";
@@ -242,6 +242,9 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         jwt_no_default_audience: options.jwt.no_default_audience,
         jwt_pad_userinfo: options.jwt.pad_userinfo,
         client_ip_from_forwarded: b.client_address.from_forwarded_header,
+        wait_for_dependencies: edge.block_until_ready.then(|| DependencyGate {
+            health_path: edge.healthz.clone(),
+        }),
         providers: jwt.providers,
         jwks_clusters: jwt.clusters.filter_entries(),
     };

@@ -61,6 +61,22 @@ pub struct EdgeFlags {
     /// --envoy_connection_buffer_limit_bytes) [default: Envoy's, 1 MiB].
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1024..))]
     pub envoy_connection_buffer_limit_bytes: Option<u32>,
+    /// What requests get while JWT keys or tokens (backend ID tokens, the metadata access
+    /// token) have not arrived yet: always-init serves at once and a request waits for what
+    /// it needs; block-init-on-any-error (ESPv2's default) answers every request 503, the
+    /// --healthz probe too, until all have arrived once.
+    #[arg(long, value_enum, default_value_t = DependencyErrorBehavior::AlwaysInit)]
+    pub dependency_error_behavior: DependencyErrorBehavior,
+}
+
+/// ESPv2's `--dependency_error_behavior` values (its spellings accepted too).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum DependencyErrorBehavior {
+    #[default]
+    #[value(alias = "ALWAYS_INIT")]
+    AlwaysInit,
+    #[value(alias = "BLOCK_INIT_ON_ANY_ERROR")]
+    BlockInitOnAnyError,
 }
 
 /// The names ESPv2's --ssl_minimum_protocol takes.
@@ -97,6 +113,9 @@ pub struct EdgeOptions {
     pub response_headers: Vec<HeaderEdit>,
     pub tls: Option<ListenerTls>,
     pub connection_buffer_limit_bytes: Option<u32>,
+    /// Requests wait (503) until every dependency answered once; the health check then
+    /// runs after the filter, which holds the probe too.
+    pub block_until_ready: bool,
 }
 
 impl EdgeFlags {
@@ -205,6 +224,8 @@ impl EdgeFlags {
         Ok(EdgeOptions {
             tls,
             connection_buffer_limit_bytes: self.envoy_connection_buffer_limit_bytes,
+            block_until_ready: self.dependency_error_behavior
+                == DependencyErrorBehavior::BlockInitOnAnyError,
             healthz,
             underscores_in_headers: self.underscores_in_headers,
             strict_transport_security: self.enable_strict_transport_security,
@@ -292,7 +313,8 @@ impl EdgeOptions {
     }
 
     /// Envoy's health-check filter for `--healthz`, placed before the wasm filter so a probe
-    /// needs no credentials and makes no callout.
+    /// needs no credentials and makes no callout (after it when requests wait for the
+    /// dependencies, so the filter can hold the probe too).
     pub fn health_check_filter(&self) -> Option<Value> {
         let path = self.healthz.as_deref()?;
         Some(json!({

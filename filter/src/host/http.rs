@@ -18,6 +18,7 @@ use super::tokens::Response;
 use crate::decision::{decide, Decision, Forward};
 use crate::local_reply::LocalReply;
 use crate::service_control::BodyBytes;
+use crate::startup::{self, GateAnswer};
 use crate::waiters::Onward;
 
 pub(super) struct WaspHttp {
@@ -138,6 +139,17 @@ impl HttpContext for WaspHttp {
         if let Some(control) = &state.control {
             if let Some(trace) = control.traces.borrow_mut().get_mut(self.context_id) {
                 trace.note_head(&headers, state.gateway.client_ip_from_forwarded);
+            }
+        }
+        if let Some(gate) = &state.gateway.wait_for_dependencies {
+            let path = headers
+                .iter()
+                .find(|(name, _)| name == ":path")
+                .map_or("", |(_, value)| value.as_str());
+            match startup::gate(gate, path, state.missing_dependency(now)) {
+                GateAnswer::Decide => {}
+                GateAnswer::PassHealthProbe => return Action::Continue,
+                GateAnswer::Reply(local) => return apply::reply(&local),
             }
         }
         // The decision borrows the head; the later stages share it (a parked request keeps it).

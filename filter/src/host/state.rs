@@ -3,7 +3,7 @@
 //! One VM is one thread, so `RefCell` is enough; every borrow is dropped
 //! before the next host call (a host call may re-enter the SDK dispatcher).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::time::UNIX_EPOCH;
 
 use proxy_wasm::hostcalls;
@@ -13,8 +13,9 @@ use wasp_jwt::Verifier;
 
 use super::control::ControlRuntime;
 use crate::gateway::Gateway;
-use crate::id_tokens::IdTokens;
+use crate::id_tokens::{IdTokens, Lookup};
 use crate::jwt_auth::{KeyViews, ProviderKeys};
+use crate::startup::{first_missing, Dependency};
 use crate::waiters::{JwtPending, WaitList};
 
 pub(super) struct State {
@@ -30,6 +31,8 @@ pub(super) struct State {
     pub jwt_waiters: RefCell<WaitList<JwtPending>>,
     /// API keys, quotas and reports, when the config has a Service Control endpoint.
     pub control: Option<ControlRuntime>,
+    /// Every dependency has answered once on this VM (`wait_for_dependencies`).
+    pub dependencies_ready: Cell<bool>,
 }
 
 impl State {
@@ -58,7 +61,41 @@ impl State {
             verifier: RefCell::new(Verifier::default()),
             jwt_waiters: RefCell::new(WaitList::default()),
             control,
+            dependencies_ready: Cell::new(false),
         }
+    }
+
+    /// The first JWT provider without keys or token not fetched yet on this VM, until all
+    /// are in once; then never again.
+    pub fn missing_dependency(&self, now_ms: u64) -> Option<Dependency<'_>> {
+        if self.dependencies_ready.get() {
+            return None;
+        }
+        let has_keys: Vec<bool> = self
+            .key_views
+            .borrow()
+            .providers
+            .iter()
+            .map(|view| view.keys.is_some())
+            .collect();
+        let providers = self
+            .gateway
+            .providers
+            .iter()
+            .zip(has_keys)
+            .map(|(provider, has)| (provider.id.as_str(), has));
+        let tokens = self.tokens.borrow();
+        let token_states: Vec<(&str, bool)> = self
+            .gateway
+            .token_keys()
+            .into_iter()
+            .map(|key| (key, matches!(tokens.lookup(key, now_ms), Lookup::Ready(_))))
+            .collect();
+        let missing = first_missing(providers, token_states);
+        if missing.is_none() {
+            self.dependencies_ready.set(true);
+        }
+        missing
     }
 
     /// Whether a paused request (for a token or keys) is still registered.

@@ -14,6 +14,7 @@ mod compile_errors;
 mod control_answers;
 mod control_down;
 mod cors;
+mod dependency_gate;
 mod edge_options;
 mod generated_headers;
 mod harness;
