@@ -164,7 +164,7 @@ impl ReportBatcher {
             },
         );
         self.opened_at_ms.get_or_insert(now_ms);
-        self.log_entries += 1;
+        self.log_entries = self.log_entries.saturating_add(1);
         self.pending
             .entry(key)
             .or_insert_with(|| Aggregate::new(&record))

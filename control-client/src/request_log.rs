@@ -114,7 +114,7 @@ pub fn log_entry(service: ServiceFacts, request: Finished) -> LogEntry {
             referer: log.referer.clone(),
             latency: Some(Duration {
                 seconds: i64::try_from(latency_ms / 1000).unwrap_or(i64::MAX),
-                nanos: i32::try_from((latency_ms % 1000) * 1_000_000).unwrap_or(0),
+                nanos: i32::try_from((latency_ms % 1000).saturating_mul(1_000_000)).unwrap_or(0),
             }),
             protocol: "http".to_string(),
             ..HttpRequest::default()

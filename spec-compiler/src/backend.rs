@@ -3,6 +3,9 @@
 use std::net::IpAddr;
 use url::{Host, Url};
 
+/// Envoy cluster of the metadata server (`--metadata-url`) that mints backend ID tokens.
+pub const METADATA_CLUSTER: &str = "wasp-metadata";
+
 /// A parsed backend address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backend {

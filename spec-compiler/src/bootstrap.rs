@@ -7,9 +7,8 @@
 //! Built as a `serde_json::Value` and written as YAML; nothing here reads the
 //! spec, so the bootstrap shape can be read (and changed) in one place.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, METADATA_CLUSTER};
 use crate::backend_auth_iam::IAM_CLUSTER;
-use crate::compile::METADATA_CLUSTER;
 use crate::cors::CorsPolicy;
 use crate::edge::EdgeOptions;
 use crate::jwks_clusters::JwksClusterPlan;

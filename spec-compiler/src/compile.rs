@@ -1,7 +1,7 @@
 //! One compile, as a pure function: spec files + options -> filter config and
 //! bootstrap text, or every problem found. No file system access here.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, METADATA_CLUSTER};
 use crate::backend_auth_iam::IamFlags;
 use crate::bootstrap::{bootstrap, BootstrapOptions, Plan};
 use crate::cors::CorsFlags;
@@ -19,9 +19,6 @@ use crate::spec::{read_spec, Spec, SpecOperation};
 use crate::x_google_backend::{resolve, DEFAULT_DEADLINE_MS};
 use wasp_config::control::ControlConfig;
 use wasp_config::{DependencyGate, FilterConfig, IdTokenSource, SCHEMA_VERSION};
-
-/// Envoy cluster of the metadata server that mints backend ID tokens.
-pub const METADATA_CLUSTER: &str = "wasp-metadata";
 
 /// Everything besides the spec files that shapes the output.
 #[derive(Debug, Clone)]

@@ -427,9 +427,11 @@ mod tests {
             ssl_maximum_protocol: None,
             ssl_server_cipher_suites: None,
             envoy_connection_buffer_limit_bytes: Some(32768),
+            dependency_error_behavior: DependencyErrorBehavior::BlockInitOnAnyError,
         }
         .options()
         .unwrap();
+        assert!(options.block_until_ready);
         assert_eq!(options.healthz.as_deref(), Some("/healthz"));
         assert_eq!(options.underscores_action(), "ALLOW");
         let filter = options.health_check_filter().unwrap();
