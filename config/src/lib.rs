@@ -100,6 +100,9 @@ pub struct FilterConfig {
     /// provider's keys and every token the config needs have arrived once, requests get 503.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_for_dependencies: Option<DependencyGate>,
+    /// ESPv2's `--disallow_colon_in_wildcard_path_segment`: `*`/`**` match no `:`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub disallow_colon_in_wildcard: bool,
     /// JWT providers (securityDefinitions with `x-google-issuer`), referenced by id
     /// from operations' `security`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

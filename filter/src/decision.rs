@@ -239,6 +239,7 @@ mod tests {
             jwt_pad_userinfo: false,
             client_ip_from_forwarded: false,
             wait_for_dependencies: None,
+            disallow_colon_in_wildcard: false,
             providers: Vec::new(),
             jwks_clusters: Vec::new(),
             service_control: None,

@@ -74,7 +74,8 @@ impl Gateway {
 
     /// Compiles a checked configuration; the error says what to fix.
     pub fn build(config: FilterConfig) -> Result<Gateway, String> {
-        let matcher = Matcher::build(&config.operations)?;
+        let matcher = Matcher::build(&config.operations)?
+            .refusing_colons_in_wildcards(config.disallow_colon_in_wildcard);
         let mut operations = Vec::with_capacity(config.operations.len());
         for op in config.operations {
             let bound_template = match &op.path_translation {
@@ -235,6 +236,7 @@ mod tests {
             jwt_pad_userinfo: false,
             client_ip_from_forwarded: false,
             wait_for_dependencies: None,
+            disallow_colon_in_wildcard: false,
             providers: Vec::new(),
             jwks_clusters: Vec::new(),
             service_control: None,

@@ -55,6 +55,8 @@ pub struct Matcher {
     root: Node,
     /// Every custom verb some template uses, so only those are split off paths.
     verbs: HashSet<String>,
+    /// ESPv2's `--disallow_colon_in_wildcard_path_segment`: `*` and `**` match no `:`.
+    wildcards_refuse_colons: bool,
 }
 
 #[derive(Debug, Default)]
@@ -87,6 +89,13 @@ impl Matcher {
             matcher.insert(index, op, template);
         }
         Ok(matcher)
+    }
+
+    /// Makes `*`/`{x}` and `**`/`{x=**}` refuse segments with a `:` (HttpRule's templates
+    /// forbid a literal colon there).
+    pub fn refusing_colons_in_wildcards(mut self, refuse: bool) -> Matcher {
+        self.wildcards_refuse_colons = refuse;
+        self
     }
 
     fn insert(&mut self, index: usize, op: &Operation, template: PathTemplate) {
@@ -131,6 +140,7 @@ impl Matcher {
             let mut walk = Walk {
                 reading,
                 method,
+                refuse_colons: self.wildcards_refuse_colons,
                 ranks: Vec::new(),
                 found: None,
                 not_allowed: None,
@@ -160,6 +170,7 @@ fn better<T>(a: Option<(Specificity, T)>, b: Option<(Specificity, T)>) -> Option
 struct Walk<'m, 'r> {
     reading: Reading<'r>,
     method: &'r str,
+    refuse_colons: bool,
     /// Ranks of the trie edges taken so far (the current match's [`Specificity`]).
     ranks: Vec<Rank>,
     found: Option<(Specificity, &'m Target)>,
@@ -177,7 +188,8 @@ impl<'m> Walk<'m, '_> {
                         return true;
                     }
                 }
-                if let Some(child) = node.single.as_deref().filter(|_| !segment.is_empty()) {
+                let wildcard_may_take = !segment.is_empty() && !self.colon_refused(segment);
+                if let Some(child) = node.single.as_deref().filter(|_| wildcard_may_take) {
                     if self.step(Rank::Single, |walk| walk.visit(child, index + 1)) {
                         return true;
                     }
@@ -190,11 +202,23 @@ impl<'m> Walk<'m, '_> {
             }
         }
         match node.multi.as_deref() {
-            Some(child) if self.reading.slash_after(index) => {
+            Some(child) if self.reading.slash_after(index) && self.rest_free_of_colons(index) => {
                 self.step(Rank::Multi, |walk| walk.arrive(child))
             }
             _ => false,
         }
+    }
+
+    fn colon_refused(&self, segment: &str) -> bool {
+        self.refuse_colons && segment.contains(':')
+    }
+
+    /// Whether a `**` from `index` may take the rest of the path.
+    fn rest_free_of_colons(&self, index: usize) -> bool {
+        !self.refuse_colons
+            || (index..self.reading.len())
+                .filter_map(|i| self.reading.get(i))
+                .all(|segment| !segment.contains(':'))
     }
 
     /// Takes one trie edge of `rank` for the duration of `next`.

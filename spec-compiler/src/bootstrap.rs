@@ -96,6 +96,8 @@ pub struct PathHandling {
     /// `--disallow-escaped-slashes-in-path`: redirect (307) `%2F`/`%5C` to their unescaped
     /// form instead of keeping them.
     pub disallow_escaped_slashes: bool,
+    /// `--disallow-colon-in-wildcard-path-segment`: the filter's `*`/`**` match no `:`.
+    pub disallow_colon_in_wildcard: bool,
 }
 
 /// How Envoy determines the client address, which becomes the Service Control
@@ -275,7 +277,8 @@ fn http_connection_manager(options: &BootstrapOptions, filter_json: &str, plan: 
 
 /// ESPv2's order: CORS (answers preflights before anything needs credentials),
 /// the health check (`--healthz`: probes need no credentials), then the wasm
-/// filter, then the router. With `--dependency-error-behavior block-init-on-any-error`
+/// filter, then the router; `--enable-response-compression`'s compressors sit before
+/// the wasm filter, so they compress the backend's answers and the filter's own replies. With `--dependency-error-behavior block-init-on-any-error`
 /// the health check comes after the filter, which answers the probe 503 until ready.
 fn http_filters(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> Vec<Value> {
     let mut filters = Vec::with_capacity(4);
@@ -286,10 +289,12 @@ fn http_filters(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> V
         }));
     }
     if plan.edge.block_until_ready {
+        filters.extend(plan.edge.compressor_filters());
         filters.push(wasm_filter(options, filter_json));
         filters.extend(plan.edge.health_check_filter());
     } else {
         filters.extend(plan.edge.health_check_filter());
+        filters.extend(plan.edge.compressor_filters());
         filters.push(wasm_filter(options, filter_json));
     }
     filters.push(router_filter());
@@ -908,6 +913,7 @@ mod tests {
             disable_normalize_path: true,
             disable_merge_slashes: true,
             disallow_escaped_slashes: true,
+            disallow_colon_in_wildcard: true,
         };
         let b = render(&raw, &[(local, 15_000, None)], None, None);
         let manager = hcm(&b);

@@ -38,6 +38,11 @@ pub struct CompileArgs {
     /// Where operations without an x-google-backend address go: http[s]://host[:port].
     #[arg(long, default_value = "http://127.0.0.1:8081")]
     pub backend: String,
+    /// Send every operation to --backend, also those whose x-google-backend names an address
+    /// (its deadline, protocol, path translation and ID token still apply), as ESPv2's
+    /// --enable_backend_address_override: a local stack for a spec written for the cloud.
+    #[arg(long)]
+    pub enable_backend_address_override: bool,
     /// Server speaking the GCP metadata protocol that mints backend-auth ID
     /// tokens (http[s]://host[:port]); used only when an operation needs one.
     #[arg(long, default_value = crate::compile::GCP_METADATA_URL)]
@@ -58,6 +63,10 @@ pub struct CompileArgs {
     /// instead of forwarding them unchanged (ESPv2's --disallow_escaped_slashes_in_path).
     #[arg(long, alias = "disallow-escaped-slashes")]
     pub disallow_escaped_slashes_in_path: bool,
+    /// `*`, `{x}` and `**` match no segment with a `:` (HttpRule's rule; ESPv2's
+    /// --disallow_colon_in_wildcard_path_segment), so `/v1/a:b` is not `/v1/{name}`.
+    #[arg(long)]
+    pub disallow_colon_in_wildcard_path_segment: bool,
     /// Match and forward paths as sent: no RFC 3986 normalization (%4A stays encoded,
     /// `.` and `..` stay segments).
     #[arg(long)]
@@ -147,6 +156,7 @@ impl CompileArgs {
             backend: self.backend.clone(),
             metadata_url: self.metadata_url.clone(),
             backend_auth_iam: self.backend_auth_iam.clone(),
+            backend_address_override: self.enable_backend_address_override,
             cors: self.cors.clone(),
             edge: self.edge.clone(),
             operation_name_header: self.enable_operation_name_header,
@@ -159,6 +169,7 @@ impl CompileArgs {
                     disable_normalize_path: self.disable_normalize_path,
                     disable_merge_slashes: self.disable_merge_slashes_in_path,
                     disallow_escaped_slashes: self.disallow_escaped_slashes_in_path,
+                    disallow_colon_in_wildcard: self.disallow_colon_in_wildcard_path_segment,
                 },
                 root_certs: self.root_certs.clone(),
                 backend_dns_lookup_family: self.backend_dns_lookup_family,

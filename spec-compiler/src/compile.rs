@@ -27,6 +27,8 @@ pub struct CompileOptions {
     pub backend: String,
     /// `--metadata-url` as given.
     pub metadata_url: String,
+    /// `--enable-backend-address-override`: `--backend` replaces every x-google-backend address.
+    pub backend_address_override: bool,
     /// `--backend-auth-iam-*`, `--iam-url`: ID tokens from IAM instead.
     pub backend_auth_iam: IamFlags,
     pub cors: CorsFlags,
@@ -129,10 +131,12 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         let resolved = resolve(rule);
         let route = match &resolved.address {
             // x-google-backend addresses are remote backends: Host is theirs.
-            Some(address) => {
+            Some(address) if !options.backend_address_override => {
                 table.route_to(address, resolved.deadline_ms, Some(address.authority()))
             }
-            None => {
+            // No address, or --enable-backend-address-override: the --backend, with the
+            // rule's deadline, protocol, path translation and ID-token audience.
+            _ => {
                 let mut flag = backend.clone();
                 flag.http2 = resolved.http2;
                 table.route_to(&flag, resolved.deadline_ms, flag_host.clone())
@@ -188,6 +192,10 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         ("backend", options.backend.clone()),
         ("metadata_url", options.metadata_url.clone()),
         ("backend_auth_iam", options.backend_auth_iam.hashed()),
+        (
+            "backend_address_override",
+            options.backend_address_override.to_string(),
+        ),
         ("cors", options.cors.hashed()),
         ("edge", options.edge.hashed()),
         (
@@ -239,6 +247,7 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         jwt_no_default_audience: options.jwt.no_default_audience,
         jwt_pad_userinfo: options.jwt.pad_userinfo,
         client_ip_from_forwarded: b.client_address.from_forwarded_header,
+        disallow_colon_in_wildcard: b.paths.disallow_colon_in_wildcard,
         wait_for_dependencies: edge.block_until_ready.then(|| DependencyGate {
             health_path: edge.healthz.clone(),
         }),

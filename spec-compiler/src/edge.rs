@@ -67,6 +67,10 @@ pub struct EdgeFlags {
     /// --healthz probe too, until all have arrived once.
     #[arg(long, value_enum, default_value_t = DependencyErrorBehavior::AlwaysInit)]
     pub dependency_error_behavior: DependencyErrorBehavior,
+    /// Compress responses with gzip or brotli when the client accepts it (Envoy's
+    /// compressor filter, as ESPv2's --enable_response_compression).
+    #[arg(long)]
+    pub enable_response_compression: bool,
 }
 
 /// ESPv2's `--dependency_error_behavior` values (its spellings accepted too).
@@ -116,6 +120,8 @@ pub struct EdgeOptions {
     /// Requests wait (503) until every dependency answered once; the health check then
     /// runs after the filter, which holds the probe too.
     pub block_until_ready: bool,
+    /// gzip and brotli compressor filters.
+    pub response_compression: bool,
 }
 
 impl EdgeFlags {
@@ -224,6 +230,7 @@ impl EdgeFlags {
         Ok(EdgeOptions {
             tls,
             connection_buffer_limit_bytes: self.envoy_connection_buffer_limit_bytes,
+            response_compression: self.enable_response_compression,
             block_until_ready: self.dependency_error_behavior
                 == DependencyErrorBehavior::BlockInitOnAnyError,
             healthz,
@@ -327,6 +334,37 @@ impl EdgeOptions {
         }))
     }
 
+    /// Envoy's compressor filters for `--enable-response-compression`: gzip, then brotli
+    /// (Envoy picks by the client's `Accept-Encoding`), with Envoy's defaults (responses of
+    /// 30 bytes or more, text/JSON/XML/JavaScript content types, no `Cache-Control: no-transform`).
+    pub fn compressor_filters(&self) -> Vec<Value> {
+        if !self.response_compression {
+            return Vec::new();
+        }
+        let filter = |library: &str, typed: &str| {
+            json!({
+                "name": format!("envoy.filters.http.compressor.{library}"),
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor",
+                    "compressor_library": {
+                        "name": library,
+                        "typed_config": { "@type": typed },
+                    },
+                },
+            })
+        };
+        vec![
+            filter(
+                "gzip",
+                "type.googleapis.com/envoy.extensions.compression.gzip.compressor.v3.Gzip",
+            ),
+            filter(
+                "brotli",
+                "type.googleapis.com/envoy.extensions.compression.brotli.compressor.v3.Brotli",
+            ),
+        ]
+    }
+
     /// Virtual-host `request_headers_to_add`.
     pub fn request_headers_to_add(&self) -> Vec<Value> {
         self.request_headers.iter().map(header_option).collect()
@@ -428,10 +466,17 @@ mod tests {
             ssl_server_cipher_suites: None,
             envoy_connection_buffer_limit_bytes: Some(32768),
             dependency_error_behavior: DependencyErrorBehavior::BlockInitOnAnyError,
+            enable_response_compression: true,
         }
         .options()
         .unwrap();
         assert!(options.block_until_ready);
+        let compressors = options.compressor_filters();
+        assert_eq!(compressors.len(), 2);
+        assert_eq!(
+            compressors[0]["typed_config"]["compressor_library"]["name"],
+            "gzip"
+        );
         assert_eq!(options.healthz.as_deref(), Some("/healthz"));
         assert_eq!(options.underscores_action(), "ALLOW");
         let filter = options.health_check_filter().unwrap();

@@ -146,6 +146,11 @@ pub fn send_raw(addr: std::net::SocketAddr, request: &[u8]) -> Option<u16> {
 /// Sends a raw request (which should carry `Connection: close`) on a fresh connection
 /// and returns the whole response as text, head and body, or `None` if nothing came.
 pub fn send_raw_response(addr: std::net::SocketAddr, request: &[u8]) -> Option<String> {
+    send_raw_bytes(addr, request).map(|response| String::from_utf8_lossy(&response).into_owned())
+}
+
+/// [`send_raw_response`] as bytes (a compressed body is no text).
+pub fn send_raw_bytes(addr: std::net::SocketAddr, request: &[u8]) -> Option<Vec<u8>> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).ok()?;
     stream
@@ -155,5 +160,5 @@ pub fn send_raw_response(addr: std::net::SocketAddr, request: &[u8]) -> Option<S
     let mut response = Vec::new();
     // A read timeout or reset ends the response as far as it came.
     let _ = stream.take(1 << 20).read_to_end(&mut response);
-    (!response.is_empty()).then(|| String::from_utf8_lossy(&response).into_owned())
+    (!response.is_empty()).then_some(response)
 }

@@ -38,6 +38,34 @@ fn matcher(ops: &[Operation]) -> Matcher {
 }
 
 #[test]
+fn wildcards_may_be_told_to_refuse_colons() {
+    let ops = [
+        op("GET", "/v1/{name}"),
+        op("GET", "/v1/{name}:cancel"),
+        op("GET", "/files/{path=**}"),
+    ];
+    let open = matcher(&ops);
+    assert_eq!(outcome(&open, "GET", "/v1/a:b"), "GET /v1/{name}");
+    assert_eq!(
+        outcome(&open, "GET", "/files/x/a:b"),
+        "GET /files/{path=**}"
+    );
+    let strict = matcher(&ops).refusing_colons_in_wildcards(true);
+    assert_eq!(outcome(&strict, "GET", "/v1/a:b"), "404");
+    assert_eq!(outcome(&strict, "GET", "/v1/a"), "GET /v1/{name}");
+    // A custom verb is not part of the segment.
+    assert_eq!(
+        outcome(&strict, "GET", "/v1/a:cancel"),
+        "GET /v1/{name}:cancel"
+    );
+    assert_eq!(outcome(&strict, "GET", "/files/x/a:b"), "404");
+    assert_eq!(
+        outcome(&strict, "GET", "/files/x/y"),
+        "GET /files/{path=**}"
+    );
+}
+
+#[test]
 fn literal_beats_single_beats_double_wildcard() {
     // ESPv2's own vector: exact-match, then {single_wildcard=*}, then {double_wildcard=**}.
     let m = matcher(&[

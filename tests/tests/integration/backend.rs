@@ -429,3 +429,22 @@ fn backend_names_resolve_as_the_dns_lookup_family_says() {
     assert_eq!(gw.get("/hello").status, 503);
     drop(echo);
 }
+
+#[test]
+fn backend_address_override_sends_every_operation_to_the_backend_flag() {
+    let backend = EchoBackend::start();
+    // An address nobody can reach: only the override gets the request anywhere.
+    let paths = get_op(
+        "/hello/{name}",
+        "hello",
+        Some("{address: 'https://fn.example.invalid/api', path_translation: APPEND_PATH_TO_ADDRESS, disable_auth: true}"),
+    );
+    let input = CompileInput::new(&api("", &paths)).args(["--enable-backend-address-override"]);
+    let url = backend.url();
+    let gw = Gateway::start_compiled(&input, &url, Some(backend));
+    assert_eq!(
+        target(&reached(&gw, "/hello/x?q=1")),
+        "/api/hello/x?q=1",
+        "the rule's path translation still applies"
+    );
+}

@@ -218,3 +218,59 @@ fn the_listeners_tls_versions_and_buffer_limit_are_options() {
         .expect("TLS 1.3");
     assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
 }
+
+/// `GET /hello` with `Accept-Encoding`, as raw bytes: (head, body with chunking undone).
+fn compressible_reply(gw: &Gateway, accept: &str) -> (String, Vec<u8>) {
+    let request = format!(
+        "GET /hello HTTP/1.1\r\nHost: h\r\nAccept-Encoding: {accept}\r\nConnection: close\r\n\r\n"
+    );
+    let response = wasp_tests::http::send_raw_bytes(gw.envoy.listener, request.as_bytes())
+        .expect("a response");
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head");
+    let head = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
+    let mut raw = &response[split + 4..];
+    if !head.contains("transfer-encoding: chunked") {
+        return (head, raw.to_vec());
+    }
+    let mut body = Vec::new();
+    loop {
+        let line_end = raw
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a chunk size");
+        let size_text = String::from_utf8_lossy(&raw[..line_end]);
+        let size = usize::from_str_radix(size_text.trim(), 16).expect("a hex chunk size");
+        if size == 0 {
+            return (head, body);
+        }
+        body.extend_from_slice(&raw[line_end + 2..line_end + 2 + size]);
+        raw = &raw[line_end + 2 + size + 2..];
+    }
+}
+
+#[test]
+fn responses_are_compressed_only_when_asked() {
+    let gw = Gateway::start(MATCHING);
+    let (head, body) = compressible_reply(&gw, "gzip");
+    assert!(!head.contains("content-encoding"), "{head}");
+    assert!(
+        String::from_utf8_lossy(&body).contains("\"path\""),
+        "plain JSON"
+    );
+
+    let gw = with_options(MATCHING, &["--enable-response-compression"]);
+    let (head, body) = compressible_reply(&gw, "gzip");
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut text)
+        .expect("a gzip body");
+    let echoed: serde_json::Value = serde_json::from_str(&text).expect("the echo's JSON");
+    assert_eq!(echoed["path"], "/hello");
+    let (head, _) = compressible_reply(&gw, "br");
+    assert!(head.contains("content-encoding: br"), "{head}");
+    let (head, _) = compressible_reply(&gw, "identity");
+    assert!(!head.contains("content-encoding"), "{head}");
+}

@@ -198,3 +198,22 @@ fn escaped_slashes_can_be_redirected_with_espv2s_json_body() {
     // The unescaped path it points at is served.
     assert_eq!(routed(&gw, "GET", "/items/a/b", "ItemsRest"), "/items/a/b");
 }
+
+#[test]
+fn wildcards_refuse_colons_only_when_told() {
+    // By default `{id}` and `{rest=**}` take a segment with a colon.
+    let gw = Gateway::start(MATCHING);
+    routed(&gw, "GET", "/items/a:b", "ItemsOne");
+    routed(&gw, "GET", "/items/x/a:b", "ItemsRest");
+
+    let input =
+        wasp_tests::CompileInput::new(MATCHING).args(["--disallow-colon-in-wildcard-path-segment"]);
+    let echo = wasp_tests::EchoBackend::start();
+    let url = echo.url();
+    let gw = Gateway::start_compiled(&input, &url, Some(echo));
+    for path in ["/items/a:b", "/items/x/a:b"] {
+        local_reply(&gw.get(path), 404, NOT_DEFINED);
+    }
+    routed(&gw, "GET", "/items/ab", "ItemsOne");
+    routed(&gw, "GET", "/items/x/ab", "ItemsRest");
+}
