@@ -52,6 +52,11 @@ pub struct BootstrapOptions {
     pub paths: PathHandling,
     /// CA bundle used to verify https backends.
     pub root_certs: String,
+    /// `--ssl-backend-client-cert-path`: https backends get `client.crt`/`client.key` from
+    /// this directory (mutual TLS).
+    pub backend_client_cert_dir: Option<String>,
+    /// `--ssl-backend-client-cipher-suites`: TLS 1.2 ciphers offered to https backends.
+    pub backend_cipher_suites: Option<String>,
     /// Where the client address comes from: the listener connection, or `X-Forwarded-For`.
     pub client_address: ClientAddress,
     /// Which addresses of a backend's DNS name Envoy uses (`--backend-dns-lookup-family`).
@@ -154,6 +159,9 @@ pub fn bootstrap(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> 
         .iter()
         .map(|c| {
             let mut backend = cluster(&c.name, &c.backend, &options.root_certs);
+            if c.backend.tls {
+                add_backend_client_tls(&mut backend, options);
+            }
             if backend.get("dns_lookup_family").is_some() {
                 backend["dns_lookup_family"] =
                     json!(options.backend_dns_lookup_family.envoy_name());
@@ -513,6 +521,22 @@ fn cluster(name: &str, backend: &Backend, root_certs: &str) -> Value {
 
 /// TLS verified against the trust bundle: SNI and the certificate's name are
 /// the address host (an IP literal sends no SNI and must be an IP SAN).
+/// ESPv2's backend mTLS and cipher options, on a backend cluster's TLS context (not on the
+/// JWKS, metadata or Service Control clusters, as in ESPv2).
+fn add_backend_client_tls(cluster: &mut Value, options: &BootstrapOptions) {
+    let common = &mut cluster["transport_socket"]["typed_config"]["common_tls_context"];
+    if let Some(dir) = &options.backend_client_cert_dir {
+        let dir = dir.trim_end_matches('/');
+        common["tls_certificates"] = json!([{
+            "certificate_chain": { "filename": format!("{dir}/client.crt") },
+            "private_key": { "filename": format!("{dir}/client.key") },
+        }]);
+    }
+    if let Some(list) = &options.backend_cipher_suites {
+        common["tls_params"] = json!({ "cipher_suites": list.split(':').collect::<Vec<_>>() });
+    }
+}
+
 fn tls_transport_socket(backend: &Backend, root_certs: &str) -> Value {
     let san = match backend.ip {
         Some(IpAddr::V4(_) | IpAddr::V6(_)) => "IP_ADDRESS",
@@ -552,6 +576,8 @@ mod tests {
             wasm: "/etc/wasp/wasp_filter.wasm".into(),
             paths: PathHandling::default(),
             root_certs: "/etc/ssl/certs/ca-certificates.crt".into(),
+            backend_client_cert_dir: None,
+            backend_cipher_suites: None,
             client_address: ClientAddress::default(),
             backend_dns_lookup_family: DnsLookupFamily::default(),
         }

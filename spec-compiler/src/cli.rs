@@ -94,6 +94,15 @@ pub struct CompileArgs {
     /// CA bundle that verifies https backends.
     #[arg(long, default_value = "/etc/ssl/certs/ca-certificates.crt")]
     pub root_certs: String,
+    /// Directory with client.crt and client.key (PEM, as Envoy sees the path) that https
+    /// backends get as this gateway's client certificate (mutual TLS; ESPv2's
+    /// --ssl_backend_client_cert_path).
+    #[arg(long, value_name = "DIR")]
+    pub ssl_backend_client_cert_path: Option<String>,
+    /// TLS 1.2 cipher suites offered to https backends, colon-separated
+    /// (ECDHE-RSA-AES128-GCM-SHA256:...) [default: Envoy's].
+    #[arg(long, value_name = "LIST")]
+    pub ssl_backend_client_cipher_suites: Option<String>,
     #[command(flatten)]
     pub cors: CorsFlags,
     #[command(flatten)]
@@ -172,6 +181,8 @@ impl CompileArgs {
                     disallow_colon_in_wildcard: self.disallow_colon_in_wildcard_path_segment,
                 },
                 root_certs: self.root_certs.clone(),
+                backend_client_cert_dir: self.ssl_backend_client_cert_path.clone(),
+                backend_cipher_suites: self.ssl_backend_client_cipher_suites.clone(),
                 backend_dns_lookup_family: self.backend_dns_lookup_family,
                 client_address: ClientAddress {
                     use_remote_address: self.envoy_use_remote_address,

@@ -211,6 +211,13 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         ("wasm", b.wasm.clone()),
         ("paths", format!("{:?}", b.paths)),
         ("root_certs", b.root_certs.clone()),
+        (
+            "backend_client_tls",
+            format!(
+                "{:?} {:?}",
+                b.backend_client_cert_dir, b.backend_cipher_suites
+            ),
+        ),
         ("client_address", format!("{:?}", b.client_address)),
         (
             "backend_dns_lookup_family",

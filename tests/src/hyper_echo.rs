@@ -39,6 +39,13 @@ impl HyperEcho {
         HyperEcho::start(Some(TlsAcceptor::from(ca.server_config())))
     }
 
+    /// TLS that also requires a client certificate `ca` signed (mutual TLS).
+    pub fn mutual_tls(ca: &TestCa) -> HyperEcho {
+        HyperEcho::start(Some(TlsAcceptor::from(
+            ca.server_config_requiring_clients(),
+        )))
+    }
+
     fn start(tls: Option<TlsAcceptor>) -> HyperEcho {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)

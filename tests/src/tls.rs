@@ -86,6 +86,43 @@ impl TestCa {
         }
     }
 
+    /// Writes a client certificate for `name` and its key as PEM (`client.crt`, `client.key`
+    /// in `dir`, the layout ESPv2's --ssl_backend_client_cert_path reads).
+    pub fn write_client_files(&self, dir: &Path, name: &str) {
+        let key = KeyPair::generate().expect("generate a client key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("client parameters");
+        params.distinguished_name.push(DnType::CommonName, name);
+        let cert = params
+            .signed_by(&key, &self.ca_cert, &self.ca_key)
+            .expect("sign the client certificate");
+        std::fs::write(dir.join("client.crt"), cert.pem()).expect("write client.crt");
+        std::fs::write(dir.join("client.key"), key.serialize_pem()).expect("write client.key");
+    }
+
+    /// Like [`TestCa::server_config`], but a client must present a certificate this CA signed.
+    pub fn server_config_requiring_clients(&self) -> Arc<rustls::ServerConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(self.ca_cert.der().clone())
+            .expect("the CA certificate is a root");
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::clone(&provider),
+        )
+        .build()
+        .expect("a client verifier");
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server_key.clone()));
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("rustls protocol versions")
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![self.server_cert.clone()], key)
+            .expect("rustls server certificate");
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Arc::new(config)
+    }
+
     /// Connects to `addr` over TLS trusting this CA (server name [`SERVER_NAME`]), offering
     /// `alpn`, presenting `identity` if given, and sends `request` (HTTP/1.1, which should
     /// carry `Connection: close`) unless the server chose `h2`. Returns the protocol the

@@ -448,3 +448,43 @@ fn backend_address_override_sends_every_operation_to_the_backend_flag() {
         "the rule's path translation still applies"
     );
 }
+
+#[test]
+fn an_https_backend_that_wants_a_client_certificate_gets_the_gateways() {
+    let ca = TestCa::new();
+    let backend = HyperEcho::mutual_tls(&ca);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ca_path = ca.write_ca(dir.path());
+    ca.write_client_files(dir.path(), "gateway");
+    let spec = api(
+        "",
+        &get_op(
+            "/tls",
+            "tls",
+            Some(&format!(
+                "{{address: '{}/secure', disable_auth: true}}",
+                backend.url()
+            )),
+        ),
+    );
+    let roots = ["--root-certs".to_string(), ca_path.display().to_string()];
+    // Without a client certificate the backend refuses the handshake: Envoy's 503.
+    let gw = Gateway::start_compiled(
+        &CompileInput::new(&spec).args(roots.clone()),
+        "http://127.0.0.1:9",
+        None,
+    );
+    assert_eq!(gw.get("/tls").status, 503);
+    drop(gw);
+
+    let input = CompileInput::new(&spec).args(roots).args([
+        "--ssl-backend-client-cert-path".to_string(),
+        dir.path().display().to_string(),
+        "--ssl-backend-client-cipher-suites".to_string(),
+        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256".to_string(),
+    ]);
+    let gw = Gateway::start_compiled(&input, "http://127.0.0.1:9", None);
+    let reply = gw.get("/tls");
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(target(&reply.echoed()), "/secure");
+}
