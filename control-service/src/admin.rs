@@ -1,14 +1,18 @@
 //! The admin API, guarded by its own bearer token (disabled without one):
 //! `POST /admin/keys` `{"project_id": "...", "project_number": 123?}` -> 201 with the key
-//! (shown only here), `GET /admin/keys`, `DELETE /admin/keys/{id}`, `GET /admin/reports`.
+//! (shown only here), `GET /admin/keys`, `DELETE /admin/keys/{id}`, `GET /admin/reports`,
+//! `GET /admin/config` (the services served, reload counts, the last refusal) and
+//! `POST /admin/config/reload` (read the config files now: 200 applied or unchanged, 400
+//! refused with the reason; the old configs keep serving).
 
+use crate::config_reload::Reload;
 use crate::http::{bearer_matches, json_error, unix_now, AppState};
 use crate::store::StoreError;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -27,6 +31,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/admin/keys", get(list_keys).post(create_key))
         .route("/admin/keys/{id}", delete(revoke_key))
         .route("/admin/reports", get(reports))
+        .route("/admin/config", get(config))
+        .route("/admin/config/reload", post(reload_config))
 }
 
 /// The error response when the caller may not use the admin API, `None` when it may.
@@ -123,4 +129,31 @@ async fn reports(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         return response;
     }
     Json(state.control.reports().summary()).into_response()
+}
+
+async fn config(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(response) = refusal(&state, &headers) {
+        return response;
+    }
+    let status = state.config_files.status();
+    Json(serde_json::json!({
+        "services": state.control.service_names(),
+        "reloads_applied": status.applied,
+        "reloads_refused": status.refused,
+        "last_error": status.last_error,
+    }))
+    .into_response()
+}
+
+async fn reload_config(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(response) = refusal(&state, &headers) {
+        return response;
+    }
+    let reload = state.config_files.reload(&state.control, true);
+    reload.log();
+    let status = match reload {
+        Reload::Refused { .. } => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
+    (status, Json(reload)).into_response()
 }

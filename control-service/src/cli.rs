@@ -90,6 +90,11 @@ pub struct ServeArgs {
     /// Bearer token gateways must send on /v1/services/...; without it any caller is accepted.
     #[arg(long, env = "WASP_CONTROL_TOKEN")]
     pub control_token: Option<String>,
+    /// Seconds between checks of the --config files; a changed set is served at once
+    /// (keys and quota windows kept), a bad one refused. 0: reload only on SIGHUP or
+    /// POST /admin/config/reload.
+    #[arg(long, default_value_t = 2)]
+    pub reload_interval_seconds: u64,
 }
 
 /// Runs the parsed command.
@@ -168,6 +173,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         redis: args.redis,
         admin_token: args.admin_token,
         control_token: args.control_token,
+        reload_interval_secs: args.reload_interval_seconds,
     };
     let state = build_state(&options).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -181,7 +187,13 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     println!("wasp-control listening on http://{address} (quota windows: {backend})");
     std::io::stdout().flush()?;
-    serve(listener, state, shutdown_signal()).await
+    serve(
+        listener,
+        state,
+        options.reload_interval_secs,
+        shutdown_signal(),
+    )
+    .await
 }
 
 async fn shutdown_signal() {

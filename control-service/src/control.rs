@@ -19,7 +19,7 @@ use crate::quota::{counter_name, window_of, Charge, Outcome, QuotaWindows};
 use crate::reports::ReportLog;
 use crate::store::{KeyInfo, KeyStore, StoreError};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use wasp_config::control::ControlConfig;
 use wasp_servicecontrol::check_error::Code as CheckCode;
 use wasp_servicecontrol::check_response::consumer_info::ConsumerType;
@@ -83,9 +83,14 @@ impl From<StoreError> for CallError {
     }
 }
 
+/// The loaded control configs by service name.
+type Services = HashMap<String, Arc<ControlConfig>>;
+
 /// Everything the three calls need.
 pub struct ControlService {
-    services: HashMap<String, ControlConfig>,
+    /// Swapped whole by [`ControlService::replace_configs`]; a call holds the `Arc` of its
+    /// service's config, so a reload never changes a call half-way.
+    services: RwLock<Arc<Services>>,
     keys: Arc<KeyStore>,
     windows: Arc<dyn QuotaWindows>,
     reports: Arc<ReportLog>,
@@ -97,6 +102,20 @@ enum KeyState {
     Invalid,
 }
 
+/// Indexes configs by service; two configs for one service are refused.
+fn index(configs: Vec<ControlConfig>) -> Result<Services, String> {
+    let mut services = HashMap::new();
+    for config in configs {
+        let name = config.service_name.clone();
+        if services.insert(name.clone(), Arc::new(config)).is_some() {
+            return Err(format!(
+                "service {name} is configured twice; pass each control config once"
+            ));
+        }
+    }
+    Ok(services)
+}
+
 impl ControlService {
     /// Fails when two configs name the same service.
     pub fn new(
@@ -105,21 +124,34 @@ impl ControlService {
         windows: Arc<dyn QuotaWindows>,
         reports: Arc<ReportLog>,
     ) -> Result<ControlService, String> {
-        let mut services = HashMap::new();
-        for config in configs {
-            let name = config.service_name.clone();
-            if services.insert(name.clone(), config).is_some() {
-                return Err(format!(
-                    "service {name} is configured twice; pass each control config once"
-                ));
-            }
-        }
         Ok(ControlService {
-            services,
+            services: RwLock::new(Arc::new(index(configs)?)),
             keys,
             windows,
             reports,
         })
+    }
+
+    /// Serves `configs` from the next call on; keys, quota windows and reports stay as they
+    /// are. Refused (nothing changes) when two configs name the same service. Returns the
+    /// service names now served.
+    pub fn replace_configs(&self, configs: Vec<ControlConfig>) -> Result<Vec<String>, String> {
+        let services = index(configs)?;
+        let mut names: Vec<String> = services.keys().cloned().collect();
+        names.sort();
+        *self.services.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(services);
+        Ok(names)
+    }
+
+    /// The service names served now, sorted.
+    pub fn service_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.current().keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    fn current(&self) -> Arc<Services> {
+        Arc::clone(&self.services.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     pub fn keys(&self) -> &Arc<KeyStore> {
@@ -132,8 +164,12 @@ impl ControlService {
 
     /// The config of the service named in the path; the body may repeat the name but
     /// must not contradict it.
-    fn service(&self, path_service: &str, body_service: &str) -> Result<&ControlConfig, CallError> {
-        let config = self.services.get(path_service).ok_or_else(|| {
+    fn service(
+        &self,
+        path_service: &str,
+        body_service: &str,
+    ) -> Result<Arc<ControlConfig>, CallError> {
+        let config = self.current().get(path_service).cloned().ok_or_else(|| {
             CallError::UnknownService(format!(
                 "service {path_service:?} is not configured on this control service"
             ))
@@ -263,8 +299,8 @@ impl ControlService {
                     ));
                 }
             };
-        let costs = requested_costs(config, operation).map_err(CallError::InvalidArgument)?;
-        let charged = charges(config, &consumer, &costs, window_of(now));
+        let costs = requested_costs(&config, operation).map_err(CallError::InvalidArgument)?;
+        let charged = charges(&config, &consumer, &costs, window_of(now));
         let commit = operation.quota_mode() != QuotaMode::CheckOnly;
         let charge_list: Vec<Charge> = charged.iter().map(|(charge, _)| charge.clone()).collect();
         let outcome = self
@@ -290,7 +326,7 @@ impl ControlService {
             }
             Outcome::Exhausted { index, .. } => {
                 let limit = charged.get(index).map(|(_, limit)| *limit);
-                let description = exhausted_description(config, limit, &consumer);
+                let description = exhausted_description(&config, limit, &consumer);
                 response.allocate_errors.push(QuotaError {
                     code: QuotaCode::ResourceExhausted as i32,
                     subject: consumer.clone(),
@@ -532,7 +568,7 @@ mod tests {
     #[test]
     fn duplicate_services_are_rejected() {
         let (_dir, control, _) = service();
-        let config = control.services.values().next().unwrap().clone();
+        let config = (**control.current().values().next().unwrap()).clone();
         let keys = control.keys().clone();
         let error = ControlService::new(
             vec![config.clone(), config],

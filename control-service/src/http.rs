@@ -4,6 +4,7 @@
 //! themselves are in `control.rs`.
 
 use crate::admin;
+use crate::config_reload::ConfigFiles;
 use crate::control::{CallError, ControlService};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -21,6 +22,8 @@ use wasp_servicecontrol::{
 /// Shared by every handler.
 pub struct AppState {
     pub control: ControlService,
+    /// The control configs' files, read again on reload.
+    pub config_files: Arc<ConfigFiles>,
     /// Bearer token gateways must send on `/v1/services/...`; `None` accepts any caller.
     pub control_token: Option<String>,
     /// Bearer token for `/admin/...`; `None` disables the admin API.

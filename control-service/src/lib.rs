@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod config_reload;
 pub mod consumer;
 pub mod control;
 pub mod http;

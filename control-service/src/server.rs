@@ -1,6 +1,7 @@
 //! Assembles a running control service from its options: key database, control configs,
 //! quota backend (Redis when given a URL, memory otherwise), then serves HTTP.
 
+use crate::config_reload::{load_config, ConfigFiles};
 use crate::control::ControlService;
 use crate::http::{router, AppState};
 use crate::quota::{MemoryWindows, QuotaWindows, RedisWindows};
@@ -11,7 +12,6 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use wasp_config::control::ControlConfig;
 
 /// Everything `wasp-control serve` is configured with.
 #[derive(Debug, Clone)]
@@ -21,17 +21,14 @@ pub struct ServeOptions {
     pub redis: Option<String>,
     pub admin_token: Option<String>,
     pub control_token: Option<String>,
-}
-
-/// Reads one control config; errors name the file.
-pub fn load_config(path: &std::path::Path) -> anyhow::Result<ControlConfig> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read control config {}", path.display()))?;
-    ControlConfig::from_json(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    /// Seconds between checks of the config files for changes; 0: only SIGHUP and
+    /// `POST /admin/config/reload`.
+    pub reload_interval_secs: u64,
 }
 
 /// Builds the shared state; fails fast on a bad config, database or Redis URL.
 pub async fn build_state(options: &ServeOptions) -> anyhow::Result<AppState> {
+    let config_files = ConfigFiles::new(options.configs.clone());
     let configs = options
         .configs
         .iter()
@@ -47,19 +44,48 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<AppState> {
         .map_err(anyhow::Error::msg)?;
     Ok(AppState {
         control,
+        config_files: Arc::new(config_files),
         control_token: options.control_token.clone(),
         admin_token: options.admin_token.clone(),
     })
 }
 
-/// Serves until `shutdown` completes.
+/// Serves until `shutdown` completes; reloads the config files every `reload_interval_secs`
+/// (0: never on a timer) and on SIGHUP.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    reload_interval_secs: u64,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(Arc::new(state)))
+    let state = Arc::new(state);
+    tokio::spawn(reload_loop(Arc::clone(&state), reload_interval_secs));
+    axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
         .context("HTTP server failed")
+}
+
+/// Reloads on the timer and on SIGHUP, logging what each reload that did something did.
+async fn reload_loop(state: Arc<AppState>, interval_secs: u64) {
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut timer = tokio::time::interval(std::time::Duration::from_secs(interval_secs.max(1)));
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        #[cfg(unix)]
+        let forced = tokio::select! {
+            _ = timer.tick(), if interval_secs > 0 => false,
+            Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
+        };
+        #[cfg(not(unix))]
+        let forced = {
+            if interval_secs == 0 {
+                std::future::pending::<()>().await;
+            }
+            timer.tick().await;
+            false
+        };
+        state.config_files.reload(&state.control, forced).log();
+    }
 }

@@ -86,6 +86,11 @@ impl ControlService {
         service
     }
 
+    /// The `--config` file it serves (and reloads when it changes).
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
     /// Stops the service: from now on its port refuses connections.
     pub fn stop(&mut self) {
         // KillOnDrop kills and reaps.

@@ -95,6 +95,7 @@ impl ControlService {
             redis: redis.map(str::to_string),
             admin_token: Some(ADMIN_TOKEN.into()),
             control_token: None,
+            reload_interval_secs: 0,
         };
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -108,7 +109,7 @@ impl ControlService {
                 let state = build_state(&options).await.expect("control service state");
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                serve(listener, state, async move {
+                serve(listener, state, 0, async move {
                     let _ = stopped.await;
                 })
                 .await

@@ -69,8 +69,9 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let reload_interval = options.reload_interval_secs;
         tokio::spawn(async move {
-            serve(listener, state, async move {
+            serve(listener, state, reload_interval, async move {
                 let _ = stopped.await;
             })
             .await
@@ -102,6 +103,7 @@ pub fn options(db: &Path, config: &Path) -> ServeOptions {
         redis: None,
         admin_token: Some(ADMIN_TOKEN.into()),
         control_token: None,
+        reload_interval_secs: 0,
     }
 }
 

@@ -13,6 +13,7 @@ mod client_address;
 mod compile_errors;
 mod control_answers;
 mod control_down;
+mod control_reload;
 mod cors;
 mod dependency_gate;
 mod edge_options;
