@@ -109,8 +109,10 @@ pub fn compile_options(extra: &[&str]) -> CompileOptions {
         Ok(cli) => cli,
         Err(e) => panic!("fuzz options do not parse: {e}"),
     };
-    let (Command::Compile(args) | Command::Validate(args)) = cli.command;
-    args.compile_options()
+    match cli.command {
+        Command::Compile(args) | Command::Validate(args) => args.compile_options(),
+        other => panic!("fuzz options parse as {other:?}, not compile"),
+    }
 }
 
 /// A request path the template matches: literals as written, `v<i>` for a `*`, two segments

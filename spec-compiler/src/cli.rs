@@ -28,6 +28,48 @@ pub enum Command {
     Compile(CompileArgs),
     /// Check spec files and options as compile does; write nothing (exit 0 or 2).
     Validate(CompileArgs),
+    /// List the configs in a store (oldest first; `*` marks the current one).
+    Configs(StoreArg),
+    /// Make a stored config current: Envoy (started with <store>/envoy.yaml) takes it
+    /// without a restart; with --admin, wait until Envoy confirms (exit 1 if it refuses).
+    Rollout(RolloutArgs),
+    /// Make the config that was current before the current one current again.
+    Rollback(RollbackArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreArg {
+    /// The config store (`wasp compile --store`).
+    #[arg(long, value_name = "DIR")]
+    pub store: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvoyAdminArgs {
+    /// Envoy's admin API (http://127.0.0.1:9901): confirm Envoy took the config.
+    #[arg(long, value_name = "URL")]
+    pub envoy_admin: Option<String>,
+    /// How long to wait for Envoy's confirmation.
+    #[arg(long, default_value_t = 10)]
+    pub timeout_seconds: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// The config id (`wasp compile --store` prints it).
+    pub id: String,
+    #[command(flatten)]
+    pub admin: EnvoyAdminArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub admin: EnvoyAdminArgs,
 }
 
 #[derive(Debug, Args)]
@@ -59,6 +101,10 @@ pub struct CompileArgs {
     /// Output directory.
     #[arg(long, default_value = "./generated")]
     pub out: PathBuf,
+    /// Also keep the result as an immutable config in this store (named by its config
+    /// hash, printed); `wasp rollout` makes it current.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
     /// Redirect (307) paths with escaped slashes (%2F, %5C) to their unescaped form
     /// instead of forwarding them unchanged (ESPv2's --disallow_escaped_slashes_in_path).
     #[arg(long, alias = "disallow-escaped-slashes")]
@@ -221,7 +267,9 @@ mod tests {
     #[test]
     fn defaults_match_espv2() {
         let cli = Cli::try_parse_from(["wasp", "compile", "a.yaml", "b.json"]).unwrap();
-        let (Command::Compile(args) | Command::Validate(args)) = cli.command;
+        let (Command::Compile(args) | Command::Validate(args)) = cli.command else {
+            panic!("a compile command");
+        };
         assert_eq!(args.specs.len(), 2);
         assert_eq!(args.backend, "http://127.0.0.1:8081");
         assert_eq!(args.listen.to_string(), "0.0.0.0:8080");
@@ -287,7 +335,9 @@ mod tests {
             "1h",
         ])
         .unwrap();
-        let (Command::Compile(args) | Command::Validate(args)) = cli.command;
+        let (Command::Compile(args) | Command::Validate(args)) = cli.command else {
+            panic!("a compile command");
+        };
         assert_eq!(args.cors.cors_preset.as_deref(), Some("cors_with_regex"));
         assert!(args.cors.cors_allow_credentials);
         assert_eq!(args.cors.cors_max_age.as_deref(), Some("1h"));
@@ -311,7 +361,9 @@ mod tests {
             "--admin",
             "[::1]:0",
         ]);
-        let (Command::Compile(args) | Command::Validate(args)) = cli.unwrap().command;
+        let (Command::Compile(args) | Command::Validate(args)) = cli.unwrap().command else {
+            panic!("a compile command");
+        };
         assert_eq!(args.listen.port(), 0);
         let e = Cli::try_parse_from(["wasp", "compile", "a.yaml", "--listen", "localhost:80"])
             .unwrap_err();

@@ -1,9 +1,12 @@
 use clap::Parser;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 use wasp_spec_compiler::cli::{Cli, Command, CompileArgs};
 use wasp_spec_compiler::compile::{compile, Compiled};
+use wasp_spec_compiler::config_store::ConfigStore;
 use wasp_spec_compiler::errors::Diagnostic;
+use wasp_spec_compiler::rollout::{rollback, rollout, Confirmed};
 use wasp_spec_compiler::source::SourceFile;
 
 /// A bad spec or option (what the user must fix), as clap also uses.
@@ -15,6 +18,71 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Compile(args) => run_compile(&args, true),
         Command::Validate(args) => run_compile(&args, false),
+        Command::Configs(args) => list_configs(&args.store),
+        Command::Rollout(args) => {
+            let timeout = Duration::from_secs(args.admin.timeout_seconds);
+            let result = ConfigStore::open(&args.store.store)
+                .map_err(|e| format!("cannot open the store: {e}"))
+                .and_then(|store| {
+                    rollout(&store, &args.id, args.admin.envoy_admin.as_deref(), timeout)
+                });
+            finish(&args.id, result)
+        }
+        Command::Rollback(args) => {
+            let timeout = Duration::from_secs(args.admin.timeout_seconds);
+            let result = ConfigStore::open(&args.store.store)
+                .map_err(|e| format!("cannot open the store: {e}"))
+                .and_then(|store| rollback(&store, args.admin.envoy_admin.as_deref(), timeout));
+            match result {
+                Ok((id, confirmed)) => finish(&id, Ok(confirmed)),
+                Err(e) => finish("", Err(e)),
+            }
+        }
+    }
+}
+
+fn list_configs(root: &Path) -> ExitCode {
+    let listed = ConfigStore::open(root).and_then(|store| Ok((store.list()?, store.current())));
+    match listed {
+        Ok((configs, current)) => {
+            for config in configs {
+                let mark = if current.as_deref() == Some(config.id.as_str()) {
+                    "*"
+                } else {
+                    " "
+                };
+                println!(
+                    "{mark} {}  created {}  {} operations",
+                    config.id, config.created_unix, config.operations
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wasp: cannot read the store {}: {e}", root.display());
+            ExitCode::from(EXIT_IO)
+        }
+    }
+}
+
+/// The outcome of a rollout or rollback, said once.
+fn finish(id: &str, result: Result<Confirmed, String>) -> ExitCode {
+    match result {
+        Ok(Confirmed::ByEnvoy { elapsed }) => {
+            println!(
+                "wasp: config {id} is current; Envoy took it in {} ms",
+                elapsed.as_millis()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(Confirmed::NotChecked) => {
+            println!("wasp: config {id} is current (not confirmed with Envoy: no --envoy-admin)");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wasp: rollout failed: {e}");
+            ExitCode::from(EXIT_IO)
+        }
     }
 }
 
@@ -51,6 +119,18 @@ fn run_compile(args: &CompileArgs, write: bool) -> ExitCode {
             compiled.config.config_hash
         );
         return ExitCode::SUCCESS;
+    }
+    if let Some(root) = &args.store {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        match ConfigStore::open(root).and_then(|store| store.add(&compiled, now)) {
+            Ok(id) => println!("wasp: stored config {id} in {}", root.display()),
+            Err(e) => {
+                eprintln!("wasp: cannot store the config in {}: {e}", root.display());
+                return ExitCode::from(EXIT_IO);
+            }
+        }
     }
     match write_outputs(&args.out, &compiled) {
         Ok(()) => {

@@ -39,5 +39,6 @@ mod method_override;
 mod quota;
 mod report_logs;
 mod reports;
+mod rollout;
 mod service_control_auth;
 mod spoofed_headers;

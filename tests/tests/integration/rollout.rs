@@ -1,0 +1,198 @@
+//! Immutable configs and zero-downtime rollouts through real Envoy: `wasp compile --store`
+//! keeps each config under its id, `wasp rollout` makes one current through Envoy's
+//! filesystem LDS/CDS (no restart), `wasp rollback` returns to the previous one, and a config
+//! Envoy refuses (the filter's `on_configure` says no) changes nothing and fails the command.
+//! A steady request loop (kept-alive and new connections) runs across every change.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use wasp_tests::control::free_port;
+use wasp_tests::{Client, EchoBackend, Envoy, Tools};
+
+fn spec(extra_paths: &str) -> String {
+    format!(
+        "swagger: \"2.0\"\ninfo: {{title: roll, version: \"1\"}}\nhost: roll.example.com\npaths:\n  /one:\n    get: {{operationId: one, responses: {{'200': {{description: ok}}}}}}\n{extra_paths}"
+    )
+}
+
+const TWO: &str = "  /two:\n    get: {operationId: two, responses: {'200': {description: ok}}}\n";
+
+/// `wasp compile` into the store; returns the id it printed.
+fn store_config(
+    tools: &Tools,
+    dir: &Path,
+    store: &Path,
+    text: &str,
+    backend: &str,
+    port: u16,
+) -> String {
+    let spec = dir.join(format!("spec-{}.yaml", text.len()));
+    std::fs::write(&spec, text).unwrap();
+    let output = Command::new(&tools.wasp)
+        .arg("compile")
+        .arg(&spec)
+        .args([
+            "--backend",
+            backend,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(["--admin", "127.0.0.1:0", "--wasm"])
+        .arg(&tools.wasm)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .arg("--store")
+        .arg(store)
+        .output()
+        .expect("run wasp compile");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("wasp: stored config ")?.split(' ').next())
+        .unwrap_or_else(|| panic!("no id printed: {stdout}"))
+        .to_string()
+}
+
+/// `wasp <args> --store <store>`: (exit success, stdout + stderr).
+fn wasp(tools: &Tools, store: &Path, args: &[&str]) -> (bool, String) {
+    let output = Command::new(&tools.wasp)
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .output()
+        .expect("run wasp");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// GET /one in a loop until stopped: a kept-alive client and a new connection in turn.
+fn steady_load(url: String, stop: Arc<AtomicBool>, statuses: Arc<Mutex<Vec<String>>>) {
+    let kept = Client::new();
+    let mut turn = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let reply = if turn.is_multiple_of(2) {
+            kept.send("GET", &url, &[])
+        } else {
+            Client::new().send("GET", &url, &[("connection", "close")])
+        };
+        let seen = match reply {
+            Ok(reply) => reply.status.to_string(),
+            Err(e) => format!("error: {e}"),
+        };
+        statuses.lock().unwrap().push(seen);
+        turn += 1;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn configs_roll_out_and_back_under_load_without_a_failed_request() {
+    let tools = Tools::from_env();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let echo = EchoBackend::start();
+    let port = free_port();
+    let with_one = store_config(&tools, dir.path(), &store, &spec(""), &echo.url(), port);
+    let with_two = store_config(&tools, dir.path(), &store, &spec(TWO), &echo.url(), port);
+    assert_ne!(with_one, with_two);
+
+    // The first rollout, before Envoy runs, puts the files Envoy starts from in place.
+    let (ok, said) = wasp(&tools, &store, &["rollout", &with_one]);
+    assert!(ok, "{said}");
+    let envoy = Envoy::start(&tools.envoy, &store.join("envoy.yaml"), dir.path())
+        .unwrap_or_else(|failure| panic!("{}\n{}", failure.reason, failure.log));
+    let admin = format!("http://{}", envoy.admin);
+    let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    // A new connection sees the current config at once; a kept-alive one finishes on the
+    // config it started with (Envoy drains the old listener's connections).
+    let status = |path: &str| {
+        Client::new()
+            .send("GET", &url(path), &[("connection", "close")])
+            .map(|r| r.status)
+            .unwrap_or(0)
+    };
+    assert_eq!((status("/one"), status("/two")), (200, 404));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let statuses = Arc::new(Mutex::new(Vec::new()));
+    let load = {
+        let (stop, statuses) = (Arc::clone(&stop), Arc::clone(&statuses));
+        let target = url("/one");
+        std::thread::spawn(move || steady_load(target, stop, statuses))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+
+    let rollout = |id: &str| {
+        let started = Instant::now();
+        let (ok, said) = wasp(&tools, &store, &["rollout", id, "--envoy-admin", &admin]);
+        assert!(ok, "rollout {id}: {said}");
+        assert!(said.contains("Envoy took it"), "{said}");
+        started.elapsed()
+    };
+    let took = rollout(&with_two);
+    assert!(took < Duration::from_secs(2), "rollout took {took:?}");
+    assert_eq!(status("/two"), 200, "the new operation serves at once");
+    rollout(&with_one);
+    assert_eq!(status("/two"), 404, "the removed one is gone");
+    let (ok, said) = wasp(&tools, &store, &["rollback", "--envoy-admin", &admin]);
+    assert!(ok, "{said}");
+    assert!(said.contains(&with_two), "{said}");
+    assert_eq!(status("/two"), 200, "rolled back to the config with /two");
+
+    // A config the filter refuses (a route it does not know): Envoy keeps the old one.
+    let bad = format!("{with_one}-bad");
+    let bad_dir = store.join("configs").join(&bad);
+    copy_dir(&store.join("configs").join(&with_one), &bad_dir);
+    let lds = std::fs::read_to_string(bad_dir.join("lds.yaml")).unwrap();
+    std::fs::write(
+        bad_dir.join("lds.yaml"),
+        lds.replace("\\\"route\\\":\\\"r0\\\"", "\\\"route\\\":\\\"r9\\\"")
+            .replace("\"route\":\"r0\"", "\"route\":\"r9\""),
+    )
+    .unwrap();
+    let (ok, said) = wasp(&tools, &store, &["rollout", &bad, "--envoy-admin", &admin]);
+    assert!(!ok, "a refused config is a failed rollout: {said}");
+    assert!(said.contains("Envoy refused the new listener"), "{said}");
+    assert_eq!(status("/two"), 200, "the config before keeps serving");
+    let (_, listed) = wasp(&tools, &store, &["configs"]);
+    assert!(listed.contains(&format!("* {with_two}")), "{listed}");
+
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+    let statuses = statuses.lock().unwrap();
+    let failed: Vec<&String> = statuses.iter().filter(|s| *s != "200").collect();
+    assert!(
+        statuses.len() > 50,
+        "the loop ran: {} requests",
+        statuses.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed: {failed:?}",
+        failed.len(),
+        statuses.len()
+    );
+    assert_eq!(envoy.vm_reloads(), Some(0));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
