@@ -196,3 +196,31 @@ fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }
+
+#[test]
+fn a_corrupt_module_fails_envoy_at_start_not_at_the_first_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let corrupt = dir.path().join("wasp_filter.wasm");
+    // The real module cut short, as a failed download or copy leaves it.
+    let module = std::fs::read(Tools::from_env().wasm).unwrap();
+    std::fs::write(&corrupt, &module[..module.len() / 2]).unwrap();
+    let tools = Tools {
+        wasm: corrupt,
+        ..Tools::from_env()
+    };
+    let compiled = wasp_tests::spec::compile_with(
+        &tools,
+        &wasp_tests::CompileInput::new(&spec("")),
+        "http://127.0.0.1:9",
+    );
+    let failure = match Envoy::start(&tools.envoy, &compiled.envoy_yaml, compiled.dir.path()) {
+        Ok(_) => panic!("Envoy started with half a module"),
+        Err(failure) => failure,
+    };
+    assert!(failure.exit.is_some(), "Envoy exits: {}", failure.reason);
+    assert!(
+        failure.log.contains("wasp") && failure.log.to_lowercase().contains("wasm"),
+        "the log names the module: {}",
+        failure.log
+    );
+}
