@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Filter overhead as side-by-side ratios against bare Envoy (performance-notes.md section 2.2),
-# run by `make bench`. Scenarios (SCENARIOS=match,rewrite,jwt,apikey selects; all by default):
+# run by `make bench`. Scenarios (SCENARIOS=match,rewrite,jwt,apikey,rollout selects; all by default):
 #   match    bare, wasm-noop (a module that does nothing: what V8 alone costs), wasp-10 and
 #            wasp-10k (10 and 10,000 operations), all answering GET /v1/bench/42; also times
 #            `wasp compile` of the 10,000-operation spec;
@@ -15,7 +15,10 @@
 #   apikey   API keys and quota through Service Control (wasp-control, on CPU 0): bare, wasp on
 #            an operation with neither (the stage with nothing to check, reports included),
 #            an operation requiring a key (the same key every request: Check answered from the
-#            filter's cache), and one also charging quota (an AllocateQuota call per request).
+#            filter's cache), and one also charging quota (an AllocateQuota call per request);
+#   rollout  ROLLOUTS (10) `wasp rollout`s between two stored configs while wrk loads one Envoy
+#            started from the store: requests lost (non-2xx, socket errors; goal 0) and the time
+#            from `wasp rollout` to Envoy serving the new config (goal under 2 s).
 # Each scenario: Envoys under test on CPU 1 (--concurrency 1), wrk and the upstream (a
 # direct_response Envoy, which also serves the JWKS and the metadata-protocol ID token) on
 # CPU 0; ROUNDS interleaved rounds (default 7) of wrk -t1 -c32 -d${DURATION}s after a
@@ -30,7 +33,7 @@ ROUNDS=${ROUNDS:-7}
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 AS_SHIPPED=${AS_SHIPPED:-0}
-SCENARIOS=${SCENARIOS:-match,rewrite,jwt,apikey}
+SCENARIOS=${SCENARIOS:-match,rewrite,jwt,apikey,rollout}
 BENCH_NAME=bench
 # shellcheck source=scripts/bench-common.sh
 . scripts/bench-common.sh
@@ -38,14 +41,14 @@ BENCH_NAME=bench
 declare -A LISTEN=([bare]=18081 [wasp-10]=18082 [wasp-10k]=18083 [wasm-noop]=18084
   [rw-bare]=18085 [rw-wasp]=18086
   [jwt-bare]=18087 [jwt-wasp]=18088 [jwt-wasp-uncached]=18089 [jwt-authn-cached]=18091 [jwt-authn-nocache]=18092
-  [ak-bare]=18093 [ak-wasp]=18094)
+  [ak-bare]=18093 [ak-wasp]=18094 [rollout]=18096)
 
 selected() { [[ ",$SCENARIOS," == *",$1,"* ]]; }
 
 IFS=, read -ra wanted <<<"$SCENARIOS"
-[ "${#wanted[@]}" -gt 0 ] || die "SCENARIOS is empty; choose from match,rewrite,jwt,apikey"
+[ "${#wanted[@]}" -gt 0 ] || die "SCENARIOS is empty; choose from match,rewrite,jwt,apikey,rollout"
 for s in "${wanted[@]}"; do
-  case $s in match | rewrite | jwt | apikey) ;; *) die "unknown scenario '$s' in SCENARIOS; choose from match,rewrite,jwt,apikey" ;; esac
+  case $s in match | rewrite | jwt | apikey | rollout) ;; *) die "unknown scenario '$s' in SCENARIOS; choose from match,rewrite,jwt,apikey,rollout" ;; esac
 done
 
 require_tools bench
@@ -56,10 +59,10 @@ apt_install "python3 -c 'import yaml'" python3-yaml
 
 for port in $UPSTREAM_PORT $UPSTREAM_ADMIN_PORT "${LISTEN[@]}"; do
   for p in "$port" $((port + 1000)); do
-    port_taken "$p" && die "port $p on 127.0.0.1 is in use; the benchmark needs 18081-18095 and 19081-19094"
+    port_taken "$p" && die "port $p on 127.0.0.1 is in use; the benchmark needs 18081-18096 and 19081-19096"
   done
 done
-port_taken $CONTROL_PORT && die "port $CONTROL_PORT on 127.0.0.1 is in use; the benchmark needs 18081-18095 and 19081-19094"
+port_taken $CONTROL_PORT && die "port $CONTROL_PORT on 127.0.0.1 is in use; the benchmark needs 18081-18096 and 19081-19096"
 
 make_work wasp-bench
 
@@ -448,6 +451,51 @@ control_counters() {
   echo "  failed open: $(counter failed_open), failed closed: $(counter failed_closed), rejected: $(counter rejected_calls)"
 }
 
-for s in match rewrite jwt apikey; do
+# --- rollout: configs rolled out under load ----------------------------------------------------
+scenario_rollout() {
+  local store=$WORK/store port=${LISTEN[rollout]} admin=$((LISTEN[rollout] + 1000))
+  local rollouts=${ROLLOUTS:-10} name id ids=() url out
+  python3 bench/gen_spec.py 10 "$WORK/spec-roll-a.yaml"
+  python3 bench/gen_spec.py 11 "$WORK/spec-roll-b.yaml"
+  for name in a b; do
+    out=$("$WASP" compile "$WORK/spec-roll-$name.yaml" --backend "$UPSTREAM" \
+      --listen "127.0.0.1:$port" --admin "127.0.0.1:$admin" --wasm "$WASM" \
+      --out "$WORK/out-roll-$name" --store "$store")
+    id=$(sed -n 's/^wasp: stored config \([0-9a-f]*\) .*/\1/p' <<<"$out")
+    [ -n "$id" ] || die "rollout: wasp compile --store printed no id: $out"
+    ids+=("$id")
+  done
+  "$WASP" rollout --store "$store" "${ids[0]}" >/dev/null
+  start_envoy rollout 1 "$store/envoy.yaml" "$admin"
+  PID[rollout]=$ENVOY_PID
+  url="http://127.0.0.1:$port/v1/bench/42"
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$url")" = 200 ] || die "rollout: $url does not answer 200"
+  echo "== rollout: $rollouts rollouts between two configs under wrk -t1 -c32"
+  "${PRIO[@]}" taskset -c 0 wrk -t1 -c32 -d"$((rollouts + 4))s" "$url" >"$WORK/roll-wrk.out" &
+  local wrk_pid=$! i took
+  : >"$WORK/roll-ms"
+  sleep 2
+  for ((i = 1; i <= rollouts; i++)); do
+    id=${ids[$((i % 2))]}
+    out=$("$WASP" rollout --store "$store" "$id" --envoy-admin "http://127.0.0.1:$admin") \
+      || die "rollout: wasp rollout $id failed: $out"
+    took=$(sed -n 's/.*Envoy took it in \([0-9]*\) ms.*/\1/p' <<<"$out")
+    echo "$took" >>"$WORK/roll-ms"
+    sleep 0.5
+  done
+  wait "$wrk_pid"
+  local requests non2xx sockets
+  requests=$(awk '/requests in/ {print $1}' "$WORK/roll-wrk.out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' "$WORK/roll-wrk.out")
+  sockets=$(sed -n 's/.*Socket errors: //p' "$WORK/roll-wrk.out")
+  echo "== rollout summary"
+  echo "  requests under wrk: $requests; non-2xx: ${non2xx:-0}; socket errors: ${sockets:-none} (goal: none)"
+  sort -n "$WORK/roll-ms" | awk '{ms[NR] = $1} END {
+    printf "  wasp rollout to Envoy serving: median %d ms, max %d ms over %d rollouts (goal: under 2000 ms)\n",
+      ms[int((NR + 1) / 2)], ms[NR], NR }'
+  stop_under_test rollout
+}
+
+for s in match rewrite jwt apikey rollout; do
   if selected "$s"; then "scenario_$s"; fi
 done
