@@ -35,8 +35,12 @@ pub struct Gateway {
     pub wait_for_dependencies: Option<wasp_config::DependencyGate>,
     /// Where ID tokens come from; `Some` whenever an operation has backend auth.
     pub id_token_source: Option<IdTokenSource>,
-    /// Namespaces shared-data keys.
+    /// The config's id (logs, Service Control's `service_config_id`).
     pub config_hash: String,
+    /// Per provider (index-aligned): the shared-data scope of its keys.
+    pub jwks_scopes: Vec<String>,
+    /// The shared-data scope of ID and access tokens.
+    pub token_scope: String,
     /// The service name: the JWT default audience and `WWW-Authenticate` realm.
     pub service_name: String,
     /// JWT providers, in configuration order (the key views' index).
@@ -130,6 +134,12 @@ impl Gateway {
             jwt_pad_userinfo: config.jwt_pad_userinfo,
             client_ip_from_forwarded: config.client_ip_from_forwarded,
             wait_for_dependencies: config.wait_for_dependencies.clone(),
+            jwks_scopes: config
+                .providers
+                .iter()
+                .map(|p| share_scope(&(&p.issuer, &p.jwks)))
+                .collect(),
+            token_scope: share_scope(&config.id_token_source),
             id_token_source: config.id_token_source,
             config_hash: config.config_hash,
             service_name: config.service_name,
@@ -142,6 +152,12 @@ impl Gateway {
     /// Every operation's name, in configuration (index) order.
     pub fn operation_names(&self) -> impl Iterator<Item = &str> {
         self.operations.iter().map(|op| op.name.as_str())
+    }
+
+    /// The shared-data scope of provider `index`'s keys (empty for an unknown index,
+    /// which no caller has: indexes come from the provider list).
+    pub fn jwks_scope(&self, index: usize) -> &str {
+        self.jwks_scopes.get(index).map_or("", String::as_str)
     }
 
     /// The rules of the operation at `index` (from a matcher target).
@@ -195,8 +211,47 @@ fn check_backend_path(operation: &str, path: &str) -> Result<(), String> {
     }
 }
 
+/// The shared-data scope of something fetched: a hash of what determines it (a provider's
+/// issuer and key source, a token source). Shared data outlives a config (it is per
+/// `vm_id`), so a new config that fetches the same thing finds it fetched already, and one
+/// that fetches something else never reads it. The hash only has to agree within one
+/// module build (every VM of one Envoy runs the same code).
+pub fn share_scope(what: &impl serde::Serialize) -> String {
+    use std::hash::{Hash, Hasher};
+    let text = serde_json::to_string(what).unwrap_or_default();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
 #[cfg(test)]
 mod tests {
+    use super::share_scope;
+
+    #[test]
+    fn fetched_things_are_shared_by_what_they_are_not_by_config() {
+        let source = |issuer: &str, uri: &str| {
+            (
+                issuer.to_string(),
+                wasp_config::JwksSource::Uri(uri.to_string()),
+            )
+        };
+        let a = share_scope(&source("https://issuer", "https://issuer/jwks"));
+        assert_eq!(
+            a,
+            share_scope(&source("https://issuer", "https://issuer/jwks"))
+        );
+        assert_ne!(
+            a,
+            share_scope(&source("https://other", "https://issuer/jwks"))
+        );
+        assert_ne!(
+            a,
+            share_scope(&source("https://issuer", "https://issuer/keys"))
+        );
+        assert_eq!(a.len(), 16);
+    }
+
     use super::*;
     use wasp_config::{BackendAuth, Operation, Route};
 

@@ -56,7 +56,7 @@ fn sync_view(state: &State, index: usize) {
     let Some(provider) = state.gateway.providers.get(index) else {
         return;
     };
-    let key = shared::state_key(&state.gateway.config_hash, &provider.id);
+    let key = shared::state_key(state.gateway.jwks_scope(index));
     let Ok((bytes, cas)) = hostcalls::get_shared_data(&key) else {
         return;
     };
@@ -82,7 +82,7 @@ fn sync_view(state: &State, index: usize) {
 }
 
 fn adopt_document(state: &State, index: usize, provider: &str) {
-    let key = shared::document_key(&state.gateway.config_hash, provider);
+    let key = shared::document_key(state.gateway.jwks_scope(index));
     let Ok((Some(bytes), _)) = hostcalls::get_shared_data(&key) else {
         return;
     };
@@ -138,7 +138,7 @@ fn update_shared_state<T>(
     change: impl Fn(&mut JwksState) -> T,
 ) -> Option<T> {
     let provider = state.gateway.providers.get(index)?;
-    let key = shared::state_key(&state.gateway.config_hash, &provider.id);
+    let key = shared::state_key(state.gateway.jwks_scope(index));
     for _ in 0..4 {
         let (bytes, cas) = hostcalls::get_shared_data(&key).ok()?;
         let before = bytes
@@ -274,7 +274,7 @@ fn store_keys(
     let Some(provider) = state.gateway.providers.get(index) else {
         return;
     };
-    let document_key = shared::document_key(&state.gateway.config_hash, &provider.id);
+    let document_key = shared::document_key(state.gateway.jwks_scope(index));
     let generation = update_shared_state(state, index, |s| {
         let generation = s.on_keys_fetched(now, hash.clone());
         if let Err(status) = hostcalls::set_shared_data(

@@ -54,7 +54,7 @@ fn lookup(state: &State, audience: &str, now: u64) -> TokenAnswer {
 
 /// Reads the audience's token entry from shared data and keeps it if newer.
 fn adopt_shared(state: &State, audience: &str, now: u64) {
-    let key = shared::token_key(&state.gateway.config_hash, audience);
+    let key = shared::token_key(&state.gateway.token_scope, audience);
     let Ok((Some(bytes), _)) = hostcalls::get_shared_data(&key) else {
         return;
     };
@@ -102,7 +102,7 @@ pub(super) fn tick(root_id: u32, state: &State, in_flight: &mut InFlight, now: u
 
 /// The audience's fetch lease and its CAS version, as shared data holds them.
 fn read_lease(state: &State, audience: &str) -> Option<(Option<Lease>, Option<u32>)> {
-    let key = shared::lease_key(&state.gateway.config_hash, audience);
+    let key = shared::lease_key(&state.gateway.token_scope, audience);
     match hostcalls::get_shared_data(&key) {
         Ok((value, cas)) => Some((value.as_deref().and_then(Lease::decode), cas)),
         Err(status) => {
@@ -143,7 +143,7 @@ fn start_fetch(state: &State, audience: &str, in_flight: &mut InFlight, now: u64
         state.tokens.borrow_mut().follow_lease(audience, lease, now);
         return;
     }
-    let lease_key = shared::lease_key(&state.gateway.config_hash, audience);
+    let lease_key = shared::lease_key(&state.gateway.token_scope, audience);
     let until_ms = state.tokens.borrow().lease_until(now);
     let taken = Lease::Fetching { until_ms }.encode();
     match hostcalls::set_shared_data(&lease_key, Some(&taken), cas) {
@@ -211,17 +211,17 @@ pub(super) fn on_response(
                 "fetched an ID token for {audience}, valid for {} s",
                 token.expires_at_ms.saturating_sub(now) / 1000
             );
-            let config_hash = &state.gateway.config_hash;
+            let scope = &state.gateway.token_scope;
             let shared_token = shared::encode_token(&token);
             if let Err(status) = hostcalls::set_shared_data(
-                &shared::token_key(config_hash, &audience),
+                &shared::token_key(scope, &audience),
                 Some(&shared_token),
                 None,
             ) {
                 warn!("cannot share the ID token for {audience}: {status:?}");
             }
             let _ = hostcalls::set_shared_data(
-                &shared::lease_key(config_hash, &audience),
+                &shared::lease_key(scope, &audience),
                 Some(&Lease::Done.encode()),
                 None,
             );
@@ -269,7 +269,7 @@ pub(super) fn response_body(body_size: usize) -> Vec<u8> {
 /// Marks a failed fetch here and, through the lease, for the other workers.
 fn record_failure(state: &State, audience: &str, now: u64) {
     let until_ms = state.tokens.borrow_mut().fetch_failed(audience, now);
-    let lease_key = shared::lease_key(&state.gateway.config_hash, audience);
+    let lease_key = shared::lease_key(&state.gateway.token_scope, audience);
     let _ =
         hostcalls::set_shared_data(&lease_key, Some(&Lease::Failed { until_ms }.encode()), None);
 }

@@ -2,19 +2,20 @@
 //! per `vm_id`, visible to every worker): the current token per audience, and a
 //! fetch lease so that one worker fetches while the others wait for its result.
 //!
-//! Keys carry the config hash, so a new configuration never reads an old one's
-//! entries (shared data survives a reload that keeps the `vm_id`).
+//! Keys carry the token source's scope ([`crate::gateway::share_scope`] of the source: the
+//! metadata server or IAM account it asks), not the config hash: shared data survives a new
+//! config that keeps the `vm_id`, so a rollout keeps the tokens its audiences already have.
 
 use super::token::IdToken;
 
 /// Key of an audience's current token: value `<expires_at_ms>\n<jwt>`.
-pub fn token_key(config_hash: &str, audience: &str) -> String {
-    format!("wasp/{config_hash}/idtoken/{audience}")
+pub fn token_key(scope: &str, audience: &str) -> String {
+    format!("wasp/idtoken/{scope}/{audience}")
 }
 
 /// Key of an audience's fetch lease: value `<until_ms> <state>`.
-pub fn lease_key(config_hash: &str, audience: &str) -> String {
-    format!("wasp/{config_hash}/idtoken-lease/{audience}")
+pub fn lease_key(scope: &str, audience: &str) -> String {
+    format!("wasp/idtoken-lease/{scope}/{audience}")
 }
 
 pub fn encode_token(token: &IdToken) -> Vec<u8> {
@@ -84,10 +85,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_are_namespaced_by_config_hash() {
+    fn keys_are_namespaced_by_the_token_source() {
         assert_eq!(
             token_key("abc", "https://b.run.app"),
-            "wasp/abc/idtoken/https://b.run.app"
+            "wasp/idtoken/abc/https://b.run.app"
         );
         assert_ne!(lease_key("abc", "x"), lease_key("abd", "x"));
         assert_ne!(lease_key("abc", "x"), token_key("abc", "x"));

@@ -1,20 +1,23 @@
-//! What worker VMs share about a provider's keys through Envoy shared data. Keys carry
-//! the config hash, so a new configuration never reads an old one's entries.
+//! What worker VMs share about a provider's keys through Envoy shared data. Keys carry the
+//! provider's scope ([`crate::gateway::share_scope`] of its issuer and key source), not the
+//! config hash: shared data outlives a config (it is per `vm_id`), so a rollout to a config
+//! that keeps a provider finds its keys already fetched, while a provider whose issuer or
+//! key source changed starts clean.
 //!
-//! - `wasp/<hash>/jwks-state/<provider>`: the `wasp-jwt` fetch state as JSON. Written with
+//! - `wasp/jwks-state/<scope>`: the `wasp-jwt` fetch state as JSON. Written with
 //!   compare-and-swap, it is also the fetch lease: the worker whose CAS write marks the
 //!   fetch in flight does it, the others wait for the result.
-//! - `wasp/<hash>/jwks/<provider>`: `<generation>\n<raw key document>`, written before the
+//! - `wasp/jwks/<scope>`: `<generation>\n<raw key document>`, written before the
 //!   state that announces the generation. Every VM parses a generation once.
 
 use wasp_jwt::refresh::JwksState;
 
-pub fn state_key(config_hash: &str, provider: &str) -> String {
-    format!("wasp/{config_hash}/jwks-state/{provider}")
+pub fn state_key(scope: &str) -> String {
+    format!("wasp/jwks-state/{scope}")
 }
 
-pub fn document_key(config_hash: &str, provider: &str) -> String {
-    format!("wasp/{config_hash}/jwks/{provider}")
+pub fn document_key(scope: &str) -> String {
+    format!("wasp/jwks/{scope}")
 }
 
 pub fn encode_state(state: &JwksState) -> Vec<u8> {
@@ -57,10 +60,7 @@ mod tests {
         state.on_keys_fetched(5, "abc".into());
         assert_eq!(decode_state(&encode_state(&state)), Some(state));
         assert_eq!(decode_state(b"garbage"), None);
-        assert_eq!(
-            document_key("h1", "google"),
-            "wasp/h1/jwks/google",
-            "the key the other tools look for"
-        );
+        assert_eq!(document_key("0123abcd"), "wasp/jwks/0123abcd");
+        assert_ne!(document_key("a"), state_key("a"));
     }
 }

@@ -224,3 +224,61 @@ fn a_corrupt_module_fails_envoy_at_start_not_at_the_first_request() {
         failure.log
     );
 }
+
+#[test]
+fn a_rollout_that_keeps_a_jwt_provider_keeps_its_fetched_keys() {
+    use serde_json::json;
+    use wasp_tests::idp::{now, JWKS_PATH};
+    use wasp_tests::{Idp, SigningKey};
+
+    let tools = Tools::from_env();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let echo = EchoBackend::start();
+    let key = SigningKey::rs256("rsa-1", 0);
+    let idp = Idp::start(vec![key.clone()]);
+    let port = free_port();
+    let secured = |extra: &str| {
+        format!(
+            "swagger: \"2.0\"\ninfo: {{title: roll, version: \"1\"}}\nhost: roll.example.com\nsecurityDefinitions:\n  idp:\n    type: oauth2\n    authorizationUrl: \"\"\n    flow: implicit\n    x-google-issuer: \"{}\"\n    x-google-jwks_uri: \"{}\"\nsecurity: [{{idp: []}}]\npaths:\n  /secure:\n    get: {{operationId: secure, responses: {{'200': {{description: ok}}}}}}\n{extra}",
+            idp.issuer(),
+            idp.url(JWKS_PATH)
+        )
+    };
+    let first = store_config(&tools, dir.path(), &store, &secured(""), &echo.url(), port);
+    let second = store_config(&tools, dir.path(), &store, &secured(TWO), &echo.url(), port);
+    let (ok, said) = wasp(&tools, &store, &["rollout", &first]);
+    assert!(ok, "{said}");
+    let envoy = Envoy::start(&tools.envoy, &store.join("envoy.yaml"), dir.path())
+        .unwrap_or_else(|failure| panic!("{}\n{}", failure.reason, failure.log));
+    let token = key.mint(&json!({
+        "iss": idp.issuer(), "aud": "https://roll.example.com", "sub": "u", "exp": now() + 600,
+    }));
+    let bearer = format!("Bearer {token}");
+    let get = |path: &str| {
+        Client::new()
+            .send(
+                "GET",
+                &format!("http://127.0.0.1:{port}{path}"),
+                &[("authorization", bearer.as_str()), ("connection", "close")],
+            )
+            .map(|r| r.status)
+            .unwrap_or(0)
+    };
+    assert_eq!(get("/secure"), 200);
+    assert_eq!(idp.fetches(JWKS_PATH), 1);
+
+    let admin = format!("http://{}", envoy.admin);
+    let (ok, said) = wasp(
+        &tools,
+        &store,
+        &["rollout", &second, "--envoy-admin", &admin],
+    );
+    assert!(ok, "{said}");
+    assert_eq!((get("/two"), get("/secure")), (200, 200));
+    assert_eq!(
+        idp.fetches(JWKS_PATH),
+        1,
+        "the new config found the keys the old one fetched"
+    );
+}
