@@ -9,12 +9,16 @@
 //! - `configs/<id>/lds.yaml`, `cds.yaml`: the config's listener and clusters as xDS
 //!   DiscoveryResponses; `filter.json`, `control.json` (when any), `envoy.yaml` (the bootstrap
 //!   that reads `current/`), `meta.json` (id, when, operations).
+//! - `current/control.json`: the current config's control config, for
+//!   `wasp-control serve --config <store>/current/control.json`, which reloads it by itself.
 //! - `current/lds/lds.yaml`, `current/cds/cds.yaml`, `current/id`: what Envoy serves (one
 //!   watched directory per resource type, so replacing one file never re-delivers the
-//!   other). `cds.yaml` is the new config's
-//!   clusters plus the previous one's, so a request still on the old listener never meets a
-//!   removed cluster; the previous config's extra clusters go at the next rollout.
-//! - `history`: ids made current, one per line, oldest first (rollback walks it back).
+//!   other). `cds.yaml` is the new config's clusters plus those of every config made current
+//!   in the last [`KEEP_CLUSTERS_SECS`] and of the one current before: Envoy drains an old
+//!   listener's connections for up to its `--drain-time-s` (600 s by default), and a request
+//!   on one must never meet a removed cluster.
+//! - `history`: `<id> <unix time>` per config made current, oldest first (rollback walks it
+//!   back; the times say which old clusters are kept).
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +28,10 @@ use crate::compile::Compiled;
 
 const LISTENER_TYPE: &str = "type.googleapis.com/envoy.config.listener.v3.Listener";
 const CLUSTER_TYPE: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+/// How long the clusters of a config stay after it stopped being current: Envoy's default
+/// drain time (600 s) and a margin.
+pub const KEEP_CLUSTERS_SECS: u64 = 900;
+
 /// Under `current/`.
 const LDS_FILE: &str = "lds/lds.yaml";
 const CDS_FILE: &str = "cds/cds.yaml";
@@ -177,11 +185,19 @@ impl ConfigStore {
 
     /// Ids made current, oldest first.
     pub fn history(&self) -> Vec<String> {
+        self.dated_history().into_iter().map(|(id, _)| id).collect()
+    }
+
+    /// `(id, unix time it was made current)`, oldest first (0 when no time was kept).
+    fn dated_history(&self) -> Vec<(String, u64)> {
         std::fs::read_to_string(self.root.join("history"))
             .unwrap_or_default()
             .lines()
-            .map(str::to_string)
-            .filter(|id| !id.is_empty())
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                let id = fields.next()?.to_string();
+                Some((id, fields.next().and_then(|t| t.parse().ok()).unwrap_or(0)))
+            })
             .collect()
     }
 
@@ -205,32 +221,51 @@ impl ConfigStore {
             lds: read(LDS_FILE),
             cds: read(CDS_FILE),
             id: read("id"),
+            control: read("control.json"),
             history: std::fs::read(self.root.join("history")).ok(),
             bootstrap: std::fs::read(self.bootstrap_path()).ok(),
         }
     }
 
-    /// Writes the clusters of `id` (with the current config's) into `current/cds.yaml`.
-    /// Step one of a rollout: clusters before the listener whose routes name them.
-    pub fn write_clusters(&self, id: &str) -> std::io::Result<()> {
+    /// Writes the clusters of `id`, with those of the configs a draining listener may still
+    /// route to (the current one, and every one current in the last [`KEEP_CLUSTERS_SECS`]),
+    /// into `current/cds.yaml`. Step one of a rollout: clusters before the listener whose
+    /// routes name them.
+    pub fn write_clusters(&self, id: &str, now_unix: u64) -> std::io::Result<()> {
         let dir = self.config_dir(id);
         let mut cds = read_yaml(&dir.join("cds.yaml"))?;
-        if let Some(current) = self.current().filter(|c| c != id) {
-            let old = read_yaml(&self.config_dir(&current).join("cds.yaml"))?;
-            merge_clusters(&mut cds, &old);
+        let history = self.dated_history();
+        // A config stopped being current when the next entry was made current.
+        let mut recent: Vec<String> = history
+            .windows(2)
+            .filter(|pair| pair[1].1.saturating_add(KEEP_CLUSTERS_SECS) >= now_unix)
+            .map(|pair| pair[0].0.clone())
+            .collect();
+        recent.extend(self.current());
+        recent.retain(|old| old != id);
+        recent.dedup();
+        for old in recent {
+            if let Ok(old) = read_yaml(&self.config_dir(&old).join("cds.yaml")) {
+                merge_clusters(&mut cds, &old);
+            }
         }
         write_atomically(&self.current_dir().join(CDS_FILE), &to_yaml(&cds)?)
     }
 
     /// Step two: the listener of `id`, then the record of what is current.
-    pub fn write_listener(&self, id: &str) -> std::io::Result<()> {
+    pub fn write_listener(&self, id: &str, now_unix: u64) -> std::io::Result<()> {
         let dir = self.config_dir(id);
         let lds = std::fs::read(dir.join("lds.yaml"))?;
         write_atomically(&self.current_dir().join(LDS_FILE), &lds)?;
         write_atomically(&self.current_dir().join("id"), id.as_bytes())?;
-        let mut history = self.history();
-        history.push(id.to_string());
-        std::fs::write(self.root.join("history"), history.join("\n") + "\n")?;
+        // wasp-control polls this file; a config without one leaves the last in place (a
+        // control service with no config would refuse every call).
+        if let Ok(control) = std::fs::read(dir.join("control.json")) {
+            write_atomically(&self.current_dir().join("control.json"), &control)?;
+        }
+        let mut history = std::fs::read_to_string(self.root.join("history")).unwrap_or_default();
+        history.push_str(&format!("{id} {now_unix}\n"));
+        std::fs::write(self.root.join("history"), history)?;
         std::fs::copy(dir.join("envoy.yaml"), self.bootstrap_path())?;
         Ok(())
     }
@@ -242,6 +277,7 @@ impl ConfigStore {
             (current.join(CDS_FILE), &files.cds),
             (current.join(LDS_FILE), &files.lds),
             (current.join("id"), &files.id),
+            (current.join("control.json"), &files.control),
             (self.root.join("history"), &files.history),
             (self.bootstrap_path(), &files.bootstrap),
         ] {
@@ -262,6 +298,7 @@ pub struct CurrentFiles {
     lds: Option<Vec<u8>>,
     cds: Option<Vec<u8>>,
     id: Option<Vec<u8>>,
+    control: Option<Vec<u8>>,
     history: Option<Vec<u8>>,
     bootstrap: Option<Vec<u8>>,
 }
@@ -332,6 +369,34 @@ mod tests {
             new["resources"],
             json!([{ "name": "a" }, { "name": "b" }, { "name": "gone" }]),
             "the new config's own definition of b wins"
+        );
+    }
+
+    #[test]
+    fn clusters_of_configs_a_draining_listener_may_use_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ConfigStore::open(dir.path()).unwrap();
+        for (id, cluster) in [("a", "ca"), ("b", "cb"), ("c", "cc"), ("d", "cd")] {
+            let config = store.config_dir(id);
+            std::fs::create_dir_all(&config).unwrap();
+            let cds = json!({ "resources": [{ "name": cluster }] });
+            write_yaml(&config.join("cds.yaml"), &cds).unwrap();
+        }
+        // a was current until 1000 (long ago), b until 5000, c is current since 5000.
+        std::fs::write(dir.path().join("history"), "a 100\nb 1000\nc 5000\n").unwrap();
+        write_atomically(&store.current_dir().join("id"), b"c").unwrap();
+        store.write_clusters("d", 5000 + 60).unwrap();
+        let cds = read_yaml(&store.current_dir().join(CDS_FILE)).unwrap();
+        let names: Vec<&str> = cds["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["cd", "cb", "cc"],
+            "a stopped long ago; b a minute ago"
         );
     }
 

@@ -58,8 +58,11 @@ pub fn rollout(
             }
         }
     };
-    step("cds", &|| store.write_clusters(id))?;
-    step("lds", &|| store.write_listener(id))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    step("cds", &|| store.write_clusters(id, now))?;
+    step("lds", &|| store.write_listener(id, now))?;
     let Some(admin) = admin else {
         return Ok(Confirmed::NotChecked);
     };

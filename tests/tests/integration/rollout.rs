@@ -10,8 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use serde_json::json;
 use wasp_tests::control::free_port;
-use wasp_tests::{Client, EchoBackend, Envoy, Tools};
+use wasp_tests::idp::{now, JWKS_PATH};
+use wasp_tests::{Client, EchoBackend, Envoy, Idp, SigningKey, Tools};
 
 fn spec(extra_paths: &str) -> String {
     format!(
@@ -142,15 +144,60 @@ fn configs_roll_out_and_back_under_load_without_a_failed_request() {
         assert!(said.contains("Envoy took it"), "{said}");
         started.elapsed()
     };
+    // 1. An operation added.
     let took = rollout(&with_two);
     assert!(took < Duration::from_secs(2), "rollout took {took:?}");
     assert_eq!(status("/two"), 200, "the new operation serves at once");
+
+    // 2. The backend changed: new connections reach the other one.
+    let other = EchoBackend::start();
+    let moved = store_config(&tools, dir.path(), &store, &spec(TWO), &other.url(), port);
+    rollout(&moved);
+    let served_by = Client::new()
+        .send("GET", &url("/one"), &[("connection", "close")])
+        .expect("a reply")
+        .echoed()
+        .served_by;
+    assert_eq!(
+        served_by,
+        Some(other.url().trim_start_matches("http://").to_string())
+    );
+
+    // 3. A JWT provider added, protecting /two (the loop's /one stays open).
+    let key = SigningKey::rs256("rsa-1", 0);
+    let idp = Idp::start(vec![key.clone()]);
+    let protected = format!(
+        "swagger: \"2.0\"\ninfo: {{title: roll, version: \"1\"}}\nhost: roll.example.com\nsecurityDefinitions:\n  idp:\n    type: oauth2\n    authorizationUrl: \"\"\n    flow: implicit\n    x-google-issuer: \"{}\"\n    x-google-jwks_uri: \"{}\"\npaths:\n  /one:\n    get: {{operationId: one, responses: {{'200': {{description: ok}}}}}}\n  /two:\n    get: {{operationId: two, security: [{{idp: []}}], responses: {{'200': {{description: ok}}}}}}\n",
+        idp.issuer(),
+        idp.url(JWKS_PATH)
+    );
+    let secured = store_config(&tools, dir.path(), &store, &protected, &other.url(), port);
+    rollout(&secured);
+    let token = key.mint(&json!({
+        "iss": idp.issuer(), "aud": "https://roll.example.com", "sub": "u", "exp": now() + 600,
+    }));
+    let with_token = || {
+        Client::new()
+            .send(
+                "GET",
+                &url("/two"),
+                &[
+                    ("authorization", &format!("Bearer {token}")),
+                    ("connection", "close"),
+                ],
+            )
+            .map(|r| r.status)
+            .unwrap_or(0)
+    };
+    assert_eq!((status("/two"), with_token()), (401, 200));
+
+    // 4. An operation removed, then 5. rolled back to the protected config.
     rollout(&with_one);
     assert_eq!(status("/two"), 404, "the removed one is gone");
     let (ok, said) = wasp(&tools, &store, &["rollback", "--envoy-admin", &admin]);
     assert!(ok, "{said}");
-    assert!(said.contains(&with_two), "{said}");
-    assert_eq!(status("/two"), 200, "rolled back to the config with /two");
+    assert!(said.contains(&secured), "{said}");
+    assert_eq!((status("/two"), with_token()), (401, 200), "rolled back");
 
     // A config the filter refuses (a route it does not know): Envoy keeps the old one.
     let bad = format!("{with_one}-bad");
@@ -166,9 +213,9 @@ fn configs_roll_out_and_back_under_load_without_a_failed_request() {
     let (ok, said) = wasp(&tools, &store, &["rollout", &bad, "--envoy-admin", &admin]);
     assert!(!ok, "a refused config is a failed rollout: {said}");
     assert!(said.contains("Envoy refused the new listener"), "{said}");
-    assert_eq!(status("/two"), 200, "the config before keeps serving");
+    assert_eq!(status("/two"), 401, "the config before keeps serving");
     let (_, listed) = wasp(&tools, &store, &["configs"]);
-    assert!(listed.contains(&format!("* {with_two}")), "{listed}");
+    assert!(listed.contains(&format!("* {secured}")), "{listed}");
 
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
@@ -227,10 +274,6 @@ fn a_corrupt_module_fails_envoy_at_start_not_at_the_first_request() {
 
 #[test]
 fn a_rollout_that_keeps_a_jwt_provider_keeps_its_fetched_keys() {
-    use serde_json::json;
-    use wasp_tests::idp::{now, JWKS_PATH};
-    use wasp_tests::{Idp, SigningKey};
-
     let tools = Tools::from_env();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
