@@ -72,14 +72,20 @@ impl TestCa {
         (cert, key)
     }
 
-    /// A client certificate for `name`, signed by this CA.
-    pub fn client_identity(&self, name: &str) -> ClientIdentity {
+    /// A client certificate for `name` (its common name) and its key, signed by this CA.
+    fn client_certificate(&self, name: &str) -> (rcgen::Certificate, KeyPair) {
         let key = KeyPair::generate().expect("generate a client key");
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("client parameters");
         params.distinguished_name.push(DnType::CommonName, name);
         let cert = params
             .signed_by(&key, &self.ca_cert, &self.ca_key)
             .expect("sign the client certificate");
+        (cert, key)
+    }
+
+    /// A client certificate for `name`, signed by this CA.
+    pub fn client_identity(&self, name: &str) -> ClientIdentity {
+        let (cert, key) = self.client_certificate(name);
         ClientIdentity {
             certs: vec![cert.der().clone()],
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
@@ -89,12 +95,7 @@ impl TestCa {
     /// Writes a client certificate for `name` and its key as PEM (`client.crt`, `client.key`
     /// in `dir`, the layout ESPv2's --ssl_backend_client_cert_path reads).
     pub fn write_client_files(&self, dir: &Path, name: &str) {
-        let key = KeyPair::generate().expect("generate a client key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("client parameters");
-        params.distinguished_name.push(DnType::CommonName, name);
-        let cert = params
-            .signed_by(&key, &self.ca_cert, &self.ca_key)
-            .expect("sign the client certificate");
+        let (cert, key) = self.client_certificate(name);
         std::fs::write(dir.join("client.crt"), cert.pem()).expect("write client.crt");
         std::fs::write(dir.join("client.key"), key.serialize_pem()).expect("write client.key");
     }

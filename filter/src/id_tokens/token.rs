@@ -130,12 +130,8 @@ pub fn parse_access_token(
     body: &[u8],
     now_ms: u64,
 ) -> Result<IdToken, FetchError> {
-    answered(status, body)?;
-    let answer: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|_| FetchError::Unusable("not a JSON access-token answer"))?;
-    let token = answer
-        .get("access_token")
-        .and_then(serde_json::Value::as_str)
+    let (answer, token) = json_answer(status, body, "access_token", FetchError::Unusable)?;
+    let token = Some(token)
         .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or(FetchError::Unusable("no usable access_token"))?;
     let lifetime_ms = match answer.get("expires_in") {
@@ -163,14 +159,27 @@ pub fn parse_iam_response(
     body: &[u8],
     now_ms: u64,
 ) -> Result<IdToken, FetchError> {
-    answered(status, body)?;
-    let answer: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|_| FetchError::NotAJwt("the IAM answer is not JSON"))?;
-    let jwt = answer
-        .get("token")
-        .and_then(serde_json::Value::as_str)
-        .ok_or(FetchError::NotAJwt("the IAM answer has no \"token\""))?;
+    let (_, jwt) = json_answer(status, body, "token", FetchError::NotAJwt)?;
     parse_response(status, jwt.as_bytes(), now_ms)
+}
+
+/// A 200 whose body is a JSON object with the string field `field`: the object and the field.
+/// `error` makes the failure of this kind of answer.
+fn json_answer(
+    status: Option<u32>,
+    body: &[u8],
+    field: &'static str,
+    error: fn(&'static str) -> FetchError,
+) -> Result<(serde_json::Value, String), FetchError> {
+    answered(status, body)?;
+    let answer: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| error("the answer is not JSON"))?;
+    let value = answer
+        .get(field)
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
+        .ok_or(error("the answer lacks its token field"))?;
+    Ok((answer, value))
 }
 
 fn is_base64url(b: u8) -> bool {
