@@ -36,6 +36,12 @@ pub const INTERNAL_HEADER_PREFIX: &str = "x-wasp-";
 /// operation's name; Envoy exposes it to access logs as
 /// `%FILTER_STATE(wasm.wasp.operation:PLAIN)%`.
 pub const OPERATION_PROPERTY: &str = "wasp.operation";
+/// Filter state the filter writes when it answers a request itself: the reason, one word
+/// (`jwt_missing`, `quota_exceeded`, ...), for the access log (`wasm.wasp.denial`).
+pub const DENIAL_PROPERTY: &str = "wasp.denial";
+/// Filter state naming the consumer once Service Control identified it
+/// (`project:<number>`), for the access log (`wasm.wasp.consumer`).
+pub const CONSUMER_PROPERTY: &str = "wasp.consumer";
 
 /// How requests are held while the dependencies have not answered yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

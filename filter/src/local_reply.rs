@@ -116,6 +116,41 @@ impl LocalReply {
         }
     }
 
+    /// Why, as one word for logs (`wasp.denial`, the JSON access log's `denial`): never the
+    /// message, which may echo client input.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            LocalReply::NotFound => "not_found",
+            LocalReply::MethodNotAllowed { .. } => "method_not_allowed",
+            LocalReply::PreflightRejected => "preflight_rejected",
+            LocalReply::InvalidMethodOverride => "bad_method_override",
+            LocalReply::AmbiguousHost => "ambiguous_host",
+            LocalReply::TokenNotFound { .. } => "id_token_unavailable",
+            LocalReply::NotConfigured | LocalReply::Internal => "internal",
+            LocalReply::Starting { .. } => "starting",
+            LocalReply::Jwt { error, .. } => match error {
+                JwtError::Missing => "jwt_missing",
+                JwtError::Expired => "jwt_expired",
+                JwtError::AudienceNotAllowed => "jwt_audience",
+                JwtError::ScopeNotAllowed | JwtError::ClientIdNotAllowed => "jwt_forbidden",
+                JwtError::KeysNotLoaded { .. } | JwtError::JwksFetchFailed => {
+                    "jwt_keys_unavailable"
+                }
+                _ => "jwt_invalid",
+            },
+            LocalReply::ServiceControl {
+                status, message, ..
+            } => match status {
+                401 => "key_missing",
+                429 => "quota_exceeded",
+                503 => "control_failed_closed",
+                400 if message.contains("API key") => "key_invalid",
+                403 => "key_denied",
+                _ => "control_refused",
+            },
+        }
+    }
+
     /// The JSON body, with `message` escaped by serde_json.
     pub fn body(&self) -> String {
         let message = self.message();
@@ -132,6 +167,42 @@ impl LocalReply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reasons_are_one_word_per_cause() {
+        let jwt = |error| LocalReply::Jwt {
+            error,
+            realm: "s".into(),
+        };
+        let control = |status, message: &str| LocalReply::ServiceControl {
+            status,
+            message: message.into(),
+            retry_after_secs: None,
+        };
+        let cases = [
+            (LocalReply::NotFound, "not_found"),
+            (jwt(JwtError::Missing), "jwt_missing"),
+            (jwt(JwtError::Expired), "jwt_expired"),
+            (jwt(JwtError::AudienceNotAllowed), "jwt_audience"),
+            (jwt(JwtError::VerificationFailed), "jwt_invalid"),
+            (control(401, "UNAUTHENTICATED: ..."), "key_missing"),
+            (
+                control(
+                    400,
+                    "INVALID_ARGUMENT: API key not valid. Please pass a valid API key.",
+                ),
+                "key_invalid",
+            ),
+            (
+                control(429, "RESOURCE_EXHAUSTED: Quota exceeded"),
+                "quota_exceeded",
+            ),
+            (control(503, "UNAVAILABLE: ..."), "control_failed_closed"),
+        ];
+        for (reply, reason) in cases {
+            assert_eq!(reply.reason(), reason, "{reply:?}");
+        }
+    }
 
     #[test]
     fn not_found_is_espv2s_body() {

@@ -61,6 +61,55 @@ pub struct BootstrapOptions {
     pub client_address: ClientAddress,
     /// Which addresses of a backend's DNS name Envoy uses (`--backend-dns-lookup-family`).
     pub backend_dns_lookup_family: DnsLookupFamily,
+    /// `--access-log-format`, `--access-log-path`.
+    pub access_log: AccessLog,
+}
+
+/// The access log's shape and where it goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessLog {
+    pub format: AccessLogFormat,
+    /// A file (as Envoy sees the path); stdout when `None`.
+    pub path: Option<String>,
+}
+
+/// `--access-log-format` values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccessLogFormat {
+    /// One text line, [`ACCESS_LOG_FORMAT`].
+    #[default]
+    Text,
+    /// One JSON object per line, [`access_log_json`]'s fields.
+    Json,
+}
+
+/// The JSON access log's fields: what a request was (method, path without the query,
+/// operation), who sent it (client address, consumer), what it got (code, flags, details,
+/// the filter's denial reason, sizes, total and backend latency) and which config and
+/// request id served it. Never a query, token or key: the path is `REQ_WITHOUT_QUERY` and
+/// no credential header is named.
+pub fn access_log_json(config_id: &str) -> Value {
+    json!({
+        "start_time": "%START_TIME%",
+        "method": "%REQ(:METHOD)%",
+        "path": "%REQ_WITHOUT_QUERY(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+        "protocol": "%PROTOCOL%",
+        "response_code": "%RESPONSE_CODE%",
+        "response_flags": "%RESPONSE_FLAGS%",
+        "response_code_details": "%RESPONSE_CODE_DETAILS%",
+        "bytes_received": "%BYTES_RECEIVED%",
+        "bytes_sent": "%BYTES_SENT%",
+        "duration_ms": "%DURATION%",
+        "backend_ms": "%COMMON_DURATION(US_TX_BEG:US_RX_END:ms)%",
+        "client": "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
+        "operation": "%FILTER_STATE(wasm.wasp.operation:PLAIN)%",
+        "consumer": "%FILTER_STATE(wasm.wasp.consumer:PLAIN)%",
+        "denial": "%FILTER_STATE(wasm.wasp.denial:PLAIN)%",
+        "upstream": "%UPSTREAM_HOST%",
+        "user_agent": "%REQ(USER-AGENT)%",
+        "request_id": "%REQ(X-REQUEST-ID)%",
+        "config_id": config_id,
+    })
 }
 
 /// ESPv2's `--backend_dns_lookup_family` values.
@@ -150,6 +199,8 @@ pub struct Plan<'a> {
     pub jwks: &'a [JwksClusterPlan],
     /// The Service Control endpoint, when keys, quotas or reports are on.
     pub service_control: Option<&'a Backend>,
+    /// The config's id (its hash), for the JSON access log.
+    pub config_id: &'a str,
 }
 
 /// The whole bootstrap. `filter_json` is the compact filter config text.
@@ -261,22 +312,7 @@ fn http_connection_manager(options: &BootstrapOptions, filter_json: &str, plan: 
         // random UUID per request.
         "generate_request_id": true,
         "upgrade_configs": [{ "upgrade_type": "websocket" }],
-        "access_log": [{
-            "name": "envoy.access_loggers.stdout",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
-                "log_format": {
-                    "text_format_source": { "inline_string": ACCESS_LOG_FORMAT },
-                    // %REQ_WITHOUT_QUERY%: the query may carry API keys and JWTs.
-                    "formatters": [{
-                        "name": "envoy.formatter.req_without_query",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery",
-                        },
-                    }],
-                },
-            },
-        }],
+        "access_log": [access_log(&options.access_log, plan.config_id)],
         "local_reply_config": local_reply_config(),
         "route_config": route_config(plan),
         "http_filters": http_filters(options, filter_json, plan),
@@ -307,6 +343,40 @@ fn http_filters(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> V
     }
     filters.push(router_filter());
     filters
+}
+
+/// The HCM's access logger: text or JSON, to stdout or a file.
+fn access_log(log: &AccessLog, config_id: &str) -> Value {
+    let mut format = match log.format {
+        AccessLogFormat::Text => {
+            json!({ "text_format_source": { "inline_string": ACCESS_LOG_FORMAT } })
+        }
+        AccessLogFormat::Json => json!({ "json_format": access_log_json(config_id) }),
+    };
+    // %REQ_WITHOUT_QUERY%: the query may carry API keys and JWTs.
+    format["formatters"] = json!([{
+        "name": "envoy.formatter.req_without_query",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery",
+        },
+    }]);
+    match &log.path {
+        None => json!({
+            "name": "envoy.access_loggers.stdout",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+                "log_format": format,
+            },
+        }),
+        Some(path) => json!({
+            "name": "envoy.access_loggers.file",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                "path": path,
+                "log_format": format,
+            },
+        }),
+    }
 }
 
 /// ESPv2 rewrites every Envoy-generated local reply (upstream 503/504, no
@@ -580,6 +650,7 @@ mod tests {
             backend_cipher_suites: None,
             client_address: ClientAddress::default(),
             backend_dns_lookup_family: DnsLookupFamily::default(),
+            access_log: AccessLog::default(),
         }
     }
 
@@ -609,6 +680,7 @@ mod tests {
             iam: None,
             jwks: &[],
             service_control: None,
+            config_id: "test",
         };
         bootstrap(opts, "{}", &plan)
     }

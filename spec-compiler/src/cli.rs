@@ -1,7 +1,9 @@
 //! The command line: `wasp compile SPEC... [options]`.
 
 use crate::backend_auth_iam::IamFlags;
-use crate::bootstrap::{BootstrapOptions, ClientAddress, DnsLookupFamily, PathHandling};
+use crate::bootstrap::{
+    AccessLog, AccessLogFormat, BootstrapOptions, ClientAddress, DnsLookupFamily, PathHandling,
+};
 use crate::compile::CompileOptions;
 use crate::cors::CorsFlags;
 use crate::edge::EdgeFlags;
@@ -134,6 +136,13 @@ pub struct CompileArgs {
     /// only behind a proxy that sets that header.
     #[arg(long)]
     pub client_ip_from_forwarded_header: bool,
+    /// The access log: text (one line) or json (one object per line: operation, consumer,
+    /// code, flags, denial reason, latencies, config id, request id; never a query or key).
+    #[arg(long, value_enum, default_value_t = AccessLogFormat::Text)]
+    pub access_log_format: AccessLogFormat,
+    /// Write the access log to this file (as Envoy sees the path) instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    pub access_log_path: Option<String>,
     /// Which addresses of a backend's DNS name Envoy connects to.
     #[arg(long, value_enum, default_value_t = DnsLookupFamily::V4Preferred)]
     pub backend_dns_lookup_family: DnsLookupFamily,
@@ -230,6 +239,10 @@ impl CompileArgs {
                 backend_client_cert_dir: self.ssl_backend_client_cert_path.clone(),
                 backend_cipher_suites: self.ssl_backend_client_cipher_suites.clone(),
                 backend_dns_lookup_family: self.backend_dns_lookup_family,
+                access_log: AccessLog {
+                    format: self.access_log_format,
+                    path: self.access_log_path.clone(),
+                },
                 client_address: ClientAddress {
                     use_remote_address: self.envoy_use_remote_address,
                     xff_num_trusted_hops: self.envoy_xff_num_trusted_hops,

@@ -219,6 +219,7 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
             ),
         ),
         ("client_address", format!("{:?}", b.client_address)),
+        ("access_log", format!("{:?}", b.access_log)),
         (
             "backend_dns_lookup_family",
             format!("{:?}", b.backend_dns_lookup_family),
@@ -279,6 +280,7 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         iam: iam.as_ref().filter(|_| needs_iam).map(|plan| &plan.backend),
         jwks: jwt.clusters.clusters(),
         service_control: service_control.as_ref().map(|plan| &plan.backend),
+        config_id: &config.config_hash,
     };
     let document = bootstrap(b, &filter_json, &plan);
     let envoy_yaml = serde_norway::to_string(&document)

@@ -3,7 +3,7 @@
 use log::warn;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, MapType, Status};
-use wasp_config::{OPERATION_PROPERTY, ROUTE_HEADER};
+use wasp_config::{DENIAL_PROPERTY, OPERATION_PROPERTY, ROUTE_HEADER};
 
 use crate::backend_auth;
 use wasp_control_client::Proceed;
@@ -97,6 +97,12 @@ pub(super) fn edits(edits: &Proceed, generated: &GeneratedHeaders) -> Result<(),
 
 /// Sends a local reply; the request stops here.
 pub(super) fn reply(local: &LocalReply) -> Action {
+    // For the access log: one host call, only on the requests the filter answers itself.
+    if let Err(status) =
+        hostcalls::set_property(vec![DENIAL_PROPERTY], Some(local.reason().as_bytes()))
+    {
+        warn!("cannot record why the request was answered: {status:?}");
+    }
     let body = local.body();
     let extra = local.headers();
     let mut headers = vec![("content-type", CONTENT_TYPE)];

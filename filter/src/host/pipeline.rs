@@ -292,6 +292,15 @@ fn control_step(
         trace.verified_key = flow.verified_key().map(str::to_string);
         trace.note_key(flow.key_state(), flow.api_key(), flow.caller_ip());
     }
+    if let Some(consumer) = flow.consumer() {
+        // For the access log; a host call only for requests whose key named a consumer.
+        let name = format!("{}:{}", consumer.kind.to_ascii_lowercase(), consumer.number);
+        if let Err(status) =
+            hostcalls::set_property(vec![wasp_config::CONSUMER_PROPERTY], Some(name.as_bytes()))
+        {
+            warn!("cannot record the consumer: {status:?}");
+        }
+    }
     match step {
         Step::Deny(denial) => reply(&LocalReply::ServiceControl {
             status: denial.status,

@@ -2,6 +2,7 @@
 //! others, and the harness links once). Each module is one area of behaviour;
 //! every test starts its own backends and Envoy on free loopback ports.
 
+mod access_log_json;
 mod allow_all;
 mod api_key_locations;
 mod api_keys;
