@@ -173,6 +173,33 @@ fn is_default_generated_header_prefix(prefix: &str) -> bool {
     prefix == DEFAULT_GENERATED_HEADER_PREFIX
 }
 
+/// An empty config of this schema version (nothing to match, every option off), to be
+/// filled in with `..FilterConfig::default()`.
+impl Default for FilterConfig {
+    fn default() -> Self {
+        FilterConfig {
+            version: SCHEMA_VERSION,
+            config_hash: String::new(),
+            service_name: String::new(),
+            operations: Vec::new(),
+            routes: Vec::new(),
+            id_token_source: None,
+            reject_unmatched_preflight: false,
+            envoy_sets_external_address: false,
+            send_operation_name: false,
+            generated_header_prefix: default_generated_header_prefix(),
+            jwt_no_default_audience: false,
+            jwt_pad_userinfo: false,
+            client_ip_from_forwarded: false,
+            wait_for_dependencies: None,
+            disallow_colon_in_wildcard: false,
+            providers: Vec::new(),
+            jwks_clusters: Vec::new(),
+            service_control: None,
+        }
+    }
+}
+
 impl FilterConfig {
     /// Parses and checks a compiled config: the schema version, unique route
     /// ids, operations that point at known routes, and valid templates.

@@ -274,7 +274,6 @@ mod tests {
 
     fn config(operations: Vec<Operation>) -> FilterConfig {
         FilterConfig {
-            version: wasp_config::SCHEMA_VERSION,
             config_hash: "h".into(),
             service_name: "s".into(),
             operations,
@@ -283,18 +282,7 @@ mod tests {
                 cluster: "c".into(),
             }],
             id_token_source: Some(IdTokenSource::gcp("metadata")),
-            reject_unmatched_preflight: false,
-            envoy_sets_external_address: false,
-            send_operation_name: false,
-            generated_header_prefix: wasp_config::DEFAULT_GENERATED_HEADER_PREFIX.into(),
-            jwt_no_default_audience: false,
-            jwt_pad_userinfo: false,
-            client_ip_from_forwarded: false,
-            wait_for_dependencies: None,
-            disallow_colon_in_wildcard: false,
-            providers: Vec::new(),
-            jwks_clusters: Vec::new(),
-            service_control: None,
+            ..FilterConfig::default()
         }
     }
 

@@ -307,7 +307,7 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
 
 /// The prefix starts header names, so it must be made of header-name characters.
 fn check_header_prefix(prefix: &str) -> Result<(), String> {
-    if crate::edge::is_header_token(prefix) {
+    if crate::header_name::is_header_name(prefix) {
         Ok(())
     } else {
         Err(format!(

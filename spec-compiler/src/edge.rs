@@ -280,7 +280,7 @@ fn header_edit(text: &str, append: bool) -> Result<HeaderEdit, String> {
         return Err(format!("{text:?} has no '='; {fix}"));
     };
     let name = name.trim();
-    if !is_header_token(name) {
+    if !crate::header_name::is_header_name(name) {
         return Err(format!("{name:?} is not a header name; {fix}"));
     }
     if name.eq_ignore_ascii_case("host") {
@@ -298,15 +298,6 @@ fn header_edit(text: &str, append: bool) -> Result<HeaderEdit, String> {
         value: value.replace('%', "%%"),
         append,
     })
-}
-
-/// Non-empty and made of the header-name characters the header options take (RFC 9110
-/// `tchar` without `%`).
-pub(crate) fn is_header_token(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$&'*+-.^_`|~".contains(&b))
 }
 
 impl EdgeOptions {

@@ -17,6 +17,7 @@ pub mod cors;
 pub mod edge;
 pub mod errors;
 pub mod hash;
+pub mod header_name;
 pub mod jwks_clusters;
 pub mod jwt_providers;
 pub mod management;

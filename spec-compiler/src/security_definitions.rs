@@ -13,6 +13,7 @@
 //!   and accepting them would leave an operation open that its author meant to protect.
 
 use crate::errors::{Diagnostic, Diagnostics};
+use crate::header_name::is_header_name;
 use crate::jwks_clusters::{parse_origin, Origin};
 use crate::pointer::Pointer;
 use crate::spec::describe;
@@ -487,14 +488,6 @@ fn key_or_legacy(scheme: &Mapping, key: &'static str, legacy: &'static str) -> &
     } else {
         key
     }
-}
-
-/// An RFC 7230 token (what Envoy accepts as a header name).
-fn is_header_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 #[cfg(test)]
