@@ -3,7 +3,6 @@
 //! (`admin.rs`) and `GET /healthz`. Decoding, auth and status codes only; the calls
 //! themselves are in `control.rs`.
 
-use crate::admin;
 use crate::config_reload::ConfigFiles;
 use crate::control::{CallError, ControlService};
 use axum::body::Bytes;
@@ -30,15 +29,13 @@ pub struct AppState {
     pub admin_token: Option<String>,
 }
 
-/// The whole HTTP API.
-pub fn router(state: Arc<AppState>) -> Router {
+/// The Service Control API and the health check (the server adds the admin routes).
+pub fn routes() -> Router<Arc<AppState>> {
     // `{target}` is `<service>:<verb>` in one segment; the router cannot split on ':',
     // so the handler parses the full path itself.
     Router::new()
         .route("/v1/services/{target}", post(service_call))
         .route("/healthz", get(|| async { "ok" }))
-        .merge(admin::routes())
-        .with_state(state)
 }
 
 /// Unix seconds now. The only clock read of the request path.

@@ -1,9 +1,10 @@
 //! Assembles a running control service from its options: key database, control configs,
 //! quota backend (Redis when given a URL, memory otherwise), then serves HTTP.
 
+use crate::admin;
 use crate::config_reload::{load_config, ConfigFiles};
 use crate::control::ControlService;
-use crate::http::{router, AppState};
+use crate::http::{routes, AppState};
 use crate::quota::{MemoryWindows, QuotaWindows, RedisWindows};
 use crate::reports::ReportLog;
 use crate::store::KeyStore;
@@ -60,7 +61,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let state = Arc::new(state);
     tokio::spawn(reload_loop(Arc::clone(&state), reload_interval_secs));
-    axum::serve(listener, router(state))
+    let app = routes().merge(admin::routes()).with_state(state);
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .context("HTTP server failed")
