@@ -226,7 +226,8 @@ pub fn share_scope(what: &impl serde::Serialize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::share_scope;
+    use super::*;
+    use wasp_config::{BackendAuth, Operation, Route};
 
     #[test]
     fn fetched_things_are_shared_by_what_they_are_not_by_config() {
@@ -251,9 +252,6 @@ mod tests {
         );
         assert_eq!(a.len(), 16);
     }
-
-    use super::*;
-    use wasp_config::{BackendAuth, Operation, Route};
 
     pub(crate) fn op(
         template: &str,

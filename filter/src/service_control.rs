@@ -21,8 +21,6 @@ pub const MAX_TRACES: usize = 20_000;
 pub struct Trace {
     /// The matched operation; `None`: ESPv2's `<Unknown Operation Name>` (404, 405, ...).
     pub operation: Option<String>,
-    /// The API key, once Check verified it (reports name the consumer only then).
-    pub verified_key: Option<String>,
     /// Unix ms: request headers seen, request let through to the backend, response headers.
     pub start_ms: u64,
     pub forwarded_ms: Option<u64>,
@@ -61,7 +59,11 @@ impl Trace {
                 .operation
                 .clone()
                 .unwrap_or_else(|| UNKNOWN_OPERATION.to_string()),
-            verified_key: self.verified_key.clone(),
+            // Reports name the consumer only for a key Check verified.
+            verified_key: match self.log.key_state {
+                Some(KeyState::Verified) => self.log.api_key.clone(),
+                _ => None,
+            },
             response_code,
             start_ms: self.start_ms,
             end_ms: end_ms.max(self.start_ms),
@@ -296,7 +298,7 @@ mod tests {
         assert_eq!(unknown.backend_latency_ms, None);
         assert_eq!((unknown.start_ms, unknown.end_ms), (1_000, 1_002));
         trace.operation = Some("1.shop.List".into());
-        trace.verified_key = Some("k".into());
+        trace.note_key(KeyState::Verified, Some("k"), "10.0.0.1");
         trace.forwarded_ms = Some(1_010);
         trace.response_ms = Some(1_040);
         let record = trace.record(200, 1_050, 100, 2_000);

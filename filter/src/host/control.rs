@@ -23,7 +23,7 @@ use wasp_control_client::{
     ReportBatcher, ReportRequest, MAX_ANSWER_BYTES,
 };
 
-use super::state::{now_ms, State};
+use super::state::{now_ms, string_property, State};
 use super::tokens::{current_token, response_body, response_status, Response, TokenAnswer};
 use crate::service_control::{caller_ip, int_property, operation_index, Exported, Traces, METRICS};
 use crate::waiters::Onward;
@@ -216,14 +216,6 @@ pub(super) fn report(
     if let Some(full) = control.batcher.borrow_mut().record(record, now) {
         control.outbox.borrow_mut().push(full);
     }
-}
-
-fn string_property(path: &[&str]) -> String {
-    hostcalls::get_property(path.to_vec())
-        .ok()
-        .flatten()
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .unwrap_or_default()
 }
 
 /// Report batches in flight from the root: token -> delivery. Owned by the root.

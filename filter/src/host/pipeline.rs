@@ -16,7 +16,7 @@ use wasp_jwt::refresh::RefreshPolicy;
 use super::apply;
 use super::control::{self, ControlPending};
 use super::jwks::{seconds, set_userinfo};
-use super::state::State;
+use super::state::{string_property, State};
 use super::tokens::{current_token, TokenAnswer};
 use crate::decision::translated_path;
 use crate::jwt_auth::{authenticate, JwtOutcome, Pass};
@@ -214,11 +214,7 @@ fn after_jwt(
     // Envoy's address is a property lookup (a host call): only when Forwarded did not say.
     let source = match forwarded {
         Some(_) => String::new(),
-        None => hostcalls::get_property(vec!["source", "address"])
-            .ok()
-            .flatten()
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .unwrap_or_default(),
+        None => string_property(&["source", "address"]),
     };
     let path = onward
         .headers
@@ -289,7 +285,6 @@ fn control_step(
     };
     control.flush_logs();
     if let Some(trace) = control.traces.borrow_mut().get_mut(context_id) {
-        trace.verified_key = flow.verified_key().map(str::to_string);
         trace.note_key(flow.key_state(), flow.api_key(), flow.caller_ip());
     }
     if let Some(consumer) = flow.consumer() {

@@ -141,6 +141,15 @@ pub(super) fn header_map(map: MapType) -> Result<Vec<(String, String)>, Status> 
         .collect())
 }
 
+/// An Envoy property as text (`["source", "address"]`); empty when Envoy has none.
+pub(super) fn string_property(path: &[&str]) -> String {
+    hostcalls::get_property(path.to_vec())
+        .ok()
+        .flatten()
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default()
+}
+
 /// Envoy's wall clock in ms since the Unix epoch (token `exp` is wall time).
 pub(super) fn now_ms() -> u64 {
     hostcalls::get_current_time()

@@ -119,22 +119,26 @@ fn start_fetch(state: &State, audience: &str, in_flight: &mut InFlight, now: u64
     let Some(source) = &state.gateway.id_token_source else {
         return;
     };
-    let access_token = match (&source.iam, audience == ACCESS_TOKEN_KEY) {
-        (Some(_), false) => match current_token(state, ACCESS_TOKEN_KEY, now) {
-            TokenAnswer::Ready(token) => Some(token),
-            // The access token is fetched on this tick too; try again on the next.
-            TokenAnswer::Wait => return,
-            TokenAnswer::Unavailable => {
-                warn!("no access token to ask IAM for an ID token for {audience}");
-                record_failure(state, audience, now);
-                return;
-            }
-        },
+    // Only IAM's calls are authorised by the access token (`request::plan` decides).
+    let access = source
+        .iam
+        .as_ref()
+        .map(|_| current_token(state, ACCESS_TOKEN_KEY, now));
+    let ready = match &access {
+        Some(TokenAnswer::Ready(token)) => Some(token.as_str()),
         _ => None,
     };
-    let call = match request::plan(source, audience, access_token.as_deref()) {
+    let call = match request::plan(source, audience, ready) {
         CallPlan::Call(call) => call,
-        CallPlan::NeedsAccessToken => return,
+        // The access token is fetched on this tick too; try again on the next, unless it
+        // failed (then this audience fails fast until its retry).
+        CallPlan::NeedsAccessToken => {
+            if matches!(access, Some(TokenAnswer::Unavailable)) {
+                warn!("no access token to ask IAM for an ID token for {audience}");
+                record_failure(state, audience, now);
+            }
+            return;
+        }
     };
     let Some((lease, cas)) = read_lease(state, audience) else {
         return;
