@@ -173,17 +173,19 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         ),
         &options.service_control,
     )?;
-    let needs_tokens = operations.iter().any(|o| o.backend_auth.is_some())
+    let has_backend_auth = operations.iter().any(|o| o.backend_auth.is_some());
+    let needs_tokens = has_backend_auth
         || service_control
             .as_ref()
             .is_some_and(|plan| plan.config.endpoint.metadata_access_token);
+    // IAM mints only backend ID tokens; Service Control's access token still comes from
+    // the metadata server.
+    let iam = iam.filter(|_| has_backend_auth);
     let id_token_source = needs_tokens.then(|| IdTokenSource {
         authority: metadata.authority(),
-        // Service Control's access token still comes from the metadata server.
         iam: iam.as_ref().map(|plan| plan.tokens.clone()),
         ..IdTokenSource::gcp(METADATA_CLUSTER)
     });
-    let needs_iam = operations.iter().any(|o| o.backend_auth.is_some());
 
     let b = &options.bootstrap;
     let hashed_options = [
@@ -277,7 +279,7 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         cors: cors.as_ref(),
         edge: &edge,
         metadata: needs_tokens.then_some(&metadata),
-        iam: iam.as_ref().filter(|_| needs_iam).map(|plan| &plan.backend),
+        iam: iam.as_ref().map(|plan| &plan.backend),
         jwks: jwt.clusters.clusters(),
         service_control: service_control.as_ref().map(|plan| &plan.backend),
         config_id: &config.config_hash,
