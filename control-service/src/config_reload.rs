@@ -12,15 +12,25 @@ use std::sync::Mutex;
 use serde::Serialize;
 use wasp_config::control::ControlConfig;
 
-use anyhow::Context;
-
 use crate::control::ControlService;
 
-/// Reads one control config; errors name the file.
-pub fn load_config(path: &std::path::Path) -> anyhow::Result<ControlConfig> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read control config {}", path.display()))?;
-    ControlConfig::from_json(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+/// What one file held when it was read: its bytes, or why it could not be read.
+type FileRead = Result<Vec<u8>, String>;
+
+fn read_file(path: &std::path::Path) -> FileRead {
+    std::fs::read(path).map_err(|e| format!("cannot read control config {}: {e}", path.display()))
+}
+
+/// The configs in what was read; errors name the file.
+fn parse_all(paths: &[PathBuf], reads: &[FileRead]) -> Result<Vec<ControlConfig>, String> {
+    paths
+        .iter()
+        .zip(reads)
+        .map(|(path, read)| {
+            let bytes = read.as_ref().map_err(Clone::clone)?;
+            ControlConfig::from_json(bytes).map_err(|e| format!("{}: {e}", path.display()))
+        })
+        .collect()
 }
 
 /// The config files a control service serves, and what their last reload did.
@@ -31,8 +41,9 @@ pub struct ConfigFiles {
 
 #[derive(Default)]
 struct Loaded {
-    /// The files' bytes as last applied (or refused): unchanged files are not read twice.
-    bytes: Vec<Vec<u8>>,
+    /// What the files held at the last load (applied or refused): a poll that reads the
+    /// same applies nothing.
+    reads: Vec<FileRead>,
     status: ReloadStatus,
 }
 
@@ -80,41 +91,36 @@ impl Reload {
 }
 
 impl ConfigFiles {
-    /// Remembers the files as they are now, which is what the service was just built from
-    /// (so the first poll is `Unchanged`).
-    pub fn new(paths: Vec<PathBuf>) -> ConfigFiles {
-        let bytes = paths
-            .iter()
-            .map(|path| std::fs::read(path).unwrap_or_default())
-            .collect();
-        ConfigFiles {
+    /// Reads the files once: the configs to start with, and what a poll compares against
+    /// (so the first poll is `Unchanged`). Fails, naming the file, when one does not read.
+    pub fn open(paths: Vec<PathBuf>) -> Result<(ConfigFiles, Vec<ControlConfig>), String> {
+        let reads: Vec<FileRead> = paths.iter().map(|path| read_file(path)).collect();
+        let configs = parse_all(&paths, &reads)?;
+        let files = ConfigFiles {
             paths,
             state: Mutex::new(Loaded {
-                bytes,
+                reads,
                 status: ReloadStatus::default(),
             }),
-        }
+        };
+        Ok((files, configs))
     }
 
     pub fn status(&self) -> ReloadStatus {
         self.lock().status.clone()
     }
 
-    /// Reads the files again and applies them when they changed (or always, with `force`).
+    /// Reads the files again and applies what they hold when it changed (or always, with
+    /// `force`); what is applied is exactly what was compared.
     pub fn reload(&self, control: &ControlService, force: bool) -> Reload {
-        let bytes: Vec<Vec<u8>> = self
-            .paths
-            .iter()
-            .map(|path| std::fs::read(path).unwrap_or_default())
-            .collect();
+        let reads: Vec<FileRead> = self.paths.iter().map(|path| read_file(path)).collect();
         let mut state = self.lock();
-        if !force && bytes == state.bytes {
+        if !force && reads == state.reads {
             return Reload::Unchanged;
         }
-        state.bytes = bytes;
-        let outcome = self
-            .read_all()
-            .and_then(|configs| control.replace_configs(configs));
+        let outcome =
+            parse_all(&self.paths, &reads).and_then(|configs| control.replace_configs(configs));
+        state.reads = reads;
         match outcome {
             Ok(services) => {
                 state.status.applied = state.status.applied.saturating_add(1);
@@ -127,13 +133,6 @@ impl ConfigFiles {
                 Reload::Refused { error }
             }
         }
-    }
-
-    fn read_all(&self) -> Result<Vec<ControlConfig>, String> {
-        self.paths
-            .iter()
-            .map(|path| load_config(path).map_err(|e| format!("{e:#}")))
-            .collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Loaded> {
@@ -164,9 +163,9 @@ mod tests {
         let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
         std::fs::write(&a, config("one")).unwrap();
         std::fs::write(&b, config("two")).unwrap();
-        let files = ConfigFiles::new(vec![a.clone(), b.clone()]);
+        let (files, configs) = ConfigFiles::open(vec![a.clone(), b.clone()]).unwrap();
         let control = ControlService::new(
-            vec![load_config(&a).unwrap(), load_config(&b).unwrap()],
+            configs,
             Arc::new(KeyStore::open(&dir.path().join("k.db")).unwrap()),
             Arc::new(MemoryWindows::new()),
             Arc::new(ReportLog::new()),

@@ -2,7 +2,7 @@
 //! quota backend (Redis when given a URL, memory otherwise), then serves HTTP.
 
 use crate::admin;
-use crate::config_reload::{load_config, ConfigFiles};
+use crate::config_reload::ConfigFiles;
 use crate::control::ControlService;
 use crate::http::{routes, AppState};
 use crate::quota::{MemoryWindows, QuotaWindows, RedisWindows};
@@ -29,12 +29,8 @@ pub struct ServeOptions {
 
 /// Builds the shared state; fails fast on a bad config, database or Redis URL.
 pub async fn build_state(options: &ServeOptions) -> anyhow::Result<AppState> {
-    let config_files = ConfigFiles::new(options.configs.clone());
-    let configs = options
-        .configs
-        .iter()
-        .map(|path| load_config(path))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (config_files, configs) =
+        ConfigFiles::open(options.configs.clone()).map_err(anyhow::Error::msg)?;
     let keys = KeyStore::open(&options.db)
         .with_context(|| format!("cannot open key database {}", options.db.display()))?;
     let windows: Arc<dyn QuotaWindows> = match &options.redis {
