@@ -11,7 +11,7 @@ export WASP_WASM := $(WASM)
 export WASP_BIN := $(CURDIR)/target/release/wasp
 export WASP_CONTROL := $(CURDIR)/target/release/wasp-control
 
-.PHONY: all toolchain wasm build test fmt-check clippy unit integration demo bench bench-instructions fuzz clean
+.PHONY: all toolchain wasm build deploy-examples test fmt-check clippy unit integration demo bench bench-instructions fuzz clean
 
 all: build
 
@@ -25,6 +25,10 @@ wasm: toolchain
 
 build: wasm
 	cargo build --release --workspace --bins
+
+# envoy/ (what the top-level docker-compose.yml runs), regenerated from examples/hello.
+deploy-examples: build
+	@scripts/generate-deploy-examples.sh
 
 fmt-check:
 	cargo fmt --all -- --check

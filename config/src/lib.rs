@@ -8,6 +8,7 @@ pub mod auth;
 pub mod backend;
 pub mod control;
 pub mod service_control;
+pub mod struct_numbers;
 pub mod template;
 
 use serde::{Deserialize, Serialize};
@@ -201,10 +202,34 @@ impl Default for FilterConfig {
 }
 
 impl FilterConfig {
+    /// Every Envoy cluster the filter names (routes, JWKS, ID tokens, IAM, Service
+    /// Control), renamed by `rename`: a control plane other than wasp's bootstrap names
+    /// its clusters its own way (Istio: `outbound|PORT||HOST`).
+    pub fn rename_clusters(&mut self, rename: impl Fn(&str) -> String) {
+        let mut names: Vec<&mut String> = Vec::new();
+        names.extend(self.routes.iter_mut().map(|r| &mut r.cluster));
+        names.extend(self.jwks_clusters.iter_mut().map(|j| &mut j.cluster));
+        if let Some(source) = &mut self.id_token_source {
+            names.push(&mut source.cluster);
+            if let Some(iam) = &mut source.iam {
+                names.push(&mut iam.cluster);
+            }
+        }
+        if let Some(control) = &mut self.service_control {
+            names.push(&mut control.endpoint.cluster);
+        }
+        for name in names {
+            *name = rename(name);
+        }
+    }
+
     /// Parses and checks a compiled config: the schema version, unique route
     /// ids, operations that point at known routes, and valid templates.
     pub fn from_json(bytes: &[u8]) -> Result<FilterConfig, String> {
-        let config: FilterConfig = serde_json::from_slice(bytes)
+        let mut value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| format!("filter config is not valid JSON: {e}"))?;
+        struct_numbers::integers_from_doubles(&mut value);
+        let config: FilterConfig = serde_json::from_value(value)
             .map_err(|e| format!("filter config is not valid JSON for this schema: {e}"))?;
         if config.version != SCHEMA_VERSION {
             return Err(format!(
@@ -287,5 +312,70 @@ impl FilterConfig {
             }
         }
         Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_whose_integers_went_through_a_protobuf_struct_reads_the_same() {
+        let config = FilterConfig {
+            routes: vec![Route {
+                id: "r0".into(),
+                cluster: "backend".into(),
+            }],
+            id_token_source: Some(IdTokenSource::gcp("wasp-metadata")),
+            ..FilterConfig::default()
+        };
+        let text = serde_json::to_string(&config).unwrap();
+        let mut value = serde_json::to_value(&config).unwrap();
+        every_number_a_double(&mut value);
+        let as_doubles = value.to_string();
+        assert!(as_doubles.contains("\"version\":1.0"), "{as_doubles}");
+        let read = FilterConfig::from_json(as_doubles.as_bytes()).unwrap();
+        assert_eq!(read, config);
+        let fraction = text.replace("\"version\":1", "\"version\":1.5");
+        assert!(FilterConfig::from_json(fraction.as_bytes())
+            .unwrap_err()
+            .contains("floating point `1.5`"));
+    }
+
+    /// What a protobuf Struct does to a JSON document.
+    fn every_number_a_double(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Number(n) => {
+                *n = serde_json::Number::from_f64(n.as_f64().unwrap()).unwrap();
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(every_number_a_double),
+            serde_json::Value::Object(fields) => {
+                fields.values_mut().for_each(every_number_a_double)
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn rename_clusters_reaches_every_cluster_the_filter_calls() {
+        let mut config = FilterConfig {
+            routes: vec![Route {
+                id: "r0".into(),
+                cluster: "backend".into(),
+            }],
+            jwks_clusters: vec![JwksCluster {
+                origin: "https://idp".into(),
+                cluster: "jwks".into(),
+            }],
+            id_token_source: Some(IdTokenSource::gcp("wasp-metadata")),
+            ..FilterConfig::default()
+        };
+        config.rename_clusters(|name| format!("outbound|80||{name}"));
+        assert_eq!(config.routes[0].cluster, "outbound|80||backend");
+        assert_eq!(config.jwks_clusters[0].cluster, "outbound|80||jwks");
+        assert_eq!(
+            config.id_token_source.unwrap().cluster,
+            "outbound|80||wasp-metadata"
+        );
     }
 }

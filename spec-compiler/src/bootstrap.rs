@@ -7,13 +7,11 @@
 //! Built as a `serde_json::Value` and written as YAML; nothing here reads the
 //! spec, so the bootstrap shape can be read (and changed) in one place.
 
-use crate::backend::{Backend, METADATA_CLUSTER};
-use crate::backend_auth_iam::IAM_CLUSTER;
+use crate::backend::Backend;
 use crate::cors::CorsPolicy;
 use crate::edge::EdgeOptions;
-use crate::jwks_clusters::JwksClusterPlan;
-use crate::routes::{ClusterPlan, RoutePlan};
-use crate::service_control::SERVICE_CONTROL_CLUSTER;
+use crate::routes::RoutePlan;
+use crate::upstreams::Upstream;
 use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};
 use wasp_config::ROUTE_HEADER;
@@ -186,63 +184,23 @@ impl Default for ClientAddress {
 #[derive(Debug, Clone, Copy)]
 pub struct Plan<'a> {
     pub routes: &'a [RoutePlan],
-    pub clusters: &'a [ClusterPlan],
+    /// Every cluster: the routes' backends, then the filter's callout origins.
+    pub upstreams: &'a [Upstream],
     /// `--cors-preset` policy: Envoy's CORS filter answers preflights.
     pub cors: Option<&'a CorsPolicy>,
     /// Health path, underscores, HSTS and added headers.
     pub edge: &'a EdgeOptions,
-    /// The metadata server, when some operation needs backend ID tokens.
-    pub metadata: Option<&'a Backend>,
-    /// IAM Credentials, when it mints those ID tokens.
-    pub iam: Option<&'a Backend>,
-    /// Clusters for JWKS and OIDC discovery fetches.
-    pub jwks: &'a [JwksClusterPlan],
-    /// The Service Control endpoint, when keys, quotas or reports are on.
-    pub service_control: Option<&'a Backend>,
     /// The config's id (its hash), for the JSON access log.
     pub config_id: &'a str,
 }
 
 /// The whole bootstrap. `filter_json` is the compact filter config text.
 pub fn bootstrap(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> Value {
-    let mut clusters: Vec<Value> = plan
-        .clusters
+    let clusters: Vec<Value> = plan
+        .upstreams
         .iter()
-        .map(|c| {
-            let mut backend = cluster(&c.name, &c.backend, &options.root_certs);
-            if c.backend.tls {
-                add_backend_client_tls(&mut backend, options);
-            }
-            if backend.get("dns_lookup_family").is_some() {
-                backend["dns_lookup_family"] =
-                    json!(options.backend_dns_lookup_family.envoy_name());
-            }
-            backend
-        })
+        .map(|upstream| envoy_cluster(upstream, options))
         .collect();
-    if let Some(metadata) = plan.metadata {
-        let mut metadata_cluster = cluster(METADATA_CLUSTER, metadata, &options.root_certs);
-        // Token fetches are small and local; fail fast, the filter retries.
-        metadata_cluster["connect_timeout"] = json!("5s");
-        clusters.push(metadata_cluster);
-    }
-    if let Some(iam) = plan.iam {
-        let mut iam_cluster = cluster(IAM_CLUSTER, iam, &options.root_certs);
-        iam_cluster["connect_timeout"] = json!("5s");
-        clusters.push(iam_cluster);
-    }
-    if let Some(endpoint) = plan.service_control {
-        let mut control = cluster(SERVICE_CONTROL_CLUSTER, endpoint, &options.root_certs);
-        // ESPv2's service-control-cluster: a request waits for Check, so no long connect.
-        control["connect_timeout"] = json!("5s");
-        clusters.push(control);
-    }
-    for jwks in plan.jwks {
-        let mut jwks_cluster = cluster(&jwks.name, &jwks.backend, &options.root_certs);
-        // A key fetch must not hang a cold request for long; the filter retries with backoff.
-        jwks_cluster["connect_timeout"] = json!("5s");
-        clusters.push(jwks_cluster);
-    }
     json!({
         "node": { "id": "wasp", "cluster": "wasp" },
         "admin": { "address": socket_address(options.admin) },
@@ -549,6 +507,23 @@ fn router_filter() -> Value {
     })
 }
 
+fn envoy_cluster(upstream: &Upstream, options: &BootstrapOptions) -> Value {
+    let mut rendered = cluster(&upstream.name, &upstream.backend, &options.root_certs);
+    if upstream.role.is_callout() {
+        // Callouts are small; a cold request waits on them, so fail fast (the filter
+        // retries). ESPv2's service-control-cluster does the same.
+        rendered["connect_timeout"] = json!("5s");
+        return rendered;
+    }
+    if upstream.backend.tls {
+        add_backend_client_tls(&mut rendered, options);
+    }
+    if rendered.get("dns_lookup_family").is_some() {
+        rendered["dns_lookup_family"] = json!(options.backend_dns_lookup_family.envoy_name());
+    }
+    rendered
+}
+
 fn cluster(name: &str, backend: &Backend, root_certs: &str) -> Value {
     let mut cluster = json!({
         "name": name,
@@ -636,8 +611,10 @@ fn tls_transport_socket(backend: &Backend, root_certs: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::METADATA_CLUSTER;
     use crate::cors::CorsFlags;
     use crate::routes::RouteTable;
+    use crate::upstreams::UpstreamRole;
 
     fn options() -> BootstrapOptions {
         BootstrapOptions {
@@ -671,15 +648,14 @@ mod tests {
         for (b, ms, host) in routes {
             table.route_to(b, *ms, host.map(str::to_string));
         }
+        let mut upstreams: Vec<Upstream> = table.upstreams();
+        upstreams
+            .extend(metadata.map(|m| Upstream::new(METADATA_CLUSTER, m, UpstreamRole::Metadata)));
         let plan = Plan {
             routes: table.routes(),
-            clusters: table.clusters(),
+            upstreams: &upstreams,
             cors,
             edge: &EdgeOptions::default(),
-            metadata,
-            iam: None,
-            jwks: &[],
-            service_control: None,
             config_id: "test",
         };
         bootstrap(opts, "{}", &plan)

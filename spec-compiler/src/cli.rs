@@ -6,6 +6,7 @@ use crate::bootstrap::{
 };
 use crate::compile::CompileOptions;
 use crate::cors::CorsFlags;
+use crate::deploy::DeployFlags;
 use crate::edge::EdgeFlags;
 use crate::jwt_providers::JwtOptions;
 use crate::service_control::ServiceControlFlags;
@@ -97,9 +98,10 @@ pub struct CompileArgs {
     /// Envoy admin address.
     #[arg(long, default_value = "127.0.0.1:9901", value_parser = socket_address)]
     pub admin: SocketAddr,
-    /// Path of the filter module as Envoy sees it.
-    #[arg(long, default_value = "/etc/wasp/wasp_filter.wasm")]
-    pub wasm: String,
+    /// Path of the filter module as Envoy sees it (default: /etc/wasp/wasp_filter.wasm;
+    /// /wasm/plugin.wasm for --target sidecar, where the filter image is mounted).
+    #[arg(long)]
+    pub wasm: Option<String>,
     /// Output directory.
     #[arg(long, default_value = "./generated")]
     pub out: PathBuf,
@@ -211,6 +213,8 @@ pub struct CompileArgs {
     pub service_control: ServiceControlFlags,
     #[command(flatten)]
     pub backend_auth_iam: IamFlags,
+    #[command(flatten)]
+    pub deploy: DeployFlags,
 }
 
 impl CompileArgs {
@@ -228,7 +232,10 @@ impl CompileArgs {
             bootstrap: BootstrapOptions {
                 listen: self.listen,
                 admin: self.admin,
-                wasm: self.wasm.clone(),
+                wasm: self
+                    .wasm
+                    .clone()
+                    .unwrap_or_else(|| self.deploy.target.default_wasm_path().to_string()),
                 paths: PathHandling {
                     disable_normalize_path: self.disable_normalize_path,
                     disable_merge_slashes: self.disable_merge_slashes_in_path,
@@ -262,6 +269,16 @@ impl CompileArgs {
             ignore_jwt_scopes: self.ignore_jwt_scopes,
             producer_project_id: self.producer_project_id.clone(),
             service_control: self.service_control.clone(),
+            cluster_naming: self.deploy.target.cluster_naming(),
+        }
+    }
+
+    /// What `compile_options` gives when only the spec files are named: to tell the
+    /// options a user set.
+    pub fn default_options() -> CompileOptions {
+        match Cli::try_parse_from(["wasp", "compile", "spec.yaml"]).map(|cli| cli.command) {
+            Ok(Command::Compile(args)) => args.compile_options(),
+            _ => unreachable!("a bare compile command parses"),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! bootstrap text, or every problem found. No file system access here.
 
 use crate::backend::{Backend, METADATA_CLUSTER};
-use crate::backend_auth_iam::IamFlags;
+use crate::backend_auth_iam::{IamFlags, IAM_CLUSTER};
 use crate::bootstrap::{bootstrap, BootstrapOptions, Plan};
 use crate::cors::CorsFlags;
 use crate::edge::EdgeFlags;
@@ -12,10 +12,11 @@ use crate::jwt_providers::{plan_providers, JwtOptions};
 use crate::management::{control_config, producer_project, OperationQuota};
 use crate::operations::{collect_operations, OperationBackend};
 use crate::pointer::Pointer;
-use crate::routes::RouteTable;
-use crate::service_control::{plan_service_control, ServiceControlFlags};
+use crate::routes::{RoutePlan, RouteTable};
+use crate::service_control::{plan_service_control, ServiceControlFlags, SERVICE_CONTROL_CLUSTER};
 use crate::source::{parse_document, SourceFile};
 use crate::spec::{read_spec, Spec, SpecOperation};
+use crate::upstreams::{ClusterNaming, Upstream, UpstreamRole};
 use crate::x_google_backend::{resolve, DEFAULT_DEADLINE_MS};
 use wasp_config::control::ControlConfig;
 use wasp_config::{DependencyGate, FilterConfig, IdTokenSource, SCHEMA_VERSION};
@@ -45,12 +46,18 @@ pub struct CompileOptions {
     /// `--producer-project-id`; else taken from an `*.endpoints.<project>.cloud.goog` host.
     pub producer_project_id: Option<String>,
     pub service_control: ServiceControlFlags,
+    /// How the filter config names clusters (`--target istio`: Istio's names).
+    pub cluster_naming: ClusterNaming,
 }
 
 /// The compiled outputs, ready to write.
 #[derive(Debug, Clone)]
 pub struct Compiled {
     pub config: FilterConfig,
+    /// The Envoy routes `config.routes` selects, with their deadlines and Host rewrites.
+    pub routes: Vec<RoutePlan>,
+    /// Every cluster `config` names.
+    pub upstreams: Vec<Upstream>,
     /// Compact JSON of `config`; also embedded in `envoy_yaml`.
     pub filter_json: String,
     pub envoy_yaml: String,
@@ -233,9 +240,34 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
             options.producer_project_id.clone().unwrap_or_default(),
         ),
         ("service_control", options.service_control.hashed()),
+        ("cluster_naming", format!("{:?}", options.cluster_naming)),
     ];
     let config_hash = config_hash(files, &hashed_options);
-    let config = FilterConfig {
+    let mut upstreams = table.upstreams();
+    if needs_tokens {
+        upstreams.push(Upstream::new(
+            METADATA_CLUSTER,
+            &metadata,
+            UpstreamRole::Metadata,
+        ));
+    }
+    if let Some(iam) = &iam {
+        upstreams.push(Upstream::new(IAM_CLUSTER, &iam.backend, UpstreamRole::Iam));
+    }
+    if let Some(plan) = &service_control {
+        upstreams.push(Upstream::new(
+            SERVICE_CONTROL_CLUSTER,
+            &plan.backend,
+            UpstreamRole::ServiceControl,
+        ));
+    }
+    upstreams.extend(
+        jwt.clusters
+            .clusters()
+            .iter()
+            .map(|c| Upstream::new(&c.name, &c.backend, UpstreamRole::Jwks)),
+    );
+    let mut config = FilterConfig {
         version: SCHEMA_VERSION,
         service_control: service_control.as_ref().map(|plan| {
             let mut config = plan.config.clone();
@@ -264,6 +296,20 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         providers: jwt.providers,
         jwks_clusters: jwt.clusters.filter_entries(),
     };
+    // Under another control plane the clusters are its own; nothing in the filter
+    // assumes wasp's names.
+    let mut routes = table.routes().to_vec();
+    let (upstreams, renamed) = options.cluster_naming.apply(upstreams);
+    let new_name = |name: &str| {
+        renamed
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| name.to_string())
+    };
+    config.rename_clusters(new_name);
+    for route in &mut routes {
+        route.cluster = new_name(&route.cluster);
+    }
     let filter_json = serde_json::to_string(&config)
         .map_err(|e| internal(format!("cannot serialize the filter config: {e}")))?;
     // The filter will refuse what its own parser refuses; find out now.
@@ -274,14 +320,10 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
     })?;
 
     let plan = Plan {
-        routes: table.routes(),
-        clusters: table.clusters(),
+        routes: &routes,
+        upstreams: &upstreams,
         cors: cors.as_ref(),
         edge: &edge,
-        metadata: needs_tokens.then_some(&metadata),
-        iam: iam.as_ref().map(|plan| &plan.backend),
-        jwks: jwt.clusters.clusters(),
-        service_control: service_control.as_ref().map(|plan| &plan.backend),
         config_id: &config.config_hash,
     };
     let document = bootstrap(b, &filter_json, &plan);
@@ -299,6 +341,8 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         .collect();
     Ok(Compiled {
         config,
+        routes,
+        upstreams,
         filter_json,
         envoy_yaml,
         control,

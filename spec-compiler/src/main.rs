@@ -5,6 +5,7 @@ use std::time::Duration;
 use wasp_spec_compiler::cli::{Cli, Command, CompileArgs};
 use wasp_spec_compiler::compile::{compile, Compiled};
 use wasp_spec_compiler::config_store::ConfigStore;
+use wasp_spec_compiler::deploy::{self, Manifest, Target};
 use wasp_spec_compiler::errors::Diagnostic;
 use wasp_spec_compiler::rollout::{rollback, rollout, Confirmed};
 use wasp_spec_compiler::source::SourceFile;
@@ -105,8 +106,23 @@ fn run_compile(args: &CompileArgs, write: bool) -> ExitCode {
         return report(&unreadable);
     }
     let options = args.compile_options();
+    let mut refused =
+        deploy::check_options(&args.deploy, &options, &CompileArgs::default_options());
+    if args.store.is_some() && matches!(args.deploy.target, Target::Sidecar | Target::Istio) {
+        refused.push(Diagnostic::option(
+            "--store",
+            "the store feeds Envoy's files (envoy, compose); on Kubernetes a config is its ConfigMap and a rollout is `kubectl apply`; drop --store",
+        ));
+    }
+    if !refused.is_empty() {
+        return report(&refused);
+    }
     let compiled = match compile(&files, &options) {
         Ok(c) => c,
+        Err(problems) => return report(&problems),
+    };
+    let manifests = match deploy::render(&args.deploy, &options, &compiled) {
+        Ok(m) => m,
         Err(problems) => return report(&problems),
     };
     for warning in &compiled.warnings {
@@ -132,16 +148,16 @@ fn run_compile(args: &CompileArgs, write: bool) -> ExitCode {
             }
         }
     }
-    match write_outputs(&args.out, &compiled) {
-        Ok(()) => {
-            let control = match compiled.control_json {
-                Some(_) => format!(" and {}", args.out.join("control.json").display()),
-                None => String::new(),
-            };
+    let target = args.deploy.target;
+    match write_outputs(&args.out, &compiled, target, &manifests) {
+        Ok(written) => {
+            let files: Vec<String> = written
+                .iter()
+                .map(|file| args.out.join(file).display().to_string())
+                .collect();
             println!(
-                "wasp: wrote {}, {}{control}: {} operations, config hash {}",
-                args.out.join("filter.json").display(),
-                args.out.join("envoy.yaml").display(),
+                "wasp: wrote {}: {} operations, config hash {}",
+                files.join(", "),
                 compiled.config.operations.len(),
                 compiled.config.config_hash
             );
@@ -162,17 +178,41 @@ fn report(problems: &[Diagnostic]) -> ExitCode {
     ExitCode::from(EXIT_BAD_INPUT)
 }
 
-fn write_outputs(out: &Path, compiled: &Compiled) -> std::io::Result<()> {
+/// Writes the filter config, the bootstrap (where wasp writes Envoy's), the control
+/// config and the target's manifests; returns the file names written.
+fn write_outputs(
+    out: &Path,
+    compiled: &Compiled,
+    target: Target,
+    manifests: &[Manifest],
+) -> std::io::Result<Vec<&'static str>> {
     std::fs::create_dir_all(out)?;
+    let mut written = vec!["filter.json"];
     std::fs::write(out.join("filter.json"), &compiled.filter_json)?;
-    std::fs::write(out.join("envoy.yaml"), &compiled.envoy_yaml)?;
-    let control = out.join("control.json");
+    if target.mesh_owns_envoy() {
+        remove_stale(&out.join("envoy.yaml"))?;
+    } else {
+        std::fs::write(out.join("envoy.yaml"), &compiled.envoy_yaml)?;
+        written.push("envoy.yaml");
+    }
     match &compiled.control_json {
-        Some(json) => std::fs::write(control, json),
+        Some(json) => {
+            std::fs::write(out.join("control.json"), json)?;
+            written.push("control.json");
+        }
         // A stale control.json from an earlier compile would describe quotas the spec dropped.
-        None => match std::fs::remove_file(control) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        },
+        None => remove_stale(&out.join("control.json"))?,
+    }
+    for manifest in manifests {
+        std::fs::write(out.join(manifest.file), &manifest.text)?;
+        written.push(manifest.file);
+    }
+    Ok(written)
+}
+
+fn remove_stale(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }

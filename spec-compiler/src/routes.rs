@@ -3,6 +3,7 @@
 //! so thousands of operations on one backend still make one route.
 
 use crate::backend::Backend;
+use crate::upstreams::{Upstream, UpstreamRole};
 use std::collections::HashMap;
 use wasp_config::Route;
 
@@ -97,6 +98,14 @@ impl RouteTable {
 
     pub fn clusters(&self) -> &[ClusterPlan] {
         &self.clusters
+    }
+
+    /// The clusters as upstreams of the bootstrap.
+    pub fn upstreams(&self) -> Vec<Upstream> {
+        self.clusters
+            .iter()
+            .map(|c| Upstream::new(&c.name, &c.backend, UpstreamRole::Backend))
+            .collect()
     }
 
     /// The routes as the filter config lists them.

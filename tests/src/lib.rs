@@ -14,6 +14,7 @@ pub mod hyper_echo;
 pub mod iam;
 pub mod id_token;
 pub mod idp;
+pub mod istio_shape;
 pub mod metadata;
 pub mod process;
 pub mod redis;

@@ -17,6 +17,8 @@ mod control_down;
 mod control_reload;
 mod cors;
 mod dependency_gate;
+mod deploy_examples;
+mod deploy_istio;
 mod edge_options;
 mod generated_headers;
 mod harness;

@@ -1,0 +1,213 @@
+//! `wasp compile --target istio`, run through an Envoy laid out as Istio lays out an
+//! ingress gateway (`wasp_tests::istio_shape`): the WasmPlugin's pluginConfig with every
+//! number a double, clusters named `outbound|PORT||HOST` only where a ServiceEntry or a
+//! Kubernetes Service makes them, routes built from the VirtualService. JWT, API keys
+//! through the real wasp-control, and an x-google-backend with path translation must
+//! work there exactly as in wasp's own bootstrap.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use wasp_tests::control::free_port;
+use wasp_tests::expect::{local_reply, NOT_DEFINED};
+use wasp_tests::istio_shape::{bootstrap, documents, one};
+use wasp_tests::{
+    Client, ControlOptions, ControlService, EchoBackend, Envoy, Idp, SigningKey, Tools,
+};
+
+use crate::keys_support::{CONSUMER_NUMBER, MISSING_KEY, PRODUCER, SERVICE};
+
+const ECHO_SERVICE: &str = "echo.apps.svc.cluster.local";
+const CONTROL_SERVICE: &str = "wasp-control.apps.svc.cluster.local";
+
+fn spec(idp_port: u16, items_port: u16, issuer: &str) -> String {
+    format!(
+        r#"swagger: "2.0"
+info: {{title: shop, version: "1.0"}}
+host: {SERVICE}
+schemes: [http]
+securityDefinitions:
+  api_key: {{type: apiKey, in: query, name: key}}
+  idp:
+    type: oauth2
+    authorizationUrl: ""
+    flow: implicit
+    x-google-issuer: {issuer}
+    x-google-jwks_uri: http://idp.test:{idp_port}/jwks
+    x-google-audiences: shop-clients
+paths:
+  /open:
+    get: {{operationId: open, security: [], responses: {{"200": {{description: ok}}}}}}
+  /secure:
+    get: {{operationId: secure, security: [{{idp: []}}], responses: {{"200": {{description: ok}}}}}}
+  /keyed:
+    get: {{operationId: keyed, security: [{{api_key: []}}], responses: {{"200": {{description: ok}}}}}}
+  /v1/items/{{id}}:
+    get:
+      operationId: getItem
+      security: []
+      parameters: [{{name: id, in: path, required: true, type: string}}]
+      x-google-backend: {{address: "http://items.test:{items_port}/v2", path_translation: APPEND_PATH_TO_ADDRESS, deadline: 5, disable_auth: true}}
+      responses: {{"200": {{description: ok}}}}
+"#
+    )
+}
+
+fn compile_istio(dir: &std::path::Path, spec_text: &str, extra: &[&str]) -> std::process::Output {
+    let spec = dir.join("openapi.yaml");
+    std::fs::write(&spec, spec_text).expect("write the spec");
+    Command::new(Tools::from_env().wasp)
+        .arg("compile")
+        .arg(&spec)
+        .args(["--target", "istio", "--namespace", "apps", "--out"])
+        .arg(dir)
+        .args(extra)
+        .output()
+        .expect("run wasp compile")
+}
+
+#[test]
+fn jwt_keys_and_backends_work_in_an_istio_shaped_gateway() {
+    let tools = Tools::from_env();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (echo, items) = (EchoBackend::start(), EchoBackend::start());
+    let key = SigningKey::rs256("rsa-1", 0);
+    let idp = Idp::start(vec![key.clone()]);
+    let control_port = free_port();
+    let output = compile_istio(
+        dir.path(),
+        &spec(idp.addr().port(), items.addr().port(), &idp.issuer()),
+        &[
+            "--backend",
+            &format!("http://{ECHO_SERVICE}:{}", echo.addr().port()),
+            "--service-control-url",
+            &format!("http://{CONTROL_SERVICE}:{control_port}"),
+            "--producer-project-id",
+            PRODUCER,
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !dir.path().join("envoy.yaml").exists(),
+        "Istio writes the listener, not wasp"
+    );
+    let istio_yaml = std::fs::read_to_string(dir.path().join("istio.yaml")).expect("istio.yaml");
+
+    // Every cluster the filter names is one Istio makes.
+    let docs = documents(&istio_yaml);
+    let config = &one(&docs, "WasmPlugin")["spec"]["pluginConfig"];
+    let text = config.to_string();
+    let names: Vec<&str> = text
+        .split("\"cluster\":\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.starts_with("outbound|")),
+        "{names:?}"
+    );
+    assert_eq!(
+        one(&docs, "WasmPlugin")["spec"]["failStrategy"],
+        "FAIL_RELOAD"
+    );
+
+    let control = ControlService::start(
+        &dir.path().join("control.json"),
+        control_port,
+        ControlOptions::default(),
+    );
+    let consumer = control.create_key("acme", 7);
+    let addresses: BTreeMap<String, String> =
+        ["idp.test", "items.test", ECHO_SERVICE, CONTROL_SERVICE]
+            .iter()
+            .map(|h| (h.to_string(), "127.0.0.1".to_string()))
+            .collect();
+    let layout = bootstrap(
+        &istio_yaml,
+        &tools.wasm,
+        &addresses,
+        &[
+            (ECHO_SERVICE, echo.addr().port()),
+            (CONTROL_SERVICE, control_port),
+        ],
+    );
+    let bootstrap_path = dir.path().join("istio-gateway.json");
+    std::fs::write(&bootstrap_path, layout.to_string()).expect("write the bootstrap");
+    let envoy = Envoy::start(&tools.envoy, &bootstrap_path, dir.path())
+        .unwrap_or_else(|f| panic!("{}\n{}", f.reason, wasp_tests::envoy::tail(&f.log, 40)));
+    let client = Client::new();
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        client
+            .send("GET", &format!("{}{path}", envoy.url()), headers)
+            .expect("a request through the gateway")
+    };
+
+    let open = get("/open", &[("x-wasp-route", "spoofed")]);
+    assert_eq!(open.status, 200, "{open:?}");
+    let seen = open.echoed();
+    assert_eq!(seen.path, "/open");
+    assert_eq!(
+        seen.header("x-wasp-route"),
+        None,
+        "the route header never reaches the backend"
+    );
+    assert_eq!(
+        seen.authority.as_deref(),
+        Some(format!("{ECHO_SERVICE}:{}", echo.addr().port()).as_str())
+    );
+    local_reply(&get("/nowhere", &[]), 404, NOT_DEFINED);
+
+    local_reply(&get("/secure", &[]), 401, "Jwt is missing");
+    let token = key.mint(&idp.claims("shop-clients"));
+    let bearer = format!("Bearer {token}");
+    let secure = get("/secure", &[("authorization", &bearer)]);
+    assert_eq!(secure.status, 200, "{secure:?}");
+    assert!(secure.echoed().header("x-endpoint-api-userinfo").is_some());
+
+    local_reply(&get("/keyed", &[]), 401, MISSING_KEY);
+    let keyed = get(&format!("/keyed?key={}", consumer.key), &[]);
+    assert_eq!(keyed.status, 200, "{keyed:?}");
+    assert_eq!(keyed.echoed().header(CONSUMER_NUMBER), Some("7"));
+
+    let item = get("/v1/items/42", &[]);
+    assert_eq!(item.status, 200, "{item:?}");
+    let seen = item.echoed();
+    assert_eq!(seen.path, "/v2/v1/items/42");
+    assert_eq!(seen.served_by, Some(items.addr().to_string()));
+    assert_eq!(
+        seen.authority.as_deref(),
+        Some(format!("items.test:{}", items.addr().port()).as_str())
+    );
+    assert_eq!(items.requests(), 1);
+}
+
+#[test]
+fn options_istio_cannot_honour_are_refused_by_name() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let spec = spec(9000, 9001, "https://issuer.example.com");
+    let output = compile_istio(
+        dir.path(),
+        &spec,
+        &["--listen", "0.0.0.0:9000", "--healthz", "/healthz"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--listen: configures the Envoy listener wasp writes, but under --target istio the mesh writes it"), "{stderr}");
+    assert!(stderr.contains("--healthz/"), "{stderr}");
+    // The default --backend is loopback: in the gateway pod that is the gateway.
+    let control = format!("http://{CONTROL_SERVICE}:8790");
+    let output = compile_istio(dir.path(), &spec, &["--service-control-url", &control]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "127.0.0.1:8081 is loopback, which in the ingress gateway pod is the gateway itself"
+        ),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("istio.yaml").exists(), "nothing written");
+}
