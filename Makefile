@@ -11,7 +11,7 @@ export WASP_WASM := $(WASM)
 export WASP_BIN := $(CURDIR)/target/release/wasp
 export WASP_CONTROL := $(CURDIR)/target/release/wasp-control
 
-.PHONY: all toolchain wasm build deploy-examples test fmt-check clippy unit integration demo bench bench-instructions fuzz clean
+.PHONY: all toolchain wasm build images deploy-examples test fmt-check clippy unit integration demo bench bench-instructions fuzz clean
 
 all: build
 
@@ -25,6 +25,11 @@ wasm: toolchain
 
 build: wasm
 	cargo build --release --workspace --bins
+
+# OCI images of the module (Wasm compat and oci variants), wasp-control, the CLI, Envoy and
+# the hello backend, into target/images (digests in target/images/digests.txt).
+images: build
+	@scripts/build-images.sh
 
 # envoy/ (what the top-level docker-compose.yml runs), regenerated from examples/hello.
 deploy-examples: build
@@ -46,6 +51,7 @@ unit: toolchain
 
 integration: build
 	@scripts/ensure-redis.sh
+	@scripts/ensure-podman.sh
 	cargo test -p wasp-tests
 
 test: fmt-check clippy unit integration

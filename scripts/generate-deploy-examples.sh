@@ -12,4 +12,5 @@ WASP=${WASP_BIN:-target/release/wasp}
   --service-control-url http://wasp-control:8790 \
   --producer-project-id hello-demo \
   --compose-module ../target/wasp_filter.wasm \
+  --app-image localhost/wasp-hello-backend:0.1.0 \
   --out envoy

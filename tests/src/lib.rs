@@ -16,6 +16,8 @@ pub mod id_token;
 pub mod idp;
 pub mod istio_shape;
 pub mod metadata;
+pub mod oci;
+pub mod podman;
 pub mod process;
 pub mod redis;
 pub mod spec;

@@ -74,6 +74,8 @@ const HELLO_COMPOSE: &[&str] = &[
     "hello-demo",
     "--compose-module",
     "../target/wasp_filter.wasm",
+    "--app-image",
+    "localhost/wasp-hello-backend:0.1.0",
 ];
 
 #[test]

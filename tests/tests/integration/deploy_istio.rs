@@ -66,6 +66,16 @@ fn compile_istio(dir: &std::path::Path, spec_text: &str, extra: &[&str]) -> std:
         .expect("run wasp compile")
 }
 
+/// Istio 1.29's CRD schemas (tests/validators, installed by scripts/ensure-toolchain.sh).
+fn validate_istio(file: &std::path::Path) -> std::process::Output {
+    let validators = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("validators");
+    Command::new("node")
+        .arg(validators.join("validate-istio.mjs"))
+        .arg(file)
+        .output()
+        .expect("run node tests/validators/validate-istio.mjs")
+}
+
 #[test]
 fn jwt_keys_and_backends_work_in_an_istio_shaped_gateway() {
     let tools = Tools::from_env();
@@ -96,6 +106,28 @@ fn jwt_keys_and_backends_work_in_an_istio_shaped_gateway() {
         "Istio writes the listener, not wasp"
     );
     let istio_yaml = std::fs::read_to_string(dir.path().join("istio.yaml")).expect("istio.yaml");
+    let schemas = validate_istio(&dir.path().join("istio.yaml"));
+    assert!(
+        schemas.status.success(),
+        "{}",
+        String::from_utf8_lossy(&schemas.stdout)
+    );
+    let checked = String::from_utf8_lossy(&schemas.stdout).into_owned();
+    for object in [
+        "ok WasmPlugin/",
+        "ok Gateway/",
+        "ok VirtualService/",
+        "ok ServiceEntry/",
+    ] {
+        assert!(checked.contains(object), "{object} not checked:\n{checked}");
+    }
+    let bad = dir.path().join("bad-istio.yaml");
+    std::fs::write(&bad, istio_yaml.replace("phase: AUTHN", "phase: AUTHX")).expect("write");
+    let refused = validate_istio(&bad);
+    assert!(!refused.status.success(), "a bad phase passed the schema");
+    assert!(String::from_utf8_lossy(&refused.stdout).contains(
+        "FAIL WasmPlugin/shop-wasp: data/spec/phase must be equal to one of the allowed values"
+    ));
 
     // Every cluster the filter names is one Istio makes.
     let docs = documents(&istio_yaml);
