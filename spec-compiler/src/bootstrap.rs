@@ -507,7 +507,8 @@ fn router_filter() -> Value {
     })
 }
 
-fn envoy_cluster(upstream: &Upstream, options: &BootstrapOptions) -> Value {
+/// One upstream as an Envoy cluster (also what `--target envoy-gateway` patches in).
+pub fn envoy_cluster(upstream: &Upstream, options: &BootstrapOptions) -> Value {
     let mut rendered = cluster(&upstream.name, &upstream.backend, &options.root_certs);
     if upstream.role.is_callout() {
         // Callouts are small; a cold request waits on them, so fail fast (the filter

@@ -108,7 +108,12 @@ fn run_compile(args: &CompileArgs, write: bool) -> ExitCode {
     let options = args.compile_options();
     let mut refused =
         deploy::check_options(&args.deploy, &options, &CompileArgs::default_options());
-    if args.store.is_some() && matches!(args.deploy.target, Target::Sidecar | Target::Istio) {
+    if args.store.is_some()
+        && matches!(
+            args.deploy.target,
+            Target::Sidecar | Target::Istio | Target::EnvoyGateway
+        )
+    {
         refused.push(Diagnostic::option(
             "--store",
             "the store feeds Envoy's files (envoy, compose); on Kubernetes a config is its ConfigMap and a rollout is `kubectl apply`; drop --store",
@@ -122,7 +127,12 @@ fn run_compile(args: &CompileArgs, write: bool) -> ExitCode {
         Err(problems) => return report(&problems),
     };
     let manifests = match deploy::render(&args.deploy, &options, &compiled) {
-        Ok(m) => m,
+        Ok(rendered) => {
+            for warning in &rendered.warnings {
+                eprintln!("wasp: warning: {warning}");
+            }
+            rendered.manifests
+        }
         Err(problems) => return report(&problems),
     };
     for warning in &compiled.warnings {

@@ -5,6 +5,7 @@
 pub mod control;
 pub mod controlled;
 pub mod echo;
+pub mod eg_shape;
 pub mod envoy;
 pub mod expect;
 pub mod fake_control;
@@ -15,6 +16,7 @@ pub mod iam;
 pub mod id_token;
 pub mod idp;
 pub mod istio_shape;
+pub mod manifests;
 pub mod metadata;
 pub mod oci;
 pub mod podman;

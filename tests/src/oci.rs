@@ -19,8 +19,34 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `(name, tag, digest)` of every image built into `dir`.
-pub fn build_images(dir: &Path) -> Vec<(String, String, String)> {
+/// One line of `digests.txt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltImage {
+    pub name: String,
+    pub tag: String,
+    pub digest: String,
+}
+
+/// The images of one build and where their layouts are.
+pub struct Images {
+    pub dir: PathBuf,
+    pub built: Vec<BuiltImage>,
+}
+
+impl Images {
+    /// `localhost/<name>:<tag>`, as `scripts/load-images.sh` names it.
+    pub fn reference(&self, name: &str) -> String {
+        let image = self
+            .built
+            .iter()
+            .find(|i| i.name == name)
+            .expect("a built image");
+        format!("localhost/{name}:{}", image.tag)
+    }
+}
+
+/// Every image built into `dir`, in `digests.txt` order.
+pub fn build_images(dir: &Path) -> Vec<BuiltImage> {
     let output = Command::new(repo_root().join("scripts/build-images.sh"))
         .env("IMAGES_DIR", dir)
         .output()
@@ -36,7 +62,11 @@ pub fn build_images(dir: &Path) -> Vec<(String, String, String)> {
         .map(|line| {
             let fields: Vec<&str> = line.split(' ').collect();
             assert_eq!(fields.len(), 3, "a digests.txt line: {line}");
-            (fields[0].into(), fields[1].into(), fields[2].into())
+            BuiltImage {
+                name: fields[0].into(),
+                tag: fields[1].into(),
+                digest: fields[2].into(),
+            }
         })
         .collect()
 }
@@ -91,13 +121,12 @@ pub fn fetch_module(layout: &Path) -> Vec<u8> {
 }
 
 /// The images built once per test run, into `target/test-images/shared`.
-pub fn shared_images() -> &'static (PathBuf, Vec<(String, String, String)>) {
-    static IMAGES: std::sync::OnceLock<(PathBuf, Vec<(String, String, String)>)> =
-        std::sync::OnceLock::new();
+pub fn shared_images() -> &'static Images {
+    static IMAGES: std::sync::OnceLock<Images> = std::sync::OnceLock::new();
     IMAGES.get_or_init(|| {
         let dir = repo_root().join("target/test-images/shared");
         let built = build_images(&dir);
-        (dir, built)
+        Images { dir, built }
     })
 }
 

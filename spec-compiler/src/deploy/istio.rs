@@ -22,8 +22,8 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use wasp_config::ROUTE_HEADER;
 
-/// Hosts Kubernetes serves: Istio already has their clusters.
-fn in_mesh(host: &str) -> bool {
+/// Hosts Kubernetes serves: the control plane already has their clusters.
+pub fn in_cluster(host: &str) -> bool {
     host.ends_with(".svc.cluster.local") || host.ends_with(".svc")
 }
 
@@ -168,7 +168,7 @@ fn virtual_service(flags: &DeployFlags, names: &DeployNames, compiled: &Compiled
 /// One ServiceEntry per host outside the mesh, and a DestinationRule for its TLS ports.
 fn service_entries(flags: &DeployFlags, names: &DeployNames, upstreams: &[Upstream]) -> Vec<Value> {
     let mut by_host: BTreeMap<&str, Vec<&Backend>> = BTreeMap::new();
-    for upstream in upstreams.iter().filter(|u| !in_mesh(&u.backend.host)) {
+    for upstream in upstreams.iter().filter(|u| !in_cluster(&u.backend.host)) {
         let ports = by_host.entry(upstream.backend.host.as_str()).or_default();
         if !ports.iter().any(|b| b.port == upstream.backend.port) {
             ports.push(&upstream.backend);
@@ -233,21 +233,30 @@ fn host_label(host: &str) -> String {
     folded.trim_matches('-').to_string()
 }
 
-/// Loopback in the gateway pod is the gateway; one host:port cannot be both http and https.
+/// Loopback in the gateway pod is the gateway itself.
+pub fn loopback_in_gateway(upstreams: &[Upstream], target: &str) -> Diagnostics {
+    upstreams
+        .iter()
+        .filter(|u| u.backend.is_loopback())
+        .map(|u| {
+            Diagnostic::option(
+                role_option(u.role),
+                format!(
+                    "{} is loopback, which in the ingress gateway pod is the gateway itself; under --target {target} use the service's name (a Kubernetes Service or an external host)",
+                    u.backend.authority()
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Loopback addresses, and one host:port with both http and https (Istio has one
+/// cluster per host and port).
 fn unreachable_upstreams(upstreams: &[Upstream]) -> Diagnostics {
-    let mut problems = Diagnostics::new();
+    let mut problems = loopback_in_gateway(upstreams, "istio");
     let mut seen: Map<String, Value> = Map::new();
     for upstream in upstreams {
         let b = &upstream.backend;
-        if b.is_loopback() {
-            problems.push(Diagnostic::option(
-                role_option(upstream.role),
-                format!(
-                    "{} is loopback, which in the ingress gateway pod is the gateway itself; under --target istio use the service's name (a Kubernetes Service or an external host)",
-                    b.authority()
-                ),
-            ));
-        }
         let key = format!("{}:{}", b.host, b.port);
         match seen.get(&key) {
             Some(Value::Bool(tls)) if *tls != b.tls => problems.push(Diagnostic::option(
@@ -278,7 +287,9 @@ mod tests {
 
     #[test]
     fn clusters_are_named_as_istio_names_them() {
-        assert!(in_mesh("wasp-control.apps.svc.cluster.local") && !in_mesh("idp.example.com"));
+        assert!(
+            in_cluster("wasp-control.apps.svc.cluster.local") && !in_cluster("idp.example.com")
+        );
         assert_eq!(host_label("www.googleapis.com"), "www-googleapis-com");
     }
 

@@ -1,4 +1,4 @@
-//! Where the compiled gateway runs: `--target envoy|compose|sidecar|istio`.
+//! Where the compiled gateway runs: `--target envoy|compose|sidecar|istio|envoy-gateway`.
 //!
 //! `envoy` is the bootstrap alone. Every other target adds the files a user applies
 //! to run the same gateway there, each with a comment header saying how. The filter
@@ -6,6 +6,7 @@
 //! routes to follow the target's control plane ([`Target::cluster_naming`]).
 
 pub mod compose;
+pub mod envoy_gateway;
 pub mod istio;
 pub mod kubernetes;
 pub mod names;
@@ -27,6 +28,8 @@ pub enum Target {
     Sidecar,
     /// An Istio ingress gateway: WasmPlugin, ServiceEntry, DestinationRule, VirtualService.
     Istio,
+    /// Envoy Gateway: HTTPRoute, EnvoyExtensionPolicy, EnvoyPatchPolicy, Backend.
+    EnvoyGateway,
 }
 
 impl Target {
@@ -36,6 +39,7 @@ impl Target {
             Target::Compose => "compose",
             Target::Sidecar => "sidecar",
             Target::Istio => "istio",
+            Target::EnvoyGateway => "envoy-gateway",
         }
     }
 
@@ -43,7 +47,10 @@ impl Target {
     pub fn cluster_naming(self) -> ClusterNaming {
         match self {
             Target::Istio => ClusterNaming::Istio,
-            Target::Envoy | Target::Compose | Target::Sidecar => ClusterNaming::Wasp,
+            // Envoy Gateway takes the callout clusters under wasp's names (EnvoyPatchPolicy).
+            Target::Envoy | Target::Compose | Target::Sidecar | Target::EnvoyGateway => {
+                ClusterNaming::Wasp
+            }
         }
     }
 
@@ -52,13 +59,15 @@ impl Target {
         match self {
             // The filter image mounted as a volume (see kubernetes.rs).
             Target::Sidecar => "/wasm/plugin.wasm",
-            Target::Envoy | Target::Compose | Target::Istio => "/etc/wasp/wasp_filter.wasm",
+            Target::Envoy | Target::Compose | Target::Istio | Target::EnvoyGateway => {
+                "/etc/wasp/wasp_filter.wasm"
+            }
         }
     }
 
     /// Whether the control plane, not wasp, writes Envoy's listener and routes.
     pub fn mesh_owns_envoy(self) -> bool {
-        self == Target::Istio
+        matches!(self, Target::Istio | Target::EnvoyGateway)
     }
 }
 
@@ -66,7 +75,7 @@ impl Target {
 #[derive(Debug, Clone, Args)]
 pub struct DeployFlags {
     /// What to write besides the filter config: envoy (the bootstrap), compose,
-    /// sidecar (Kubernetes) or istio.
+    /// sidecar (Kubernetes), istio or envoy-gateway.
     #[arg(long, value_enum, default_value_t = Target::Envoy)]
     pub target: Target,
     /// Name of the Kubernetes objects / compose project (default: the service name's first label).
@@ -96,6 +105,9 @@ pub struct DeployFlags {
     /// istio: the gateway workloads the WasmPlugin and Gateway select (`key=value`).
     #[arg(long, default_value = "istio=ingressgateway")]
     pub istio_selector: String,
+    /// envoy-gateway: the GatewayClass of the Gateway it writes.
+    #[arg(long, default_value = "eg")]
+    pub gateway_class: String,
 }
 
 impl Default for DeployFlags {
@@ -111,6 +123,7 @@ impl Default for DeployFlags {
             app_image: "registry.example.com/your-backend:latest".into(),
             compose_module: "./wasp_filter.wasm".into(),
             istio_selector: "istio=ingressgateway".into(),
+            gateway_class: "eg".into(),
         }
     }
 }
@@ -145,13 +158,19 @@ pub fn check_options(
             problems.push(Diagnostic::option(
                 option,
                 format!(
-                    "configures the Envoy listener wasp writes, but under --target {} the mesh writes it; drop the option and configure it in the mesh (Gateway, Telemetry, EnvoyFilter)",
-                    flags.target.name()
+                    "configures the Envoy listener wasp writes, but under --target {} the control plane writes it; drop the option and configure it there ({})",
+                    flags.target.name(),
+                    match flags.target {
+                        Target::EnvoyGateway => "Gateway, ClientTrafficPolicy, EnvoyProxy",
+                        _ => "Gateway, Telemetry, EnvoyFilter",
+                    }
                 ),
             ));
         }
-        if let Err(e) = istio::check_selector(&flags.istio_selector) {
-            problems.push(Diagnostic::option("--istio-selector", e));
+        if flags.target == Target::Istio {
+            if let Err(e) = istio::check_selector(&flags.istio_selector) {
+                problems.push(Diagnostic::option("--istio-selector", e));
+            }
         }
     }
     problems
@@ -206,17 +225,35 @@ fn mesh_owned_options_set(
         .collect()
 }
 
-/// The target's own files, from a compile made with its [`ClusterNaming`].
+/// What a target writes: its files and what it does differently, to print.
+#[derive(Debug, Clone, Default)]
+pub struct Rendered {
+    pub manifests: Vec<Manifest>,
+    pub warnings: Vec<String>,
+}
+
+/// The target's own files, from a compile made with its [`Target::cluster_naming`].
 pub fn render(
     flags: &DeployFlags,
     options: &CompileOptions,
     compiled: &Compiled,
-) -> Result<Vec<Manifest>, Diagnostics> {
+) -> Result<Rendered, Diagnostics> {
     let names = names::DeployNames::new(flags, compiled)?;
-    match flags.target {
-        Target::Envoy => Ok(Vec::new()),
-        Target::Compose => compose::render(flags, options, &names, compiled),
-        Target::Sidecar => kubernetes::render_sidecar(flags, options, &names, compiled),
-        Target::Istio => istio::render(flags, &names, compiled),
-    }
+    let manifests = match flags.target {
+        Target::Envoy => Vec::new(),
+        Target::Compose => compose::render(flags, options, &names, compiled)?,
+        Target::Sidecar => kubernetes::render_sidecar(flags, options, &names, compiled)?,
+        Target::Istio => istio::render(flags, &names, compiled)?,
+        Target::EnvoyGateway => {
+            let (manifests, warnings) = envoy_gateway::render(flags, options, &names, compiled)?;
+            return Ok(Rendered {
+                manifests,
+                warnings,
+            });
+        }
+    };
+    Ok(Rendered {
+        manifests,
+        warnings: Vec::new(),
+    })
 }

@@ -18,11 +18,9 @@ use crate::keys_support::{INVALID_KEY, MISSING_KEY};
 #[test]
 fn the_hello_example_runs_as_a_compose_stack_under_podman() {
     let tools = Tools::from_env();
-    let (images, built) = shared_images();
-    let tag = |name: &str| {
-        let (_, tag, _) = built.iter().find(|(n, _, _)| n == name).expect("built");
-        format!("localhost/{name}:{tag}")
-    };
+    let built = shared_images();
+    let images = &built.dir;
+    let tag = |name: &str| built.reference(name);
     for name in ["wasp-control", "wasp-envoy", "wasp-hello-backend"] {
         load(&images.join(name), &tag(name));
     }

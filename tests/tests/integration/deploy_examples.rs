@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use wasp_tests::istio_shape::documents;
+use wasp_tests::manifests::documents;
 use wasp_tests::Tools;
 
 fn repo_root() -> PathBuf {

@@ -10,17 +10,18 @@ use std::process::Command;
 
 use wasp_tests::control::free_port;
 use wasp_tests::expect::{local_reply, NOT_DEFINED};
-use wasp_tests::istio_shape::{bootstrap, documents, one};
+use wasp_tests::istio_shape::bootstrap;
+use wasp_tests::manifests::{documents, one};
 use wasp_tests::{
     Client, ControlOptions, ControlService, EchoBackend, Envoy, Idp, SigningKey, Tools,
 };
 
 use crate::keys_support::{CONSUMER_NUMBER, MISSING_KEY, PRODUCER, SERVICE};
 
-const ECHO_SERVICE: &str = "echo.apps.svc.cluster.local";
-const CONTROL_SERVICE: &str = "wasp-control.apps.svc.cluster.local";
+pub const ECHO_SERVICE: &str = "echo.apps.svc.cluster.local";
+pub const CONTROL_SERVICE: &str = "wasp-control.apps.svc.cluster.local";
 
-fn spec(idp_port: u16, items_port: u16, issuer: &str) -> String {
+pub fn spec(idp_port: u16, items_port: u16, issuer: &str) -> String {
     format!(
         r#"swagger: "2.0"
 info: {{title: shop, version: "1.0"}}
@@ -66,14 +67,14 @@ fn compile_istio(dir: &std::path::Path, spec_text: &str, extra: &[&str]) -> std:
         .expect("run wasp compile")
 }
 
-/// Istio 1.29's CRD schemas (tests/validators, installed by scripts/ensure-toolchain.sh).
-fn validate_istio(file: &std::path::Path) -> std::process::Output {
+/// The CRD schemas (tests/validators, installed by scripts/ensure-toolchain.sh).
+pub fn validate_crds(file: &std::path::Path) -> std::process::Output {
     let validators = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("validators");
     Command::new("node")
-        .arg(validators.join("validate-istio.mjs"))
+        .arg(validators.join("validate-crds.mjs"))
         .arg(file)
         .output()
-        .expect("run node tests/validators/validate-istio.mjs")
+        .expect("run node tests/validators/validate-crds.mjs")
 }
 
 #[test]
@@ -106,7 +107,7 @@ fn jwt_keys_and_backends_work_in_an_istio_shaped_gateway() {
         "Istio writes the listener, not wasp"
     );
     let istio_yaml = std::fs::read_to_string(dir.path().join("istio.yaml")).expect("istio.yaml");
-    let schemas = validate_istio(&dir.path().join("istio.yaml"));
+    let schemas = validate_crds(&dir.path().join("istio.yaml"));
     assert!(
         schemas.status.success(),
         "{}",
@@ -123,7 +124,7 @@ fn jwt_keys_and_backends_work_in_an_istio_shaped_gateway() {
     }
     let bad = dir.path().join("bad-istio.yaml");
     std::fs::write(&bad, istio_yaml.replace("phase: AUTHN", "phase: AUTHX")).expect("write");
-    let refused = validate_istio(&bad);
+    let refused = validate_crds(&bad);
     assert!(!refused.status.success(), "a bad phase passed the schema");
     assert!(String::from_utf8_lossy(&refused.stdout).contains(
         "FAIL WasmPlugin/shop-wasp: data/spec/phase must be equal to one of the allowed values"
@@ -228,7 +229,7 @@ fn options_istio_cannot_honour_are_refused_by_name() {
     );
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--listen: configures the Envoy listener wasp writes, but under --target istio the mesh writes it"), "{stderr}");
+    assert!(stderr.contains("--listen: configures the Envoy listener wasp writes, but under --target istio the control plane writes it"), "{stderr}");
     assert!(stderr.contains("--healthz/"), "{stderr}");
     // The default --backend is loopback: in the gateway pod that is the gateway.
     let control = format!("http://{CONTROL_SERVICE}:8790");

@@ -11,8 +11,9 @@ use wasp_tests::Tools;
 
 #[test]
 fn images_are_reproducible_and_hold_what_fetchers_extract() {
-    let (dir, built) = shared_images();
-    let names: Vec<&str> = built.iter().map(|(name, _, _)| name.as_str()).collect();
+    let images = shared_images();
+    let (dir, built) = (&images.dir, &images.built);
+    let names: Vec<&str> = built.iter().map(|image| image.name.as_str()).collect();
     assert_eq!(
         names,
         [
@@ -37,7 +38,7 @@ fn images_are_reproducible_and_hold_what_fetchers_extract() {
             "{variant}: the fetched module is the built one"
         );
         let (digest, _) = manifest(&layout);
-        let listed = &built.iter().find(|(n, _, _)| n == variant).unwrap().2;
+        let listed = &built.iter().find(|i| i.name == variant).unwrap().digest;
         assert_eq!(&digest, listed, "digests.txt names the manifest digest");
     }
     let (_, compat) = manifest(&dir.join("wasp-filter"));

@@ -18,6 +18,7 @@ mod control_down;
 mod control_reload;
 mod cors;
 mod dependency_gate;
+mod deploy_envoy_gateway;
 mod deploy_examples;
 mod deploy_istio;
 mod edge_options;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use wasp_tests::control::free_port;
 use wasp_tests::expect::{local_reply, NOT_DEFINED};
-use wasp_tests::istio_shape::documents;
+use wasp_tests::manifests::documents;
 use wasp_tests::oci::{fetch_module, shared_images};
 use wasp_tests::podman::load;
 use wasp_tests::{Client, Tools};
@@ -31,11 +31,9 @@ impl Drop for Played {
 #[test]
 fn the_sidecar_pod_serves_the_hello_example_under_podman() {
     let tools = Tools::from_env();
-    let (images, built) = shared_images();
-    let tag = |name: &str| {
-        let (_, tag, _) = built.iter().find(|(n, _, _)| n == name).expect("built");
-        format!("localhost/{name}:{tag}")
-    };
+    let built = shared_images();
+    let images = &built.dir;
+    let tag = |name: &str| built.reference(name);
     for name in ["wasp-envoy", "wasp-hello-backend"] {
         load(&images.join(name), &tag(name));
     }
