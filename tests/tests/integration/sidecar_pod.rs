@@ -16,14 +16,21 @@ use wasp_tests::oci::{fetch_module, shared_images};
 use wasp_tests::podman::load;
 use wasp_tests::{Client, Tools};
 
-/// `podman kube play --down` when dropped.
-struct Played(std::path::PathBuf);
+/// `podman kube play --down` when dropped, and the volume podman made of the ConfigMap
+/// (which `--down` keeps).
+struct Played {
+    manifest: std::path::PathBuf,
+    config_map: String,
+}
 
 impl Drop for Played {
     fn drop(&mut self) {
         let _ = Command::new("podman")
             .args(["kube", "play", "--down"])
-            .arg(&self.0)
+            .arg(&self.manifest)
+            .output();
+        let _ = Command::new("podman")
+            .args(["volume", "rm", "--force", &self.config_map])
             .output();
     }
 }
@@ -102,7 +109,10 @@ fn the_sidecar_pod_serves_the_hello_example_under_podman() {
         .arg(&played)
         .output()
         .expect("podman kube play");
-    let _down = Played(played.clone());
+    let _down = Played {
+        manifest: played.clone(),
+        config_map: pod[0]["metadata"]["name"].as_str().expect("a ConfigMap name").to_string(),
+    };
     assert!(
         run.status.success(),
         "{}",
