@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Writes an OCI image layout (oci-layout, index.json, blobs/sha256/...) without a
 container engine, byte-for-byte reproducible: the same inputs give the same digest
-(tar entries sorted, owner 0, mtime 0, gzip without a name or a time).
+(tar entries sorted, owner 0, mtime 0, modes 0755/0644, gzip without a name or a time;
+another zlib build may deflate differently, so digests match across machines with the
+same Python and zlib).
 
   oci_image.py wasm-compat OUT --module plugin.wasm --tag T
       the Wasm image's compat variant (what Istio and Envoy Gateway pull): one
@@ -22,6 +24,7 @@ import hashlib
 import io
 import json
 import os
+import platform
 import subprocess
 import sys
 import tarfile
@@ -31,6 +34,8 @@ IMAGE_CONFIG = "application/vnd.oci.image.config.v1+json"
 LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 WASM_CONFIG = "application/vnd.module.wasm.config.v1+json"
 WASM_CONTENT = "application/vnd.module.wasm.content.layer.v1+wasm"
+# uname -m -> the OCI platform's architecture.
+ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64"}
 
 
 class Layout:
@@ -96,7 +101,7 @@ def image(layout, files, entrypoint, tag, annotations=None):
     # Programs of 100 MB (Envoy) compress in seconds at level 6; the module at 9.
     layer = layout.blob(gzipped(tar, 9 if len(tar) < 16 << 20 else 6), LAYER)
     config = {
-        "architecture": "amd64",
+        "architecture": ARCHITECTURES.get(platform.machine(), platform.machine()),
         "os": "linux",
         "config": {"Entrypoint": entrypoint, "Env": ["PATH=/usr/local/bin:/usr/bin:/bin"]} if entrypoint else {},
         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(tar).hexdigest()]},
@@ -118,6 +123,8 @@ def shared_libraries(path):
     libraries = []
     for line in result.stdout.splitlines():
         line = line.strip()
+        if "not found" in line:
+            sys.exit(f"{path}: ldd cannot find {line.split()[0]}; install it before building the image")
         target = line.split("=>")[-1].strip().split(" (")[0].strip()
         if target.startswith("/"):
             libraries.append(target)
@@ -153,7 +160,9 @@ def main():
         files = {}
         for spec in args.file:
             source, dest = spec.split(":", 1)
-            files[dest.lstrip("/")] = (read(source), os.stat(source).st_mode & 0o777)
+            # 0755 or 0644 whatever the builder's umask, so the digest does not depend on it.
+            executable = os.stat(source).st_mode & 0o111
+            files[dest.lstrip("/")] = (read(source), 0o755 if executable else 0o644)
             for library in shared_libraries(source):
                 files.setdefault(library.lstrip("/"), (read(library), 0o755))
         files["tmp"] = (None, 0o1777)

@@ -212,7 +212,7 @@ pub fn bootstrap(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> 
 }
 
 /// An Envoy Duration string with millisecond precision (`1.5s`, `15s`).
-fn duration(ms: u64) -> String {
+pub fn duration(ms: u64) -> String {
     match ms % 1000 {
         0 => format!("{}s", ms / 1000),
         frac => format!("{}.{frac:03}s", ms / 1000),

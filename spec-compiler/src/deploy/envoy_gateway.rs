@@ -11,7 +11,7 @@
 //!   Gateway has no API for a filter's own clusters;
 //! - a `Backend` per backend outside the cluster, the `Gateway`, and wasp-control.
 
-use super::istio::{in_cluster, loopback_in_gateway};
+use super::istio::{in_cluster, unique_name, unreachable_from_gateway};
 use super::kubernetes::{self, control_objects, header, image_without_tag, CONFIG_ID_ANNOTATION};
 use super::names::DeployNames;
 use super::{yaml, DeployFlags, Manifest};
@@ -24,6 +24,9 @@ use serde_json::{json, Value};
 use wasp_config::ROUTE_HEADER;
 
 /// What Envoy Gateway does differently from wasp's bootstrap, said at every compile.
+/// Gateway API: at most 16 rules per HTTPRoute.
+const MAX_RULES: usize = 16;
+
 pub const WARNINGS: [&str; 2] = [
     "envoy-gateway: Envoy Gateway sets only fail_open=false on the wasm filter, so a crashed filter VM fails requests until Envoy restarts it; wasp's bootstrap and Istio reload it (FAIL_RELOAD)",
     "envoy-gateway: the EnvoyPatchPolicy needs enableEnvoyPatchPolicy: true in the EnvoyGateway configuration",
@@ -35,7 +38,17 @@ pub fn render(
     names: &DeployNames,
     compiled: &Compiled,
 ) -> Result<(Vec<Manifest>, Vec<String>), Diagnostics> {
-    let problems = loopback_in_gateway(&compiled.upstreams, "envoy-gateway");
+    let mut problems = unreachable_from_gateway(&compiled.upstreams, "envoy-gateway");
+    // The rules of one HTTPRoute, the catch-all included (Gateway API's limit).
+    if compiled.routes.len() >= MAX_RULES {
+        problems.push(Diagnostic::option(
+            "--target",
+            format!(
+                "envoy-gateway: this config needs {} routes (one per backend, deadline and Host), but an HTTPRoute holds at most {MAX_RULES} rules with the catch-all; use fewer distinct x-google-backend deadlines or addresses, or --target envoy",
+                compiled.routes.len()
+            ),
+        ));
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -50,19 +63,24 @@ pub fn render(
     warnings.extend(dropped_ports.into_iter().map(|authority| {
         format!("envoy-gateway: an HTTPRoute rewrites Host to a name only, so requests to {authority} carry Host without the port")
     }));
+    let backend_objects = backends(flags, names, compiled);
+    if !backend_objects.is_empty() {
+        warnings.push("envoy-gateway: the Backend objects need extensionApis.enableBackend: true in the EnvoyGateway configuration".into());
+    }
     let mut documents = vec![
         gateway(flags, names),
         route,
         not_defined_filter(flags, names),
         extension_policy(flags, names, config),
     ];
-    documents.extend(backends(flags, names, compiled));
+    documents.extend(backend_objects);
     documents.extend(patch_policy(flags, options, names, compiled));
     documents.extend(control_objects(flags, names, compiled));
     let mut lines = header(names, "envoy-gateway");
     lines[1] =
         "Apply:     kubectl apply -f envoy-gateway.yaml   (Envoy Gateway 1.4 or later)".into();
-    lines.push("Needs enableEnvoyPatchPolicy: true in the EnvoyGateway configuration (the callout clusters).".into());
+    lines.push("Needs enableEnvoyPatchPolicy: true (the callout clusters) and extensionApis.enableBackend: true".into());
+    lines.push("(external backends) in the EnvoyGateway configuration.".into());
     Ok((
         vec![Manifest {
             file: "envoy-gateway.yaml",
@@ -88,6 +106,24 @@ fn gateway(flags: &DeployFlags, names: &DeployNames) -> Value {
             "listeners": [{ "name": "http", "protocol": "HTTP", "port": 80 }],
         },
     })
+}
+
+/// Gateway API's duration (`^([0-9]{1,5}(h|m|s|ms)){1,4}$`): `1h2m3s400ms`.
+fn gateway_api_duration(ms: u64) -> String {
+    let (hours, rest) = (ms / 3_600_000, ms % 3_600_000);
+    let (minutes, rest) = (rest / 60_000, rest % 60_000);
+    let (seconds, millis) = (rest / 1000, rest % 1000);
+    let mut text = String::new();
+    for (value, unit) in [(hours, "h"), (minutes, "m"), (seconds, "s"), (millis, "ms")] {
+        if value > 0 {
+            text.push_str(&format!("{value}{unit}"));
+        }
+    }
+    if text.is_empty() {
+        "0s".into()
+    } else {
+        text
+    }
 }
 
 /// The route's rules and the authorities whose port a hostname rewrite cannot carry.
@@ -119,9 +155,9 @@ fn http_route(
                 "headers": [{ "type": "Exact", "name": ROUTE_HEADER, "value": route.id }],
             }],
             "filters": filters,
-            "backendRefs": [backend_ref(names, &upstream.backend)],
+            "backendRefs": [backend_ref(&backend_names(names, compiled), &upstream.backend)],
             // The deadline; overrun is Envoy's 504, as in wasp's bootstrap.
-            "timeouts": { "request": format!("{}ms", route.timeout_ms) },
+            "timeouts": { "request": gateway_api_duration(route.timeout_ms) },
         }));
     }
     // Every request starts on this route (the filter runs only on its rules), then the
@@ -141,17 +177,40 @@ fn http_route(
     (route, dropped)
 }
 
+/// The Backend object of each external (host, port) the routes forward to, named once
+/// (names are cut to 63 characters, so two long hosts get distinct suffixes).
+fn backend_names(names: &DeployNames, compiled: &Compiled) -> Vec<((String, u16), String)> {
+    let mut taken = Vec::new();
+    let mut named: Vec<((String, u16), String)> = Vec::new();
+    for route in &compiled.routes {
+        let Some(upstream) = compiled.upstreams.iter().find(|u| u.name == route.cluster) else {
+            continue;
+        };
+        let b = &upstream.backend;
+        let key = (b.host.clone(), b.port);
+        if in_cluster(&b.host) || named.iter().any(|(k, _)| *k == key) {
+            continue;
+        }
+        named.push((key, unique_name(&backend_name(names, b), &mut taken)));
+    }
+    named
+}
+
 /// A Kubernetes Service by name and namespace, anything else an Envoy Gateway Backend.
-fn backend_ref(names: &DeployNames, backend: &Backend) -> Value {
+fn backend_ref(backends: &[((String, u16), String)], backend: &Backend) -> Value {
     if in_cluster(&backend.host) {
         let mut labels = backend.host.split('.');
         let (service, namespace) = (labels.next(), labels.next());
         return json!({ "kind": "Service", "name": service, "namespace": namespace, "port": backend.port });
     }
+    let name = backends
+        .iter()
+        .find(|((host, port), _)| *host == backend.host && *port == backend.port)
+        .map(|(_, name)| name.clone());
     json!({
         "group": "gateway.envoyproxy.io",
         "kind": "Backend",
-        "name": backend_name(names, backend),
+        "name": name,
         "port": backend.port,
     })
 }
@@ -174,45 +233,42 @@ fn backend_name(names: &DeployNames, backend: &Backend) -> String {
         folded.trim_matches('-'),
         backend.port
     );
+    // Room for unique_name's `-N`.
     name.chars()
-        .take(63)
+        .take(58)
         .collect::<String>()
         .trim_end_matches('-')
         .to_string()
 }
 
 fn backends(flags: &DeployFlags, names: &DeployNames, compiled: &Compiled) -> Vec<Value> {
-    let mut seen: Vec<String> = Vec::new();
-    let mut documents = Vec::new();
-    for route in &compiled.routes {
-        let Some(upstream) = compiled.upstreams.iter().find(|u| u.name == route.cluster) else {
-            continue;
-        };
-        let backend = &upstream.backend;
-        let name = backend_name(names, backend);
-        if in_cluster(&backend.host) || seen.contains(&name) {
-            continue;
-        }
-        seen.push(name.clone());
-        let endpoint = match backend.ip {
-            Some(ip) => json!({ "ip": { "address": ip.to_string(), "port": backend.port } }),
-            None => json!({ "fqdn": { "hostname": backend.host, "port": backend.port } }),
-        };
-        let mut spec = json!({ "endpoints": [endpoint] });
-        if backend.http2 {
-            spec["appProtocols"] = json!(["gateway.envoyproxy.io/h2c"]);
-        }
-        if backend.tls {
-            spec["tls"] = json!({ "wellKnownCACertificates": "System", "sni": backend.host });
-        }
-        documents.push(json!({
-            "apiVersion": "gateway.envoyproxy.io/v1alpha1",
-            "kind": "Backend",
-            "metadata": metadata(&name, flags, names),
-            "spec": spec,
-        }));
-    }
-    documents
+    backend_names(names, compiled)
+        .into_iter()
+        .filter_map(|((host, port), name)| {
+            let backend = compiled
+                .upstreams
+                .iter()
+                .map(|u| &u.backend)
+                .find(|b| b.host == host && b.port == port)?;
+            let endpoint = match backend.ip {
+                Some(ip) => json!({ "ip": { "address": ip.to_string(), "port": port } }),
+                None => json!({ "fqdn": { "hostname": host, "port": port } }),
+            };
+            let mut spec = json!({ "endpoints": [endpoint] });
+            if backend.http2 {
+                spec["appProtocols"] = json!(["gateway.envoyproxy.io/h2c"]);
+            }
+            if backend.tls {
+                spec["tls"] = json!({ "wellKnownCACertificates": "System", "sni": backend.host });
+            }
+            Some(json!({
+                "apiVersion": "gateway.envoyproxy.io/v1alpha1",
+                "kind": "Backend",
+                "metadata": metadata(&name, flags, names),
+                "spec": spec,
+            }))
+        })
+        .collect()
 }
 
 fn not_defined_name(names: &DeployNames) -> String {
@@ -311,19 +367,37 @@ mod tests {
     fn cluster_services_are_service_refs_and_others_backends() {
         let service = Backend::parse("http://api.apps.svc.cluster.local:8080").unwrap();
         assert_eq!(
-            backend_ref(&names(), &service),
+            backend_ref(&[], &service),
             json!({ "kind": "Service", "name": "api", "namespace": "apps", "port": 8080 })
         );
         let remote = Backend::parse("https://Items.Example.com").unwrap();
-        let reference = backend_ref(&names(), &remote);
+        let named = vec![(
+            ("Items.Example.com".to_lowercase(), 443),
+            "shop-items-example-com-443".to_string(),
+        )];
+        let reference = backend_ref(&named, &remote);
         assert_eq!(reference["kind"], "Backend");
         assert_eq!(reference["name"], "shop-items-example-com-443");
+        assert_eq!(
+            backend_name(&names(), &remote),
+            "shop-items-example-com-443"
+        );
     }
 
     #[test]
     fn backend_names_stay_kubernetes_names() {
         let long = Backend::parse(&format!("http://{}.example.com:9", "a".repeat(80))).unwrap();
         let name = backend_name(&names(), &long);
-        assert!(name.len() <= 63 && !name.ends_with('-'), "{name}");
+        assert!(name.len() <= 58 && !name.ends_with('-'), "{name}");
+    }
+
+    #[test]
+    fn durations_follow_gateway_apis_pattern() {
+        assert_eq!(gateway_api_duration(15_000), "15s");
+        assert_eq!(gateway_api_duration(1_500), "1s500ms");
+        assert_eq!(gateway_api_duration(3_600_000 + 120_000), "1h2m");
+        assert_eq!(gateway_api_duration(0), "0s");
+        // 100 s and more: no part has more than five digits.
+        assert_eq!(gateway_api_duration(100_000), "1m40s");
     }
 }

@@ -14,7 +14,7 @@ use super::kubernetes::{self, control_objects, header, image_without_tag, CONFIG
 use super::names::DeployNames;
 use super::{yaml, DeployFlags, Manifest};
 use crate::backend::Backend;
-use crate::bootstrap::NOT_DEFINED_BODY;
+use crate::bootstrap::{duration, NOT_DEFINED_BODY};
 use crate::compile::Compiled;
 use crate::errors::{Diagnostic, Diagnostics};
 use crate::upstreams::{Upstream, UpstreamRole};
@@ -22,9 +22,9 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use wasp_config::ROUTE_HEADER;
 
-/// Hosts Kubernetes serves: the control plane already has their clusters.
+/// Hosts Kubernetes serves, named in full as Istio and Envoy Gateway name them.
 pub fn in_cluster(host: &str) -> bool {
-    host.ends_with(".svc.cluster.local") || host.ends_with(".svc")
+    host.ends_with(".svc.cluster.local")
 }
 
 pub fn check_selector(selector: &str) -> Result<(String, String), String> {
@@ -105,10 +105,13 @@ fn wasm_plugin(flags: &DeployFlags, names: &DeployNames, selector: &Value, confi
         ));
         spec["sha256"] = json!(digest.trim_start_matches("sha256:"));
     }
+    // A WasmPlugin selects workloads in its own namespace only: the gateway's.
+    let mut meta = metadata(&format!("{}-wasp", names.name), flags, names);
+    meta["namespace"] = json!(flags.istio_gateway_namespace);
     json!({
         "apiVersion": "extensions.istio.io/v1alpha1",
         "kind": "WasmPlugin",
-        "metadata": metadata(&format!("{}-wasp", names.name), flags, names),
+        "metadata": meta,
         "spec": spec,
     })
 }
@@ -142,7 +145,7 @@ fn virtual_service(flags: &DeployFlags, names: &DeployNames, compiled: &Compiled
                     "port": { "number": upstream.backend.port },
                 }}],
                 // The deadline; overrun is Envoy's 504, as in wasp's bootstrap.
-                "timeout": format!("{}ms", route.timeout_ms),
+                "timeout": duration(route.timeout_ms),
                 "retries": { "attempts": 1, "retryOn": "reset,connect-failure,refused-stream" },
                 "headers": { "request": { "remove": [ROUTE_HEADER] } },
             });
@@ -175,8 +178,9 @@ fn service_entries(flags: &DeployFlags, names: &DeployNames, upstreams: &[Upstre
         }
     }
     let mut documents = Vec::new();
+    let mut taken: Vec<String> = Vec::new();
     for (host, backends) in by_host {
-        let object = format!("{}-{}", names.name, host_label(host));
+        let object = unique_name(&format!("{}-{}", names.name, host_label(host)), &mut taken);
         let ports: Vec<Value> = backends
             .iter()
             .map(|b| {
@@ -217,6 +221,18 @@ fn service_entries(flags: &DeployFlags, names: &DeployNames, upstreams: &[Upstre
     documents
 }
 
+/// `base`, or `base-2`, `base-3`, ... when already taken (names are cut to fit labels).
+pub fn unique_name(base: &str, taken: &mut Vec<String>) -> String {
+    let mut name = base.to_string();
+    let mut n = 2;
+    while taken.contains(&name) {
+        name = format!("{base}-{n}");
+        n += 1;
+    }
+    taken.push(name.clone());
+    name
+}
+
 /// `www.googleapis.com` -> `www-googleapis-com`, at most 40 characters.
 fn host_label(host: &str) -> String {
     let folded: String = host
@@ -233,27 +249,31 @@ fn host_label(host: &str) -> String {
     folded.trim_matches('-').to_string()
 }
 
-/// Loopback in the gateway pod is the gateway itself.
-pub fn loopback_in_gateway(upstreams: &[Upstream], target: &str) -> Diagnostics {
-    upstreams
-        .iter()
-        .filter(|u| u.backend.is_loopback())
-        .map(|u| {
-            Diagnostic::option(
-                role_option(u.role),
-                format!(
-                    "{} is loopback, which in the ingress gateway pod is the gateway itself; under --target {target} use the service's name (a Kubernetes Service or an external host)",
-                    u.backend.authority()
-                ),
-            )
-        })
-        .collect()
+/// What a gateway pod cannot reach as written: loopback (the gateway itself), a short
+/// name (resolved in the gateway's namespace, and named in full by the control plane),
+/// https to an in-cluster Service (no TLS is originated for it here).
+pub fn unreachable_from_gateway(upstreams: &[Upstream], target: &str) -> Diagnostics {
+    let mut problems = Diagnostics::new();
+    for upstream in upstreams {
+        let b = &upstream.backend;
+        let problem = if b.is_loopback() {
+            format!("{} is loopback, which in the gateway pod is the gateway itself; under --target {target} use the service's name (a Kubernetes Service as <name>.<namespace>.svc.cluster.local, or an external host)", b.authority())
+        } else if b.ip.is_none() && !b.host.contains('.') {
+            format!("{} is a short name; under --target {target} name a Kubernetes Service in full, like {}.<namespace>.svc.cluster.local", b.authority(), b.host)
+        } else if b.tls && in_cluster(&b.host) {
+            format!("https://{} is an in-cluster Service, for which --target {target} originates no TLS; use http:// (the mesh or the cluster network carries it) or an external name", b.authority())
+        } else {
+            continue;
+        };
+        problems.push(Diagnostic::option(role_option(upstream.role), problem));
+    }
+    problems
 }
 
 /// Loopback addresses, and one host:port with both http and https (Istio has one
 /// cluster per host and port).
 fn unreachable_upstreams(upstreams: &[Upstream]) -> Diagnostics {
-    let mut problems = loopback_in_gateway(upstreams, "istio");
+    let mut problems = unreachable_from_gateway(upstreams, "istio");
     let mut seen: Map<String, Value> = Map::new();
     for upstream in upstreams {
         let b = &upstream.backend;
@@ -300,10 +320,21 @@ mod tests {
             up("http://127.0.0.1:8081", UpstreamRole::Backend),
             up("http://idp.test:9000", UpstreamRole::Jwks),
             up("https://idp.test:9000", UpstreamRole::Jwks),
+            up("http://wasp-control:8790", UpstreamRole::ServiceControl),
+            up("https://api.apps.svc.cluster.local", UpstreamRole::Backend),
         ]);
         let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        assert_eq!(text.len(), 2, "{text:?}");
-        assert!(text[0].contains("loopback") && text[1].contains("both with http and https"));
+        assert_eq!(text.len(), 4, "{text:?}");
+        assert!(text[0].contains("loopback"), "{text:?}");
+        assert!(
+            text[1].contains("wasp-control:8790 is a short name"),
+            "{text:?}"
+        );
+        assert!(text[2].contains("originates no TLS"), "{text:?}");
+        assert!(text[3].contains("both with http and https"), "{text:?}");
+        let mut taken = Vec::new();
+        assert_eq!(unique_name("a", &mut taken), "a");
+        assert_eq!(unique_name("a", &mut taken), "a-2");
     }
 
     #[test]

@@ -105,6 +105,9 @@ pub struct DeployFlags {
     /// istio: the gateway workloads the WasmPlugin and Gateway select (`key=value`).
     #[arg(long, default_value = "istio=ingressgateway")]
     pub istio_selector: String,
+    /// istio: the gateway workloads' namespace, where the WasmPlugin must live to select them.
+    #[arg(long, default_value = "istio-system")]
+    pub istio_gateway_namespace: String,
     /// envoy-gateway: the GatewayClass of the Gateway it writes.
     #[arg(long, default_value = "eg")]
     pub gateway_class: String,
@@ -123,6 +126,7 @@ impl Default for DeployFlags {
             app_image: "registry.example.com/your-backend:latest".into(),
             compose_module: "./wasp_filter.wasm".into(),
             istio_selector: "istio=ingressgateway".into(),
+            istio_gateway_namespace: "istio-system".into(),
             gateway_class: "eg".into(),
         }
     }
@@ -152,6 +156,17 @@ pub fn check_options(
     let mut problems = Diagnostics::new();
     if let Err(e) = names::check_digest(flags.filter_image_digest.as_deref()) {
         problems.push(Diagnostic::option("--filter-image-digest", e));
+    }
+    let in_containers = matches!(flags.target, Target::Compose | Target::Sidecar);
+    if in_containers && options.bootstrap.listen.ip().is_loopback() {
+        problems.push(Diagnostic::option(
+            "--listen",
+            format!(
+                "{} is loopback, which a published port or a probe cannot reach from outside the container; under --target {} listen on 0.0.0.0",
+                options.bootstrap.listen,
+                flags.target.name()
+            ),
+        ));
     }
     if flags.target.mesh_owns_envoy() {
         for option in mesh_owned_options_set(options, defaults) {
@@ -184,6 +199,7 @@ fn mesh_owned_options_set(
     let (b, d) = (&options.bootstrap, &defaults.bootstrap);
     let checks = [
         ("--listen", b.listen != d.listen),
+        ("--wasm (the control plane fetches the module from --filter-image)", b.wasm != d.wasm),
         ("--admin", b.admin != d.admin),
         (
             "--disable-normalize-path/--disable-merge-slashes-in-path/--disallow-escaped-slashes-in-path",

@@ -1,7 +1,7 @@
 //! The names every target's files share: the object name, the config id, and
 //! wasp-control's Service when the config calls it.
 
-use super::DeployFlags;
+use super::{DeployFlags, Target};
 use crate::backend::Backend;
 use crate::compile::Compiled;
 use crate::errors::{Diagnostic, Diagnostics};
@@ -35,12 +35,30 @@ impl DeployNames {
             }
             None => label_from(&compiled.config.service_name),
         };
-        let control = compiled
+        let control_upstream = compiled
             .upstreams
             .iter()
             .find(|u| u.role == UpstreamRole::ServiceControl)
-            .filter(|_| compiled.control_json.is_some())
-            .and_then(|u| control_service(&u.backend));
+            .filter(|_| compiled.control_json.is_some());
+        let control = control_upstream.and_then(|u| control_service(&u.backend));
+        // wasp-control's objects go to --namespace; a URL naming another one would miss them.
+        let kubernetes = !matches!(flags.target, Target::Envoy | Target::Compose);
+        if let (true, Some(u), Some(_)) = (kubernetes, control_upstream, &control) {
+            let namespace = u.backend.host.split('.').nth(1);
+            if u.backend.host.ends_with(".svc.cluster.local")
+                && namespace != Some(flags.namespace.as_str())
+            {
+                return Err(vec![Diagnostic::option(
+                    "--service-control-url",
+                    format!(
+                        "{} names namespace {:?}, but wasp-control is written into --namespace {:?}; make them the same",
+                        u.backend.authority(),
+                        namespace.unwrap_or_default(),
+                        flags.namespace
+                    ),
+                )]);
+            }
+        }
         Ok(DeployNames {
             name,
             config_id: compiled.config.config_hash.clone(),

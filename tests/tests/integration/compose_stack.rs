@@ -25,7 +25,7 @@ fn the_hello_example_runs_as_a_compose_stack_under_podman() {
         load(&images.join(name), &tag(name));
     }
     let out = tempfile::tempdir().expect("a temporary directory");
-    let port = free_port();
+    let (port, control_port) = (free_port(), free_port());
     let project = format!("wasp-test-{}", std::process::id());
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let output = Command::new(&tools.wasp)
@@ -37,7 +37,10 @@ fn the_hello_example_runs_as_a_compose_stack_under_podman() {
             "compose",
         ])
         .args(["--backend", "http://backend:8081"])
-        .args(["--service-control-url", "http://wasp-control:8790"])
+        .args([
+            "--service-control-url",
+            &format!("http://wasp-control:{control_port}"),
+        ])
         .args(["--producer-project-id", "hello-demo"])
         .args([
             "--listen",

@@ -155,6 +155,40 @@ fn compose_refuses_loopback_addresses_inside_containers() {
         stderr.contains("--backend: 127.0.0.1:8081 is loopback, which inside the Envoy container is Envoy itself; under --target compose name the service instead, like http://backend:8081"),
         "{stderr}"
     );
+    let output = wasp(
+        &[
+            "examples/hello/openapi.yaml",
+            "--target",
+            "compose",
+            "--listen",
+            "127.0.0.1:8080",
+        ],
+        out.path(),
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(
+            "--listen: 127.0.0.1:8080 is loopback, which a published port or a probe cannot reach"
+        ),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `--target sidecar` for the hello example in namespace apps, with `extra` options.
+fn sidecar_with(extra: &[&str], out: &Path) -> Output {
+    let mut args = vec![
+        "examples/hello/openapi.yaml",
+        "--target",
+        "sidecar",
+        "--healthz",
+        "/healthz",
+        "--producer-project-id",
+        "hello-demo",
+        "--namespace",
+        "apps",
+    ];
+    args.extend_from_slice(extra);
+    wasp(&args, out)
 }
 
 fn sidecar(spec: &Path, out: &Path) -> Output {
@@ -304,5 +338,19 @@ fn sidecar_needs_a_loopback_app_and_a_health_path() {
     );
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("--store: the store feeds Envoy's files")
+    );
+    let output = sidecar_with(
+        &[
+            "--service-control-url",
+            "http://wasp-control.other.svc.cluster.local:8790",
+        ],
+        out.path(),
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(
+            "names namespace \"other\", but wasp-control is written into --namespace \"apps\""
+        ),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
 }

@@ -237,9 +237,8 @@ fn options_istio_cannot_honour_are_refused_by_name() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains(
-            "127.0.0.1:8081 is loopback, which in the ingress gateway pod is the gateway itself"
-        ),
+        stderr
+            .contains("127.0.0.1:8081 is loopback, which in the gateway pod is the gateway itself"),
         "{stderr}"
     );
     assert!(!dir.path().join("istio.yaml").exists(), "nothing written");

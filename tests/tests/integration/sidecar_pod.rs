@@ -111,7 +111,10 @@ fn the_sidecar_pod_serves_the_hello_example_under_podman() {
         .expect("podman kube play");
     let _down = Played {
         manifest: played.clone(),
-        config_map: pod[0]["metadata"]["name"].as_str().expect("a ConfigMap name").to_string(),
+        config_map: pod[0]["metadata"]["name"]
+            .as_str()
+            .expect("a ConfigMap name")
+            .to_string(),
     };
     assert!(
         run.status.success(),
