@@ -2,14 +2,14 @@
 //! generation. The key's type (from the JWK or certificate) decides which algorithms it can
 //! ever verify, so an RSA or EC key never becomes an HMAC secret (no alg confusion).
 //!
-//! RSA and ECDSA signatures are checked with `ring`: in V8 an RS256 verify costs about 250 us
-//! with it against about 1.1 ms with RustCrypto's `rsa` (ES256: 0.77 against 1.1 ms), and a
-//! token seen for the first time pays that on every worker. Ed25519 and HMAC stay with
-//! jwt-simple (both are cheap).
+//! Every signature is checked with `ring`: in V8 an RS256 verify costs about 250 us with it
+//! against about 1.1 ms with RustCrypto's `rsa` (ES256: 0.77 against 1.1 ms), and a token
+//! seen for the first time pays that on every worker. One crypto library also keeps the
+//! module small (jwt-simple's RustCrypto stack was 170 KB of it).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jwt_simple::prelude::*;
+use ring::hmac;
 use ring::signature::{self as ring_sig, RsaPublicKeyComponents, UnparsedPublicKey};
 
 use crate::alg::Algorithm;
@@ -18,6 +18,8 @@ use crate::alg::Algorithm;
 pub const MIN_RSA_BITS: usize = 2048;
 /// Largest RSA modulus accepted: bigger moduli only make verification slower.
 pub const MAX_RSA_BITS: usize = 4096;
+/// An Ed25519 public key (RFC 8032).
+const ED25519_KEY_BYTES: usize = 32;
 /// Smallest HMAC secret accepted (RFC 7518 3.2 asks for at least the hash size).
 pub const MIN_HMAC_BYTES: usize = 32;
 
@@ -42,10 +44,10 @@ enum Material {
         point: Vec<u8>,
         params: &'static ring_sig::EcdsaVerificationAlgorithm,
     },
-    Ed25519(Ed25519PublicKey),
-    Hs256(HS256Key),
-    Hs384(HS384Key),
-    Hs512(HS512Key),
+    /// The 32-byte public key.
+    Ed25519(Vec<u8>),
+    /// HS256/384/512: the secret keyed for that hash.
+    Hmac(hmac::Key),
 }
 
 impl std::fmt::Debug for VerifierKey {
@@ -121,13 +123,9 @@ impl VerifierKey {
             Algorithm::ES384 => (&ring_sig::ECDSA_P384_SHA384_FIXED, 97),
             other => return Err(format!("{} is not an EC algorithm", other.name())),
         };
-        // Parse now (ring checks the point is on the curve), so a bad key is skipped at load.
-        let well_formed = sec1_point.len() == point_len
-            && sec1_point.first() == Some(&4)
-            && match alg {
-                Algorithm::ES256 => p256_point_is_valid(sec1_point),
-                _ => p384_point_is_valid(sec1_point),
-            };
+        // The form is checked here; ring checks the point is on the curve on every verify,
+        // so an off-curve key never verifies a token.
+        let well_formed = sec1_point.len() == point_len && sec1_point.first() == Some(&4);
         if !well_formed {
             return Err(format!(
                 "not a valid uncompressed {} public key",
@@ -143,7 +141,13 @@ impl VerifierKey {
 
     /// An EdDSA entry from a 32-byte Ed25519 public key.
     pub fn ed25519(kid: Option<String>, public_key: &[u8]) -> Result<VerifierKey, KeyError> {
-        let material = Material::Ed25519(Ed25519PublicKey::from_bytes(public_key).map_err(err)?);
+        if public_key.len() != ED25519_KEY_BYTES {
+            return Err(format!(
+                "Ed25519 public key of {} bytes, not {ED25519_KEY_BYTES}",
+                public_key.len()
+            ));
+        }
+        let material = Material::Ed25519(public_key.to_vec());
         Ok(VerifierKey {
             kid,
             alg: Algorithm::EdDSA,
@@ -164,56 +168,38 @@ impl VerifierKey {
             .map(|&alg| VerifierKey {
                 kid: kid.clone(),
                 alg,
-                material: match alg {
-                    Algorithm::HS384 => Material::Hs384(HS384Key::from_bytes(secret)),
-                    Algorithm::HS512 => Material::Hs512(HS512Key::from_bytes(secret)),
-                    _ => Material::Hs256(HS256Key::from_bytes(secret)),
-                },
+                material: Material::Hmac(hmac::Key::new(
+                    match alg {
+                        Algorithm::HS384 => hmac::HMAC_SHA384,
+                        Algorithm::HS512 => hmac::HMAC_SHA512,
+                        _ => hmac::HMAC_SHA256,
+                    },
+                    secret,
+                )),
             })
             .collect())
     }
 
     /// Checks the token's signature with this key. The caller has already parsed the token
-    /// and checked every claim (and that its `alg` is this entry's), so jwt-simple's own clock
-    /// checks are neutralised where it is used (time zero, no tolerance, future accepted): its
-    /// fixed-point timestamps wrap for values past 2106, and the claim rules are ESPv2's,
-    /// applied in `claims.rs`.
+    /// and checked every claim (and that its `alg` is this entry's); the claim rules are
+    /// ESPv2's, applied in `claims.rs`.
     pub fn verify_signature(&self, token: &str) -> bool {
+        let Some((input, sig)) = signed_parts(token) else {
+            return false;
+        };
         match &self.material {
-            Material::Rsa { n, e, params } => signed_parts(token).is_some_and(|(input, sig)| {
-                RsaPublicKeyComponents { n, e }
-                    .verify(params, input, &sig)
-                    .is_ok()
-            }),
-            Material::Ecdsa { point, params } => signed_parts(token).is_some_and(|(input, sig)| {
-                UnparsedPublicKey::new(*params, point)
-                    .verify(input, &sig)
-                    .is_ok()
-            }),
-            Material::Ed25519(k) => k
-                .verify_token::<NoCustomClaims>(token, Some(simple_options()))
+            Material::Rsa { n, e, params } => RsaPublicKeyComponents { n, e }
+                .verify(params, input, &sig)
                 .is_ok(),
-            Material::Hs256(k) => k
-                .verify_token::<NoCustomClaims>(token, Some(simple_options()))
+            Material::Ecdsa { point, params } => UnparsedPublicKey::new(*params, point)
+                .verify(input, &sig)
                 .is_ok(),
-            Material::Hs384(k) => k
-                .verify_token::<NoCustomClaims>(token, Some(simple_options()))
+            Material::Ed25519(key) => UnparsedPublicKey::new(&ring_sig::ED25519, key)
+                .verify(input, &sig)
                 .is_ok(),
-            Material::Hs512(k) => k
-                .verify_token::<NoCustomClaims>(token, Some(simple_options()))
-                .is_ok(),
+            // Constant time.
+            Material::Hmac(key) => hmac::verify(key, input, &sig).is_ok(),
         }
-    }
-}
-
-/// jwt-simple's options for a signature-only check (see `verify_signature`).
-fn simple_options() -> VerificationOptions {
-    VerificationOptions {
-        accept_future: true,
-        time_tolerance: Some(Duration::from_secs(0)),
-        artificial_time: Some(UnixTimeStamp::from_secs(0)),
-        max_token_length: Some(crate::token::MAX_TOKEN_BYTES),
-        ..VerificationOptions::default()
     }
 }
 
@@ -227,20 +213,6 @@ fn signed_parts(token: &str) -> Option<(&[u8], Vec<u8>)> {
 fn without_leading_zeros(bytes: &[u8]) -> &[u8] {
     let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
     bytes.get(first..).unwrap_or_default()
-}
-
-/// Whether RustCrypto accepts the SEC1 point as a P-256 key (on the curve, not identity).
-fn p256_point_is_valid(point: &[u8]) -> bool {
-    ES256PublicKey::from_bytes(point).is_ok()
-}
-
-/// Whether RustCrypto accepts the SEC1 point as a P-384 key.
-fn p384_point_is_valid(point: &[u8]) -> bool {
-    ES384PublicKey::from_bytes(point).is_ok()
-}
-
-fn err(e: jwt_simple::Error) -> KeyError {
-    e.to_string()
 }
 
 /// Bit length of a big-endian unsigned integer (leading zero bytes ignored).
@@ -347,8 +319,15 @@ mod tests {
             6
         );
         assert!(VerifierKey::rsa(None, &n_2048, &[3], &[Algorithm::RS256]).is_ok());
+        // A point off the curve has the right form, so it loads; ring refuses it on every
+        // verify, so it never verifies a token.
         let off_curve = [&[4u8][..], &[1u8; 64]].concat();
-        assert!(VerifierKey::ec(None, Algorithm::ES256, &off_curve).is_err());
+        let key = VerifierKey::ec(None, Algorithm::ES256, &off_curve).unwrap();
+        let token = format!(
+            "eyJhbGciOiJFUzI1NiJ9.e30.{}",
+            URL_SAFE_NO_PAD.encode([1u8; 64])
+        );
+        assert!(!key.verify_signature(&token));
         let short = [&[4u8][..], &[1u8; 63]].concat();
         assert!(VerifierKey::ec(None, Algorithm::ES256, &short).is_err());
         assert!(VerifierKey::ec(None, Algorithm::RS256, &off_curve).is_err());

@@ -2,11 +2,9 @@
 //! subject public key is used; validity dates and issuers are ignored, as in ESPv2: trust
 //! comes from the configured URL, not from a chain.
 
-use x509_cert::der::asn1::ObjectIdentifier;
-use x509_cert::der::{DecodePem, Encode};
+use x509_cert::der::asn1::{ObjectIdentifier, UintRef};
+use x509_cert::der::{Decode, DecodePem, Reader, SliceReader};
 use x509_cert::Certificate;
-
-use jwt_simple::prelude::RS256PublicKey;
 
 use crate::alg::Algorithm;
 use crate::keys::{KeyError, VerifierKey};
@@ -29,12 +27,10 @@ pub fn keys_from_certificate(kid: &str, pem: &str) -> Result<Vec<VerifierKey>, K
         .ok_or("public key bit string is not byte aligned")?;
     let oid = spki.algorithm.oid;
     if oid == RSA_ENCRYPTION {
-        // jwt-simple reads the SPKI; its components then go through the same size checks as a JWK.
-        let der = spki.to_der().map_err(|e| e.to_string())?;
-        let components = RS256PublicKey::from_der(&der)
-            .map_err(|e| e.to_string())?
-            .to_components();
-        VerifierKey::rsa(kid, &components.n, &components.e, &Algorithm::RSA)
+        // PKCS#1 RSAPublicKey; n and e then go through the same size checks as a JWK's.
+        let (n, e) =
+            rsa_public_key(key_bytes).map_err(|e| format!("not an RSA public key: {e}"))?;
+        VerifierKey::rsa(kid, &n, &e, &Algorithm::RSA)
     } else if oid == EC_PUBLIC_KEY {
         let curve: ObjectIdentifier = spki
             .algorithm
@@ -53,4 +49,15 @@ pub fn keys_from_certificate(kid: &str, pem: &str) -> Result<Vec<VerifierKey>, K
     } else {
         Err(format!("public key algorithm {oid} is not supported"))
     }
+}
+
+/// `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }` (RFC 8017 A.1.1).
+fn rsa_public_key(der: &[u8]) -> x509_cert::der::Result<(Vec<u8>, Vec<u8>)> {
+    let mut reader = SliceReader::new(der)?;
+    let parts = reader.sequence(|fields| {
+        let n = UintRef::decode(fields)?;
+        let e = UintRef::decode(fields)?;
+        Ok((n.as_bytes().to_vec(), e.as_bytes().to_vec()))
+    })?;
+    reader.finish(parts)
 }
