@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::manifests::{documents, one};
+use crate::manifests::{documents, envoy_duration, one};
 
 const WASM_FILTER: &str = "envoy.filters.http.wasm/envoyextensionpolicy/wasp";
 
@@ -96,7 +96,7 @@ pub fn bootstrap(eg_yaml: &str, module: &Path, addresses: &BTreeMap<String, Stri
                 "socket_address": { "address": address, "port_value": port },
             }}}]}]},
         }));
-        let mut action = json!({ "cluster": cluster, "timeout": eg_duration(rule["timeouts"]["request"].as_str().unwrap_or("15s")) });
+        let mut action = json!({ "cluster": cluster, "timeout": envoy_duration(rule["timeouts"]["request"].as_str().unwrap_or("15s")) });
         let mut remove = Vec::new();
         for filter in &filters {
             match filter["type"].as_str() {
@@ -194,15 +194,4 @@ fn wasm_filter(wasm: &Value, module: &Path) -> Value {
             },
         },
     })
-}
-
-/// `15000ms` as an Envoy Duration.
-fn eg_duration(text: &str) -> String {
-    match text.strip_suffix("ms") {
-        Some(ms) => {
-            let ms: u64 = ms.parse().expect("a millisecond count");
-            format!("{}.{:03}s", ms / 1000, ms % 1000)
-        }
-        None => text.to_string(),
-    }
 }

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::manifests::{documents, one};
+use crate::manifests::{documents, envoy_duration, one};
 
 /// What a protobuf Struct does to a JSON document's numbers.
 pub fn numbers_as_doubles(value: &Value) -> Value {
@@ -195,7 +195,7 @@ fn route(rule: &Value) -> Value {
     );
     let mut action = json!({
         "cluster": cluster,
-        "timeout": istio_duration(rule["timeout"].as_str().unwrap_or("0s")),
+        "timeout": envoy_duration(rule["timeout"].as_str().unwrap_or("0s")),
     });
     if let Some(retries) = rule.get("retries") {
         action["retry_policy"] =
@@ -209,15 +209,4 @@ fn route(rule: &Value) -> Value {
         "route": action,
         "request_headers_to_remove": rule["headers"]["request"]["remove"].clone(),
     })
-}
-
-/// `15000ms` / `15s` as an Envoy Duration.
-fn istio_duration(text: &str) -> String {
-    match text.strip_suffix("ms") {
-        Some(ms) => {
-            let ms: u64 = ms.parse().expect("a millisecond count");
-            format!("{}.{:03}s", ms / 1000, ms % 1000)
-        }
-        None => text.to_string(),
-    }
 }

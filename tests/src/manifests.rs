@@ -19,3 +19,45 @@ pub fn one<'a>(documents: &'a [Value], kind: &str) -> &'a Value {
     assert_eq!(found.len(), 1, "expected one {kind}, found {}", found.len());
     found[0]
 }
+
+/// A Kubernetes-style duration (`15s`, `1.500s`, `15000ms`, `1m40s`, `1h2m3s400ms`) as an
+/// Envoy Duration (`100.000s`), as the control planes translate them.
+pub fn envoy_duration(text: &str) -> String {
+    let mut total_ms = 0f64;
+    let mut number = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let unit_ms = match (c, chars.peek()) {
+            ('m', Some('s')) => {
+                chars.next();
+                1.0
+            }
+            ('h', _) => 3_600_000.0,
+            ('m', _) => 60_000.0,
+            ('s', _) => 1000.0,
+            _ => panic!("{text:?} is not a duration"),
+        };
+        total_ms += number.parse::<f64>().expect("a number") * unit_ms;
+        number.clear();
+    }
+    assert!(number.is_empty(), "{text:?} has no unit at the end");
+    format!("{:.3}s", total_ms / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_the_control_planes_read_them() {
+        assert_eq!(envoy_duration("15s"), "15.000s");
+        assert_eq!(envoy_duration("1.500s"), "1.500s");
+        assert_eq!(envoy_duration("15000ms"), "15.000s");
+        assert_eq!(envoy_duration("1m40s"), "100.000s");
+        assert_eq!(envoy_duration("1h2m3s400ms"), "3723.400s");
+    }
+}

@@ -13,7 +13,7 @@
 
 use super::istio::{in_cluster, unique_name, unreachable_from_gateway};
 use super::kubernetes::{self, control_objects, header, image_without_tag, CONFIG_ID_ANNOTATION};
-use super::names::DeployNames;
+use super::names::{fold_label, DeployNames};
 use super::{yaml, DeployFlags, Manifest};
 use crate::backend::Backend;
 use crate::bootstrap::{envoy_cluster, NOT_DEFINED_BODY};
@@ -216,29 +216,9 @@ fn backend_ref(backends: &[((String, u16), String)], backend: &Backend) -> Value
 }
 
 fn backend_name(names: &DeployNames, backend: &Backend) -> String {
-    let folded: String = backend
-        .host
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let name = format!(
-        "{}-{}-{}",
-        names.name,
-        folded.trim_matches('-'),
-        backend.port
-    );
+    let name = format!("{}-{}-{}", names.name, backend.host, backend.port);
     // Room for unique_name's `-N`.
-    name.chars()
-        .take(58)
-        .collect::<String>()
-        .trim_end_matches('-')
-        .to_string()
+    fold_label(&name, 58)
 }
 
 fn backends(flags: &DeployFlags, names: &DeployNames, compiled: &Compiled) -> Vec<Value> {

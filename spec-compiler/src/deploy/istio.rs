@@ -11,7 +11,7 @@
 //!   then the 404 for paths no operation has.
 
 use super::kubernetes::{self, control_objects, header, image_without_tag, CONFIG_ID_ANNOTATION};
-use super::names::DeployNames;
+use super::names::{fold_label, DeployNames};
 use super::{yaml, DeployFlags, Manifest};
 use crate::backend::Backend;
 use crate::bootstrap::{duration, NOT_DEFINED_BODY};
@@ -180,7 +180,10 @@ fn service_entries(flags: &DeployFlags, names: &DeployNames, upstreams: &[Upstre
     let mut documents = Vec::new();
     let mut taken: Vec<String> = Vec::new();
     for (host, backends) in by_host {
-        let object = unique_name(&format!("{}-{}", names.name, host_label(host)), &mut taken);
+        let object = unique_name(
+            &format!("{}-{}", names.name, fold_label(host, 40)),
+            &mut taken,
+        );
         let ports: Vec<Value> = backends
             .iter()
             .map(|b| {
@@ -231,22 +234,6 @@ pub fn unique_name(base: &str, taken: &mut Vec<String>) -> String {
     }
     taken.push(name.clone());
     name
-}
-
-/// `www.googleapis.com` -> `www-googleapis-com`, at most 40 characters.
-fn host_label(host: &str) -> String {
-    let folded: String = host
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .take(40)
-        .collect();
-    folded.trim_matches('-').to_string()
 }
 
 /// What a gateway pod cannot reach as written: loopback (the gateway itself), a short
@@ -310,7 +297,7 @@ mod tests {
         assert!(
             in_cluster("wasp-control.apps.svc.cluster.local") && !in_cluster("idp.example.com")
         );
-        assert_eq!(host_label("www.googleapis.com"), "www-googleapis-com");
+        assert_eq!(fold_label("www.googleapis.com", 40), "www-googleapis-com");
     }
 
     #[test]

@@ -102,20 +102,26 @@ fn control_service(backend: &Backend) -> Option<ControlService> {
 /// `hello.endpoints.example.com` -> `hello`; anything else folded into a label.
 fn label_from(service_name: &str) -> String {
     let first = service_name.split('.').next().unwrap_or_default();
-    let folded: String = first
+    let folded = fold_label(first, MAX_LABEL);
+    if folded.is_empty() {
+        "wasp-api".into()
+    } else {
+        folded
+    }
+}
+
+/// `text` as a DNS-1123 label of at most `max` characters: lower case, every other
+/// character `-`, no `-` at either end (`www.googleapis.com` -> `www-googleapis-com`).
+pub fn fold_label(text: &str, max: usize) -> String {
+    let folded: String = text
         .chars()
         .map(|c| match c.to_ascii_lowercase() {
             c @ ('a'..='z' | '0'..='9') => c,
             _ => '-',
         })
-        .take(MAX_LABEL)
         .collect();
-    let trimmed = folded.trim_matches('-');
-    if trimmed.is_empty() {
-        "wasp-api".into()
-    } else {
-        trimmed.into()
-    }
+    let cut: String = folded.trim_matches('-').chars().take(max).collect();
+    cut.trim_end_matches('-').to_string()
 }
 
 fn check_label(name: &str) -> Result<(), String> {

@@ -172,13 +172,41 @@ fn jwt_keys_and_backends_work_in_an_istio_shaped_gateway() {
     std::fs::write(&bootstrap_path, layout.to_string()).expect("write the bootstrap");
     let envoy = Envoy::start(&tools.envoy, &bootstrap_path, dir.path())
         .unwrap_or_else(|f| panic!("{}\n{}", f.reason, wasp_tests::envoy::tail(&f.log, 40)));
+    same_requests_behave_the_same(
+        &envoy,
+        &Upstreams {
+            idp: &idp,
+            key: &key,
+            api_key: &consumer.key,
+            items: &items,
+            open_authority: &format!("{ECHO_SERVICE}:{}", echo.addr().port()),
+            items_authority: &format!("items.test:{}", items.addr().port()),
+        },
+    );
+}
+
+/// What the control-plane-shaped gateways are checked against, and the Host each backend
+/// must see (Envoy Gateway's HTTPRoute cannot keep a port in it).
+pub struct Upstreams<'a> {
+    pub idp: &'a Idp,
+    pub key: &'a SigningKey,
+    pub api_key: &'a str,
+    pub items: &'a EchoBackend,
+    pub open_authority: &'a str,
+    pub items_authority: &'a str,
+}
+
+/// The requests every target must answer as wasp's own bootstrap does: an open operation
+/// (a spoofed route header never reaches the backend), the 404, a JWT missing and valid,
+/// an API key missing and valid (through wasp-control), and an x-google-backend with
+/// APPEND_PATH_TO_ADDRESS.
+pub fn same_requests_behave_the_same(envoy: &Envoy, up: &Upstreams) {
     let client = Client::new();
     let get = |path: &str, headers: &[(&str, &str)]| {
         client
             .send("GET", &format!("{}{path}", envoy.url()), headers)
             .expect("a request through the gateway")
     };
-
     let open = get("/open", &[("x-wasp-route", "spoofed")]);
     assert_eq!(open.status, 200, "{open:?}");
     let seen = open.echoed();
@@ -188,34 +216,28 @@ fn jwt_keys_and_backends_work_in_an_istio_shaped_gateway() {
         None,
         "the route header never reaches the backend"
     );
-    assert_eq!(
-        seen.authority.as_deref(),
-        Some(format!("{ECHO_SERVICE}:{}", echo.addr().port()).as_str())
-    );
+    assert_eq!(seen.authority.as_deref(), Some(up.open_authority));
     local_reply(&get("/nowhere", &[]), 404, NOT_DEFINED);
 
     local_reply(&get("/secure", &[]), 401, "Jwt is missing");
-    let token = key.mint(&idp.claims("shop-clients"));
-    let bearer = format!("Bearer {token}");
+    let bearer = format!("Bearer {}", up.key.mint(&up.idp.claims("shop-clients")));
     let secure = get("/secure", &[("authorization", &bearer)]);
     assert_eq!(secure.status, 200, "{secure:?}");
     assert!(secure.echoed().header("x-endpoint-api-userinfo").is_some());
 
     local_reply(&get("/keyed", &[]), 401, MISSING_KEY);
-    let keyed = get(&format!("/keyed?key={}", consumer.key), &[]);
+    let keyed = get(&format!("/keyed?key={}", up.api_key), &[]);
     assert_eq!(keyed.status, 200, "{keyed:?}");
     assert_eq!(keyed.echoed().header(CONSUMER_NUMBER), Some("7"));
 
+    let before = up.items.requests();
     let item = get("/v1/items/42", &[]);
     assert_eq!(item.status, 200, "{item:?}");
     let seen = item.echoed();
     assert_eq!(seen.path, "/v2/v1/items/42");
-    assert_eq!(seen.served_by, Some(items.addr().to_string()));
-    assert_eq!(
-        seen.authority.as_deref(),
-        Some(format!("items.test:{}", items.addr().port()).as_str())
-    );
-    assert_eq!(items.requests(), 1);
+    assert_eq!(seen.served_by, Some(up.items.addr().to_string()));
+    assert_eq!(seen.authority.as_deref(), Some(up.items_authority));
+    assert_eq!(up.items.requests(), before + 1);
 }
 
 #[test]
