@@ -69,6 +69,13 @@ pub struct Compiled {
     pub warnings: Vec<String>,
 }
 
+impl Compiled {
+    /// The upstream a route forwards to.
+    pub fn upstream_of(&self, route: &RoutePlan) -> Option<&Upstream> {
+        self.upstreams.iter().find(|u| u.name == route.cluster)
+    }
+}
+
 /// `--metadata-url`'s default: GCP's metadata server, only reachable on GCP.
 pub const GCP_METADATA_URL: &str = "http://169.254.169.254";
 

@@ -12,7 +12,7 @@
 //! - a `Backend` per backend outside the cluster, the `Gateway`, and wasp-control.
 
 use super::istio::{in_cluster, unique_name, unreachable_from_gateway};
-use super::kubernetes::{self, control_objects, header, image_without_tag, CONFIG_ID_ANNOTATION};
+use super::kubernetes::{config_metadata, control_objects, header, image_without_tag};
 use super::names::{fold_label, DeployNames};
 use super::{yaml, DeployFlags, Manifest};
 use crate::backend::Backend;
@@ -59,11 +59,12 @@ pub fn render(
         )]
     })?;
     let mut warnings: Vec<String> = WARNINGS.iter().map(|w| w.to_string()).collect();
-    let (route, dropped_ports) = http_route(flags, names, compiled);
+    let external = external_backends(names, compiled);
+    let (route, dropped_ports) = http_route(flags, names, compiled, &external);
     warnings.extend(dropped_ports.into_iter().map(|authority| {
         format!("envoy-gateway: an HTTPRoute rewrites Host to a name only, so requests to {authority} carry Host without the port")
     }));
-    let backend_objects = backends(flags, names, compiled);
+    let backend_objects = backend_objects(flags, names, &external);
     if !backend_objects.is_empty() {
         warnings.push("envoy-gateway: the Backend objects need extensionApis.enableBackend: true in the EnvoyGateway configuration".into());
     }
@@ -90,17 +91,11 @@ pub fn render(
     ))
 }
 
-fn metadata(name: &str, flags: &DeployFlags, names: &DeployNames) -> Value {
-    let mut meta = kubernetes::metadata(name, flags, names);
-    meta["annotations"] = json!({ CONFIG_ID_ANNOTATION: names.config_id });
-    meta
-}
-
 fn gateway(flags: &DeployFlags, names: &DeployNames) -> Value {
     json!({
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "Gateway",
-        "metadata": metadata(&names.name, flags, names),
+        "metadata": config_metadata(&names.name, flags, names),
         "spec": {
             "gatewayClassName": flags.gateway_class,
             "listeners": [{ "name": "http", "protocol": "HTTP", "port": 80 }],
@@ -131,11 +126,12 @@ fn http_route(
     flags: &DeployFlags,
     names: &DeployNames,
     compiled: &Compiled,
+    external: &[ExternalBackend],
 ) -> (Value, Vec<String>) {
     let mut dropped = Vec::new();
     let mut rules: Vec<Value> = Vec::new();
     for route in &compiled.routes {
-        let Some(upstream) = compiled.upstreams.iter().find(|u| u.name == route.cluster) else {
+        let Some(upstream) = compiled.upstream_of(route) else {
             continue;
         };
         let mut filters = vec![json!({
@@ -155,7 +151,7 @@ fn http_route(
                 "headers": [{ "type": "Exact", "name": ROUTE_HEADER, "value": route.id }],
             }],
             "filters": filters,
-            "backendRefs": [backend_ref(&backend_names(names, compiled), &upstream.backend)],
+            "backendRefs": [backend_ref(external, &upstream.backend)],
             // The deadline; overrun is Envoy's 504, as in wasp's bootstrap.
             "timeouts": { "request": gateway_api_duration(route.timeout_ms) },
         }));
@@ -171,42 +167,53 @@ fn http_route(
     let route = json!({
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
-        "metadata": metadata(&names.name, flags, names),
+        "metadata": config_metadata(&names.name, flags, names),
         "spec": { "parentRefs": [{ "name": names.name }], "rules": rules },
     });
     (route, dropped)
 }
 
-/// The Backend object of each external (host, port) the routes forward to, named once
-/// (names are cut to 63 characters, so two long hosts get distinct suffixes).
-fn backend_names(names: &DeployNames, compiled: &Compiled) -> Vec<((String, u16), String)> {
+/// A backend outside the cluster and the name of its Backend object.
+struct ExternalBackend<'a> {
+    backend: &'a Backend,
+    name: String,
+}
+
+/// Each external (host, port) the routes forward to, named once (names are cut to fit a
+/// label, so two long hosts get distinct suffixes).
+fn external_backends<'a>(names: &DeployNames, compiled: &'a Compiled) -> Vec<ExternalBackend<'a>> {
     let mut taken = Vec::new();
-    let mut named: Vec<((String, u16), String)> = Vec::new();
+    let mut external: Vec<ExternalBackend> = Vec::new();
     for route in &compiled.routes {
-        let Some(upstream) = compiled.upstreams.iter().find(|u| u.name == route.cluster) else {
+        let Some(upstream) = compiled.upstream_of(route) else {
             continue;
         };
         let b = &upstream.backend;
-        let key = (b.host.clone(), b.port);
-        if in_cluster(&b.host) || named.iter().any(|(k, _)| *k == key) {
+        let seen = external
+            .iter()
+            .any(|e| e.backend.host == b.host && e.backend.port == b.port);
+        if in_cluster(&b.host) || seen {
             continue;
         }
-        named.push((key, unique_name(&backend_name(names, b), &mut taken)));
+        external.push(ExternalBackend {
+            backend: b,
+            name: unique_name(&backend_name(names, b), &mut taken),
+        });
     }
-    named
+    external
 }
 
-/// A Kubernetes Service by name and namespace, anything else an Envoy Gateway Backend.
-fn backend_ref(backends: &[((String, u16), String)], backend: &Backend) -> Value {
+/// A Kubernetes Service by name and namespace, anything else its Envoy Gateway Backend.
+fn backend_ref(external: &[ExternalBackend], backend: &Backend) -> Value {
     if in_cluster(&backend.host) {
         let mut labels = backend.host.split('.');
         let (service, namespace) = (labels.next(), labels.next());
         return json!({ "kind": "Service", "name": service, "namespace": namespace, "port": backend.port });
     }
-    let name = backends
+    let name = external
         .iter()
-        .find(|((host, port), _)| *host == backend.host && *port == backend.port)
-        .map(|(_, name)| name.clone());
+        .find(|e| e.backend.host == backend.host && e.backend.port == backend.port)
+        .map(|e| e.name.as_str());
     json!({
         "group": "gateway.envoyproxy.io",
         "kind": "Backend",
@@ -221,18 +228,17 @@ fn backend_name(names: &DeployNames, backend: &Backend) -> String {
     fold_label(&name, 58)
 }
 
-fn backends(flags: &DeployFlags, names: &DeployNames, compiled: &Compiled) -> Vec<Value> {
-    backend_names(names, compiled)
-        .into_iter()
-        .filter_map(|((host, port), name)| {
-            let backend = compiled
-                .upstreams
-                .iter()
-                .map(|u| &u.backend)
-                .find(|b| b.host == host && b.port == port)?;
+fn backend_objects(
+    flags: &DeployFlags,
+    names: &DeployNames,
+    external: &[ExternalBackend],
+) -> Vec<Value> {
+    external
+        .iter()
+        .map(|ExternalBackend { backend, name }| {
             let endpoint = match backend.ip {
-                Some(ip) => json!({ "ip": { "address": ip.to_string(), "port": port } }),
-                None => json!({ "fqdn": { "hostname": host, "port": port } }),
+                Some(ip) => json!({ "ip": { "address": ip.to_string(), "port": backend.port } }),
+                None => json!({ "fqdn": { "hostname": backend.host, "port": backend.port } }),
             };
             let mut spec = json!({ "endpoints": [endpoint] });
             if backend.http2 {
@@ -241,12 +247,12 @@ fn backends(flags: &DeployFlags, names: &DeployNames, compiled: &Compiled) -> Ve
             if backend.tls {
                 spec["tls"] = json!({ "wellKnownCACertificates": "System", "sni": backend.host });
             }
-            Some(json!({
+            json!({
                 "apiVersion": "gateway.envoyproxy.io/v1alpha1",
                 "kind": "Backend",
-                "metadata": metadata(&name, flags, names),
+                "metadata": config_metadata(name, flags, names),
                 "spec": spec,
-            }))
+            })
         })
         .collect()
 }
@@ -259,7 +265,7 @@ fn not_defined_filter(flags: &DeployFlags, names: &DeployNames) -> Value {
     json!({
         "apiVersion": "gateway.envoyproxy.io/v1alpha1",
         "kind": "HTTPRouteFilter",
-        "metadata": metadata(&not_defined_name(names), flags, names),
+        "metadata": config_metadata(&not_defined_name(names), flags, names),
         "spec": { "directResponse": {
             "statusCode": 404,
             "contentType": "application/json",
@@ -280,7 +286,7 @@ fn extension_policy(flags: &DeployFlags, names: &DeployNames, config: Value) -> 
     json!({
         "apiVersion": "gateway.envoyproxy.io/v1alpha1",
         "kind": "EnvoyExtensionPolicy",
-        "metadata": metadata(&format!("{}-wasp", names.name), flags, names),
+        "metadata": config_metadata(&format!("{}-wasp", names.name), flags, names),
         "spec": {
             "targetRefs": [{ "group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": names.name }],
             "wasm": [{
@@ -322,7 +328,7 @@ fn patch_policy(
     Some(json!({
         "apiVersion": "gateway.envoyproxy.io/v1alpha1",
         "kind": "EnvoyPatchPolicy",
-        "metadata": metadata(&format!("{}-callouts", names.name), flags, names),
+        "metadata": config_metadata(&format!("{}-callouts", names.name), flags, names),
         "spec": {
             "targetRef": { "group": "gateway.networking.k8s.io", "kind": "Gateway", "name": names.name },
             "type": "JSONPatch",
@@ -351,11 +357,11 @@ mod tests {
             json!({ "kind": "Service", "name": "api", "namespace": "apps", "port": 8080 })
         );
         let remote = Backend::parse("https://Items.Example.com").unwrap();
-        let named = vec![(
-            ("Items.Example.com".to_lowercase(), 443),
-            "shop-items-example-com-443".to_string(),
-        )];
-        let reference = backend_ref(&named, &remote);
+        let external = vec![ExternalBackend {
+            backend: &remote,
+            name: "shop-items-example-com-443".to_string(),
+        }];
+        let reference = backend_ref(&external, &remote);
         assert_eq!(reference["kind"], "Backend");
         assert_eq!(reference["name"], "shop-items-example-com-443");
         assert_eq!(

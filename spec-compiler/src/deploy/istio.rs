@@ -10,7 +10,7 @@
 //!   sets (`x-wasp-route`), carrying each route's backend, deadline and Host rewrite,
 //!   then the 404 for paths no operation has.
 
-use super::kubernetes::{self, control_objects, header, image_without_tag, CONFIG_ID_ANNOTATION};
+use super::kubernetes::{config_metadata, control_objects, header, image_without_tag};
 use super::names::{fold_label, DeployNames};
 use super::{yaml, DeployFlags, Manifest};
 use crate::backend::Backend;
@@ -18,8 +18,8 @@ use crate::bootstrap::{duration, NOT_DEFINED_BODY};
 use crate::compile::Compiled;
 use crate::errors::{Diagnostic, Diagnostics};
 use crate::upstreams::{Upstream, UpstreamRole};
-use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
 use wasp_config::ROUTE_HEADER;
 
 /// Hosts Kubernetes serves, named in full as Istio and Envoy Gateway name them.
@@ -77,13 +77,6 @@ pub fn render(
     }])
 }
 
-/// Istio objects change in place with the config, so each names the config it is from.
-fn metadata(name: &str, flags: &DeployFlags, names: &DeployNames) -> Value {
-    let mut meta = kubernetes::metadata(name, flags, names);
-    meta["annotations"] = json!({ CONFIG_ID_ANNOTATION: names.config_id });
-    meta
-}
-
 fn wasm_plugin(flags: &DeployFlags, names: &DeployNames, selector: &Value, config: Value) -> Value {
     let mut spec = json!({
         "selector": { "matchLabels": selector },
@@ -106,7 +99,7 @@ fn wasm_plugin(flags: &DeployFlags, names: &DeployNames, selector: &Value, confi
         spec["sha256"] = json!(digest.trim_start_matches("sha256:"));
     }
     // A WasmPlugin selects workloads in its own namespace only: the gateway's.
-    let mut meta = metadata(&format!("{}-wasp", names.name), flags, names);
+    let mut meta = config_metadata(&format!("{}-wasp", names.name), flags, names);
     meta["namespace"] = json!(flags.istio_gateway_namespace);
     json!({
         "apiVersion": "extensions.istio.io/v1alpha1",
@@ -120,7 +113,7 @@ fn gateway(flags: &DeployFlags, names: &DeployNames, selector: &Value) -> Value 
     json!({
         "apiVersion": "networking.istio.io/v1",
         "kind": "Gateway",
-        "metadata": metadata(&names.name, flags, names),
+        "metadata": config_metadata(&names.name, flags, names),
         "spec": {
             "selector": selector,
             "servers": [{ "port": { "number": 80, "name": "http", "protocol": "HTTP" }, "hosts": ["*"] }],
@@ -133,10 +126,7 @@ fn virtual_service(flags: &DeployFlags, names: &DeployNames, compiled: &Compiled
         .routes
         .iter()
         .filter_map(|route| {
-            let upstream = compiled
-                .upstreams
-                .iter()
-                .find(|u| u.name == route.cluster)?;
+            let upstream = compiled.upstream_of(route)?;
             let mut rule = json!({
                 "name": route.id,
                 "match": [{ "headers": { ROUTE_HEADER: { "exact": route.id } } }],
@@ -163,7 +153,7 @@ fn virtual_service(flags: &DeployFlags, names: &DeployNames, compiled: &Compiled
     json!({
         "apiVersion": "networking.istio.io/v1",
         "kind": "VirtualService",
-        "metadata": metadata(&names.name, flags, names),
+        "metadata": config_metadata(&names.name, flags, names),
         "spec": { "hosts": ["*"], "gateways": [names.name], "http": http },
     })
 }
@@ -204,7 +194,7 @@ fn service_entries(flags: &DeployFlags, names: &DeployNames, upstreams: &[Upstre
         documents.push(json!({
             "apiVersion": "networking.istio.io/v1",
             "kind": "ServiceEntry",
-            "metadata": metadata(&object, flags, names),
+            "metadata": config_metadata(&object, flags, names),
             "spec": spec,
         }));
         let tls: Vec<Value> = backends
@@ -216,7 +206,7 @@ fn service_entries(flags: &DeployFlags, names: &DeployNames, upstreams: &[Upstre
             documents.push(json!({
                 "apiVersion": "networking.istio.io/v1",
                 "kind": "DestinationRule",
-                "metadata": metadata(&object, flags, names),
+                "metadata": config_metadata(&object, flags, names),
                 "spec": { "host": host, "trafficPolicy": { "portLevelSettings": tls } },
             }));
         }
@@ -261,17 +251,17 @@ pub fn unreachable_from_gateway(upstreams: &[Upstream], target: &str) -> Diagnos
 /// cluster per host and port).
 fn unreachable_upstreams(upstreams: &[Upstream]) -> Diagnostics {
     let mut problems = unreachable_from_gateway(upstreams, "istio");
-    let mut seen: Map<String, Value> = Map::new();
+    let mut seen: HashMap<String, bool> = HashMap::new();
     for upstream in upstreams {
         let b = &upstream.backend;
         let key = format!("{}:{}", b.host, b.port);
         match seen.get(&key) {
-            Some(Value::Bool(tls)) if *tls != b.tls => problems.push(Diagnostic::option(
+            Some(tls) if *tls != b.tls => problems.push(Diagnostic::option(
                 role_option(upstream.role),
                 format!("{key} is reached both with http and https; Istio has one cluster per host and port, so use one scheme"),
             )),
             _ => {
-                seen.insert(key, Value::Bool(b.tls));
+                seen.insert(key, b.tls);
             }
         }
     }

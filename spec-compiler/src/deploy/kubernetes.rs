@@ -101,6 +101,14 @@ pub fn metadata(name: &str, flags: &DeployFlags, names: &DeployNames) -> Value {
     })
 }
 
+/// [`metadata`] with the config id annotated: for objects that are the config (its
+/// ConfigMaps) or change with it in place (Istio's and Envoy Gateway's objects).
+pub fn config_metadata(name: &str, flags: &DeployFlags, names: &DeployNames) -> Value {
+    let mut meta = metadata(name, flags, names);
+    meta["annotations"] = json!({ CONFIG_ID_ANNOTATION: names.config_id });
+    meta
+}
+
 fn config_map(
     name: &str,
     flags: &DeployFlags,
@@ -108,12 +116,10 @@ fn config_map(
     key: &str,
     text: &str,
 ) -> Value {
-    let mut meta = metadata(name, flags, names);
-    meta["annotations"] = json!({ CONFIG_ID_ANNOTATION: names.config_id });
     json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": meta,
+        "metadata": config_metadata(name, flags, names),
         // The object is named by the config; changing it in place would defeat rollbacks.
         "immutable": true,
         "data": { key: text },

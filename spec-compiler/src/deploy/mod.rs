@@ -113,32 +113,6 @@ pub struct DeployFlags {
     pub gateway_class: String,
 }
 
-impl Default for DeployFlags {
-    fn default() -> Self {
-        DeployFlags {
-            target: Target::Envoy,
-            deploy_name: None,
-            namespace: "default".into(),
-            filter_image: concat!("localhost/wasp-filter:", env!("CARGO_PKG_VERSION")).into(),
-            filter_image_digest: None,
-            control_image: concat!("localhost/wasp-control:", env!("CARGO_PKG_VERSION")).into(),
-            envoy_image: "docker.io/envoyproxy/envoy:v1.40.0".into(),
-            app_image: "registry.example.com/your-backend:latest".into(),
-            compose_module: "./wasp_filter.wasm".into(),
-            istio_selector: "istio=ingressgateway".into(),
-            istio_gateway_namespace: "istio-system".into(),
-            gateway_class: "eg".into(),
-        }
-    }
-}
-
-impl DeployFlags {
-    /// What the options hash takes from these flags (a new id per target).
-    pub fn hashed(&self) -> String {
-        format!("{self:?}")
-    }
-}
-
 /// One file a target writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {

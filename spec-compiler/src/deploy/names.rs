@@ -79,11 +79,7 @@ impl DeployNames {
 /// The `--backend`: route `r0`'s upstream, present in every config.
 pub fn flag_backend(compiled: &Compiled) -> Option<&Backend> {
     let first = compiled.routes.first()?;
-    compiled
-        .upstreams
-        .iter()
-        .find(|u| u.name == first.cluster)
-        .map(|u| &u.backend)
+    compiled.upstream_of(first).map(|u| &u.backend)
 }
 
 /// wasp-control's Service from the Service Control URL; `None` for Google's.
