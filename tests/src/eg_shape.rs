@@ -15,18 +15,13 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::manifests::{documents, envoy_duration, one};
+use crate::manifests::{documents, envoy_duration, one, one_endpoint_cluster, resolve};
 
 const WASM_FILTER: &str = "envoy.filters.http.wasm/envoyextensionpolicy/wasp";
 
 pub fn bootstrap(eg_yaml: &str, module: &Path, addresses: &BTreeMap<String, String>) -> Value {
     let docs = documents(eg_yaml);
-    let resolve = |host: &str| {
-        addresses
-            .get(host)
-            .unwrap_or_else(|| panic!("no address for {host} in the simulated DNS"))
-            .clone()
-    };
+    let resolve = |host: &str| resolve(addresses, host);
     let route = one(&docs, "HTTPRoute");
     let (namespace, route_name) = (
         route["metadata"]["namespace"]
@@ -88,14 +83,7 @@ pub fn bootstrap(eg_yaml: &str, module: &Path, addresses: &BTreeMap<String, Stri
                 reference["namespace"].as_str().unwrap_or(namespace)
             )),
         };
-        clusters.push(json!({
-            "name": cluster,
-            "type": "STRICT_DNS",
-            "connect_timeout": "10s",
-            "load_assignment": { "cluster_name": cluster, "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": {
-                "socket_address": { "address": address, "port_value": port },
-            }}}]}]},
-        }));
+        clusters.push(one_endpoint_cluster(&cluster, &address, port));
         let mut action = json!({ "cluster": cluster, "timeout": envoy_duration(rule["timeouts"]["request"].as_str().unwrap_or("15s")) });
         let mut remove = Vec::new();
         for filter in &filters {

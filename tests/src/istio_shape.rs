@@ -16,7 +16,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::manifests::{documents, envoy_duration, one};
+use crate::manifests::{documents, envoy_duration, one, one_endpoint_cluster, resolve};
 
 /// What a protobuf Struct does to a JSON document's numbers.
 pub fn numbers_as_doubles(value: &Value) -> Value {
@@ -48,12 +48,7 @@ pub fn bootstrap(
         "the plugin must run before Istio's authn"
     );
     let config = numbers_as_doubles(&plugin["pluginConfig"]).to_string();
-    let resolve = |host: &str| {
-        addresses
-            .get(host)
-            .unwrap_or_else(|| panic!("no address for {host} in the simulated DNS"))
-            .clone()
-    };
+    let resolve = |host: &str| resolve(addresses, host);
     let mut clusters = BTreeMap::new();
     for entry in docs.iter().filter(|d| d["kind"] == "ServiceEntry") {
         let spec = &entry["spec"];
@@ -73,7 +68,7 @@ pub fn bootstrap(
                     !tls_port(&docs, host, number),
                     "TLS origination is not simulated here"
                 );
-                clusters.insert(name.clone(), cluster(&name, &address, number));
+                clusters.insert(name.clone(), one_endpoint_cluster(&name, &address, number));
             }
         }
     }
@@ -81,7 +76,7 @@ pub fn bootstrap(
         let name = format!("outbound|{port}||{host}");
         clusters.insert(
             name.clone(),
-            cluster(&name, &resolve(host), u64::from(*port)),
+            one_endpoint_cluster(&name, &resolve(host), u64::from(*port)),
         );
     }
     let service = &one(&docs, "VirtualService")["spec"];
@@ -128,17 +123,6 @@ fn tls_port(docs: &[Value], host: &str, port: u64) -> bool {
                 .unwrap_or_default()
         })
         .any(|setting| setting["port"]["number"].as_u64() == Some(port))
-}
-
-fn cluster(name: &str, address: &str, port: u64) -> Value {
-    json!({
-        "name": name,
-        "type": "STRICT_DNS",
-        "connect_timeout": "10s",
-        "load_assignment": { "cluster_name": name, "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": {
-            "socket_address": { "address": address, "port_value": port },
-        }}}]}]},
-    })
 }
 
 /// Istio's `failStrategy` and the module file the istio-agent fetched.

@@ -1,6 +1,29 @@
 //! The generated manifests as data: multi-document YAML read into JSON values.
 
-use serde_json::Value;
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+/// The simulated cluster DNS of the shaped Envoys: a host name's address (panics for a
+/// name the test did not declare, as a lookup would fail).
+pub fn resolve(addresses: &BTreeMap<String, String>, host: &str) -> String {
+    addresses
+        .get(host)
+        .unwrap_or_else(|| panic!("no address for {host} in the simulated DNS"))
+        .clone()
+}
+
+/// A cluster of one endpoint, as a control plane makes it for a service port.
+pub fn one_endpoint_cluster(name: &str, address: &str, port: u64) -> Value {
+    json!({
+        "name": name,
+        "type": "STRICT_DNS",
+        "connect_timeout": "10s",
+        "load_assignment": { "cluster_name": name, "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": {
+            "socket_address": { "address": address, "port_value": port },
+        }}}]}]},
+    })
+}
 
 /// The documents of a multi-document YAML file.
 pub fn documents(text: &str) -> Vec<Value> {

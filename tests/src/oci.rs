@@ -9,15 +9,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::tools::repo_root;
+
 pub const COMPAT_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const WASM_CONTENT: &str = "application/vnd.module.wasm.content.layer.v1+wasm";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the tests crate sits in the repository")
-        .to_path_buf()
-}
 
 /// One line of `digests.txt`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::oci::Images;
 use crate::tools::Tools;
 
 fn run(command: &mut Command) -> Output {
@@ -25,6 +26,13 @@ pub fn load(layout: &Path, reference: &str) {
         .arg(format!("oci:{}", layout.display())));
     let id = String::from_utf8_lossy(&pulled.stdout).trim().to_string();
     run(Command::new("podman").args(["tag", &id, reference]));
+}
+
+/// Loads each named image of `images` as `localhost/<name>:<tag>`.
+pub fn load_images(images: &Images, names: &[&str]) {
+    for name in names {
+        load(&images.dir.join(name), &images.reference(name));
+    }
 }
 
 /// A running compose project.

@@ -27,6 +27,15 @@ impl Tools {
     }
 }
 
+/// The repository's root (the tests crate sits in it): examples, scripts, `envoy/`.
+pub fn repo_root() -> PathBuf {
+    let tests_crate = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    match tests_crate.parent() {
+        Some(root) => root.to_path_buf(),
+        None => tests_crate.join(".."),
+    }
+}
+
 fn required_file(var: &str, what: &str) -> PathBuf {
     let Some(value) = std::env::var_os(var) else {
         panic!("{var} is not set; it must name {what}. Run the integration tests with `make test` (or `make integration`), which builds everything and sets it.");

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use wasp_tests::control::free_port;
 use wasp_tests::expect::{local_reply, NOT_DEFINED};
 use wasp_tests::oci::shared_images;
-use wasp_tests::podman::{load, ComposeStack};
+use wasp_tests::podman::{load_images, ComposeStack};
+use wasp_tests::tools::repo_root;
 use wasp_tests::{Client, Tools};
 
 use crate::keys_support::{INVALID_KEY, MISSING_KEY};
@@ -19,17 +20,13 @@ use crate::keys_support::{INVALID_KEY, MISSING_KEY};
 fn the_hello_example_runs_as_a_compose_stack_under_podman() {
     let tools = Tools::from_env();
     let built = shared_images();
-    let images = &built.dir;
     let tag = |name: &str| built.reference(name);
-    for name in ["wasp-control", "wasp-envoy", "wasp-hello-backend"] {
-        load(&images.join(name), &tag(name));
-    }
+    load_images(built, &["wasp-control", "wasp-envoy", "wasp-hello-backend"]);
     let out = tempfile::tempdir().expect("a temporary directory");
     let (port, control_port) = (free_port(), free_port());
     let project = format!("wasp-test-{}", std::process::id());
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let output = Command::new(&tools.wasp)
-        .current_dir(&root)
+        .current_dir(repo_root())
         .args([
             "compile",
             "examples/hello/openapi.yaml",

@@ -4,15 +4,15 @@
 //! pointing at the rules' Backends and Services, the callout clusters added as the
 //! EnvoyPatchPolicy adds them. The same requests as under Istio must behave the same.
 
-use std::collections::BTreeMap;
 use std::process::Command;
 
 use wasp_tests::control::free_port;
 use wasp_tests::eg_shape::bootstrap;
-use wasp_tests::{ControlOptions, ControlService, EchoBackend, Envoy, Idp, SigningKey, Tools};
+use wasp_tests::{EchoBackend, Idp, SigningKey, Tools};
 
 use crate::deploy_istio::{
-    same_requests_behave_the_same, spec, validate_crds, Upstreams, CONTROL_SERVICE, ECHO_SERVICE,
+    control_with_key, same_requests_behave_the_same, simulated_dns, spec, start_shaped,
+    validate_crds, Upstreams, CONTROL_SERVICE, ECHO_SERVICE,
 };
 use crate::keys_support::PRODUCER;
 
@@ -83,22 +83,10 @@ fn jwt_keys_and_backends_work_in_an_envoy_gateway_shaped_proxy() {
         "a bad code type passed the schema"
     );
 
-    let control = ControlService::start(
-        &dir.path().join("control.json"),
-        control_port,
-        ControlOptions::default(),
-    );
-    let consumer = control.create_key("acme", 7);
-    let addresses: BTreeMap<String, String> =
-        ["idp.test", "items.test", ECHO_SERVICE, CONTROL_SERVICE]
-            .iter()
-            .map(|h| (h.to_string(), "127.0.0.1".to_string()))
-            .collect();
+    let (_control, consumer) = control_with_key(dir.path(), control_port);
+    let addresses = simulated_dns();
     let layout = bootstrap(&eg_yaml, &tools.wasm, &addresses);
-    let bootstrap_path = dir.path().join("eg-proxy.json");
-    std::fs::write(&bootstrap_path, layout.to_string()).expect("write the bootstrap");
-    let envoy = Envoy::start(&tools.envoy, &bootstrap_path, dir.path())
-        .unwrap_or_else(|f| panic!("{}\n{}", f.reason, wasp_tests::envoy::tail(&f.log, 40)));
+    let envoy = start_shaped(dir.path(), "eg-proxy.json", &layout);
     same_requests_behave_the_same(
         &envoy,
         &Upstreams {

@@ -6,18 +6,12 @@
 //! options say refuses them by name. Docker and Kubernetes do not run here; the README
 //! says what is verified by these schemas only.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use wasp_tests::manifests::documents;
+use wasp_tests::tools::repo_root;
 use wasp_tests::Tools;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the tests crate sits in the repository")
-        .to_path_buf()
-}
 
 fn wasp(args: &[&str], out: &Path) -> Output {
     Command::new(Tools::from_env().wasp)
@@ -61,9 +55,12 @@ fn kubernetes_valid(file: &Path) -> Output {
     validator("kubernetes-validate", &["--strict", "-k", "1.33.0"], file)
 }
 
+/// The hello example, as a path from the repository root.
+const HELLO: &str = "examples/hello/openapi.yaml";
+
 /// Keep in step with scripts/generate-deploy-examples.sh.
 const HELLO_COMPOSE: &[&str] = &[
-    "examples/hello/openapi.yaml",
+    HELLO,
     "--target",
     "compose",
     "--backend",
@@ -139,7 +136,7 @@ fn compose_refuses_loopback_addresses_inside_containers() {
     let out = tempfile::tempdir().expect("a temporary directory");
     let output = wasp(
         &[
-            "examples/hello/openapi.yaml",
+            HELLO,
             "--target",
             "compose",
             "--service-control-url",
@@ -156,13 +153,7 @@ fn compose_refuses_loopback_addresses_inside_containers() {
         "{stderr}"
     );
     let output = wasp(
-        &[
-            "examples/hello/openapi.yaml",
-            "--target",
-            "compose",
-            "--listen",
-            "127.0.0.1:8080",
-        ],
+        &[HELLO, "--target", "compose", "--listen", "127.0.0.1:8080"],
         out.path(),
     );
     assert!(
@@ -174,10 +165,10 @@ fn compose_refuses_loopback_addresses_inside_containers() {
     );
 }
 
-/// `--target sidecar` for the hello example in namespace apps, with `extra` options.
-fn sidecar_with(extra: &[&str], out: &Path) -> Output {
+/// `wasp compile SPEC --target sidecar` in namespace apps, with a health path and `extra`.
+fn sidecar(spec: &str, extra: &[&str], out: &Path) -> Output {
     let mut args = vec![
-        "examples/hello/openapi.yaml",
+        spec,
         "--target",
         "sidecar",
         "--healthz",
@@ -191,36 +182,23 @@ fn sidecar_with(extra: &[&str], out: &Path) -> Output {
     wasp(&args, out)
 }
 
-fn sidecar(spec: &Path, out: &Path) -> Output {
-    wasp(
-        &[
-            &spec.display().to_string(),
-            "--target",
-            "sidecar",
-            "--healthz",
-            "/healthz",
-            "--service-control-url",
-            "http://wasp-control.apps.svc.cluster.local:8790",
-            "--producer-project-id",
-            "hello-demo",
-            "--namespace",
-            "apps",
-        ],
-        out,
-    )
-}
+/// wasp-control in the namespace the sidecar's objects go to.
+const CONTROL_IN_APPS: [&str; 2] = [
+    "--service-control-url",
+    "http://wasp-control.apps.svc.cluster.local:8790",
+];
 
 #[test]
 fn sidecar_manifests_validate_and_a_new_spec_is_a_rolling_update() {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let hello = std::fs::read_to_string(repo_root().join("examples/hello/openapi.yaml"))
-        .expect("the hello spec");
+    let hello = std::fs::read_to_string(repo_root().join(HELLO)).expect("the hello spec");
     let (v1, v2) = (dir.path().join("v1"), dir.path().join("v2"));
     let spec = dir.path().join("openapi.yaml");
+    let spec_arg = spec.display().to_string();
     std::fs::write(&spec, &hello).expect("write");
-    succeeded(&sidecar(&spec, &v1));
+    succeeded(&sidecar(&spec_arg, &CONTROL_IN_APPS, &v1));
     std::fs::write(&spec, hello.replace("Hello World", "Hello, world")).expect("write");
-    succeeded(&sidecar(&spec, &v2));
+    succeeded(&sidecar(&spec_arg, &CONTROL_IN_APPS, &v2));
 
     let manifest = v1.join("kubernetes.yaml");
     let output = kubernetes_valid(&manifest);
@@ -296,7 +274,7 @@ fn sidecar_needs_a_loopback_app_and_a_health_path() {
     let out = tempfile::tempdir().expect("a temporary directory");
     let output = wasp(
         &[
-            "examples/hello/openapi.yaml",
+            HELLO,
             "--target",
             "sidecar",
             "--backend",
@@ -322,13 +300,9 @@ fn sidecar_needs_a_loopback_app_and_a_health_path() {
         ),
         "{stderr}"
     );
-    let output = wasp(
+    let output = sidecar(
+        HELLO,
         &[
-            "examples/hello/openapi.yaml",
-            "--target",
-            "sidecar",
-            "--healthz",
-            "/healthz",
             "--store",
             "/tmp/x",
             "--service-control-url",
@@ -339,7 +313,8 @@ fn sidecar_needs_a_loopback_app_and_a_health_path() {
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("--store: the store feeds Envoy's files")
     );
-    let output = sidecar_with(
+    let output = sidecar(
+        HELLO,
         &[
             "--service-control-url",
             "http://wasp-control.other.svc.cluster.local:8790",

@@ -6,6 +6,7 @@
 //! work there exactly as in wasp's own bootstrap.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::Command;
 
 use wasp_tests::control::free_port;
@@ -13,7 +14,7 @@ use wasp_tests::expect::{local_reply, NOT_DEFINED};
 use wasp_tests::istio_shape::bootstrap;
 use wasp_tests::manifests::{documents, one};
 use wasp_tests::{
-    Client, ControlOptions, ControlService, EchoBackend, Envoy, Idp, SigningKey, Tools,
+    ApiKey, Client, ControlOptions, ControlService, EchoBackend, Envoy, Idp, SigningKey, Tools,
 };
 
 use crate::keys_support::{CONSUMER_NUMBER, MISSING_KEY, PRODUCER, SERVICE};
@@ -148,17 +149,8 @@ fn jwt_keys_and_backends_work_in_an_istio_shaped_gateway() {
         "FAIL_RELOAD"
     );
 
-    let control = ControlService::start(
-        &dir.path().join("control.json"),
-        control_port,
-        ControlOptions::default(),
-    );
-    let consumer = control.create_key("acme", 7);
-    let addresses: BTreeMap<String, String> =
-        ["idp.test", "items.test", ECHO_SERVICE, CONTROL_SERVICE]
-            .iter()
-            .map(|h| (h.to_string(), "127.0.0.1".to_string()))
-            .collect();
+    let (_control, consumer) = control_with_key(dir.path(), control_port);
+    let addresses = simulated_dns();
     let layout = bootstrap(
         &istio_yaml,
         &tools.wasm,
@@ -168,10 +160,7 @@ fn jwt_keys_and_backends_work_in_an_istio_shaped_gateway() {
             (CONTROL_SERVICE, control_port),
         ],
     );
-    let bootstrap_path = dir.path().join("istio-gateway.json");
-    std::fs::write(&bootstrap_path, layout.to_string()).expect("write the bootstrap");
-    let envoy = Envoy::start(&tools.envoy, &bootstrap_path, dir.path())
-        .unwrap_or_else(|f| panic!("{}\n{}", f.reason, wasp_tests::envoy::tail(&f.log, 40)));
+    let envoy = start_shaped(dir.path(), "istio-gateway.json", &layout);
     same_requests_behave_the_same(
         &envoy,
         &Upstreams {
@@ -183,6 +172,30 @@ fn jwt_keys_and_backends_work_in_an_istio_shaped_gateway() {
             items_authority: &format!("items.test:{}", items.addr().port()),
         },
     );
+}
+
+/// The real wasp-control on `port` with the compiled control.json, and a key for
+/// project number 7.
+pub fn control_with_key(dir: &Path, port: u16) -> (ControlService, ApiKey) {
+    let control = ControlService::start(&dir.join("control.json"), port, ControlOptions::default());
+    let key = control.create_key("acme", 7);
+    (control, key)
+}
+
+/// The simulated cluster DNS: every host the spec and options here name, on loopback.
+pub fn simulated_dns() -> BTreeMap<String, String> {
+    ["idp.test", "items.test", ECHO_SERVICE, CONTROL_SERVICE]
+        .iter()
+        .map(|h| (h.to_string(), "127.0.0.1".to_string()))
+        .collect()
+}
+
+/// Real Envoy on a control-plane-shaped bootstrap, written into `dir` as `file`.
+pub fn start_shaped(dir: &Path, file: &str, layout: &serde_json::Value) -> Envoy {
+    let path = dir.join(file);
+    std::fs::write(&path, layout.to_string()).expect("write the bootstrap");
+    Envoy::start(&Tools::from_env().envoy, &path, dir)
+        .unwrap_or_else(|f| panic!("{}\n{}", f.reason, wasp_tests::envoy::tail(&f.log, 40)))
 }
 
 /// What the control-plane-shaped gateways are checked against, and the Host each backend

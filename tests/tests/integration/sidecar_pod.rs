@@ -13,7 +13,8 @@ use wasp_tests::control::free_port;
 use wasp_tests::expect::{local_reply, NOT_DEFINED};
 use wasp_tests::manifests::documents;
 use wasp_tests::oci::{fetch_module, shared_images};
-use wasp_tests::podman::load;
+use wasp_tests::podman::load_images;
+use wasp_tests::tools::repo_root;
 use wasp_tests::{Client, Tools};
 
 /// `podman kube play --down` when dropped, and the volume podman made of the ConfigMap
@@ -41,14 +42,11 @@ fn the_sidecar_pod_serves_the_hello_example_under_podman() {
     let built = shared_images();
     let images = &built.dir;
     let tag = |name: &str| built.reference(name);
-    for name in ["wasp-envoy", "wasp-hello-backend"] {
-        load(&images.join(name), &tag(name));
-    }
+    load_images(built, &["wasp-envoy", "wasp-hello-backend"]);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let name = format!("wasp-sidecar-{}", std::process::id());
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let output = Command::new(&tools.wasp)
-        .current_dir(&root)
+        .current_dir(repo_root())
         .args([
             "compile",
             "examples/hello/openapi.yaml",
