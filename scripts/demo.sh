@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The hello example behind wasp, in the foreground (run by `make demo` after `make build`):
-#   examples/hello/openapi.yaml --wasp compile--> generated/{filter.json,envoy.yaml,control.json}
+#   generated/openapi.yaml (a copy of examples/hello/openapi.yaml to edit)
+#     --wasp compile --store--> an immutable config in generated/store, made current by
+#     `wasp rollout`; Envoy runs from generated/store/envoy.yaml (filesystem LDS/CDS)
 #   Envoy (with the wasp filter) on :8080, admin on :9901, the hello backend on :8081,
-#   wasp-control (API keys in generated/wasp-control.db, quota windows in memory) on :8790.
+#   wasp-control (API keys in generated/wasp-control.db, quota windows in memory) on :8790,
+#     serving generated/store/current/control.json (it reloads it when a rollout changes it).
 # A fresh API key is created at start and printed with curl lines that use it.
+# generated/rollout.sh compiles the edited copy and rolls it out with no restart.
 # Ctrl-C stops everything. Ports can be moved with LISTEN_PORT, BACKEND_PORT, ADMIN_PORT,
-# CONTROL_PORT.
+# CONTROL_PORT; the output folder with WASP_DEMO_OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -19,8 +23,10 @@ WASM=${WASP_WASM:-$ROOT/target/wasp_filter.wasm}
 WASP=${WASP_BIN:-$ROOT/target/release/wasp}
 CONTROL=${WASP_CONTROL:-$ROOT/target/release/wasp-control}
 HELLO=${WASP_HELLO_BACKEND:-$ROOT/target/release/hello_backend}
-OUT=$ROOT/generated
+OUT=${WASP_DEMO_OUT:-$ROOT/generated}
 DB=$OUT/wasp-control.db
+STORE=$OUT/store
+SPEC=$OUT/openapi.yaml
 # Only for this local demo: the admin API (reports, keys) on the loopback port.
 ADMIN_TOKEN=demo-admin-token
 
@@ -37,13 +43,38 @@ for port in "$LISTEN_PORT" "$BACKEND_PORT" "$ADMIN_PORT" "$CONTROL_PORT"; do
   fi
 done
 
-echo "== compiling examples/hello/openapi.yaml into generated/"
+echo "== compiling examples/hello/openapi.yaml into the config store $STORE"
 mkdir -p "$OUT"
-"$WASP" compile "$ROOT/examples/hello/openapi.yaml" \
-  --backend "http://127.0.0.1:$BACKEND_PORT" \
-  --listen "127.0.0.1:$LISTEN_PORT" --admin "127.0.0.1:$ADMIN_PORT" \
-  --service-control-url "http://127.0.0.1:$CONTROL_PORT" --producer-project-id hello-demo \
-  --wasm "$WASM" --out "$OUT"
+# A fresh store each run: the demo's first config is the only one.
+rm -rf "$STORE"
+cp "$ROOT/examples/hello/openapi.yaml" "$SPEC"
+# What the rollout script below compiles with too (only the spec changes between configs).
+compile_options=(
+  --backend "http://127.0.0.1:$BACKEND_PORT"
+  --listen "127.0.0.1:$LISTEN_PORT" --admin "127.0.0.1:$ADMIN_PORT"
+  --service-control-url "http://127.0.0.1:$CONTROL_PORT" --producer-project-id hello-demo
+  --wasm "$WASM" --out "$OUT" --store "$STORE"
+)
+compiled=$("$WASP" compile "$SPEC" "${compile_options[@]}")
+echo "$compiled"
+CONFIG_ID=$(sed -n 's/^wasp: stored config \([^ ]*\).*/\1/p' <<<"$compiled")
+[ -n "$CONFIG_ID" ] || die "wasp compile printed no config id"
+"$WASP" rollout --store "$STORE" "$CONFIG_ID"
+
+# generated/rollout.sh: the edited spec becomes a new config, current without a restart
+# (or refused, and the running one keeps serving).
+{
+  echo '#!/usr/bin/env bash'
+  echo "# Written by scripts/demo.sh: compiles $SPEC into $STORE and rolls it out."
+  echo 'set -euo pipefail'
+  printf 'compiled=$(%q compile %q' "$WASP" "$SPEC"
+  printf ' %q' "${compile_options[@]}"
+  echo ')'
+  echo 'echo "$compiled"'
+  echo "id=\$(sed -n 's/^wasp: stored config \\([^ ]*\\).*/\\1/p' <<<\"\$compiled\")"
+  printf 'exec %q rollout --store %q "$id" --envoy-admin %q\n' "$WASP" "$STORE" "http://127.0.0.1:$ADMIN_PORT"
+} >"$OUT/rollout.sh"
+chmod +x "$OUT/rollout.sh"
 
 pids=()
 stop() {
@@ -62,7 +93,7 @@ KEY=$(awk '/^key: /{print $2}' <<<"$key_output")
 [ -n "$KEY" ] || die "wasp-control keys create printed no key: $key_output"
 NUMBER=$(sed -n 's/.*(number \([0-9]*\)).*/\1/p' <<<"$key_output")
 
-"$CONTROL" serve --db "$DB" --config "$OUT/control.json" \
+"$CONTROL" serve --db "$DB" --config "$STORE/current/control.json" \
   --listen "127.0.0.1:$CONTROL_PORT" --admin-token "$ADMIN_TOKEN" \
   >"$OUT/wasp-control.log" 2>&1 &
 control_pid=$!
@@ -70,7 +101,7 @@ pids+=("$control_pid")
 "$HELLO" --listen "127.0.0.1:$BACKEND_PORT" 2>"$OUT/hello_backend.log" &
 pids+=($!)
 # Envoy's own log goes to a file; its stdout carries the access log (one line per request).
-"$ENVOY" -c "$OUT/envoy.yaml" --concurrency 1 --disable-hot-restart 2>"$OUT/envoy.log" &
+"$ENVOY" -c "$STORE/envoy.yaml" --concurrency 1 --disable-hot-restart 2>"$OUT/envoy.log" &
 envoy_pid=$!
 pids+=("$envoy_pid")
 
@@ -107,6 +138,11 @@ Try, in another terminal:
       # 429 RESOURCE_EXHAUSTED: Quota exceeded for quota metric 'Greetings' ... (until the minute ends)
   $CONTROL keys create --project another-project --db $DB    # another project has its own 5
   curl -s -H 'authorization: Bearer $ADMIN_TOKEN' http://127.0.0.1:$CONTROL_PORT/admin/reports    # what the gateway reported (sent about every second)
+Change the API with no restart: edit $SPEC (say, STANDARD: 5 -> 2, or a new path), then
+  $OUT/rollout.sh              # compiles it into a new config and makes it current
+  $WASP configs --store $STORE    # every config, * on the current one
+  $WASP rollback --store $STORE --envoy-admin http://127.0.0.1:$ADMIN_PORT    # back to the one before
+== serving config $CONFIG_ID
 Access log (operation names) below. Ctrl-C stops everything.
 EOF
 wait "$envoy_pid"

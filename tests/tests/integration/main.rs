@@ -17,6 +17,7 @@ mod control_answers;
 mod control_down;
 mod control_reload;
 mod cors;
+mod demo_script;
 mod dependency_gate;
 mod deploy_envoy_gateway;
 mod deploy_examples;

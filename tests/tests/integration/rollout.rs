@@ -11,9 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wasp_tests::control::free_port;
+use wasp_tests::control::{free_port, wait_for_fresh_quota_window, ControlService};
 use wasp_tests::idp::{now, JWKS_PATH};
-use wasp_tests::{Client, EchoBackend, Envoy, Idp, SigningKey, Tools};
+use wasp_tests::{Client, ControlOptions, EchoBackend, Envoy, Idp, SigningKey, Tools};
+
+use crate::keys_support::{operation, shop, KEY_REQUIRED, MANAGEMENT_LIMIT_5, PRODUCER};
 
 fn spec(extra_paths: &str) -> String {
     format!(
@@ -31,6 +33,7 @@ fn store_config(
     text: &str,
     backend: &str,
     port: u16,
+    extra: &[&str],
 ) -> String {
     let spec = dir.join(format!("spec-{}.yaml", text.len()));
     std::fs::write(&spec, text).unwrap();
@@ -43,6 +46,7 @@ fn store_config(
             "--listen",
             &format!("127.0.0.1:{port}"),
         ])
+        .args(extra)
         .args(["--admin", "127.0.0.1:0", "--wasm"])
         .arg(&tools.wasm)
         .arg("--out")
@@ -107,8 +111,24 @@ fn configs_roll_out_and_back_under_load_without_a_failed_request() {
     let store = dir.path().join("store");
     let echo = EchoBackend::start();
     let port = free_port();
-    let with_one = store_config(&tools, dir.path(), &store, &spec(""), &echo.url(), port);
-    let with_two = store_config(&tools, dir.path(), &store, &spec(TWO), &echo.url(), port);
+    let with_one = store_config(
+        &tools,
+        dir.path(),
+        &store,
+        &spec(""),
+        &echo.url(),
+        port,
+        &[],
+    );
+    let with_two = store_config(
+        &tools,
+        dir.path(),
+        &store,
+        &spec(TWO),
+        &echo.url(),
+        port,
+        &[],
+    );
     assert_ne!(with_one, with_two);
 
     // The first rollout, before Envoy runs, puts the files Envoy starts from in place.
@@ -151,7 +171,15 @@ fn configs_roll_out_and_back_under_load_without_a_failed_request() {
 
     // 2. The backend changed: new connections reach the other one.
     let other = EchoBackend::start();
-    let moved = store_config(&tools, dir.path(), &store, &spec(TWO), &other.url(), port);
+    let moved = store_config(
+        &tools,
+        dir.path(),
+        &store,
+        &spec(TWO),
+        &other.url(),
+        port,
+        &[],
+    );
     rollout(&moved);
     let served_by = Client::new()
         .send("GET", &url("/one"), &[("connection", "close")])
@@ -171,7 +199,15 @@ fn configs_roll_out_and_back_under_load_without_a_failed_request() {
         idp.issuer(),
         idp.url(JWKS_PATH)
     );
-    let secured = store_config(&tools, dir.path(), &store, &protected, &other.url(), port);
+    let secured = store_config(
+        &tools,
+        dir.path(),
+        &store,
+        &protected,
+        &other.url(),
+        port,
+        &[],
+    );
     rollout(&secured);
     let token = key.mint(&json!({
         "iss": idp.issuer(), "aud": "https://roll.example.com", "sub": "u", "exp": now() + 600,
@@ -288,8 +324,24 @@ fn a_rollout_that_keeps_a_jwt_provider_keeps_its_fetched_keys() {
             idp.url(JWKS_PATH)
         )
     };
-    let first = store_config(&tools, dir.path(), &store, &secured(""), &echo.url(), port);
-    let second = store_config(&tools, dir.path(), &store, &secured(TWO), &echo.url(), port);
+    let first = store_config(
+        &tools,
+        dir.path(),
+        &store,
+        &secured(""),
+        &echo.url(),
+        port,
+        &[],
+    );
+    let second = store_config(
+        &tools,
+        dir.path(),
+        &store,
+        &secured(TWO),
+        &echo.url(),
+        port,
+        &[],
+    );
     let (ok, said) = wasp(&tools, &store, &["rollout", &first]);
     assert!(ok, "{said}");
     let envoy = Envoy::start(&tools.envoy, &store.join("envoy.yaml"), dir.path())
@@ -324,4 +376,148 @@ fn a_rollout_that_keeps_a_jwt_provider_keeps_its_fetched_keys() {
         1,
         "the new config found the keys the old one fetched"
     );
+}
+
+/// A quota limit changed by a rollout: the store's `current/control.json` follows it, and the
+/// real `wasp-control` serving that file applies it (its 2 s poll) with the minute's count
+/// kept, while the request loop on the open operation sees no failure; a rollback restores it.
+#[test]
+fn a_quota_limit_rolled_out_reaches_wasp_control_without_a_restart() {
+    let tools = Tools::from_env();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let echo = EchoBackend::start();
+    let (port, control_port) = (free_port(), free_port());
+    let paths = format!(
+        "{}{}",
+        operation("/one", "get", "one", &["security: []"]),
+        operation(
+            "/items",
+            "get",
+            "listItems",
+            &["x-google-quota: {metricCosts: {read-requests: 1}}"],
+        )
+    );
+    let with_limit = |limit: &str| {
+        shop(
+            &format!(
+                "{}{KEY_REQUIRED}",
+                MANAGEMENT_LIMIT_5.replace("STANDARD: 5", limit)
+            ),
+            &paths,
+        )
+    };
+    let control_url = format!("http://127.0.0.1:{control_port}");
+    let extra = [
+        "--service-control-url",
+        control_url.as_str(),
+        "--producer-project-id",
+        PRODUCER,
+    ];
+    let five = store_config(
+        &tools,
+        dir.path(),
+        &store,
+        &with_limit("STANDARD: 5"),
+        &echo.url(),
+        port,
+        &extra,
+    );
+    let two = store_config(
+        &tools,
+        dir.path(),
+        &store,
+        &with_limit("STANDARD: 2"),
+        &echo.url(),
+        port,
+        &extra,
+    );
+    let (ok, said) = wasp(&tools, &store, &["rollout", &five]);
+    assert!(ok, "{said}");
+    let control = ControlService::start(
+        &store.join("current").join("control.json"),
+        control_port,
+        ControlOptions::default(),
+    );
+    let (acme, beta) = (control.create_key("acme", 1), control.create_key("beta", 2));
+    let envoy = Envoy::start(&tools.envoy, &store.join("envoy.yaml"), dir.path())
+        .unwrap_or_else(|failure| panic!("{}\n{}", failure.reason, failure.log));
+    let admin = format!("http://{}", envoy.admin);
+    let items = |key: &str| {
+        Client::new()
+            .send(
+                "GET",
+                &format!("http://127.0.0.1:{port}/items?key={key}"),
+                &[("connection", "close")],
+            )
+            .map(|r| r.status)
+            .unwrap_or(0)
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let statuses = Arc::new(Mutex::new(Vec::new()));
+    let load = {
+        let (stop, statuses) = (Arc::clone(&stop), Arc::clone(&statuses));
+        let target = format!("http://127.0.0.1:{port}/one");
+        std::thread::spawn(move || steady_load(target, stop, statuses))
+    };
+    wait_for_fresh_quota_window(Duration::from_secs(30));
+    assert_eq!((items(&acme.key), items(&acme.key)), (200, 200));
+
+    // Limit 5 -> 2 by a rollout: the two units acme used this minute still count.
+    let started = Instant::now();
+    let (ok, said) = wasp(&tools, &store, &["rollout", &two, "--envoy-admin", &admin]);
+    assert!(ok, "{said}");
+    let applied = reloads_applied_once(&control, 1);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "wasp-control applied it after {took:?}"
+    );
+    assert_eq!(
+        items(&acme.key),
+        429,
+        "the new limit, with the minute's count kept"
+    );
+
+    // Rolled back: limit 5 again (beta, with no cached denial, passes more than 2).
+    let (ok, said) = wasp(&tools, &store, &["rollback", "--envoy-admin", &admin]);
+    assert!(ok, "{said}");
+    reloads_applied_once(&control, applied + 1);
+    let beta_calls: Vec<u16> = (0..4).map(|_| items(&beta.key)).collect();
+    assert_eq!(beta_calls, [200; 4], "the limit of 5 is back");
+
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+    let statuses = statuses.lock().unwrap();
+    let failed: Vec<&String> = statuses.iter().filter(|s| *s != "200").collect();
+    assert!(
+        statuses.len() > 20,
+        "the loop ran: {} requests",
+        statuses.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed: {failed:?}",
+        failed.len(),
+        statuses.len()
+    );
+    assert_eq!(envoy.vm_reloads(), Some(0));
+    let log = control.log();
+    assert!(log.contains("control configs reloaded"), "{log}");
+}
+
+/// `reloads_applied` from wasp-control's `GET /admin/config` once it reaches `at_least`.
+fn reloads_applied_once(control: &ControlService, at_least: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = control.admin("GET", "/admin/config", None);
+        assert_eq!(status, 200, "{body}");
+        let shown: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let applied = shown["reloads_applied"].as_u64().unwrap_or(0);
+        if applied >= at_least {
+            return applied;
+        }
+        assert!(Instant::now() < deadline, "no reload applied: {shown}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
