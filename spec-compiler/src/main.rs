@@ -52,9 +52,13 @@ fn list_configs(root: &Path) -> ExitCode {
                 } else {
                     " "
                 };
+                let created = std::time::UNIX_EPOCH
+                    + std::time::Duration::from_secs(config.created_unix);
                 println!(
                     "{mark} {}  created {}  {} operations",
-                    config.id, config.created_unix, config.operations
+                    config.id,
+                    humantime::format_rfc3339_seconds(created),
+                    config.operations
                 );
             }
             ExitCode::SUCCESS
