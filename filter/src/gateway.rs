@@ -49,6 +49,10 @@ pub struct Gateway {
     pub jwks_clusters: Vec<JwksCluster>,
     /// API keys, quotas and reports; `None`: none of them.
     pub service_control: Option<ControlClientConfig>,
+    /// Per-operation metrics ([`crate::metrics`]); `None`: none recorded.
+    pub metrics: Option<wasp_config::metrics::MetricsConfig>,
+    /// Record each request's stage timings for the tracer (`--tracing`).
+    pub trace_stages: bool,
 }
 
 /// What happens to a request matched to one operation, beyond routing.
@@ -146,6 +150,8 @@ impl Gateway {
             providers: config.providers,
             jwks_clusters: config.jwks_clusters,
             service_control: config.service_control,
+            metrics: config.metrics,
+            trace_stages: config.trace_stages,
         })
     }
 

@@ -39,6 +39,7 @@ pub mod jwt_auth;
 pub mod local_reply;
 pub mod matcher;
 pub mod method_override;
+pub mod metrics;
 pub mod path_translation;
 pub mod service_control;
 pub mod startup;

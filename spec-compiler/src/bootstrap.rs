@@ -11,7 +11,8 @@ use crate::backend::Backend;
 use crate::cors::CorsPolicy;
 use crate::edge::EdgeOptions;
 use crate::routes::RoutePlan;
-use crate::upstreams::Upstream;
+use crate::telemetry::{self, TelemetryFlags};
+use crate::upstreams::{Upstream, UpstreamRole};
 use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};
 use wasp_config::ROUTE_HEADER;
@@ -61,6 +62,8 @@ pub struct BootstrapOptions {
     pub backend_dns_lookup_family: DnsLookupFamily,
     /// `--access-log-format`, `--access-log-path`.
     pub access_log: AccessLog,
+    /// Per-operation metrics and tracing.
+    pub telemetry: TelemetryFlags,
 }
 
 /// The access log's shape and where it goes.
@@ -192,6 +195,8 @@ pub struct Plan<'a> {
     pub edge: &'a EdgeOptions,
     /// The config's id (its hash), for the JSON access log.
     pub config_id: &'a str,
+    /// The service's name, for the tracer.
+    pub service_name: &'a str,
 }
 
 /// The whole bootstrap. `filter_json` is the compact filter config text.
@@ -201,14 +206,18 @@ pub fn bootstrap(options: &BootstrapOptions, filter_json: &str, plan: &Plan) -> 
         .iter()
         .map(|upstream| envoy_cluster(upstream, options))
         .collect();
-    json!({
+    let mut document = json!({
         "node": { "id": "wasp", "cluster": "wasp" },
         "admin": { "address": socket_address(options.admin) },
         "static_resources": {
             "listeners": [listener(options, filter_json, plan)],
             "clusters": clusters,
         },
-    })
+    });
+    if options.telemetry.metrics().is_some() {
+        document["stats_config"] = telemetry::stats_config();
+    }
+    document
 }
 
 /// An Envoy Duration string with millisecond precision (`1.5s`, `15s`).
@@ -251,7 +260,7 @@ fn http_connection_manager(options: &BootstrapOptions, filter_json: &str, plan: 
     } else {
         "KEEP_UNCHANGED"
     };
-    json!({
+    let mut hcm = json!({
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "ingress_http",
         "codec_type": "AUTO",
@@ -274,7 +283,20 @@ fn http_connection_manager(options: &BootstrapOptions, filter_json: &str, plan: 
         "local_reply_config": local_reply_config(),
         "route_config": route_config(plan),
         "http_filters": http_filters(options, filter_json, plan),
-    })
+    });
+    let collector = plan
+        .upstreams
+        .iter()
+        .find(|u| u.role == UpstreamRole::Tracing);
+    if let Some(collector) = collector {
+        hcm["tracing"] = telemetry::hcm_tracing(
+            &options.telemetry,
+            &collector.backend,
+            plan.service_name,
+            plan.config_id,
+        );
+    }
+    hcm
 }
 
 /// ESPv2's order: CORS (answers preflights before anything needs credentials),
@@ -629,6 +651,7 @@ mod tests {
             client_address: ClientAddress::default(),
             backend_dns_lookup_family: DnsLookupFamily::default(),
             access_log: AccessLog::default(),
+            telemetry: TelemetryFlags::default(),
         }
     }
 
@@ -658,8 +681,43 @@ mod tests {
             cors,
             edge: &EdgeOptions::default(),
             config_id: "test",
+            service_name: "test.example.com",
         };
         bootstrap(opts, "{}", &plan)
+    }
+
+    #[test]
+    fn metrics_get_a_tag_per_label_and_can_be_turned_off() {
+        let b = render(
+            &options(),
+            &[(backend("http://127.0.0.1:8081", false), 15_000, None)],
+            None,
+            None,
+        );
+        let tags: Vec<&str> = b["stats_config"]["stats_tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["tag_name"].as_str().unwrap())
+            .collect();
+        assert_eq!(tags, wasp_config::metrics::TAGS);
+        assert_eq!(
+            b["stats_config"]["stats_tags"][0]["regex"],
+            r"^wasmcustom\.wasp_.*(\.operation=([^;]*);)"
+        );
+        assert!(
+            hcm(&b).get("tracing").is_none(),
+            "no tracer unless --tracing"
+        );
+        let mut off = options();
+        off.telemetry.disable_operation_metrics = true;
+        let b = render(
+            &off,
+            &[(backend("http://127.0.0.1:8081", false), 15_000, None)],
+            None,
+            None,
+        );
+        assert!(b.get("stats_config").is_none());
     }
 
     fn hcm(b: &Value) -> &Value {

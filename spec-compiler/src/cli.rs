@@ -10,6 +10,7 @@ use crate::deploy::DeployFlags;
 use crate::edge::EdgeFlags;
 use crate::jwt_providers::JwtOptions;
 use crate::service_control::ServiceControlFlags;
+use crate::telemetry::TelemetryFlags;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -214,6 +215,8 @@ pub struct CompileArgs {
     #[command(flatten)]
     pub backend_auth_iam: IamFlags,
     #[command(flatten)]
+    pub telemetry: TelemetryFlags,
+    #[command(flatten)]
     pub deploy: DeployFlags,
 }
 
@@ -250,6 +253,7 @@ impl CompileArgs {
                     format: self.access_log_format,
                     path: self.access_log_path.clone(),
                 },
+                telemetry: self.telemetry.clone(),
                 client_address: ClientAddress {
                     use_remote_address: self.envoy_use_remote_address,
                     xff_num_trusted_hops: self.envoy_xff_num_trusted_hops,

@@ -16,6 +16,7 @@ use crate::routes::{RoutePlan, RouteTable};
 use crate::service_control::{plan_service_control, ServiceControlFlags, SERVICE_CONTROL_CLUSTER};
 use crate::source::{parse_document, SourceFile};
 use crate::spec::{read_spec, Spec, SpecOperation};
+use crate::telemetry::OTLP_CLUSTER;
 use crate::upstreams::{ClusterNaming, Upstream, UpstreamRole};
 use crate::x_google_backend::{resolve, DEFAULT_DEADLINE_MS};
 use wasp_config::control::ControlConfig;
@@ -107,6 +108,12 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
     if let Err(e) = check_header_prefix(&options.generated_header_prefix) {
         problems.push(Diagnostic::option("--generated-header-prefix", e));
     }
+    let collector = options
+        .bootstrap
+        .telemetry
+        .collector()
+        .map_err(|problem| problems.push(problem))
+        .unwrap_or_default();
 
     let mut specs = Vec::with_capacity(files.len());
     for file in files {
@@ -236,6 +243,7 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         ),
         ("client_address", format!("{:?}", b.client_address)),
         ("access_log", format!("{:?}", b.access_log)),
+        ("telemetry", b.telemetry.hashed()),
         (
             "backend_dns_lookup_family",
             format!("{:?}", b.backend_dns_lookup_family),
@@ -266,6 +274,13 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
             SERVICE_CONTROL_CLUSTER,
             &plan.backend,
             UpstreamRole::ServiceControl,
+        ));
+    }
+    if let Some(collector) = &collector {
+        upstreams.push(Upstream::new(
+            OTLP_CLUSTER,
+            collector,
+            UpstreamRole::Tracing,
         ));
     }
     upstreams.extend(
@@ -302,6 +317,8 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         }),
         providers: jwt.providers,
         jwks_clusters: jwt.clusters.filter_entries(),
+        metrics: b.telemetry.metrics(),
+        trace_stages: collector.is_some(),
     };
     // Under another control plane the clusters are its own; nothing in the filter
     // assumes wasp's names.
@@ -332,6 +349,7 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         cors: cors.as_ref(),
         edge: &edge,
         config_id: &config.config_hash,
+        service_name: &config.service_name,
     };
     let document = bootstrap(b, &filter_json, &plan);
     let envoy_yaml = serde_norway::to_string(&document)

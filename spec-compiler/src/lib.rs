@@ -31,5 +31,6 @@ pub mod security_definitions;
 pub mod service_control;
 pub mod source;
 pub mod spec;
+pub mod telemetry;
 pub mod upstreams;
 pub mod x_google_backend;

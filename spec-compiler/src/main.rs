@@ -52,8 +52,8 @@ fn list_configs(root: &Path) -> ExitCode {
                 } else {
                     " "
                 };
-                let created = std::time::UNIX_EPOCH
-                    + std::time::Duration::from_secs(config.created_unix);
+                let created =
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(config.created_unix);
                 println!(
                     "{mark} {}  created {}  {} operations",
                     config.id,

@@ -19,6 +19,8 @@ pub enum UpstreamRole {
     Iam,
     /// Service Control (or wasp-control).
     ServiceControl,
+    /// The OpenTelemetry collector Envoy's tracer sends spans to (`--tracing`).
+    Tracing,
 }
 
 impl UpstreamRole {

@@ -25,6 +25,8 @@ pub struct Call {
     /// `/v1/services/<service>:check` and the like.
     pub path: String,
     pub body: Vec<u8>,
+    /// The W3C trace context the call carried, if any.
+    pub traceparent: Option<String>,
 }
 
 struct Shared {
@@ -60,11 +62,17 @@ impl FakeControl {
             for mut request in serving.incoming_requests() {
                 let mut body = Vec::new();
                 let _ = std::io::Read::read_to_end(request.as_reader(), &mut body);
+                let traceparent = request
+                    .headers()
+                    .iter()
+                    .find(|h| h.field.equiv("traceparent"))
+                    .map(|h| h.value.to_string());
                 let answer = {
                     let mut shared = state.lock().unwrap_or_else(|p| p.into_inner());
                     shared.calls.push(Call {
                         path: request.url().to_string(),
                         body,
+                        traceparent,
                     });
                     shared.answer.clone()
                 };

@@ -19,6 +19,7 @@ pub mod istio_shape;
 pub mod manifests;
 pub mod metadata;
 pub mod oci;
+pub mod otlp;
 pub mod podman;
 pub mod process;
 pub mod redis;

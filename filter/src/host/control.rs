@@ -25,7 +25,7 @@ use wasp_control_client::{
 
 use super::state::{now_ms, string_property, State};
 use super::tokens::{current_token, response_body, response_status, Response, TokenAnswer};
-use crate::service_control::{caller_ip, int_property, operation_index, Exported, Traces, METRICS};
+use crate::service_control::{caller_ip, operation_index, Exported, Trace, METRICS};
 use crate::waiters::Onward;
 
 /// A request waiting for a Check or AllocateQuota answer.
@@ -40,7 +40,6 @@ pub(super) struct ControlRuntime {
     pub config: ControlClientConfig,
     pub state: RefCell<ControlState>,
     pub ids: RefCell<OperationIds>,
-    pub traces: RefCell<Traces>,
     batcher: RefCell<ReportBatcher>,
     /// Full batches from `on_log`, sent by the root's next tick.
     outbox: RefCell<Vec<ReportRequest>>,
@@ -63,7 +62,6 @@ impl ControlRuntime {
         ControlRuntime {
             state: RefCell::new(ControlState::new(&config)),
             ids: RefCell::new(OperationIds::new(seed)),
-            traces: RefCell::new(Traces::default()),
             batcher: RefCell::new(ReportBatcher::new(&config, seed.rotate_left(17))),
             outbox: RefCell::new(Vec::new()),
             pending: RefCell::new(HashMap::new()),
@@ -128,7 +126,12 @@ impl ControlRuntime {
 
 /// Makes a Service Control call, with the metadata server's access token when the
 /// endpoint wants one. The token id comes back with the response.
-pub(super) fn dispatch(state: &State, callout: &Callout, now_ms: u64) -> Result<u32, String> {
+pub(super) fn dispatch(
+    state: &State,
+    callout: &Callout,
+    trace_context: Option<&str>,
+    now_ms: u64,
+) -> Result<u32, String> {
     let authorization = match state.control.as_ref() {
         Some(control) if control.config.endpoint.metadata_access_token => {
             match current_token(state, ACCESS_TOKEN_KEY, now_ms) {
@@ -154,6 +157,9 @@ pub(super) fn dispatch(state: &State, callout: &Callout, now_ms: u64) -> Result<
     if let Some(value) = &authorization {
         headers.retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
         headers.push(("authorization", value));
+    }
+    if let Some(traceparent) = trace_context {
+        headers.push(("traceparent", traceparent));
     }
     hostcalls::dispatch_http_call(
         &callout.cluster,
@@ -190,28 +196,17 @@ pub(super) fn callout_result(response: &Response) -> CalloutResult {
 /// lookup, several times dearer, only when there were none).
 pub(super) fn report(
     control: &ControlRuntime,
-    context_id: u32,
+    mut trace: Trace,
+    code: u16,
+    now: u64,
     request_size: u64,
     response_size: u64,
 ) {
-    let Some(trace) = control.traces.borrow_mut().finish(context_id) else {
-        return;
-    };
-    let code = trace.response_code.unwrap_or_else(|| {
-        hostcalls::get_property(vec!["response", "code"])
-            .ok()
-            .flatten()
-            .and_then(|bytes| int_property(&bytes))
-            .and_then(|c| u16::try_from(c).ok())
-            .unwrap_or(0)
-    });
-    let mut trace = trace;
     // Two property lookups per reported request, in on_log, off the request's path.
     trace.log.response_code_detail = string_property(&["response", "code_details"]);
     if trace.log.caller_ip.is_empty() {
         trace.log.caller_ip = caller_ip(&string_property(&["source", "address"])).to_string();
     }
-    let now = now_ms();
     let record = trace.record(code, now, request_size, response_size);
     if let Some(full) = control.batcher.borrow_mut().record(record, now) {
         control.outbox.borrow_mut().push(full);
@@ -242,7 +237,7 @@ fn send(state: &State, deliveries: &mut Deliveries, delivery: Delivery) {
     let Some(control) = &state.control else {
         return;
     };
-    match dispatch(state, delivery.callout(), now_ms()) {
+    match dispatch(state, delivery.callout(), None, now_ms()) {
         Ok(token) => {
             deliveries.insert(token, delivery);
         }

@@ -13,13 +13,15 @@ use proxy_wasm::types::{Action, MapType};
 use super::apply;
 use super::control;
 use super::pipeline::{self, on_control_response};
-use super::state::{header_map, now_ms, State};
+use super::state::{header_map, now_ms, string_property, State};
 use super::tokens::Response;
 use crate::decision::{decide, Decision, Forward};
 use crate::local_reply::LocalReply;
-use crate::service_control::BodyBytes;
+use crate::metrics::Finished;
+use crate::service_control::{int_property, BodyBytes};
 use crate::startup::{self, GateAnswer};
 use crate::waiters::Onward;
+use wasp_config::DENIAL_PROPERTY;
 
 pub(super) struct WaspHttp {
     context_id: u32,
@@ -67,10 +69,14 @@ impl WaspHttp {
             );
             return apply::reply(&LocalReply::Internal);
         }
-        if let Some(control) = &state.control {
-            if let Some(trace) = control.traces.borrow_mut().get_mut(self.context_id) {
-                trace.operation = Some(forward.operation_name.to_string());
-            }
+        if state.traced() {
+            let reported = state.control.is_some();
+            state.note(self.context_id, |trace| {
+                trace.operation_index = Some(forward.operation_index);
+                if reported {
+                    trace.operation = Some(forward.operation_name.to_string());
+                }
+            });
         }
         let backend_auth = forward.backend_auth;
         let onward = Onward {
@@ -125,8 +131,8 @@ impl HttpContext for WaspHttp {
         };
         // One clock read for the whole head (a host call).
         let now = now_ms();
-        if let Some(control) = &state.control {
-            control.traces.borrow_mut().start(self.context_id, now);
+        if state.traced() {
+            state.traces.borrow_mut().start(self.context_id, now);
         }
         // One host call for the whole head; pseudo headers are in it.
         let headers = match header_map(MapType::HttpRequestHeaders) {
@@ -136,10 +142,10 @@ impl HttpContext for WaspHttp {
                 return apply::reply(&LocalReply::Internal);
             }
         };
-        if let Some(control) = &state.control {
-            if let Some(trace) = control.traces.borrow_mut().get_mut(self.context_id) {
+        if state.control.is_some() {
+            state.note(self.context_id, |trace| {
                 trace.note_head(&headers, state.gateway.client_ip_from_forwarded);
-            }
+            });
         }
         if let Some(gate) = &state.gateway.wait_for_dependencies {
             let path = headers
@@ -182,16 +188,14 @@ impl HttpContext for WaspHttp {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        if let Some(control) = self.state.as_deref().and_then(|s| s.control.as_ref()) {
-            // One header lookup; Envoy's `response.code` property costs several times more.
-            let status = hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status")
-                .ok()
-                .flatten()
-                .and_then(|s| s.parse().ok());
-            if let Some(trace) = control.traces.borrow_mut().get_mut(self.context_id) {
-                trace.response_ms.get_or_insert(now_ms());
+        // Reports count the backend's latency to its response headers.
+        if let Some(state) = self.state.as_deref().filter(|s| s.control.is_some()) {
+            let status = response_status();
+            let now = now_ms();
+            state.note(self.context_id, |trace| {
+                trace.response_ms.get_or_insert(now);
                 trace.response_code = trace.response_code.or(status);
-            }
+            });
         }
         Action::Continue
     }
@@ -202,13 +206,59 @@ impl HttpContext for WaspHttp {
     }
 
     fn on_log(&mut self) {
-        if let Some(control) = self.state.as_deref().and_then(|s| s.control.as_ref()) {
-            control::report(
-                control,
-                self.context_id,
-                self.request_bytes.total(),
-                self.response_bytes.total(),
-            );
+        let Some(state) = self.state.as_deref() else {
+            return;
+        };
+        let Some(trace) = state.traces.borrow_mut().finish(self.context_id) else {
+            return;
+        };
+        // Read once for both: the status (one header lookup) and the clock.
+        let code = trace
+            .response_code
+            .or_else(response_status)
+            .or_else(response_code_property)
+            .unwrap_or(0);
+        let now = now_ms();
+        if let Some(metrics) = &state.metrics {
+            // Only a request the filter never let on was answered by the filter: one
+            // property read, on those requests alone.
+            let denial = match trace.forwarded_ms {
+                None => Some(string_property(&[DENIAL_PROPERTY])).filter(|d| !d.is_empty()),
+                Some(_) => None,
+            };
+            metrics.borrow_mut().finished(&Finished {
+                operation: trace.operation_index,
+                status: code,
+                consumer: trace.consumer.as_deref(),
+                denial: denial.as_deref(),
+                total_ms: now.saturating_sub(trace.start_ms),
+                backend_ms: trace.forwarded_ms.map(|at| now.saturating_sub(at)),
+                gateway_ms: trace
+                    .forwarded_ms
+                    .map(|at| at.saturating_sub(trace.start_ms)),
+            });
+        }
+        if let Some(control) = &state.control {
+            let (request, response) = (self.request_bytes.total(), self.response_bytes.total());
+            control::report(control, trace, code, now, request, response);
         }
     }
+}
+
+/// The response's `:status` (one header lookup; Envoy's `response.code` property costs
+/// several times more).
+fn response_status() -> Option<u16> {
+    hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status")
+        .ok()
+        .flatten()
+        .and_then(|s| s.parse().ok())
+}
+
+/// Envoy's `response.code`, for a response whose headers the filter cannot read.
+fn response_code_property() -> Option<u16> {
+    hostcalls::get_property(vec!["response", "code"])
+        .ok()
+        .flatten()
+        .and_then(|bytes| int_property(&bytes))
+        .and_then(|c| u16::try_from(c).ok())
 }

@@ -252,6 +252,11 @@ pub(super) fn on_response(
             store_keys(state, index, &body, keys, hash, now);
         }),
     });
+    if let Some(metrics) = &state.metrics {
+        metrics
+            .borrow_mut()
+            .jwks_fetch(&provider.id, result.is_ok());
+    }
     if let Err(reason) = result {
         warn!(
             "key fetch for provider {} failed: {reason}; the last good keys keep serving",

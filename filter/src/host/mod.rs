@@ -12,6 +12,7 @@ mod apply;
 mod control;
 mod http;
 mod jwks;
+mod metrics;
 mod pipeline;
 mod root;
 mod state;

@@ -133,10 +133,8 @@ fn after_verdict(
                 error!("cannot set the user info: {status:?}");
                 return reply(&LocalReply::Internal);
             }
-            if let (Some(control), Some(userinfo)) = (&state.control, userinfo) {
-                if let Some(trace) = control.traces.borrow_mut().get_mut(context_id) {
-                    trace.userinfo = Some(userinfo);
-                }
+            if let (Some(_), Some(userinfo)) = (&state.control, userinfo) {
+                state.note(context_id, |trace| trace.userinfo = Some(userinfo));
             }
             after_jwt(state, context_id, onward, key_required, now_ms)
         }
@@ -189,6 +187,7 @@ fn after_jwt(
     key_required: bool,
     now_ms: u64,
 ) -> Outcome {
+    state.note(context_id, |trace| trace.jwt_done_ms = Some(now_ms));
     let Some(control) = &state.control else {
         if key_required {
             // The config check refuses API-key requirements without Service Control.
@@ -256,7 +255,13 @@ fn control_step(
         let Step::Callout(callout) = &step else {
             break step;
         };
-        match control::dispatch(state, callout, now_ms) {
+        // With tracing on, the client's trace context goes on to Service Control too.
+        let trace_context = state
+            .gateway
+            .trace_stages
+            .then(|| header_value(&onward.headers, "traceparent"))
+            .flatten();
+        match control::dispatch(state, callout, trace_context, now_ms) {
             Ok(token) => {
                 control.park(
                     token,
@@ -284,9 +289,9 @@ fn control_step(
         }
     };
     control.flush_logs();
-    if let Some(trace) = control.traces.borrow_mut().get_mut(context_id) {
+    state.note(context_id, |trace| {
         trace.note_key(flow.key_state(), flow.api_key(), flow.caller_ip());
-    }
+    });
     if let Some(consumer) = flow.consumer() {
         // For the access log; a host call only for requests whose key named a consumer.
         let name = format!("{}:{}", consumer.kind.to_ascii_lowercase(), consumer.number);
@@ -295,6 +300,7 @@ fn control_step(
         {
             warn!("cannot record the consumer: {status:?}");
         }
+        state.note(context_id, |trace| trace.consumer = Some(name));
     }
     match step {
         Step::Deny(denial) => reply(&LocalReply::ServiceControl {
@@ -364,6 +370,7 @@ pub(super) fn on_control_response(
 
 /// Stage 3: the backend ID token, which may have to be waited for.
 fn after_control(state: &State, context_id: u32, onward: Onward, now_ms: u64) -> Outcome {
+    state.note(context_id, |trace| trace.control_done_ms = Some(now_ms));
     let Some(audience) = onward.audience else {
         return go(
             state,
@@ -412,10 +419,28 @@ pub(super) fn go(
         error!("cannot set the backend headers: {status:?}");
         return reply(&LocalReply::Internal);
     }
-    if let Some(control) = &state.control {
-        if let Some(trace) = control.traces.borrow_mut().get_mut(context_id) {
-            trace.forwarded_ms = Some(now_ms);
+    let mut stages = None;
+    state.note(context_id, |trace| {
+        trace.forwarded_ms = Some(now_ms);
+        if state.gateway.trace_stages {
+            stages = Some(trace.stages());
+        }
+    });
+    if let Some(stages) = stages {
+        // For the trace span's `wasp.stages` tag; a host call only when tracing is on.
+        if let Err(status) =
+            hostcalls::set_property(vec![wasp_config::STAGES_PROPERTY], Some(stages.as_bytes()))
+        {
+            warn!("cannot record the stage timings: {status:?}");
         }
     }
     Outcome::Go
+}
+
+/// A request header's value (names in the map are lower case).
+fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, value)| value.as_str())
 }

@@ -13,6 +13,7 @@ use wasp_config::FilterConfig;
 use super::control;
 use super::http::WaspHttp;
 use super::jwks;
+use super::metrics;
 use super::pipeline;
 use super::state::{now_ms, State};
 use super::tokens::{self, InFlight, Response};
@@ -34,6 +35,8 @@ pub(super) struct WaspRoot {
     /// Report batches in flight.
     reports: control::Deliveries,
     ticking: Option<Duration>,
+    /// Envoy ids of the per-operation metrics defined so far.
+    metric_ids: metrics::MetricIds,
 }
 
 impl WaspRoot {
@@ -45,6 +48,7 @@ impl WaspRoot {
             key_fetches: jwks::InFlight::new(),
             reports: control::Deliveries::new(),
             ticking: None,
+            metric_ids: metrics::MetricIds::default(),
         }
     }
 
@@ -114,7 +118,8 @@ impl RootContext for WaspRoot {
                 // Reports are sent from the tick too.
                 let fetches = !gateway.audiences().is_empty()
                     || !gateway.providers.is_empty()
-                    || gateway.service_control.is_some();
+                    || gateway.service_control.is_some()
+                    || gateway.metrics.is_some();
                 self.state = Some(Rc::new(State::new(gateway)));
                 if fetches {
                     self.set_tick(FIRST_TICK);
@@ -135,6 +140,7 @@ impl RootContext for WaspRoot {
             tokens::tick(self.context_id, &state, &mut self.in_flight, now);
             jwks::tick(self.context_id, &state, &mut self.key_fetches, now);
             control::tick(&state, &mut self.reports, now);
+            metrics::flush(&state, &mut self.metric_ids);
         }
     }
 

@@ -15,6 +15,8 @@ use super::control::ControlRuntime;
 use crate::gateway::Gateway;
 use crate::id_tokens::{IdTokens, Lookup};
 use crate::jwt_auth::{KeyViews, ProviderKeys};
+use crate::metrics::Recorder;
+use crate::service_control::{Trace, Traces};
 use crate::startup::{first_missing, Dependency};
 use crate::waiters::{JwtPending, WaitList};
 
@@ -33,6 +35,10 @@ pub(super) struct State {
     pub control: Option<ControlRuntime>,
     /// Every dependency has answered once on this VM (`wait_for_dependencies`).
     pub dependencies_ready: Cell<bool>,
+    /// Each request in flight's trace, kept when reports or metrics need one.
+    pub traces: RefCell<Traces>,
+    /// Per-operation metrics, when the config asks for them; drained by the root's tick.
+    pub metrics: Option<RefCell<Recorder>>,
 }
 
 impl State {
@@ -53,6 +59,10 @@ impl State {
             .service_control
             .clone()
             .map(|config| ControlRuntime::new(config, gateway.operation_names()));
+        let metrics = gateway
+            .metrics
+            .as_ref()
+            .map(|config| RefCell::new(Recorder::new(config, gateway.operation_names())));
         State {
             gateway,
             tokens: RefCell::new(tokens),
@@ -60,6 +70,8 @@ impl State {
             key_views: RefCell::new(key_views),
             verifier: RefCell::new(Verifier::default()),
             jwt_waiters: RefCell::new(WaitList::default()),
+            traces: RefCell::new(Traces::default()),
+            metrics,
             control,
             dependencies_ready: Cell::new(false),
         }
@@ -96,6 +108,18 @@ impl State {
             self.dependencies_ready.set(true);
         }
         missing
+    }
+
+    /// Whether requests are traced (for reports or metrics).
+    pub fn traced(&self) -> bool {
+        self.control.is_some() || self.metrics.is_some() || self.gateway.trace_stages
+    }
+
+    /// Changes the trace of the request `context_id`, if it has one.
+    pub fn note(&self, context_id: u32, change: impl FnOnce(&mut Trace)) {
+        if let Some(trace) = self.traces.borrow_mut().get_mut(context_id) {
+            change(trace);
+        }
     }
 
     /// Whether a paused request (for a token or keys) is still registered.

@@ -209,6 +209,9 @@ pub(super) fn on_response(
             AnswerKind::IamToken => token::parse_iam_response(status, &body, now),
         }
     });
+    if let Some(metrics) = &state.metrics {
+        metrics.borrow_mut().id_token_fetch(result.is_ok());
+    }
     match result {
         Ok(token) => {
             info!(

@@ -125,6 +125,7 @@ fn loopback_upstreams(compiled: &Compiled) -> Diagnostics {
                 UpstreamRole::Metadata => ("--metadata-url", "http://metadata:8080"),
                 UpstreamRole::Iam => ("--iam-url", "http://iam:8080"),
                 UpstreamRole::Jwks => ("x-google-jwks_uri", "http://idp:8080/jwks"),
+                UpstreamRole::Tracing => ("--tracing", "otlp=otel-collector:4318"),
             };
             Diagnostic::option(
                 option,

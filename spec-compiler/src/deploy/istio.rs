@@ -275,6 +275,7 @@ fn role_option(role: UpstreamRole) -> &'static str {
         UpstreamRole::Metadata => "--metadata-url",
         UpstreamRole::Iam => "--iam-url",
         UpstreamRole::ServiceControl => "--service-control-url",
+        UpstreamRole::Tracing => "--tracing",
     }
 }
 

@@ -200,6 +200,11 @@ fn mesh_owned_options_set(
         ),
         ("--root-certs", b.root_certs != d.root_certs),
         (
+            "--tracing/--tracing-sample-rate",
+            b.telemetry.tracing != d.telemetry.tracing
+                || b.telemetry.tracing_sample_rate != d.telemetry.tracing_sample_rate,
+        ),
+        (
             "--cors-* (Envoy's CORS filter)",
             options.cors.hashed() != defaults.cors.hashed(),
         ),

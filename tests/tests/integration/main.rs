@@ -43,6 +43,7 @@ mod keys_support;
 mod local_replies;
 mod matching;
 mod method_override;
+mod observability;
 mod quota;
 mod report_logs;
 mod reports;
