@@ -99,13 +99,16 @@ start_control() {
 }
 
 # compile NAME SPEC [OPTION...]: wasp compile into $WORK/out-NAME, the upstream as backend
-# and metadata server.
+# and metadata server. WASP_COMPILE_ARGS adds options to every compile (say,
+# --disable-operation-metrics to measure what the metrics cost).
 compile() {
   local name=$1 spec=$2
   shift 2
   mkdir -p "$WORK/out-$name"
+  # shellcheck disable=SC2086 # a list of options, split on purpose
   "$WASP" compile "$spec" --backend "$UPSTREAM" --metadata-url "$UPSTREAM" \
-    --listen 127.0.0.1:0 --admin 127.0.0.1:0 --wasm "$WASM" --out "$WORK/out-$name" "$@" >/dev/null
+    --listen 127.0.0.1:0 --admin 127.0.0.1:0 --wasm "$WASM" --out "$WORK/out-$name" "$@" \
+    ${WASP_COMPILE_ARGS:-} >/dev/null
 }
 
 # create_key DB PROJECT: prints a new API key of PROJECT stored in DB.

@@ -87,7 +87,7 @@ pub enum AccessLogFormat {
 /// The JSON access log's fields: what a request was (method, path without the query,
 /// operation), who sent it (client address, consumer), what it got (code, flags, details,
 /// the filter's denial reason, sizes, total and backend latency) and which config and
-/// request id served it. Never a query, token or key: the path is `REQ_WITHOUT_QUERY` and
+/// request and trace id served it. Never a query, token or key: the path is `REQ_WITHOUT_QUERY` and
 /// no credential header is named.
 pub fn access_log_json(config_id: &str) -> Value {
     json!({
@@ -109,6 +109,8 @@ pub fn access_log_json(config_id: &str) -> Value {
         "upstream": "%UPSTREAM_HOST%",
         "user_agent": "%REQ(USER-AGENT)%",
         "request_id": "%REQ(X-REQUEST-ID)%",
+        // The tracer's trace id (`--tracing`); null without a tracer.
+        "trace_id": "%TRACE_ID%",
         "config_id": config_id,
     })
 }

@@ -64,6 +64,7 @@ fn every_request_is_one_json_object_with_its_operation_consumer_and_denial() {
     assert_eq!(ok["denial"], Value::Null);
     assert_eq!(ok["client"], "127.0.0.1");
     assert_eq!(ok["config_id"], config_id);
+    assert_eq!(ok["trace_id"], Value::Null, "no tracer, no trace id");
     assert!(ok["duration_ms"].as_u64().is_some(), "{line}");
     assert!(ok["backend_ms"].as_u64().is_some(), "{line}");
     assert!(ok["bytes_sent"].as_u64().unwrap() > 0);

@@ -284,6 +284,8 @@ fn traces_reach_an_otlp_receiver_named_by_operation_with_stage_timings() {
         &format!("otlp={}", receiver.addr),
         "--tracing-sample-rate",
         "1",
+        "--access-log-format",
+        "json",
     ]);
     let gw = Gateway::start_compiled(&input, &url, Some(echo));
 
@@ -354,6 +356,19 @@ fn traces_reach_an_otlp_receiver_named_by_operation_with_stage_timings() {
     assert!(joined.span.end_time_unix_nano >= joined.span.start_time_unix_nano);
     let fresh_id = fresh.split('-').nth(1).expect("a W3C traceparent");
     assert_eq!(span(fresh_id).span.name, ITEMS);
+
+    // The JSON access log names each request's trace.
+    let logged: Vec<serde_json::Value> = gw
+        .envoy
+        .access_log()
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let trace_ids: Vec<&str> = logged
+        .iter()
+        .filter_map(|l| l["trace_id"].as_str())
+        .collect();
+    assert_eq!(trace_ids, [trace_id, fresh_id], "{logged:?}");
 }
 
 fn hex(text: &str) -> Vec<u8> {
