@@ -59,6 +59,11 @@ fn series(samples: &[Sample], name: &str) -> Vec<(String, u64)> {
     found
 }
 
+/// The sum of `name`'s samples over every label set.
+fn total(samples: &[Sample], name: &str) -> u64 {
+    series(samples, name).iter().map(|(_, n)| n).sum()
+}
+
 /// The samples once `ready` holds (counters arrive on the filter's tick, histograms on
 /// Envoy's stats flush), or panics with what there was.
 fn samples_once(gw: &Gateway, what: &str, ready: impl Fn(&[Sample]) -> bool) -> Vec<Sample> {
@@ -144,11 +149,7 @@ fn metrics_count_per_operation_code_class_and_consumer_with_prometheus_labels() 
     assert_eq!(status("/signed"), 200);
 
     let samples = samples_once(&gw, "the request counts", |s| {
-        series(s, "wasp_requests_total")
-            .iter()
-            .map(|(_, n)| n)
-            .sum::<u64>()
-            == 12
+        total(s, "wasp_requests_total") == 12
     });
     let row = |labels: String, n: u64| (labels, n);
     assert_eq!(
@@ -193,11 +194,7 @@ fn metrics_count_per_operation_code_class_and_consumer_with_prometheus_labels() 
 
     // Latency histograms: one sample per request (Envoy merges them on its stats flush).
     let samples = samples_once(&gw, "the latency histograms", |s| {
-        series(s, "wasp_request_duration_milliseconds_count")
-            .iter()
-            .map(|(_, n)| n)
-            .sum::<u64>()
-            == 12
+        total(s, "wasp_request_duration_milliseconds_count") == 12
     });
     let count = |name: &str, operation: &str| {
         series(&samples, name)

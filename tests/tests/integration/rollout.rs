@@ -84,7 +84,50 @@ fn wasp(tools: &Tools, store: &Path, args: &[&str]) -> (bool, String) {
     (output.status.success(), text)
 }
 
-/// GET /one in a loop until stopped: a kept-alive client and a new connection in turn.
+/// A request loop running beside the rollouts; [`SteadyLoad::finish`] stops it and checks
+/// that every request it sent got a 200.
+struct SteadyLoad {
+    stop: Arc<AtomicBool>,
+    statuses: Arc<Mutex<Vec<String>>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl SteadyLoad {
+    fn start(url: String) -> SteadyLoad {
+        let stop = Arc::new(AtomicBool::new(false));
+        let statuses = Arc::new(Mutex::new(Vec::new()));
+        let thread = {
+            let (stop, statuses) = (Arc::clone(&stop), Arc::clone(&statuses));
+            std::thread::spawn(move || steady_load(url, stop, statuses))
+        };
+        SteadyLoad {
+            stop,
+            statuses,
+            thread,
+        }
+    }
+
+    /// Stops the loop: it sent more than `at_least` requests and none failed.
+    fn finish(self, at_least: usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap();
+        let statuses = self.statuses.lock().unwrap();
+        let failed: Vec<&String> = statuses.iter().filter(|s| *s != "200").collect();
+        assert!(
+            statuses.len() > at_least,
+            "the loop ran: {} requests",
+            statuses.len()
+        );
+        assert!(
+            failed.is_empty(),
+            "{} of {} failed: {failed:?}",
+            failed.len(),
+            statuses.len()
+        );
+    }
+}
+
+/// GET `url` in a loop until stopped: a kept-alive client and a new connection in turn.
 fn steady_load(url: String, stop: Arc<AtomicBool>, statuses: Arc<Mutex<Vec<String>>>) {
     let kept = Client::new();
     let mut turn = 0u64;
@@ -148,13 +191,7 @@ fn configs_roll_out_and_back_under_load_without_a_failed_request() {
     };
     assert_eq!((status("/one"), status("/two")), (200, 404));
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let statuses = Arc::new(Mutex::new(Vec::new()));
-    let load = {
-        let (stop, statuses) = (Arc::clone(&stop), Arc::clone(&statuses));
-        let target = url("/one");
-        std::thread::spawn(move || steady_load(target, stop, statuses))
-    };
+    let load = SteadyLoad::start(url("/one"));
     std::thread::sleep(Duration::from_millis(300));
 
     let rollout = |id: &str| {
@@ -254,21 +291,7 @@ fn configs_roll_out_and_back_under_load_without_a_failed_request() {
     assert!(listed.contains(&format!("* {secured}")), "{listed}");
 
     std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::Relaxed);
-    load.join().unwrap();
-    let statuses = statuses.lock().unwrap();
-    let failed: Vec<&String> = statuses.iter().filter(|s| *s != "200").collect();
-    assert!(
-        statuses.len() > 50,
-        "the loop ran: {} requests",
-        statuses.len()
-    );
-    assert!(
-        failed.is_empty(),
-        "{} of {} failed: {failed:?}",
-        failed.len(),
-        statuses.len()
-    );
+    load.finish(50);
     assert_eq!(envoy.vm_reloads(), Some(0));
 }
 
@@ -453,13 +476,7 @@ fn a_quota_limit_rolled_out_reaches_wasp_control_without_a_restart() {
             .map(|r| r.status)
             .unwrap_or(0)
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let statuses = Arc::new(Mutex::new(Vec::new()));
-    let load = {
-        let (stop, statuses) = (Arc::clone(&stop), Arc::clone(&statuses));
-        let target = format!("http://127.0.0.1:{port}/one");
-        std::thread::spawn(move || steady_load(target, stop, statuses))
-    };
+    let load = SteadyLoad::start(format!("http://127.0.0.1:{port}/one"));
     wait_for_fresh_quota_window(Duration::from_secs(30));
     assert_eq!((items(&acme.key), items(&acme.key)), (200, 200));
 
@@ -486,21 +503,7 @@ fn a_quota_limit_rolled_out_reaches_wasp_control_without_a_restart() {
     let beta_calls: Vec<u16> = (0..4).map(|_| items(&beta.key)).collect();
     assert_eq!(beta_calls, [200; 4], "the limit of 5 is back");
 
-    stop.store(true, Ordering::Relaxed);
-    load.join().unwrap();
-    let statuses = statuses.lock().unwrap();
-    let failed: Vec<&String> = statuses.iter().filter(|s| *s != "200").collect();
-    assert!(
-        statuses.len() > 20,
-        "the loop ran: {} requests",
-        statuses.len()
-    );
-    assert!(
-        failed.is_empty(),
-        "{} of {} failed: {failed:?}",
-        failed.len(),
-        statuses.len()
-    );
+    load.finish(20);
     assert_eq!(envoy.vm_reloads(), Some(0));
     let log = control.log();
     assert!(log.contains("control configs reloaded"), "{log}");
