@@ -2,6 +2,9 @@
 //! regexes the generated bootstrap gives Envoy's tag extraction, so `/stats/prometheus`
 //! shows `wasp_requests_total{operation="...",code_class="2xx",consumer="..."}`.
 //!
+//! The latency histograms are Prometheus histograms made of counters: `<name>_bucket`
+//! (with `le`), `<name>_sum` and `<name>_count`.
+//!
 //! A tagged name is the metric's base name followed by one `.<tag>=<value>;` segment per
 //! tag, in [`TAGS`] order. Each tag's regex captures its whole segment (which Envoy then
 //! removes from the name) and the value. Values never contain `;` ([`tag_value`]).
@@ -16,23 +19,27 @@ pub const DENIALS: &str = "wasp_denials_total";
 pub const REQUEST_DURATION: &str = "wasp_request_duration_milliseconds";
 /// Time from the request going on to the end of the backend's response, by operation (ms).
 pub const BACKEND_DURATION: &str = "wasp_backend_duration_milliseconds";
-/// Time the gateway's own stages held the request (JWT keys, Check, quota, ID token; ms).
-pub const GATEWAY_DURATION: &str = "wasp_gateway_duration_milliseconds";
+/// Time the gateway's own stages (JWT keys, Check, quota, ID token) held requests that went
+/// on, in ms, summed: over `wasp_backend_duration_milliseconds_count`, the mean per request.
+pub const GATEWAY_TIME: &str = "wasp_gateway_time_milliseconds_total";
 /// JWKS and discovery fetches, by provider and result (`ok`, `failed`).
 pub const JWKS_FETCHES: &str = "wasp_jwks_fetches_total";
 /// ID-token fetches (metadata server or IAM), by result.
 pub const ID_TOKEN_FETCHES: &str = "wasp_id_token_fetches_total";
-/// Latency samples dropped because a worker gathered more between two ticks than it keeps.
-pub const SAMPLES_DROPPED: &str = "wasp_metric_samples_dropped_total";
+/// The upper bounds (ms) of the latency histograms' buckets; `+Inf` follows.
+pub const LATENCY_BUCKETS_MS: [u64; 14] = [
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000,
+];
 
 /// Every tag a wasp stat name may carry, in the order segments are written.
-pub const TAGS: [&str; 6] = [
+pub const TAGS: [&str; 7] = [
     "operation",
     "code_class",
     "consumer",
     "reason",
     "provider",
     "result",
+    "le",
 ];
 
 /// The namespace Envoy puts wasm-defined stats in; its Prometheus output drops it.

@@ -188,12 +188,14 @@ impl HttpContext for WaspHttp {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        // Reports count the backend's latency to its response headers.
-        if let Some(state) = self.state.as_deref().filter(|s| s.control.is_some()) {
+        if let Some(state) = self.state.as_deref().filter(|s| s.traced()) {
             let status = response_status();
-            let now = now_ms();
+            // Reports count the backend's latency to its response headers.
+            let now = state.control.is_some().then(now_ms);
             state.note(self.context_id, |trace| {
-                trace.response_ms.get_or_insert(now);
+                if let Some(now) = now {
+                    trace.response_ms.get_or_insert(now);
+                }
                 trace.response_code = trace.response_code.or(status);
             });
         }
@@ -212,7 +214,7 @@ impl HttpContext for WaspHttp {
         let Some(trace) = state.traces.borrow_mut().finish(self.context_id) else {
             return;
         };
-        // Read once for both: the status (one header lookup) and the clock.
+        // The status came with the response headers, but a local reply may have none.
         let code = trace
             .response_code
             .or_else(response_status)
