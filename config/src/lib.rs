@@ -244,6 +244,15 @@ impl FilterConfig {
         struct_numbers::integers_from_doubles(&mut value);
         let config: FilterConfig = serde_json::from_value(value)
             .map_err(|e| format!("filter config is not valid JSON for this schema: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Everything the filter refuses in a config, checked in one place: the filter runs it
+    /// when Envoy hands it a config (`from_json`), and the compiler on what it wrote, so a
+    /// compiled config is never refused at Envoy's start.
+    pub fn validate(&self) -> Result<(), String> {
+        let config = self;
         if config.version != SCHEMA_VERSION {
             return Err(format!(
                 "filter config schema version {} is not supported (this filter reads version {SCHEMA_VERSION}); recompile the spec with a matching `wasp`",
@@ -317,14 +326,47 @@ impl FilterConfig {
                 ));
             }
             PathTemplate::parse(&op.template).map_err(|e| format!("operation {}: {e}", op.name))?;
-            if op.backend_auth.is_some() && config.id_token_source.is_none() {
+            match &op.backend_auth {
+                Some(_) if config.id_token_source.is_none() => {
+                    return Err(format!(
+                        "operation {} needs backend ID tokens but the config has no id_token_source",
+                        op.name
+                    ));
+                }
+                Some(auth) if auth.audience.is_empty() => {
+                    return Err(format!(
+                        "operation {} has backend auth with an empty audience",
+                        op.name
+                    ));
+                }
+                _ => {}
+            }
+            let backend_path = match &op.path_translation {
+                Some(PathTranslation::ConstantAddress { path }) => Some(path),
+                Some(PathTranslation::AppendPathToAddress { prefix }) => Some(prefix),
+                None => None,
+            };
+            if let Some(p) = backend_path.filter(|p| !p.starts_with('/') || p.contains(['?', '#']))
+            {
                 return Err(format!(
-                    "operation {} needs backend ID tokens but the config has no id_token_source",
+                    "operation {}: backend path {p:?} must start with '/' and have no query or fragment",
                     op.name
                 ));
             }
         }
-        Ok(config)
+        if let Some(source) = &config.id_token_source {
+            if source.timeout_ms == 0 {
+                // Envoy treats a zero callout timeout as "no timeout".
+                return Err("id_token_source.timeout_ms must be above 0".into());
+            }
+            if !source.path.starts_with('/') {
+                return Err(format!(
+                    "id_token_source.path {:?} must start with '/'",
+                    source.path
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -353,6 +395,48 @@ mod tests {
         assert!(FilterConfig::from_json(fraction.as_bytes())
             .unwrap_err()
             .contains("floating point `1.5`"));
+    }
+
+    #[test]
+    fn validate_refuses_what_would_break_requests_for_the_compiler_and_the_filter_alike() {
+        let with =
+            |path_translation: Option<PathTranslation>, audience: Option<&str>| FilterConfig {
+                routes: vec![Route {
+                    id: "r0".into(),
+                    cluster: "backend".into(),
+                }],
+                operations: vec![Operation {
+                    name: "1.a.Get".into(),
+                    method: "GET".into(),
+                    template: "/a".into(),
+                    route: "r0".into(),
+                    allow_all: false,
+                    path_translation,
+                    backend_auth: audience.map(|a| BackendAuth { audience: a.into() }),
+                    security: None,
+                }],
+                id_token_source: Some(IdTokenSource::gcp("wasp-metadata")),
+                ..FilterConfig::default()
+            };
+        assert_eq!(with(None, Some("https://b")).validate(), Ok(()));
+        let refused = |config: FilterConfig| {
+            let text = serde_json::to_string(&config).unwrap();
+            let from_json = FilterConfig::from_json(text.as_bytes()).unwrap_err();
+            assert_eq!(config.validate().unwrap_err(), from_json);
+            from_json
+        };
+        let prefix = PathTranslation::AppendPathToAddress {
+            prefix: "api".into(),
+        };
+        assert!(refused(with(Some(prefix), None)).contains("must start with '/'"));
+        let query = PathTranslation::ConstantAddress {
+            path: "/a?b=c".into(),
+        };
+        assert!(refused(with(Some(query), None)).contains("no query or fragment"));
+        assert!(refused(with(None, Some(""))).contains("empty audience"));
+        let mut no_timeout = with(None, Some("https://b"));
+        no_timeout.id_token_source.as_mut().unwrap().timeout_ms = 0;
+        assert!(refused(no_timeout).contains("timeout_ms"));
     }
 
     /// What a protobuf Struct does to a JSON document.

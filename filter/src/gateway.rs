@@ -80,33 +80,24 @@ impl Gateway {
         }
     }
 
-    /// Compiles a checked configuration; the error says what to fix.
+    /// Compiles a configuration, refusing what [`FilterConfig::validate`] refuses (the
+    /// one list of checks, which `from_json` and the compiler run too).
     pub fn build(config: FilterConfig) -> Result<Gateway, String> {
+        config.validate()?;
         let matcher = Matcher::build(&config.operations)?
             .refusing_colons_in_wildcards(config.disallow_colon_in_wildcard);
         let mut operations = Vec::with_capacity(config.operations.len());
         for op in config.operations {
             let bound_template = match &op.path_translation {
-                Some(PathTranslation::ConstantAddress { path }) => {
-                    check_backend_path(&op.name, path)?;
+                Some(PathTranslation::ConstantAddress { .. }) => {
                     let template = PathTemplate::parse(&op.template)
                         .map_err(|e| format!("operation {}: {e}", op.name))?;
                     let binds = template.variables().next().is_some();
                     binds.then_some(template)
                 }
-                Some(PathTranslation::AppendPathToAddress { prefix }) => {
-                    check_backend_path(&op.name, prefix)?;
-                    None
-                }
-                None => None,
+                _ => None,
             };
             let audience = op.backend_auth.map(|auth| auth.audience);
-            if audience.as_deref() == Some("") {
-                return Err(format!(
-                    "operation {} has backend auth with an empty audience",
-                    op.name
-                ));
-            }
             operations.push(OperationRules {
                 name: op.name,
                 path_translation: op.path_translation,
@@ -114,18 +105,6 @@ impl Gateway {
                 bound_template,
                 security: op.security.filter(|s| !s.alternatives.is_empty()),
             });
-        }
-        if let Some(source) = &config.id_token_source {
-            if source.timeout_ms == 0 {
-                // Envoy treats a zero callout timeout as "no timeout".
-                return Err("id_token_source.timeout_ms must be above 0".into());
-            }
-            if !source.path.starts_with('/') {
-                return Err(format!(
-                    "id_token_source.path {:?} must start with '/'",
-                    source.path
-                ));
-            }
         }
         Ok(Gateway {
             matcher,
@@ -204,16 +183,6 @@ impl Gateway {
             }
         }
         audiences
-    }
-}
-
-fn check_backend_path(operation: &str, path: &str) -> Result<(), String> {
-    if path.starts_with('/') && !path.contains(['?', '#']) {
-        Ok(())
-    } else {
-        Err(format!(
-            "operation {operation}: backend path {path:?} must start with '/' and have no query or fragment"
-        ))
     }
 }
 
