@@ -15,11 +15,13 @@
 //! - A failing key database or Redis -> HTTP 503, so gateways apply their fail-open policy.
 
 use crate::consumer::{parse_consumer, Consumer};
+use crate::metrics::ControlMetrics;
 use crate::quota::{counter_name, window_of, Charge, Outcome, QuotaWindows};
 use crate::reports::ReportLog;
 use crate::store::{KeyInfo, KeyStore, StoreError};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 use wasp_config::control::ControlConfig;
 use wasp_servicecontrol::check_error::Code as CheckCode;
 use wasp_servicecontrol::check_response::consumer_info::ConsumerType;
@@ -94,6 +96,7 @@ pub struct ControlService {
     keys: Arc<KeyStore>,
     windows: Arc<dyn QuotaWindows>,
     reports: Arc<ReportLog>,
+    metrics: ControlMetrics,
 }
 
 /// What an API key turned out to be.
@@ -129,6 +132,7 @@ impl ControlService {
             keys,
             windows,
             reports,
+            metrics: ControlMetrics::default(),
         })
     }
 
@@ -162,6 +166,11 @@ impl ControlService {
         &self.reports
     }
 
+    /// Its own calls, denials and store latency (`GET /metrics`).
+    pub fn metrics(&self) -> &ControlMetrics {
+        &self.metrics
+    }
+
     /// The config of the service named in the path; the body may repeat the name but
     /// must not contradict it.
     fn service(
@@ -183,7 +192,10 @@ impl ControlService {
     }
 
     fn key_state(&self, key: &str) -> Result<KeyState, CallError> {
-        Ok(match self.keys.lookup(key)? {
+        let started = Instant::now();
+        let found = self.keys.lookup(key);
+        self.metrics.store("keys", started.elapsed());
+        Ok(match found? {
             Some(info) if !info.is_revoked() => KeyState::Valid(info),
             _ => KeyState::Invalid,
         })
@@ -303,11 +315,10 @@ impl ControlService {
         let charged = charges(&config, &consumer, &costs, window_of(now));
         let commit = operation.quota_mode() != QuotaMode::CheckOnly;
         let charge_list: Vec<Charge> = charged.iter().map(|(charge, _)| charge.clone()).collect();
-        let outcome = self
-            .windows
-            .allocate(&charge_list, commit)
-            .await
-            .map_err(|e| CallError::Unavailable(e.to_string()))?;
+        let started = Instant::now();
+        let allocated = self.windows.allocate(&charge_list, commit).await;
+        self.metrics.store("quota", started.elapsed());
+        let outcome = allocated.map_err(|e| CallError::Unavailable(e.to_string()))?;
         match outcome {
             Outcome::Granted => {
                 if !costs.is_empty() {

@@ -5,6 +5,7 @@
 
 use crate::config_reload::ConfigFiles;
 use crate::control::{CallError, ControlService};
+use crate::metrics::Outcome;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
@@ -13,7 +14,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use wasp_servicecontrol::check_error::Code as CheckCode;
+use wasp_servicecontrol::quota_error::Code as QuotaCode;
 use wasp_servicecontrol::{
     AllocateQuotaRequest, CheckRequest, Message, Method, ReportRequest, CONTENT_TYPE,
 };
@@ -36,6 +39,17 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/v1/services/{target}", post(service_call))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+}
+
+/// Prometheus' text format; no token, it holds no key and no consumer.
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let mut response = state.control.metrics().render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
 }
 
 /// Unix seconds now. The only clock read of the request path.
@@ -131,20 +145,62 @@ async fn service_call(
         );
     }
     let control = &state.control;
+    let metrics = control.metrics();
+    let started = Instant::now();
+    // Each answer with the names of the errors in it (a denial), for the metrics.
     let result = match method {
         Method::Check => decode::<CheckRequest>(&body)
             .and_then(|request| control.check(service, &request))
-            .map(|response| protobuf_response(&response)),
+            .map(|response| {
+                let codes = response
+                    .check_errors
+                    .iter()
+                    .map(|e| code_name::<CheckCode>(e.code));
+                (protobuf_response(&response), codes.collect())
+            }),
         Method::AllocateQuota => match decode::<AllocateQuotaRequest>(&body) {
             Ok(request) => control
                 .allocate_quota(service, &request, unix_now())
                 .await
-                .map(|r| protobuf_response(&r)),
+                .map(|response| {
+                    let codes = response
+                        .allocate_errors
+                        .iter()
+                        .map(|e| code_name::<QuotaCode>(e.code));
+                    (protobuf_response(&response), codes.collect())
+                }),
             Err(error) => Err(error),
         },
         Method::Report => decode::<ReportRequest>(&body)
             .and_then(|request| control.report(service, &request, unix_now()))
-            .map(|response| protobuf_response(&response)),
+            .map(|response| (protobuf_response(&response), Vec::new())),
     };
-    result.unwrap_or_else(|error| call_error(&error))
+    let method_name = method.verb();
+    match result {
+        Ok((response, denials)) => {
+            let outcome = if denials.is_empty() {
+                Outcome::Ok
+            } else {
+                Outcome::Denied
+            };
+            metrics.call(method_name, outcome, started.elapsed());
+            for code in &denials {
+                metrics.denial(method_name, code);
+            }
+            response
+        }
+        Err(error) => {
+            metrics.call(
+                method_name,
+                Outcome::Error(error.status_name()),
+                started.elapsed(),
+            );
+            call_error(&error)
+        }
+    }
+}
+
+/// A Google error code's name (`ApiKeyInvalid`), or its number when unknown.
+fn code_name<C: TryFrom<i32> + std::fmt::Debug>(code: i32) -> String {
+    C::try_from(code).map_or_else(|_| code.to_string(), |c| format!("{c:?}"))
 }

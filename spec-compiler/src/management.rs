@@ -8,7 +8,7 @@
 
 use crate::errors::{Diagnostic, Diagnostics};
 use crate::pointer::Pointer;
-use crate::spec::describe;
+use crate::source::describe;
 use serde_norway::{Mapping, Value};
 use std::collections::BTreeMap;
 use wasp_config::control::{

@@ -13,7 +13,7 @@
 use crate::errors::{Diagnostic, Diagnostics};
 use crate::pointer::Pointer;
 use crate::security_definitions::{Scheme, SchemeKind};
-use crate::spec::describe;
+use crate::source::describe;
 use serde_norway::Value;
 use wasp_config::{Alternative, JwtRequirement, SecurityRequirement};
 

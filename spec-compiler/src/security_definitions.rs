@@ -16,7 +16,7 @@ use crate::errors::{Diagnostic, Diagnostics};
 use crate::header_name::is_header_name;
 use crate::jwks_clusters::{parse_origin, Origin};
 use crate::pointer::Pointer;
-use crate::spec::describe;
+use crate::source::describe;
 use serde_norway::{Mapping, Value};
 use wasp_config::TokenLocation;
 

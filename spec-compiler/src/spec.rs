@@ -9,6 +9,7 @@ use crate::management::{read_management, read_metric_costs, Management, MetricCo
 use crate::pointer::Pointer;
 use crate::security::read_security;
 use crate::security_definitions::{read_security_definitions, Scheme};
+use crate::source::describe;
 use crate::x_google_backend::{read_rule, BackendRule, Level};
 use serde_norway::{Mapping, Value};
 use wasp_config::SecurityRequirement;
@@ -126,19 +127,6 @@ pub struct SpecOperation {
 
 /// wasp's operation-level extension for ESPv2's `allow_without_credential`.
 pub const JWT_ALLOW_MISSING: &str = "x-wasp-jwt-allow-missing";
-
-/// What a YAML/JSON value is, for messages like "must be a mapping, not a list".
-pub(crate) fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "empty (null)",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a mapping",
-        Value::Tagged(_) => "a tagged value",
-    }
-}
 
 /// Reads one spec document, collecting every problem found.
 pub fn read_spec(file: &str, document: &Value) -> Result<Spec, Diagnostics> {

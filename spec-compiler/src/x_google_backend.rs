@@ -14,7 +14,7 @@
 use crate::backend::Backend;
 use crate::errors::{Diagnostic, Diagnostics};
 use crate::pointer::Pointer;
-use crate::spec::describe;
+use crate::source::describe;
 use serde_norway::{Mapping, Value};
 use wasp_config::{BackendAuth, PathTranslation};
 
