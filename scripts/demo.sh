@@ -138,6 +138,8 @@ Try, in another terminal:
       # 429 RESOURCE_EXHAUSTED: Quota exceeded for quota metric 'Greetings' ... (until the minute ends)
   $CONTROL keys create --project another-project --db $DB    # another project has its own 5
   curl -s -H 'authorization: Bearer $ADMIN_TOKEN' http://127.0.0.1:$CONTROL_PORT/admin/reports    # what the gateway reported (sent about every second)
+  curl -s http://127.0.0.1:$ADMIN_PORT/stats/prometheus | grep '^wasp_'    # requests, denials, latency per operation and consumer
+  curl -s http://127.0.0.1:$CONTROL_PORT/metrics    # wasp-control's own calls, denials and store latency
 Change the API with no restart: edit $SPEC (say, STANDARD: 5 -> 2, or a new path), then
   $OUT/rollout.sh              # compiles it into a new config and makes it current
   $WASP configs --store $STORE    # every config, * on the current one

@@ -71,6 +71,10 @@ pub struct ServiceControlFlags {
     /// Remove the API key (its header or query parameter) before the request reaches the backend.
     #[arg(long)]
     pub remove_api_key: bool,
+    /// Speak HTTP/2 to the Service Control endpoint (h2c for http://, ALPN h2 for https://),
+    /// so one connection carries a worker's concurrent calls; wasp-control serves both.
+    #[arg(long)]
+    pub service_control_http2: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -104,6 +108,7 @@ impl Default for ServiceControlFlags {
             service_control_report_retries: 5,
             service_control_check_cache_seconds: 60,
             remove_api_key: false,
+            service_control_http2: false,
         }
     }
 }
@@ -143,7 +148,13 @@ pub fn plan_service_control(
         };
     };
     let (backend, path_prefix) = match Backend::parse_with_path(url) {
-        Ok(parsed) => parsed,
+        Ok((backend, prefix)) => (
+            Backend {
+                http2: flags.service_control_http2,
+                ..backend
+            },
+            prefix,
+        ),
         Err(e) => {
             problems.push(Diagnostic::option("--service-control-url", e));
             return Err(problems);

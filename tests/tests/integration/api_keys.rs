@@ -161,3 +161,40 @@ fn a_spec_needing_keys_or_quota_without_a_service_control_url_is_refused() {
         "nothing is written"
     );
 }
+
+/// The Envoy counter `name` of the gateway's admin `/stats` (0 when absent).
+fn envoy_counter(gw: &ControlledGateway, name: &str) -> u64 {
+    gw.get_admin(&format!("/stats?filter=^{}$", name.replace('.', "\\.")))
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn with_service_control_http2_the_gateway_speaks_h2c_to_wasp_control() {
+    let gw = ControlledGateway::start_with(
+        CompileInput::new(&shop_with_open_operation()).args(["--service-control-http2"]),
+        ControlOptions::default(),
+    );
+    let key = gw.control.create_key("acme", 7);
+    assert_consumer(
+        &get(&gw, &format!("/items?key={}", key.key), &[]),
+        key.project_number,
+    );
+    local_reply(
+        &get_with_key(&gw, "/items", "AIzaNotAKey"),
+        400,
+        INVALID_KEY,
+    );
+    let cluster = "cluster.wasp-service-control";
+    assert!(
+        envoy_counter(&gw, &format!("{cluster}.upstream_cx_http2_total")) >= 1,
+        "{}",
+        gw.get_admin("/stats?filter=wasp-service-control.upstream_cx_http")
+    );
+    assert_eq!(
+        envoy_counter(&gw, &format!("{cluster}.upstream_cx_http1_total")),
+        0
+    );
+}
