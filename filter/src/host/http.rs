@@ -188,7 +188,8 @@ impl HttpContext for WaspHttp {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        if let Some(state) = self.state.as_deref().filter(|s| s.traced()) {
+        let counted = |s: &&State| s.metrics.is_some() || s.control.is_some();
+        if let Some(state) = self.state.as_deref().filter(counted) {
             let status = response_status();
             // Reports count the backend's latency to its response headers.
             let now = state.control.is_some().then(now_ms);
@@ -214,6 +215,9 @@ impl HttpContext for WaspHttp {
         let Some(trace) = state.traces.borrow_mut().finish(self.context_id) else {
             return;
         };
+        if state.metrics.is_none() && state.control.is_none() {
+            return; // Traced for the span's stage timings only.
+        }
         // The status came with the response headers, but a local reply may have none.
         let code = trace
             .response_code
