@@ -1,6 +1,7 @@
 //! The admin API, guarded by its own bearer token (disabled without one):
 //! `POST /admin/keys` `{"project_id": "...", "project_number": 123?}` -> 201 with the key
 //! (shown only here), `GET /admin/keys`, `DELETE /admin/keys/{id}`, `GET /admin/reports`,
+//! `GET /admin/reports/minutes?from=&to=` (the durable per-minute rows in a time range),
 //! `GET /admin/config` (the services served, reload counts, the last refusal) and
 //! `POST /admin/config/reload` (read the config files now: 200 applied or unchanged, 400
 //! refused with the reason; the old configs keep serving).
@@ -9,7 +10,8 @@ use crate::config_reload::Reload;
 use crate::http::{bearer_matches, json_error, unix_now, AppState};
 use crate::store::StoreError;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -31,6 +33,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/admin/keys", get(list_keys).post(create_key))
         .route("/admin/keys/{id}", delete(revoke_key))
         .route("/admin/reports", get(reports))
+        .route("/admin/reports/minutes", get(report_minutes))
         .route("/admin/config", get(config))
         .route("/admin/config/reload", post(reload_config))
 }
@@ -129,6 +132,51 @@ async fn reports(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         return response;
     }
     Json(state.control.reports().summary()).into_response()
+}
+
+/// `?from=&to=`: Unix seconds, the minutes in `[from, to)` (default: everything kept).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeRange {
+    #[serde(default)]
+    pub from: Option<i64>,
+    #[serde(default)]
+    pub to: Option<i64>,
+}
+
+async fn report_minutes(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    range: Result<Query<TimeRange>, QueryRejection>,
+) -> Response {
+    if let Some(response) = refusal(&state, &headers) {
+        return response;
+    }
+    let Ok(Query(range)) = range else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            "from and to are Unix seconds: /admin/reports/minutes?from=1800000000&to=1800003600",
+        );
+    };
+    let Some(minutes) = state.control.reports().minutes() else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "reports are kept in memory only; start `wasp-control serve` with --report-retention-days above 0",
+        );
+    };
+    let (from, to) = (range.from.unwrap_or(0), range.to.unwrap_or(i64::MAX));
+    match minutes.between(from, to) {
+        Ok(rows) => {
+            Json(serde_json::json!({ "from": from, "to": to, "rows": rows })).into_response()
+        }
+        Err(e) => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            &format!("cannot read the reports: {e}"),
+        ),
+    }
 }
 
 async fn config(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {

@@ -95,6 +95,10 @@ pub struct ServeArgs {
     /// POST /admin/config/reload.
     #[arg(long, default_value_t = 2)]
     pub reload_interval_seconds: u64,
+    /// Days the per-minute report rows are kept in the key database (GET
+    /// /admin/reports/minutes); 0 keeps reports in memory only.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=3650))]
+    pub report_retention_days: u32,
 }
 
 /// Runs the parsed command.
@@ -174,6 +178,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         admin_token: args.admin_token,
         control_token: args.control_token,
         reload_interval_secs: args.reload_interval_seconds,
+        report_retention_days: args.report_retention_days,
     };
     let state = build_state(&options).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen)

@@ -362,6 +362,7 @@ impl ControlService {
         now: i64,
     ) -> Result<ReportResponse, CallError> {
         self.service(path_service, &request.service_name)?;
+        let mut resolved = Vec::with_capacity(request.operations.len());
         for operation in &request.operations {
             let consumer = match parse_consumer(&operation.consumer_id) {
                 Ok(Consumer::ApiKey(key)) => match self.key_state(key)? {
@@ -373,8 +374,11 @@ impl ControlService {
                 Ok(Consumer::Anonymous) => String::new(),
                 Err(_) => "invalid".into(),
             };
-            self.reports.record(path_service, operation, consumer, now);
+            resolved.push((operation, consumer));
         }
+        self.reports
+            .record_all(path_service, resolved, now)
+            .map_err(CallError::Unavailable)?;
         Ok(ReportResponse {
             service_config_id: request.service_config_id.clone(),
             ..ReportResponse::default()

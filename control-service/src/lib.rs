@@ -13,6 +13,8 @@ pub mod control;
 pub mod http;
 pub mod metrics;
 pub mod quota;
+pub mod report_minutes;
+pub mod reported;
 pub mod reports;
 pub mod server;
 pub mod store;

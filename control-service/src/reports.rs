@@ -1,21 +1,17 @@
 //! What gateways reported: request counts per service, operation, consumer and response
-//! code, plus the most recent operations, kept in memory and served on `GET /admin/reports`.
-//!
-//! Gateways aggregate: one reported operation may stand for several requests. The count
-//! of an operation is its `serviceruntime.googleapis.com/api/producer/request_count`
-//! value when present; an operation carrying only `by_consumer` metrics is ESPv2's
-//! per-consumer copy of another operation and counts 0; anything else counts 1.
+//! code, plus the most recent operations, kept in memory and served on `GET /admin/reports`;
+//! per-minute rows kept durably when configured ([`ReportMinutes`]).
 
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use wasp_servicecontrol::Operation;
 
+use crate::report_minutes::ReportMinutes;
+use crate::reported::{request_count, response_code};
+
 /// How many recent operations are kept for inspection.
 pub const RECENT_CAPACITY: usize = 1000;
-
-const PRODUCER_REQUEST_COUNT: &str = "serviceruntime.googleapis.com/api/producer/request_count";
-const RESPONSE_CODE_LABEL: &str = "/response_code";
 
 /// One reported operation, as kept and shown. `consumer` never holds an API key: keys
 /// are replaced by their project (`project:<id>`) or by `api_key:unrecognized`.
@@ -60,46 +56,49 @@ struct Inner {
     recent: VecDeque<RecordedOperation>,
 }
 
-/// The in-memory report log.
+/// The report log: counts since start in memory, and per-minute rows in the key database
+/// when durable ([`ReportMinutes`]).
 #[derive(Default)]
 pub struct ReportLog {
     inner: Mutex<Inner>,
-}
-
-/// How many requests one reported operation stands for.
-pub fn request_count(operation: &Operation) -> u64 {
-    let producer = operation
-        .metric_value_sets
-        .iter()
-        .find(|set| set.metric_name == PRODUCER_REQUEST_COUNT);
-    if let Some(set) = producer {
-        return u64::try_from(set.int64_sum()).unwrap_or(0);
-    }
-    let by_consumer_only = !operation.metric_value_sets.is_empty()
-        && operation
-            .metric_value_sets
-            .iter()
-            .all(|set| set.metric_name.contains("/by_consumer/"));
-    u64::from(!by_consumer_only)
-}
-
-/// The response code of an operation: the `/response_code` label, else the status of
-/// its first log entry's HTTP request, else `unknown`.
-pub fn response_code(operation: &Operation) -> String {
-    if let Some(code) = operation.labels.get(RESPONSE_CODE_LABEL) {
-        return code.clone();
-    }
-    operation
-        .log_entries
-        .iter()
-        .find_map(|entry| entry.http_request.as_ref().map(|http| http.status))
-        .filter(|status| *status != 0)
-        .map_or_else(|| "unknown".to_string(), |status| status.to_string())
+    minutes: Option<ReportMinutes>,
 }
 
 impl ReportLog {
     pub fn new() -> ReportLog {
         ReportLog::default()
+    }
+
+    /// A log that also keeps per-minute rows in `minutes`.
+    pub fn durable(minutes: ReportMinutes) -> ReportLog {
+        ReportLog {
+            minutes: Some(minutes),
+            ..ReportLog::default()
+        }
+    }
+
+    /// The durable per-minute rows, when kept.
+    pub fn minutes(&self) -> Option<&ReportMinutes> {
+        self.minutes.as_ref()
+    }
+
+    /// Records a report's operations (each with its resolved consumer): durably first, all
+    /// or none, so a failure the gateway retries counts nothing twice.
+    pub fn record_all(
+        &self,
+        service: &str,
+        operations: Vec<(&Operation, String)>,
+        now: i64,
+    ) -> Result<(), String> {
+        if let Some(minutes) = &self.minutes {
+            minutes
+                .record(service, &operations, now)
+                .map_err(|e| format!("cannot store the report: {e}"))?;
+        }
+        for (operation, consumer) in operations {
+            self.record(service, operation, consumer, now);
+        }
+        Ok(())
     }
 
     /// Records one operation; `consumer` is already resolved (no plaintext key).
@@ -162,6 +161,7 @@ impl ReportLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reported::{PRODUCER_REQUEST_COUNT, RESPONSE_CODE_LABEL};
     use wasp_servicecontrol::{HttpRequest, LogEntry, MetricValueSet};
 
     fn op(name: &str, code: Option<&str>, metrics: Vec<MetricValueSet>) -> Operation {

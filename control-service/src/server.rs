@@ -6,6 +6,7 @@ use crate::config_reload::ConfigFiles;
 use crate::control::ControlService;
 use crate::http::{routes, AppState};
 use crate::quota::{MemoryWindows, QuotaWindows, RedisWindows};
+use crate::report_minutes::ReportMinutes;
 use crate::reports::ReportLog;
 use crate::store::KeyStore;
 use anyhow::Context;
@@ -25,6 +26,8 @@ pub struct ServeOptions {
     /// Seconds between checks of the config files for changes; 0: only SIGHUP and
     /// `POST /admin/config/reload`.
     pub reload_interval_secs: u64,
+    /// Days per-minute report rows are kept in the key database; 0: reports in memory only.
+    pub report_retention_days: u32,
 }
 
 /// Builds the shared state; fails fast on a bad config, database or Redis URL.
@@ -37,7 +40,14 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<AppState> {
         Some(url) => Arc::new(RedisWindows::connect(url).await?),
         None => Arc::new(MemoryWindows::new()),
     };
-    let control = ControlService::new(configs, Arc::new(keys), windows, Arc::new(ReportLog::new()))
+    let reports = match options.report_retention_days {
+        0 => ReportLog::new(),
+        days => ReportLog::durable(
+            ReportMinutes::open(&options.db, days)
+                .with_context(|| format!("cannot keep reports in {}", options.db.display()))?,
+        ),
+    };
+    let control = ControlService::new(configs, Arc::new(keys), windows, Arc::new(reports))
         .map_err(anyhow::Error::msg)?;
     Ok(AppState {
         control,

@@ -295,3 +295,93 @@ async fn reports_are_counted_per_operation_consumer_and_code() {
         "reports must not expose API keys"
     );
 }
+
+/// `GET /admin/reports/minutes` (every row kept).
+async fn report_minutes(server: &Server) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(server.url("/admin/reports/minutes"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn per_minute_reports_survive_a_restart_and_are_read_by_time_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let db = dir.path().join("keys.db");
+    let server = Server::start(options(&db, &config)).await;
+    let base = server.url("");
+    let (key, _) = create_key_via_admin(&base, "acme", None).await;
+    let minute = 1_800_000_000; // a minute's start
+    let at = |seconds: i64| Some(wasp_servicecontrol::Timestamp { seconds, nanos: 0 });
+    let mut ok = reported(READ_OP, &format!("api_key:{key}"), "200", Some(4));
+    ok.start_time = at(minute + 5);
+    let mut denied = reported(READ_OP, &format!("api_key:{key}"), "429", Some(2));
+    denied.start_time = at(minute + 7);
+    let mut next_minute = reported(READ_OP, &format!("api_key:{key}"), "200", Some(1));
+    next_minute.start_time = at(minute + 65);
+    let request = ReportRequest {
+        service_name: SERVICE.into(),
+        operations: vec![ok, denied, next_minute],
+        service_config_id: "cfg-9".into(),
+    };
+    let _: ReportResponse = call(&base, Method::Report, SERVICE, &request).await;
+    let before = report_minutes(&server).await;
+    drop(server);
+
+    let server = Server::start(options(&db, &config)).await;
+    let after = report_minutes(&server).await;
+    assert_eq!(
+        before["rows"], after["rows"],
+        "the rows outlive the process"
+    );
+    let rows = after["rows"].as_array().unwrap();
+    let row = |code: &str, at: i64| {
+        rows.iter()
+            .find(|r| r["response_code"] == code && r["minute"] == at)
+            .unwrap_or_else(|| panic!("no {code} row at {at}: {after}"))
+    };
+    assert_eq!(rows.len(), 3, "{after}");
+    let first = row("200", minute);
+    assert_eq!(
+        (first["requests"].as_i64(), first["errors"].as_i64()),
+        (Some(4), Some(0))
+    );
+    assert_eq!(first["consumer"], "project:acme");
+    assert_eq!(first["operation"], READ_OP);
+    let limited = row("429", minute);
+    assert_eq!(
+        (limited["requests"].as_i64(), limited["errors"].as_i64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(row("200", minute + 60)["requests"].as_i64(), Some(1));
+    assert!(!after.to_string().contains(&key), "no API key in the rows");
+
+    // A time range: only the second minute.
+    let ranged: serde_json::Value = reqwest::Client::new()
+        .get(server.url(&format!(
+            "/admin/reports/minutes?from={}&to={}",
+            minute + 60,
+            minute + 120
+        )))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ranged["rows"].as_array().map(Vec::len), Some(1), "{ranged}");
+    let bad = reqwest::Client::new()
+        .get(server.url("/admin/reports/minutes?from=yesterday"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}

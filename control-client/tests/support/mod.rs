@@ -96,6 +96,7 @@ impl ControlService {
             admin_token: Some(ADMIN_TOKEN.into()),
             control_token: None,
             reload_interval_secs: 0,
+            report_retention_days: 30,
         };
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

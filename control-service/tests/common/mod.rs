@@ -104,6 +104,7 @@ pub fn options(db: &Path, config: &Path) -> ServeOptions {
         admin_token: Some(ADMIN_TOKEN.into()),
         control_token: None,
         reload_interval_secs: 0,
+        report_retention_days: 30,
     }
 }
 

@@ -1,7 +1,8 @@
 //! Usage reports through real Envoy: every request (passed, refused for its key, over
 //! quota, unknown path, wrong method) is reported to the real `wasp-control`, whose
 //! `GET /admin/reports` counts them per operation, consumer and response code. Reports
-//! are batched and sent about every second, so the test polls with a deadline.
+//! are batched and sent about every second, so the test polls with a deadline. The
+//! per-minute rows (`GET /admin/reports/minutes`) survive a wasp-control restart.
 
 use std::time::Duration;
 
@@ -77,4 +78,39 @@ fn every_request_is_reported_with_its_operation_consumer_and_code() {
     for recent in reports["recent"].as_array().into_iter().flatten() {
         assert_eq!(recent["service"], SERVICE, "{recent:#}");
     }
+
+    // The per-minute rows outlive wasp-control (the in-memory counts do not).
+    let mut gw = gw;
+    gw.control.stop();
+    gw.control.start_again();
+    let (status, body) = gw.control.admin("GET", "/admin/reports/minutes", None);
+    assert_eq!(status, 200, "{body}");
+    let minutes: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let rows = minutes["rows"].as_array().unwrap();
+    let total = |operation: &str, consumer: &str, code: &str, field: &str| -> i64 {
+        rows.iter()
+            .filter(|r| {
+                r["operation"] == operation
+                    && r["consumer"] == consumer
+                    && r["response_code"] == code
+            })
+            .map(|r| r[field].as_i64().unwrap_or(0))
+            .sum()
+    };
+    assert_eq!(
+        total(&list, "project:acme", "200", "requests"),
+        2,
+        "{minutes:#}"
+    );
+    assert_eq!(total(&list, "project:acme", "429", "errors"), 1);
+    assert_eq!(total(&open, "", "200", "requests"), 4);
+    assert_eq!(total(&open, "", "503", "errors"), 1);
+    assert_eq!(total(UNKNOWN, "", "404", "requests"), 2);
+    // The backend's answers have bodies; the gateway's latency histogram came along.
+    assert!(total(&open, "", "200", "response_bytes") > 0, "{minutes:#}");
+    let latencies: i64 = rows
+        .iter()
+        .map(|r| r["latency"]["count"].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(latencies, 13, "every request in a latency histogram");
 }
