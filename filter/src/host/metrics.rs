@@ -8,17 +8,27 @@ use proxy_wasm::types::MetricType;
 
 use super::state::State;
 
+/// How often counts go to Envoy: Prometheus scrapes every 15 s or so, and each flush costs
+/// a host call per changed counter, so fewer flushes carry more requests each.
+const FLUSH_EVERY_MS: u64 = 1_000;
+
 /// Envoy's ids of the counters defined so far, by series (one root per VM).
 #[derive(Default)]
 pub(super) struct MetricIds {
     ids: Vec<Option<u32>>,
+    flushed_at_ms: u64,
 }
 
-/// Adds what requests and fetches recorded since the last tick to Envoy's counters.
-pub(super) fn flush(state: &State, ids: &mut MetricIds) {
+/// Adds what requests and fetches recorded since the last flush to Envoy's counters, at
+/// most every [`FLUSH_EVERY_MS`].
+pub(super) fn flush(state: &State, ids: &mut MetricIds, now_ms: u64) {
     let Some(recorder) = &state.metrics else {
         return;
     };
+    if now_ms.saturating_sub(ids.flushed_at_ms) < FLUSH_EVERY_MS {
+        return;
+    }
+    ids.flushed_at_ms = now_ms;
     // The borrow ends before the first host call.
     let drained = recorder.borrow_mut().drain();
     for (series, name) in drained.new {

@@ -140,7 +140,7 @@ impl RootContext for WaspRoot {
             tokens::tick(self.context_id, &state, &mut self.in_flight, now);
             jwks::tick(self.context_id, &state, &mut self.key_fetches, now);
             control::tick(&state, &mut self.reports, now);
-            metrics::flush(&state, &mut self.metric_ids);
+            metrics::flush(&state, &mut self.metric_ids, now);
         }
     }
 
