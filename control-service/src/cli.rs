@@ -99,6 +99,10 @@ pub struct ServeArgs {
     /// /admin/reports/minutes); 0 keeps reports in memory only.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=3650))]
     pub report_retention_days: u32,
+    /// Seconds a key lookup is reused before the database is asked again: a revoked key
+    /// stops within this bound (on every replica sharing the database). 0: every call asks.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub key_cache_seconds: u64,
 }
 
 /// Runs the parsed command.
@@ -179,6 +183,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         control_token: args.control_token,
         reload_interval_secs: args.reload_interval_seconds,
         report_retention_days: args.report_retention_days,
+        key_cache_seconds: args.key_cache_seconds,
     };
     let state = build_state(&options).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen)

@@ -15,13 +15,14 @@
 //! - A failing key database or Redis -> HTTP 503, so gateways apply their fail-open policy.
 
 use crate::consumer::{parse_consumer, Consumer};
+use crate::key_cache::KeyCache;
 use crate::metrics::ControlMetrics;
 use crate::quota::{counter_name, window_of, Charge, Outcome, QuotaWindows};
 use crate::reports::ReportLog;
-use crate::store::{KeyInfo, KeyStore, StoreError};
+use crate::store::{key_hash, KeyInfo, KeyStore, StoreError};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use wasp_config::control::ControlConfig;
 use wasp_servicecontrol::check_error::Code as CheckCode;
 use wasp_servicecontrol::check_response::consumer_info::ConsumerType;
@@ -97,6 +98,7 @@ pub struct ControlService {
     windows: Arc<dyn QuotaWindows>,
     reports: Arc<ReportLog>,
     metrics: ControlMetrics,
+    key_cache: KeyCache,
 }
 
 /// What an API key turned out to be.
@@ -133,7 +135,15 @@ impl ControlService {
             windows,
             reports,
             metrics: ControlMetrics::default(),
+            key_cache: KeyCache::new(Duration::ZERO),
         })
+    }
+
+    /// Reuses each key lookup for `bound` (`--key-cache-seconds`): a revocation applies
+    /// here within it. Zero (the default) asks the database on every call.
+    pub fn with_key_cache(mut self, bound: Duration) -> ControlService {
+        self.key_cache = KeyCache::new(bound);
+        self
     }
 
     /// Serves `configs` from the next call on; keys, quota windows and reports stay as they
@@ -193,7 +203,9 @@ impl ControlService {
 
     fn key_state(&self, key: &str) -> Result<KeyState, CallError> {
         let started = Instant::now();
-        let found = self.keys.lookup(key);
+        let found = self
+            .key_cache
+            .get_or_load(&key_hash(key), started, || self.keys.lookup(key));
         self.metrics.store("keys", started.elapsed());
         Ok(match found? {
             Some(info) if !info.is_revoked() => KeyState::Valid(info),

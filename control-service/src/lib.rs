@@ -11,6 +11,7 @@ pub mod config_reload;
 pub mod consumer;
 pub mod control;
 pub mod http;
+pub mod key_cache;
 pub mod metrics;
 pub mod quota;
 pub mod report_minutes;

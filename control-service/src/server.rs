@@ -28,6 +28,8 @@ pub struct ServeOptions {
     pub reload_interval_secs: u64,
     /// Days per-minute report rows are kept in the key database; 0: reports in memory only.
     pub report_retention_days: u32,
+    /// Seconds a key lookup is reused (the bound on a revocation's delay); 0: none.
+    pub key_cache_seconds: u64,
 }
 
 /// Builds the shared state; fails fast on a bad config, database or Redis URL.
@@ -48,7 +50,8 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<AppState> {
         ),
     };
     let control = ControlService::new(configs, Arc::new(keys), windows, Arc::new(reports))
-        .map_err(anyhow::Error::msg)?;
+        .map_err(anyhow::Error::msg)?
+        .with_key_cache(std::time::Duration::from_secs(options.key_cache_seconds));
     Ok(AppState {
         control,
         config_files: Arc::new(config_files),

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use wasp_control::server::ServeOptions;
 use wasp_servicecontrol::check_error::Code;
 use wasp_servicecontrol::*;
 
@@ -384,4 +385,46 @@ async fn per_minute_reports_survive_a_restart_and_are_read_by_time_range() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test]
+async fn a_revocation_reaches_a_caching_replica_within_its_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let db = dir.path().join("keys.db");
+    // Two replicas on one key database: one reuses lookups for 1 s, one asks every time.
+    let cached = Server::start(ServeOptions {
+        key_cache_seconds: 1,
+        ..options(&db, &config)
+    })
+    .await;
+    let direct = Server::start(options(&db, &config)).await;
+    let (key, id) = create_key_via_admin(&cached.url(""), "acme", None).await;
+    let valid = |response: CheckResponse| response.check_errors.is_empty();
+    assert!(valid(check(&cached.url(""), &key).await));
+    assert!(
+        valid(check(&direct.url(""), &key).await),
+        "made on one, known on the other"
+    );
+
+    let revoked = reqwest::Client::new()
+        .delete(direct.url(&format!("/admin/keys/{id}")))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.status().is_success(), "{revoked:?}");
+    let revoked_at = std::time::Instant::now();
+    assert!(
+        !valid(check(&direct.url(""), &key).await),
+        "at once without a cache"
+    );
+    assert!(
+        valid(check(&cached.url(""), &key).await),
+        "the cached answer, within 1 s"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let answer = check(&cached.url(""), &key).await;
+    assert!(!valid(answer), "revoked within the bound");
+    assert!(revoked_at.elapsed() < std::time::Duration::from_secs(3));
 }

@@ -97,6 +97,7 @@ impl ControlService {
             control_token: None,
             reload_interval_secs: 0,
             report_retention_days: 30,
+            key_cache_seconds: 0,
         };
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -105,6 +105,7 @@ pub fn options(db: &Path, config: &Path) -> ServeOptions {
         control_token: None,
         reload_interval_secs: 0,
         report_retention_days: 30,
+        key_cache_seconds: 0,
     }
 }
 
