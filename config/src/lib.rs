@@ -236,42 +236,47 @@ impl FilterConfig {
         }
     }
 
-    /// Parses and checks a compiled config: the schema version, unique route
-    /// ids, operations that point at known routes, and valid templates.
+    /// Parses and checks a compiled config ([`FilterConfig::parse`], then
+    /// [`FilterConfig::validate`]).
     pub fn from_json(bytes: &[u8]) -> Result<FilterConfig, String> {
-        let mut value: serde_json::Value = serde_json::from_slice(bytes)
-            .map_err(|e| format!("filter config is not valid JSON: {e}"))?;
-        struct_numbers::integers_from_doubles(&mut value);
-        let config: FilterConfig = serde_json::from_value(value)
-            .map_err(|e| format!("filter config is not valid JSON for this schema: {e}"))?;
+        let config = FilterConfig::parse(bytes)?;
         config.validate()?;
         Ok(config)
     }
 
+    /// Reads a config's JSON (integers that a protobuf Struct turned into doubles too)
+    /// without checking it; for a caller that validates next, as `Gateway::build` does.
+    pub fn parse(bytes: &[u8]) -> Result<FilterConfig, String> {
+        let mut value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| format!("filter config is not valid JSON: {e}"))?;
+        struct_numbers::integers_from_doubles(&mut value);
+        serde_json::from_value(value)
+            .map_err(|e| format!("filter config is not valid JSON for this schema: {e}"))
+    }
+
     /// Everything the filter refuses in a config, checked in one place: the filter runs it
-    /// when Envoy hands it a config (`from_json`), and the compiler on what it wrote, so a
+    /// when Envoy hands it a config (`Gateway::build`), and the compiler on what it wrote, so a
     /// compiled config is never refused at Envoy's start.
     pub fn validate(&self) -> Result<(), String> {
-        let config = self;
-        if config.version != SCHEMA_VERSION {
+        if self.version != SCHEMA_VERSION {
             return Err(format!(
                 "filter config schema version {} is not supported (this filter reads version {SCHEMA_VERSION}); recompile the spec with a matching `wasp`",
-                config.version
+                self.version
             ));
         }
         let mut ids = std::collections::HashSet::new();
-        for route in &config.routes {
+        for route in &self.routes {
             if !ids.insert(route.id.as_str()) {
                 return Err(format!("route id {:?} appears twice", route.id));
             }
         }
         let mut providers = std::collections::HashSet::new();
-        for provider in &config.providers {
+        for provider in &self.providers {
             if !providers.insert(provider.id.as_str()) {
                 return Err(format!("provider id {:?} appears twice", provider.id));
             }
             if let JwksSource::Uri(uri) = &provider.jwks {
-                if auth::fetch_request(&config.jwks_clusters, uri).is_none() {
+                if auth::fetch_request(&self.jwks_clusters, uri).is_none() {
                     return Err(format!(
                         "provider {:?}: no jwks_clusters entry serves the origin of its jwks_uri {uri:?}",
                         provider.id
@@ -279,15 +284,15 @@ impl FilterConfig {
                 }
             }
         }
-        if let Some(control) = &config.service_control {
+        if let Some(control) = &self.service_control {
             control.validate()?;
-            if control.endpoint.metadata_access_token && config.id_token_source.is_none() {
+            if control.endpoint.metadata_access_token && self.id_token_source.is_none() {
                 return Err("service_control takes its access token from the metadata server, but the config has no id_token_source".into());
             }
             if let Some(unknown) = control
                 .operations
                 .iter()
-                .find(|c| !config.operations.iter().any(|op| op.name == c.name))
+                .find(|c| !self.operations.iter().any(|op| op.name == c.name))
             {
                 return Err(format!(
                     "service_control configures operation {}, which the config does not have",
@@ -295,13 +300,13 @@ impl FilterConfig {
                 ));
             }
         }
-        for op in &config.operations {
+        for op in &self.operations {
             let names_keys = op
                 .security
                 .iter()
                 .flat_map(|s| &s.alternatives)
                 .any(|a| !a.api_keys.is_empty());
-            if names_keys && config.service_control.is_none() {
+            if names_keys && self.service_control.is_none() {
                 return Err(format!(
                     "operation {} accepts API keys but the config has no service_control to check them",
                     op.name
@@ -327,7 +332,7 @@ impl FilterConfig {
             }
             PathTemplate::parse(&op.template).map_err(|e| format!("operation {}: {e}", op.name))?;
             match &op.backend_auth {
-                Some(_) if config.id_token_source.is_none() => {
+                Some(_) if self.id_token_source.is_none() => {
                     return Err(format!(
                         "operation {} needs backend ID tokens but the config has no id_token_source",
                         op.name
@@ -354,7 +359,7 @@ impl FilterConfig {
                 ));
             }
         }
-        if let Some(source) = &config.id_token_source {
+        if let Some(source) = &self.id_token_source {
             if source.timeout_ms == 0 {
                 // Envoy treats a zero callout timeout as "no timeout".
                 return Err("id_token_source.timeout_ms must be above 0".into());

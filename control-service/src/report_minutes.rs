@@ -296,36 +296,16 @@ mod tests {
         let path = dir.path().join("keys.db");
         let store = ReportMinutes::open(&path, 7).unwrap();
         let now = 1_800_000_030; // 30 s into a minute
-        store
-            .record(
-                "s",
-                &[(
-                    &reported("200", now - 10, 3, vec![0, 2, 1, 0]),
-                    "project:p".into(),
-                )],
-                now,
-            )
-            .unwrap();
-        store
-            .record(
-                "s",
-                &[(
-                    &reported("200", now - 5, 2, vec![0, 1, 1, 0]),
-                    "project:p".into(),
-                )],
-                now,
-            )
-            .unwrap();
-        store
-            .record(
-                "s",
-                &[(
-                    &reported("503", now - 5, 1, vec![0, 0, 0, 1]),
-                    "project:p".into(),
-                )],
-                now,
-            )
-            .unwrap();
+        for (code, start, requests, buckets) in [
+            ("200", now - 10, 3, vec![0, 2, 1, 0]),
+            ("200", now - 5, 2, vec![0, 1, 1, 0]),
+            ("503", now - 5, 1, vec![0, 0, 0, 1]),
+        ] {
+            let operation = reported(code, start, requests, buckets);
+            store
+                .record("s", &[(&operation, "project:p".into())], now)
+                .unwrap();
+        }
         drop(store);
         let store = ReportMinutes::open(&path, 7).unwrap();
         let rows = store.between(now - 60, now + 60).unwrap();

@@ -297,14 +297,20 @@ async fn reports_are_counted_per_operation_consumer_and_code() {
     );
 }
 
-/// `GET /admin/reports/minutes` (every row kept).
-async fn report_minutes(server: &Server) -> serde_json::Value {
+/// `GET path` on the admin API, with its token.
+async fn admin_get(server: &Server, path: &str) -> reqwest::Response {
     reqwest::Client::new()
-        .get(server.url("/admin/reports/minutes"))
+        .get(server.url(path))
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
         .unwrap()
+}
+
+/// `GET /admin/reports/minutes` (every row kept).
+async fn report_minutes(server: &Server) -> serde_json::Value {
+    admin_get(server, "/admin/reports/minutes")
+        .await
         .json()
         .await
         .unwrap()
@@ -364,26 +370,20 @@ async fn per_minute_reports_survive_a_restart_and_are_read_by_time_range() {
     assert!(!after.to_string().contains(&key), "no API key in the rows");
 
     // A time range: only the second minute.
-    let ranged: serde_json::Value = reqwest::Client::new()
-        .get(server.url(&format!(
+    let ranged: serde_json::Value = admin_get(
+        &server,
+        &format!(
             "/admin/reports/minutes?from={}&to={}",
             minute + 60,
             minute + 120
-        )))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(ranged["rows"].as_array().map(Vec::len), Some(1), "{ranged}");
-    let bad = reqwest::Client::new()
-        .get(server.url("/admin/reports/minutes?from=yesterday"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let bad = admin_get(&server, "/admin/reports/minutes?from=yesterday").await;
     assert_eq!(bad.status(), 400);
 }
 

@@ -81,7 +81,7 @@ impl Gateway {
     }
 
     /// Compiles a configuration, refusing what [`FilterConfig::validate`] refuses (the
-    /// one list of checks, which `from_json` and the compiler run too).
+    /// one list of checks, which `from_json` and so the compiler run too).
     pub fn build(config: FilterConfig) -> Result<Gateway, String> {
         config.validate()?;
         let matcher = Matcher::build(&config.operations)?

@@ -188,8 +188,7 @@ impl HttpContext for WaspHttp {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let counted = |s: &&State| s.metrics.is_some() || s.control.is_some();
-        if let Some(state) = self.state.as_deref().filter(counted) {
+        if let Some(state) = self.state.as_deref().filter(|s| s.counts_requests()) {
             let status = response_status();
             // Reports count the backend's latency to its response headers.
             let now = state.control.is_some().then(now_ms);
@@ -215,7 +214,7 @@ impl HttpContext for WaspHttp {
         let Some(trace) = state.traces.borrow_mut().finish(self.context_id) else {
             return;
         };
-        if state.metrics.is_none() && state.control.is_none() {
+        if !state.counts_requests() {
             return; // Traced for the span's stage timings only.
         }
         // The status came with the response headers, but a local reply may have none.

@@ -159,7 +159,8 @@ fn compile(configuration_size: usize) -> Result<(Gateway, String), String> {
     let bytes = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, configuration_size)
         .map_err(|status| format!("cannot read the plugin configuration: {status:?}"))?
         .ok_or("the plugin configuration is empty; set it to the filter.json that `wasp compile` wrote")?;
-    let config = FilterConfig::from_json(&bytes)?;
+    // Gateway::build validates it.
+    let config = FilterConfig::parse(&bytes)?;
     let summary = format!(
         "service {}, {} operations, {} routes, config {}",
         config.service_name,

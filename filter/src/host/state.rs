@@ -110,9 +110,15 @@ impl State {
         missing
     }
 
-    /// Whether requests are traced (for reports or metrics).
+    /// Whether each finished request is counted (in reports or metrics), which needs its
+    /// status.
+    pub fn counts_requests(&self) -> bool {
+        self.control.is_some() || self.metrics.is_some()
+    }
+
+    /// Whether requests are traced (to be counted, or for the span's stage timings).
     pub fn traced(&self) -> bool {
-        self.control.is_some() || self.metrics.is_some() || self.gateway.trace_stages
+        self.counts_requests() || self.gateway.trace_stages
     }
 
     /// Changes the trace of the request `context_id`, if it has one.
