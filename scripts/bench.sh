@@ -16,6 +16,8 @@
 #            an operation with neither (the stage with nothing to check, reports included),
 #            an operation requiring a key (the same key every request: Check answered from the
 #            filter's cache), and one also charging quota (an AllocateQuota call per request);
+#   compile  `wasp compile` wall time of 10,000 and 100,000 operations, written as OpenAPI 2.0
+#            and as OpenAPI 3 (median of 3 runs each; goals: under 0.5 s and under 5 s);
 #   rollout  ROLLOUTS (10) `wasp rollout`s between two stored configs while wrk loads one Envoy
 #            started from the store: requests lost (non-2xx, socket errors; goal 0) and the time
 #            from `wasp rollout` to Envoy serving the new config (goal under 2 s).
@@ -33,7 +35,7 @@ ROUNDS=${ROUNDS:-7}
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 AS_SHIPPED=${AS_SHIPPED:-0}
-SCENARIOS=${SCENARIOS:-match,rewrite,jwt,apikey,rollout}
+SCENARIOS=${SCENARIOS:-match,rewrite,jwt,apikey,compile,rollout}
 BENCH_NAME=bench
 # shellcheck source=scripts/bench-common.sh
 . scripts/bench-common.sh
@@ -46,9 +48,9 @@ declare -A LISTEN=([bare]=18081 [wasp-10]=18082 [wasp-10k]=18083 [wasm-noop]=180
 selected() { [[ ",$SCENARIOS," == *",$1,"* ]]; }
 
 IFS=, read -ra wanted <<<"$SCENARIOS"
-[ "${#wanted[@]}" -gt 0 ] || die "SCENARIOS is empty; choose from match,rewrite,jwt,apikey,rollout"
+[ "${#wanted[@]}" -gt 0 ] || die "SCENARIOS is empty; choose from match,rewrite,jwt,apikey,compile,rollout"
 for s in "${wanted[@]}"; do
-  case $s in match | rewrite | jwt | apikey | rollout) ;; *) die "unknown scenario '$s' in SCENARIOS; choose from match,rewrite,jwt,apikey,rollout" ;; esac
+  case $s in match | rewrite | jwt | apikey | compile | rollout) ;; *) die "unknown scenario '$s' in SCENARIOS; choose from match,rewrite,jwt,apikey,compile,rollout" ;; esac
 done
 
 require_tools bench
@@ -496,6 +498,33 @@ scenario_rollout() {
   stop_under_test rollout
 }
 
-for s in match rewrite jwt apikey rollout; do
+# --- compile: how long `wasp compile` takes as a spec grows, in both input formats -----------
+scenario_compile() {
+  echo "== compile: wasp compile wall time (median of 3; goals: 10,000 operations under 0.5 s, 100,000 under 5 s)"
+  local count format spec run started times median goal
+  for count in 10000 100000; do
+    goal=0.5
+    [ "$count" = 100000 ] && goal=5
+    for format in openapi2 openapi3; do
+      spec="$WORK/compile-$count-$format.yaml"
+      if [ "$format" = openapi3 ]; then
+        python3 bench/gen_spec.py "$count" "$spec" --openapi3
+      else
+        python3 bench/gen_spec.py "$count" "$spec"
+      fi
+      times=()
+      for run in 1 2 3; do
+        started=$(date +%s.%N)
+        compile "compile-$count-$format" "$spec"
+        times+=("$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN {printf "%.3f", b - a}')")
+      done
+      median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 2p)
+      awk -v n="$count" -v f="$format" -v s="$median" -v g="$goal" 'BEGIN {
+        printf "  %-8s %7d operations: %.3f s (goal under %s s) -> %s\n", f, n, s, g, (s < g ? "met" : "NOT met") }'
+    done
+  done
+}
+
+for s in match rewrite jwt apikey compile rollout; do
   if selected "$s"; then "scenario_$s"; fi
 done

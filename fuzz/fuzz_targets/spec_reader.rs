@@ -10,8 +10,8 @@ use wasp_config::FilterConfig;
 use wasp_filter::gateway::Gateway;
 use wasp_fuzz::{check_operations_reachable, compile_options};
 use wasp_spec_compiler::compile::{compile, CompileOptions};
-use wasp_spec_compiler::source::{parse_document, SourceFile};
-use wasp_spec_compiler::spec::read_spec;
+use wasp_spec_compiler::read::read_specs;
+use wasp_spec_compiler::read::source::SourceFile;
 
 /// The defaults, and the options `make demo` uses (Service Control, a CORS preset).
 fn options() -> &'static [CompileOptions; 2] {
@@ -37,10 +37,8 @@ fuzz_target!(|data: &[u8]| {
         name: "spec".into(),
         bytes: data.to_vec(),
     };
-    let Ok(document) = parse_document(&file) else {
-        return;
-    };
-    if read_spec(&file.name, &document).is_err() {
+    let (specs, problems) = read_specs(std::slice::from_ref(&file));
+    if specs.is_empty() || !problems.is_empty() {
         return;
     }
     for options in options() {

@@ -9,13 +9,14 @@ use crate::edge::EdgeFlags;
 use crate::errors::{Diagnostic, Diagnostics};
 use crate::hash::config_hash;
 use crate::jwt_providers::{plan_providers, JwtOptions};
-use crate::management::{control_config, producer_project, OperationQuota};
+use crate::management::{control_config, producer_project, FileQuota, OperationQuota};
+use crate::model::{Spec, SpecOperation};
 use crate::operations::{collect_operations, OperationBackend};
 use crate::pointer::Pointer;
+use crate::read::read_specs;
+use crate::read::source::SourceFile;
 use crate::routes::{RoutePlan, RouteTable};
 use crate::service_control::{plan_service_control, ServiceControlFlags, SERVICE_CONTROL_CLUSTER};
-use crate::source::{parse_document, SourceFile};
-use crate::spec::{read_spec, Spec, SpecOperation};
 use crate::telemetry::OTLP_CLUSTER;
 use crate::upstreams::{ClusterNaming, Upstream, UpstreamRole};
 use crate::x_google_backend::{resolve, DEFAULT_DEADLINE_MS};
@@ -115,21 +116,14 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         .map_err(|problem| problems.push(problem))
         .unwrap_or_default();
 
-    let mut specs = Vec::with_capacity(files.len());
-    for file in files {
-        match parse_document(file) {
-            Ok(document) => match read_spec(&file.name, &document) {
-                Ok(spec) => specs.push(spec),
-                Err(found) => problems.extend(found),
-            },
-            Err(problem) => problems.push(problem),
-        }
-    }
+    let (specs, found) = read_specs(files);
+    problems.extend(found);
     if cors.is_some() {
-        for spec in specs.iter().filter(|s| s.allow_cors) {
+        for spec in &specs {
+            let Some(at) = &spec.allow_cors else { continue };
             problems.push(Diagnostic::new(
                 &spec.file,
-                &Pointer::root().child("x-google-endpoints"),
+                at,
                 "allowCors: true sends preflights to the backend, --cors-preset lets wasp answer them; choose one: remove allowCors or drop the --cors-* options",
             ));
         }
@@ -361,8 +355,11 @@ pub fn compile(files: &[SourceFile], options: &CompileOptions) -> Result<Compile
         ),
         None => None,
     };
-    let warnings = id_token_warning(&config, &options.metadata_url)
-        .into_iter()
+    // What the read stage noticed (callbacks, webhooks), then what the plan implies.
+    let warnings = specs
+        .iter()
+        .flat_map(|spec| spec.warnings.iter().map(ToString::to_string))
+        .chain(id_token_warning(&config, &options.metadata_url))
         .collect();
     Ok(Compiled {
         config,
@@ -416,15 +413,27 @@ fn id_token_warning(config: &FilterConfig, metadata_url: &str) -> Option<String>
 fn control(
     specs: &[Spec],
     service_name: &str,
-    metric_costs: &[(String, String, crate::management::MetricCosts)],
+    metric_costs: &[OperationQuota],
     options: &CompileOptions,
 ) -> Result<Option<ControlConfig>, Diagnostics> {
     let files: Vec<_> = specs
         .iter()
-        .filter_map(|s| s.management.as_ref().map(|m| (s.file.as_str(), m)))
+        .filter_map(|s| {
+            s.management.as_ref().map(|management| FileQuota {
+                file: &s.file,
+                format: s.format,
+                management,
+            })
+        })
         .collect();
-    let Some((first_file, _)) = files.first() else {
-        if let Some((file, _, costs)) = metric_costs.first() {
+    let Some(first) = files.first() else {
+        if let Some(OperationQuota {
+            file,
+            format,
+            costs,
+            ..
+        }) = metric_costs.first()
+        {
             let at = costs
                 .values()
                 .next()
@@ -433,7 +442,7 @@ fn control(
             return Err(vec![Diagnostic::new(
                 file,
                 &at,
-                "x-google-quota charges a metric but no file has x-google-management; declare the metric and its limit in x-google-management (metrics and quota.limits), or remove x-google-quota",
+                format!("x-google-quota charges a metric but no file declares metrics; declare the metric and its limit in {} (metrics and quota.limits), or remove x-google-quota", format.management_field()),
             )]);
         }
         if options.service_control.service_control_url.is_none() {
@@ -446,20 +455,12 @@ fn control(
     let project = options.producer_project_id.as_deref();
     let Some(project) = producer_project(service_name, project) else {
         return Err(vec![Diagnostic::new(
-            first_file,
-            &Pointer::root().child("x-google-management"),
+            first.file,
+            &Pointer::root().child(first.format.management_field()),
             format!("quotas are counted per consumer project and calls without an API key are charged to the service's own project, which cannot be read from host {service_name:?}; pass --producer-project-id <your GCP project id>"),
         )]);
     };
-    let quotas: Vec<_> = metric_costs
-        .iter()
-        .map(|(file, operation, costs)| OperationQuota {
-            file,
-            operation: operation.clone(),
-            costs,
-        })
-        .collect();
-    control_config(service_name, project, &files, &quotas).map(Some)
+    control_config(service_name, project, &files, metric_costs).map(Some)
 }
 
 /// A bug in wasp, not in the spec.

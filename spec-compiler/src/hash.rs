@@ -1,7 +1,7 @@
 //! The config hash: identifies one compile's inputs so the filter can
 //! namespace shared state per config.
 
-use crate::source::SourceFile;
+use crate::read::source::SourceFile;
 use sha2::{Digest, Sha256};
 
 /// Hex SHA-256, first 16 characters, over every file's name and bytes and

@@ -6,9 +6,10 @@
 //! the other's issuer.
 
 use crate::errors::{Diagnostic, Diagnostics};
-use crate::jwks_clusters::{known_key_origins, parse_origin, JwksClusters};
-use crate::security_definitions::{JwtScheme, SchemeKind};
-use crate::spec::Spec;
+use crate::jwks_clusters::{known_key_origins, JwksClusters};
+use crate::model::Spec;
+use crate::model::{JwtScheme, SchemeKind};
+use crate::origin::parse_origin;
 use wasp_config::{JwksSource, Provider};
 
 /// The `--jwks-*` / `--jwt-*` options.

@@ -7,8 +7,8 @@ use wasp_spec_compiler::compile::{compile, Compiled};
 use wasp_spec_compiler::config_store::ConfigStore;
 use wasp_spec_compiler::deploy::{self, Manifest, Target};
 use wasp_spec_compiler::errors::Diagnostic;
+use wasp_spec_compiler::read::source::SourceFile;
 use wasp_spec_compiler::rollout::{rollback, rollout, Confirmed};
-use wasp_spec_compiler::source::SourceFile;
 
 /// A bad spec or option (what the user must fix), as clap also uses.
 const EXIT_BAD_INPUT: u8 = 2;

@@ -3,9 +3,9 @@
 //! names, each method + template once).
 
 use crate::errors::{Diagnostic, Diagnostics};
-use crate::management::MetricCosts;
+use crate::management::OperationQuota;
+use crate::model::{Allow, Method, Spec, SpecOperation};
 use crate::pointer::Pointer;
-use crate::spec::{Allow, Method, Spec, SpecOperation};
 use std::collections::{HashMap, HashSet};
 use wasp_config::{BackendAuth, Operation, PathTemplate, PathTranslation, Segment};
 
@@ -30,7 +30,7 @@ pub struct ServiceOperations {
     pub service_name: String,
     pub operations: Vec<Operation>,
     /// `x-google-quota.metricCosts` by operation: (file, operation name, costs).
-    pub metric_costs: Vec<(String, String, MetricCosts)>,
+    pub metric_costs: Vec<OperationQuota>,
 }
 
 /// The methods `x-google-allow: all` opens on `/**`, as the api-compiler
@@ -145,7 +145,7 @@ fn api_names(specs: &[Spec], problems: &mut Diagnostics) -> Vec<String> {
             None => problems.push(Diagnostic::new(
                 &spec.file,
                 &Pointer::root(),
-                "this is one of several spec files, so it is one API of the service and needs a name; add x-google-api-name: <name> (for example producer) at the top level of every file, each with its own name",
+                format!("this is one of several spec files, so it is one API of the service and needs a name; add {}: <name> (for example producer) to every file, each with its own name", spec.format.api_name_field()),
             )),
             Some((name, pointer)) => {
                 if let Some(first) = seen.get(name.as_str()) {
@@ -153,7 +153,8 @@ fn api_names(specs: &[Spec], problems: &mut Diagnostics) -> Vec<String> {
                         &spec.file,
                         pointer,
                         format!(
-                            "x-google-api-name {name:?} is already the name of {}; give each spec file its own API name",
+                            "{} {name:?} is already the name of {}; give each spec file its own API name",
+                            spec.format.api_name_field(),
                             first.file
                         ),
                     ));
@@ -188,10 +189,10 @@ pub fn collect_operations(
         if spec.host != service_name {
             problems.push(Diagnostic::new(
                 &spec.file,
-                &Pointer::root().child("host"),
+                &spec.host_pointer,
                 format!(
-                    "host {:?} differs from {:?} in {}; all spec files of one compile describe one service, so give them the same host",
-                    spec.host, service_name, first.file
+                    "host {:?} differs from {:?} in {}; all spec files of one compile describe one service, so give them the same host ({})",
+                    spec.host, service_name, first.file, spec.format.host_field()
                 ),
             ));
         }
@@ -285,13 +286,18 @@ pub fn collect_operations(
                         }
                         _ => problems.push(Diagnostic::new(
                             &spec.file,
-                            &op.pointer.child(crate::spec::JWT_ALLOW_MISSING),
+                            &op.pointer.child(crate::read::JWT_ALLOW_MISSING),
                             "the operation requires no JWT, so there is nothing to allow without one; remove x-wasp-jwt-allow-missing or give the operation an oauth2 security requirement",
                         )),
                     }
                 }
                 if let Some(costs) = &op.metric_costs {
-                    metric_costs.push((spec.file.clone(), name.clone(), costs.clone()));
+                    metric_costs.push(OperationQuota {
+                        file: spec.file.clone(),
+                        format: spec.format,
+                        operation: name.clone(),
+                        costs: costs.clone(),
+                    });
                 }
                 operations.push(Operation {
                     name,
@@ -334,7 +340,7 @@ pub fn collect_operations(
         }
     }
 
-    if specs.iter().any(|s| s.allow_cors) {
+    if specs.iter().any(|s| s.allow_cors.is_some()) {
         let cors = cors_operations(&operations);
         for op in &cors {
             if by_name.contains_key(&op.name) {
@@ -399,7 +405,7 @@ fn cors_operations(operations: &[Operation]) -> Vec<Operation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::read_spec;
+    use crate::read::swagger2::read_swagger2 as read_spec;
 
     /// Every operation to route `r0`, as before x-google-backend.
     fn collect(specs: &[Spec]) -> Result<ServiceOperations, Diagnostics> {

@@ -13,9 +13,10 @@
 
 use crate::backend::Backend;
 use crate::errors::{Diagnostic, Diagnostics};
+use crate::management::OperationQuota;
+use crate::model::Spec;
+use crate::model::{ApiKeyLocation, SchemeKind};
 use crate::pointer::Pointer;
-use crate::security_definitions::{ApiKeyLocation, SchemeKind};
-use crate::spec::Spec;
 use clap::{Args, ValueEnum};
 use wasp_config::service_control::{
     CallSettings, CheckCacheSettings, ControlClientConfig, Endpoint, FailPolicy, KeyLocation,
@@ -128,11 +129,11 @@ pub struct ServiceControlPlan {
 }
 
 /// Plans `FilterConfig.service_control`. `operations` are the compiled operations (names and
-/// effective `security`); `metric_costs` are `(file, operation name, costs)`.
+/// effective `security`) and their costs.
 pub fn plan_service_control(
     specs: &[Spec],
     operations: &[Operation],
-    metric_costs: &[(String, String, crate::management::MetricCosts)],
+    metric_costs: &[OperationQuota],
     service_name: &str,
     producer_project: Option<String>,
     flags: &ServiceControlFlags,
@@ -192,8 +193,14 @@ pub fn plan_service_control(
         let requirement = wasp_control_client::requiredness::key_requirement(&alternatives);
         let costs = metric_costs
             .iter()
-            .find(|(_, name, _)| *name == op.name)
-            .map(|(_, _, costs)| costs.iter().map(|(m, (c, _))| (m.clone(), *c)).collect())
+            .find(|quota| quota.operation == op.name)
+            .map(|quota| {
+                quota
+                    .costs
+                    .iter()
+                    .map(|(m, (c, _))| (m.clone(), *c))
+                    .collect()
+            })
             .unwrap_or_default();
         let control = OperationControl {
             name: op.name.clone(),
@@ -316,10 +323,7 @@ fn key_alternatives(
 }
 
 /// Without a Service Control endpoint: every operation that requires a key, and every quota.
-fn needs_service_control(
-    specs: &[Spec],
-    metric_costs: &[(String, String, crate::management::MetricCosts)],
-) -> Diagnostics {
+fn needs_service_control(specs: &[Spec], metric_costs: &[OperationQuota]) -> Diagnostics {
     let fix = "pass --service-control-url with a wasp-control server (see control-service/README.md) or https://servicecontrol.googleapis.com, or remove the requirement";
     let mut problems = Diagnostics::new();
     for spec in specs {
@@ -362,7 +366,13 @@ fn needs_service_control(
             }
         }
     }
-    for (file, operation, costs) in metric_costs {
+    for OperationQuota {
+        file,
+        operation,
+        costs,
+        ..
+    } in metric_costs
+    {
         if let Some((_, at)) = costs.values().next() {
             problems.push(Diagnostic::new(
                 file,
@@ -377,7 +387,7 @@ fn needs_service_control(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::read_spec;
+    use crate::read::swagger2::read_swagger2 as read_spec;
 
     fn spec(file: &str, yaml: &str) -> Spec {
         let document: serde_norway::Value = serde_norway::from_str(yaml).unwrap();

@@ -1,6 +1,6 @@
-//! `x-google-backend`: reading one block (top level or operation level) and
-//! resolving it, with ESPv2's and Service Management's defaults, into where an
-//! operation goes and how.
+//! Backend rules (2.0 `x-google-backend` blocks, 3.x named backends): resolving the
+//! rule that applies to an operation, with ESPv2's and Service Management's defaults,
+//! into where the operation goes and how.
 //!
 //! Resolution rules (seed 003, espv2-behaviour.md 1.1, 4.6):
 //! - no `address`: `--backend`, no path translation, no backend auth;
@@ -12,61 +12,11 @@
 //! - `deadline` in seconds (fractions kept); non-positive means the 15 s default.
 
 use crate::backend::Backend;
-use crate::errors::{Diagnostic, Diagnostics};
-use crate::pointer::Pointer;
-use crate::source::describe;
-use serde_norway::{Mapping, Value};
+use crate::model::{BackendRule, Level, Translation};
 use wasp_config::{BackendAuth, PathTranslation};
 
 /// ESPv2's default response deadline (`util.DefaultResponseDeadline`).
 pub const DEFAULT_DEADLINE_MS: u64 = 15_000;
-/// Larger deadlines are almost certainly a unit mistake (and overflow Envoy's
-/// Duration long before u64 does).
-const MAX_DEADLINE_S: f64 = 31_536_000.0;
-
-const FIELDS: [&str; 6] = [
-    "address",
-    "jwt_audience",
-    "disable_auth",
-    "path_translation",
-    "deadline",
-    "protocol",
-];
-
-/// Where the block was written; decides the default path translation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Top,
-    Operation,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Translation {
-    AppendPathToAddress,
-    ConstantAddress,
-}
-
-/// A parsed `address`: the text as written (the default audience) and its parts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Address {
-    pub text: String,
-    pub backend: Backend,
-    /// Path with one trailing `/` trimmed; empty for none.
-    pub path: String,
-}
-
-/// One `x-google-backend` block as written.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BackendRule {
-    pub level: Level,
-    pub address: Option<Address>,
-    pub jwt_audience: Option<String>,
-    pub disable_auth: bool,
-    pub translation: Option<Translation>,
-    /// `Some` only for a positive deadline, in milliseconds (at least 1).
-    pub deadline_ms: Option<u64>,
-    pub http2: bool,
-}
 
 /// What an operation's backend resolves to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,211 +86,21 @@ pub fn resolve(rule: Option<&BackendRule>) -> ResolvedBackend {
     }
 }
 
-/// Reads one `x-google-backend` value found at `pointer`.
-pub fn read_rule(
-    file: &str,
-    value: &Value,
-    pointer: &Pointer,
-    level: Level,
-) -> Result<BackendRule, Diagnostics> {
-    let mut problems = Diagnostics::new();
-    let Value::Mapping(block) = value else {
-        return Err(vec![Diagnostic::new(
-            file,
-            pointer,
-            format!(
-                "x-google-backend must be a mapping such as {{address: https://backend.example.com}}, not {}",
-                describe(value)
-            ),
-        )]);
-    };
-    let mut problem = |key: &str, message: String| {
-        let at = if key.is_empty() {
-            pointer.clone()
-        } else {
-            pointer.child(key)
-        };
-        problems.push(Diagnostic::new(file, &at, message));
-    };
-    for key in block.keys() {
-        match key {
-            Value::String(k) if FIELDS.contains(&k.as_str()) => {}
-            Value::String(k) => problem(
-                k,
-                format!(
-                    "{k:?} is not a field of x-google-backend; use only {}",
-                    FIELDS.join(", ")
-                ),
-            ),
-            other => problem(
-                "",
-                format!(
-                    "a key of x-google-backend is {}; use only {}",
-                    describe(other),
-                    FIELDS.join(", ")
-                ),
-            ),
-        }
-    }
-
-    let address =
-        string_field(block, "address", &mut problem).and_then(
-            |text| match Backend::parse_with_path(&text) {
-                Ok((backend, path)) => Some(Address {
-                    text,
-                    backend,
-                    path,
-                }),
-                Err(e) => {
-                    problem("address", format!("address {e}"));
-                    None
-                }
-            },
-        );
-    let jwt_audience = string_field(block, "jwt_audience", &mut problem);
-    if jwt_audience.as_deref() == Some("") {
-        problem(
-            "jwt_audience",
-            "jwt_audience is empty; give the audience the backend expects, or remove the field to use the address".into(),
-        );
-    }
-    if jwt_audience.as_deref() == Some(wasp_config::ACCESS_TOKEN_KEY) {
-        problem(
-            "jwt_audience",
-            format!("{:?} is reserved by wasp for Service Control's access token; choose another audience", wasp_config::ACCESS_TOKEN_KEY),
-        );
-    }
-    let disable_auth = match block.get("disable_auth") {
-        None => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            problem(
-                "disable_auth",
-                format!(
-                    "disable_auth must be true or false, not {}",
-                    describe(other)
-                ),
-            );
-            false
-        }
-    };
-    let translation = string_field(block, "path_translation", &mut problem).and_then(|t| {
-        match t.as_str() {
-            "APPEND_PATH_TO_ADDRESS" => Some(Translation::AppendPathToAddress),
-            "CONSTANT_ADDRESS" => Some(Translation::ConstantAddress),
-            _ => {
-                problem(
-                    "path_translation",
-                    format!("path_translation {t:?} is unknown; use APPEND_PATH_TO_ADDRESS or CONSTANT_ADDRESS (upper case)"),
-                );
-                None
-            }
-        }
-    });
-    let deadline_ms = match block.get("deadline") {
-        None => None,
-        Some(Value::Number(n)) => match n.as_f64() {
-            Some(s) if s > MAX_DEADLINE_S || !s.is_finite() => {
-                problem(
-                    "deadline",
-                    format!("deadline {n} seconds is too large; give the seconds to wait for a response, at most {MAX_DEADLINE_S} (one year)"),
-                );
-                None
-            }
-            // ESPv2 ignores non-positive deadlines; at least 1 ms, as 0 would disable the timeout in Envoy.
-            Some(s) if s > 0.0 => Some(((s * 1000.0).round() as u64).max(1)),
-            _ => None,
-        },
-        Some(other) => {
-            problem(
-                "deadline",
-                format!(
-                    "deadline must be a number of seconds such as 30.0, not {}",
-                    describe(other)
-                ),
-            );
-            None
-        }
-    };
-    let http2 = match string_field(block, "protocol", &mut problem).as_deref() {
-        None | Some("http/1.1") => false,
-        Some("h2") => true,
-        Some(other) => {
-            problem(
-                "protocol",
-                format!("protocol {other:?} is not supported; use http/1.1 (the default) or h2"),
-            );
-            false
-        }
-    };
-
-    if disable_auth && jwt_audience.is_some() {
-        problem(
-            "jwt_audience",
-            "jwt_audience and disable_auth: true contradict each other; remove jwt_audience to send no ID token, or remove disable_auth to send one".into(),
-        );
-    }
-    let has_address = block.contains_key("address");
-    if !has_address {
-        for (field, why) in [
-            (
-                "path_translation",
-                "there is no address path to translate to",
-            ),
-            (
-                "jwt_audience",
-                "requests go to --backend without an ID token",
-            ),
-        ] {
-            if block.contains_key(field) {
-                problem(
-                    field,
-                    format!("{field} needs an address ({why}); add address: https://... or remove {field}"),
-                );
-            }
-        }
-    }
-
-    match problems.is_empty() {
-        true => Ok(BackendRule {
-            level,
-            address,
-            jwt_audience,
-            disable_auth,
-            translation,
-            deadline_ms,
-            http2,
-        }),
-        false => Err(problems),
-    }
-}
-
-/// A string field, or `None` (with a problem when it is there but not a string).
-fn string_field(
-    block: &Mapping,
-    key: &str,
-    problem: &mut impl FnMut(&str, String),
-) -> Option<String> {
-    match block.get(key)? {
-        Value::String(s) => Some(s.clone()),
-        other => {
-            problem(
-                key,
-                format!("{key} must be a string, not {}", describe(other)),
-            );
-            None
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pointer::Pointer;
+    use crate::read::backend_rule::{read_rule, SWAGGER2_BACKEND};
+    use crate::read::yaml::Reader;
+    use serde_norway::Value;
 
     fn rule(yaml: &str, level: Level) -> Result<BackendRule, Vec<String>> {
         let value: Value = serde_norway::from_str(yaml).unwrap();
         let at = Pointer::root().child("x-google-backend");
-        read_rule("api.yaml", &value, &at, level)
+        let mut r = Reader::new("api.yaml");
+        let rule = read_rule(&mut r, &value, &at, level, &SWAGGER2_BACKEND);
+        r.finish(rule)
+            .map(|(rule, _)| rule)
             .map_err(|e| e.iter().map(|d| d.to_string()).collect())
     }
 
@@ -487,7 +247,7 @@ mod tests {
             ("{address: 'https://b.example.com', path_translation: APPEND}", "/x-google-backend/path_translation: path_translation \"APPEND\" is unknown; use APPEND_PATH_TO_ADDRESS or CONSTANT_ADDRESS"),
             ("{path_translation: CONSTANT_ADDRESS}", "/x-google-backend/path_translation: path_translation needs an address"),
             ("{jwt_audience: aud}", "/x-google-backend/jwt_audience: jwt_audience needs an address"),
-            ("{address: 7}", "/x-google-backend/address: address must be a string, not a number"),
+            ("{address: 7}", "/x-google-backend/address: address must be a string such as https://backend.example.com, not a number"),
             ("{disable_auth: 'yes'}", "/x-google-backend/disable_auth: disable_auth must be true or false, not a string"),
             ("{deadline: '10s'}", "/x-google-backend/deadline: deadline must be a number of seconds such as 30.0, not a string"),
             ("{deadline: 1.0e12}", "/x-google-backend/deadline: deadline 1000000000000.0 seconds is too large"),

@@ -1,10 +1,10 @@
-//! Property tests: the spec reader (`source::parse_document` then `spec::read_spec`) takes
-//! any file without panicking and answers with a spec or diagnostics that name the file.
+//! Property tests: the spec readers (`read::read_specs`: OpenAPI 2.0 and 3.x) take any
+//! file without panicking and answer with a spec or diagnostics that name the file.
 //! The cargo-fuzz target `spec_reader` (fuzz/) runs the whole compile for longer.
 
 use proptest::prelude::*;
-use wasp_spec_compiler::source::{parse_document, SourceFile};
-use wasp_spec_compiler::spec::read_spec;
+use wasp_spec_compiler::read::read_specs;
+use wasp_spec_compiler::read::source::SourceFile;
 
 /// A real spec (the hello example's shape), for truncation and byte flips.
 const SPEC: &str = r#"swagger: "2.0"
@@ -31,22 +31,45 @@ paths:
     post: { operationId: cancel, x-google-backend: { address: "http://127.0.0.1:1", deadline: 2.5 } }
 "#;
 
+/// The same service in OpenAPI 3 (Google's 3.x dialect), with a `$ref`.
+const SPEC3: &str = r##"openapi: 3.1.0
+info: { title: T, version: "1.0" }
+servers: [{ url: "https://t.endpoints.p.cloud.goog/api", x-google-endpoint: {} }]
+x-google-api-management:
+  metrics: { reads: { displayName: Reads } }
+  quota: { limits: { rpm: { metric: reads, values: 5 } } }
+  backends:
+    b: { address: "https://b.example.com/x", pathTranslation: APPEND_PATH_TO_ADDRESS, jwtAudience: "https://b.example.com/x" }
+    local: { address: "http://127.0.0.1:1", deadline: 2.5, disableAuth: true }
+x-google-backend: b
+components:
+  securitySchemes:
+    api_key: { $ref: "#/components/x-keys/api_key" }
+    idp: { type: oauth2, flows: { implicit: { authorizationUrl: "", scopes: {} } }, x-google-auth: { issuer: "https://i.example", audiences: [a, b] } }
+  x-keys:
+    api_key: { type: apiKey, name: key, in: query }
+security: [ { idp: [] } ]
+paths:
+  /v1/{name=**}:
+    get:
+      operationId: get
+      security: [ { api_key: [] } ]
+      x-google-quota: { reads: 1 }
+      responses: { "200": { description: ok } }
+  /v1/{id}:cancel:
+    post: { operationId: cancel, x-google-backend: local }
+"##;
+
 fn read(name: &str, bytes: Vec<u8>) -> Result<(), TestCaseError> {
     let file = SourceFile {
         name: name.to_string(),
         bytes,
     };
-    match parse_document(&file) {
-        Ok(document) => {
-            if let Err(problems) = read_spec(name, &document) {
-                prop_assert!(!problems.is_empty());
-                for problem in problems {
-                    prop_assert_eq!(&problem.file, name);
-                    prop_assert!(!problem.message.is_empty());
-                }
-            }
-        }
-        Err(problem) => prop_assert_eq!(&problem.file, name),
+    let (specs, problems) = read_specs(&[file]);
+    prop_assert!(specs.len() + problems.len() > 0);
+    for problem in problems {
+        prop_assert_eq!(&problem.file, name);
+        prop_assert!(!problem.message.is_empty());
     }
     Ok(())
 }
@@ -64,11 +87,20 @@ fn spec_like() -> impl Strategy<Value = String> {
         Just("[{ a: [] }]".to_string()),
         Just("{ address: \"https://h/p\", path_translation: CONSTANT_ADDRESS }".to_string()),
         Just("{ type: oauth2, x-google-issuer: i }".to_string()),
+        Just("3.0.4".to_string()),
+        Just("[{ url: \"https://h.example.com/v1\", x-google-endpoint: {} }]".to_string()),
+        Just("{ backends: { b: { address: \"https://h\", disableAuth: true } } }".to_string()),
+        Just("{ $ref: \"#/paths\" }".to_string()),
         any::<i64>().prop_map(|n| n.to_string()),
         "[ -~]{0,12}",
     ];
     let key = prop_oneof![
         Just("swagger"),
+        Just("openapi"),
+        Just("servers"),
+        Just("components"),
+        Just("webhooks"),
+        Just("x-google-api-management"),
         Just("host"),
         Just("basePath"),
         Just("paths"),
@@ -105,24 +137,29 @@ proptest! {
 
     #[test]
     fn damaged_real_specs_are_a_spec_or_diagnostics(
-        cut in 0..SPEC.len(),
+        cut in any::<prop::sample::Index>(),
         position in any::<prop::sample::Index>(),
         byte in any::<u8>(),
     ) {
-        read("spec.yaml", SPEC.as_bytes()[..cut].to_vec())?;
-        let mut bytes = SPEC.as_bytes().to_vec();
-        let i = position.index(bytes.len());
-        bytes[i] = byte;
-        read("spec.yaml", bytes)?;
+        for spec in [SPEC, SPEC3] {
+            read("spec.yaml", spec.as_bytes()[..cut.index(spec.len())].to_vec())?;
+            let mut bytes = spec.as_bytes().to_vec();
+            let i = position.index(bytes.len());
+            bytes[i] = byte;
+            read("spec.yaml", bytes)?;
+        }
     }
 }
 
 #[test]
-fn the_real_spec_reads() {
-    let file = SourceFile {
-        name: "spec.yaml".into(),
-        bytes: SPEC.as_bytes().to_vec(),
-    };
-    let document = parse_document(&file).unwrap();
-    read_spec("spec.yaml", &document).unwrap();
+fn the_real_specs_read() {
+    for (name, text) in [("spec.yaml", SPEC), ("spec3.yaml", SPEC3)] {
+        let file = SourceFile {
+            name: name.into(),
+            bytes: text.as_bytes().to_vec(),
+        };
+        let (specs, problems) = read_specs(&[file]);
+        assert!(problems.is_empty(), "{name}: {problems:?}");
+        assert_eq!(specs.len(), 1);
+    }
 }

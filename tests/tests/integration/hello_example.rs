@@ -1,6 +1,7 @@
 //! The demo's example end to end: examples/hello/openapi.yaml compiled by
 //! `wasp` (with the options `make demo` uses), in front of the real hello backend
-//! binary and the real `wasp-control` (what `make demo` runs).
+//! binary and the real `wasp-control` (what `make demo` runs). Its OpenAPI 3 twin,
+//! examples/hello/openapi3.yaml, must behave the same through the same parts.
 
 use std::time::Duration;
 
@@ -10,14 +11,15 @@ use wasp_tests::process::start_hello_backend;
 use wasp_tests::{CompileInput, ControlOptions, ControlledGateway};
 
 const HELLO: &str = include_str!("../../../examples/hello/openapi.yaml");
+const HELLO_OPENAPI3: &str = include_str!("../../../examples/hello/openapi3.yaml");
 
 /// What `scripts/demo.sh` adds to the compile (besides the control service's URL).
 pub const DEMO_OPTIONS: [&str; 2] = ["--producer-project-id", "hello-demo"];
 
-fn start() -> (wasp_tests::process::KillOnDrop, ControlledGateway) {
+fn start(spec: &str) -> (wasp_tests::process::KillOnDrop, ControlledGateway) {
     let (backend, addr) = start_hello_backend(env!("CARGO_BIN_EXE_hello_backend"));
     let gw = ControlledGateway::start_behind(
-        CompileInput::new(HELLO).args(DEMO_OPTIONS),
+        CompileInput::new(spec).args(DEMO_OPTIONS),
         ControlOptions::default(),
         1,
         &format!("http://{addr}"),
@@ -28,7 +30,26 @@ fn start() -> (wasp_tests::process::KillOnDrop, ControlledGateway) {
 
 #[test]
 fn hello_and_goodbye_through_the_gateway() {
-    let (_backend, gw) = start();
+    hello_and_goodbye(HELLO);
+}
+
+#[test]
+fn hello_and_goodbye_through_the_gateway_from_the_openapi3_twin() {
+    hello_and_goodbye(HELLO_OPENAPI3);
+}
+
+#[test]
+fn the_greeting_needs_a_key_and_five_per_minute_is_the_limit() {
+    greeting_needs_a_key_and_counts_quota(HELLO);
+}
+
+#[test]
+fn the_greeting_needs_a_key_and_five_per_minute_is_the_limit_from_the_openapi3_twin() {
+    greeting_needs_a_key_and_counts_quota(HELLO_OPENAPI3);
+}
+
+fn hello_and_goodbye(spec: &str) {
+    let (_backend, gw) = start(spec);
 
     let reply = gw.get("/hello");
     assert_eq!((reply.status, reply.body.as_str()), (200, "Hello, World!"));
@@ -45,9 +66,8 @@ fn hello_and_goodbye_through_the_gateway() {
     );
 }
 
-#[test]
-fn the_greeting_needs_a_key_and_five_per_minute_is_the_limit() {
-    let (_backend, gw) = start();
+fn greeting_needs_a_key_and_counts_quota(spec: &str) {
+    let (_backend, gw) = start(spec);
     let key = gw.control.create_key_cli("demo-consumer");
     wait_for_fresh_quota_window(Duration::from_secs(12));
 

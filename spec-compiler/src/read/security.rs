@@ -10,24 +10,22 @@
 //! - apiKey schemes become key names for the API-key stage.
 //! - An empty alternative (`{}`) is rejected: it would make every other alternative pointless.
 
-use crate::errors::{Diagnostic, Diagnostics};
+use crate::model::{Format, Scheme, SchemeKind};
 use crate::pointer::Pointer;
-use crate::security_definitions::{Scheme, SchemeKind};
-use crate::source::describe;
+use crate::read::yaml::{describe, Reader};
 use serde_norway::Value;
 use wasp_config::{Alternative, JwtRequirement, SecurityRequirement};
 
 /// Reads one `security` list against the file's schemes. `Ok(None)`: `security: []`.
 pub fn read_security(
-    file: &str,
+    r: &mut Reader,
     value: &Value,
     at: &Pointer,
     schemes: &[Scheme],
-    problems: &mut Diagnostics,
+    format: Format,
 ) -> Option<Option<SecurityRequirement>> {
-    let mut problem = |pointer: &Pointer, message: String| {
-        problems.push(Diagnostic::new(file, pointer, message));
-    };
+    let home = format.schemes_field();
+    let mut problem = |pointer: &Pointer, message: String| r.problem(pointer, message);
     let Value::Sequence(entries) = value else {
         problem(
             at,
@@ -60,10 +58,7 @@ pub fn read_security(
             let Value::String(name) = key else {
                 problem(
                     &entry_at,
-                    format!(
-                        "a scheme name is {}; use a name from securityDefinitions",
-                        describe(key)
-                    ),
+                    format!("a scheme name is {}; use a name from {home}", describe(key)),
                 );
                 ok = false;
                 continue;
@@ -72,11 +67,11 @@ pub fn read_security(
             let Some(scheme) = schemes.iter().find(|s| &s.name == name) else {
                 let known: Vec<_> = schemes.iter().map(|s| s.name.as_str()).collect();
                 let known = if known.is_empty() {
-                    "securityDefinitions defines none".to_string()
+                    format!("{home} defines none")
                 } else {
                     format!("defined: {}", known.join(", "))
                 };
-                problem(&name_at, format!("scheme {name:?} is not defined in securityDefinitions ({known}); define it or fix the name"));
+                problem(&name_at, format!("scheme {name:?} is not defined in {home} ({known}); define it or fix the name"));
                 ok = false;
                 continue;
             };

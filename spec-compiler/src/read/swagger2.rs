@@ -1,210 +1,81 @@
-//! A typed view of one OpenAPI 2.0 document: only what wasp compiles today,
-//! each piece with the JSON pointer it came from.
+//! Reads one OpenAPI 2.0 document (`swagger: "2.0"` with the 2.0 `x-google-*`
+//! extensions) into the service model: only what wasp compiles, each piece with the
+//! JSON pointer it came from.
 //!
 //! Everything else (`info`, `definitions`, `responses`, ...) is accepted and
 //! ignored here, so a spec written for Cloud Endpoints compiles as it is.
 
-use crate::errors::{Diagnostic, Diagnostics};
-use crate::management::{read_management, read_metric_costs, Management, MetricCosts};
+use crate::errors::Diagnostics;
+use crate::model::{Allow, Format, Method, PathEntry, Spec, SpecOperation};
+use crate::model::{BackendRule, Level, Scheme};
 use crate::pointer::Pointer;
-use crate::security::read_security;
-use crate::security_definitions::{read_security_definitions, Scheme};
-use crate::source::describe;
-use crate::x_google_backend::{read_rule, BackendRule, Level};
+use crate::read::backend_rule::{read_rule, SWAGGER2_BACKEND};
+use crate::read::quota::{read_management, read_metric_costs};
+use crate::read::security::read_security;
+use crate::read::security_definitions::read_security_definitions;
+use crate::read::yaml::{describe, shown, Reader};
+use crate::read::{read_api_name, read_jwt_allow_missing, read_operation_id};
 use serde_norway::{Mapping, Value};
 use wasp_config::SecurityRequirement;
 
-/// The HTTP methods OpenAPI 2.0 allows as path-item keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Method {
-    Get,
-    Put,
-    Post,
-    Delete,
-    Options,
-    Head,
-    Patch,
-}
-
-impl Method {
-    fn from_key(key: &str) -> Option<Method> {
-        Some(match key {
-            "get" => Method::Get,
-            "put" => Method::Put,
-            "post" => Method::Post,
-            "delete" => Method::Delete,
-            "options" => Method::Options,
-            "head" => Method::Head,
-            "patch" => Method::Patch,
-            _ => return None,
-        })
-    }
-
-    /// As on the wire: `GET`.
-    pub fn upper(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Put => "PUT",
-            Method::Post => "POST",
-            Method::Delete => "DELETE",
-            Method::Options => "OPTIONS",
-            Method::Head => "HEAD",
-            Method::Patch => "PATCH",
-        }
-    }
-
-    /// As in generated names: `Get`.
-    pub fn title(self) -> &'static str {
-        match self {
-            Method::Get => "Get",
-            Method::Put => "Put",
-            Method::Post => "Post",
-            Method::Delete => "Delete",
-            Method::Options => "Options",
-            Method::Head => "Head",
-            Method::Patch => "Patch",
-        }
-    }
-}
-
-/// `x-google-allow`: whether calls to undefined paths reach the backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Allow {
-    Configured,
-    All,
-}
-
-/// One parsed spec file.
-#[derive(Debug, Clone)]
-pub struct Spec {
-    pub file: String,
-    /// `host`: the service name.
-    pub host: String,
-    /// `basePath` without its trailing `/` (so `/` becomes empty).
-    pub base_path: String,
-    pub allow: Allow,
-    pub paths: Vec<PathEntry>,
-    /// The top-level `x-google-backend`.
-    pub backend: Option<BackendRule>,
-    /// `x-google-endpoints` has an entry with `allowCors: true`.
-    pub allow_cors: bool,
-    /// `x-google-api-name`, with where it was written.
-    pub api_name: Option<(String, Pointer)>,
-    /// `securityDefinitions`.
-    pub schemes: Vec<Scheme>,
-    /// The top-level `security`; `None` when absent or `[]`.
-    pub security: Option<SecurityRequirement>,
-    /// `x-google-management`.
-    pub management: Option<Management>,
-}
-
-/// One entry of `paths`.
-#[derive(Debug, Clone)]
-pub struct PathEntry {
-    /// The key as written (`/shelves/{shelf}`), without basePath.
-    pub path: String,
-    pub pointer: Pointer,
-    pub operations: Vec<SpecOperation>,
-}
-
-/// One operation (a method key inside a path item).
-#[derive(Debug, Clone)]
-pub struct SpecOperation {
-    pub method: Method,
-    pub operation_id: Option<String>,
-    /// Points at the operation object (`/paths/~1hello/get`).
-    pub pointer: Pointer,
-    /// The operation-level `x-google-backend`; replaces the top-level one.
-    pub backend: Option<BackendRule>,
-    /// The operation's own `security` (replaces the top-level one): `None` when not
-    /// written, `Some(None)` for `security: []`.
-    pub security: Option<Option<SecurityRequirement>>,
-    /// `x-google-quota.metricCosts`.
-    pub metric_costs: Option<MetricCosts>,
-    /// wasp's `x-wasp-jwt-allow-missing: true`: no token passes, a sent one must verify.
-    pub jwt_allow_missing: bool,
-}
-
-/// wasp's operation-level extension for ESPv2's `allow_without_credential`.
-pub const JWT_ALLOW_MISSING: &str = "x-wasp-jwt-allow-missing";
-
-/// Reads one spec document, collecting every problem found.
-pub fn read_spec(file: &str, document: &Value) -> Result<Spec, Diagnostics> {
-    let mut reader = Reader {
-        file,
-        problems: Vec::new(),
+/// Reads one 2.0 document, collecting every problem found.
+pub fn read_swagger2(file: &str, document: &Value) -> Result<Spec, Diagnostics> {
+    let mut reader = Swagger2 {
+        r: Reader::new(file),
         schemes: Vec::new(),
     };
     let spec = reader.spec(document);
-    match spec {
-        Some(spec) if reader.problems.is_empty() => Ok(spec),
-        _ => Err(reader.problems),
-    }
+    let Swagger2 { r, .. } = reader;
+    let (mut spec, warnings) = r.finish(spec)?;
+    spec.warnings = warnings;
+    Ok(spec)
 }
 
-struct Reader<'a> {
-    file: &'a str,
-    problems: Diagnostics,
+struct Swagger2 {
+    r: Reader,
     /// `securityDefinitions`, read first: `security` lists refer to them.
     schemes: Vec<Scheme>,
 }
 
-impl Reader<'_> {
-    fn problem(&mut self, pointer: &Pointer, message: impl Into<String>) {
-        self.problems
-            .push(Diagnostic::new(self.file, pointer, message));
-    }
-
+impl Swagger2 {
     /// An `x-google-backend` in `container` (a top-level or operation object).
     fn backend(&mut self, container: &Mapping, at: &Pointer, level: Level) -> Option<BackendRule> {
         let value = container.get("x-google-backend")?;
-        match read_rule(self.file, value, &at.child("x-google-backend"), level) {
-            Ok(rule) => Some(rule),
-            Err(found) => {
-                self.problems.extend(found);
-                None
-            }
-        }
-    }
-
-    fn mapping<'v>(
-        &mut self,
-        value: &'v Value,
-        pointer: &Pointer,
-        what: &str,
-    ) -> Option<&'v Mapping> {
-        match value {
-            Value::Mapping(m) => Some(m),
-            other => {
-                self.problem(
-                    pointer,
-                    format!(
-                        "{what} must be a mapping (key: value pairs), not {}",
-                        describe(other)
-                    ),
-                );
-                None
-            }
-        }
+        read_rule(
+            &mut self.r,
+            value,
+            &at.child("x-google-backend"),
+            level,
+            &SWAGGER2_BACKEND,
+        )
     }
 
     fn spec(&mut self, document: &Value) -> Option<Spec> {
         let root = Pointer::root();
-        let top = self.mapping(document, &root, "the document")?;
+        let top = self.r.mapping(document, &root, "the document", "")?;
         self.swagger_version(top);
-        self.schemes = read_security_definitions(self.file, top, &mut self.problems);
+        self.schemes = read_security_definitions(&mut self.r, top);
         let security = self.security(top, &root);
-        let management = read_management(self.file, top, &mut self.problems);
+        let management = read_management(&mut self.r, top);
         let host = self.host(top);
         let base_path = self.base_path(top);
         let allow = self.allow(top);
         let paths = self.paths(top);
         let backend = self.backend(top, &root, Level::Top);
         let allow_cors = self.allow_cors(top);
-        let api_name = self.api_name(top);
+        let api_name = top.get("x-google-api-name").and_then(|value| {
+            read_api_name(
+                &mut self.r,
+                value,
+                &root.child("x-google-api-name"),
+                "x-google-api-name",
+            )
+        });
         Some(Spec {
-            file: self.file.to_string(),
+            file: self.r.file().to_string(),
+            format: Format::Swagger2,
             host: host?,
+            host_pointer: root.child("host"),
             base_path: base_path?,
             allow: allow?,
             paths: paths?,
@@ -214,6 +85,7 @@ impl Reader<'_> {
             schemes: std::mem::take(&mut self.schemes),
             security: security.flatten(),
             management,
+            warnings: Vec::new(),
         })
     }
 
@@ -225,102 +97,60 @@ impl Reader<'_> {
     ) -> Option<Option<SecurityRequirement>> {
         let value = container.get("security")?;
         read_security(
-            self.file,
+            &mut self.r,
             value,
             &at.child("security"),
             &self.schemes,
-            &mut self.problems,
+            Format::Swagger2,
         )
     }
 
     /// `x-google-endpoints: [{name, target, allowCors}]`; only `allowCors` matters here.
-    fn allow_cors(&mut self, top: &Mapping) -> bool {
+    fn allow_cors(&mut self, top: &Mapping) -> Option<Pointer> {
         let pointer = Pointer::root().child("x-google-endpoints");
-        let Some(value) = top.get("x-google-endpoints") else {
-            return false;
-        };
+        let value = top.get("x-google-endpoints")?;
         let Value::Sequence(entries) = value else {
-            self.problem(
+            self.r.problem(
                 &pointer,
                 format!("x-google-endpoints must be a list such as [{{name: my-api.endpoints.my-project.cloud.goog, allowCors: true}}], not {}", describe(value)),
             );
-            return false;
+            return None;
         };
-        let mut allow = false;
+        let mut allow = None;
         for (i, entry) in entries.iter().enumerate() {
             let at = pointer.child(&i.to_string());
-            let Some(entry) = self.mapping(entry, &at, "an x-google-endpoints entry") else {
+            let Some(entry) = self
+                .r
+                .mapping(entry, &at, "an x-google-endpoints entry", "")
+            else {
                 continue;
             };
-            match entry.get("allowCors") {
-                None => {}
-                Some(Value::Bool(b)) => allow |= b,
-                Some(other) => self.problem(
-                    &at.child("allowCors"),
-                    format!("allowCors must be true or false, not {}", describe(other)),
-                ),
+            if self.r.bool(entry, "allowCors", &at) == Some(Some(true)) && allow.is_none() {
+                allow = Some(pointer.clone());
             }
         }
         allow
-    }
-
-    /// `x-google-api-name`: a name such as `producer` (letters, digits, `_`, `.`, `-`).
-    fn api_name(&mut self, top: &Mapping) -> Option<(String, Pointer)> {
-        let pointer = Pointer::root().child("x-google-api-name");
-        let value = top.get("x-google-api-name")?;
-        match value {
-            Value::String(name)
-                if !name.is_empty()
-                    && name
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-                    && !name.starts_with(['.', '-']) =>
-            {
-                Some((name.clone(), pointer))
-            }
-            Value::String(name) => {
-                self.problem(
-                    &pointer,
-                    format!("x-google-api-name {name:?} is not an API name; use letters, digits, '_', '.' and '-' only, such as producer"),
-                );
-                None
-            }
-            other => {
-                self.problem(
-                    &pointer,
-                    format!(
-                        "x-google-api-name must be a string such as producer, not {}",
-                        describe(other)
-                    ),
-                );
-                None
-            }
-        }
     }
 
     fn swagger_version(&mut self, top: &Mapping) {
         let pointer = Pointer::root().child("swagger");
         match top.get("swagger") {
             Some(Value::String(v)) if v == "2.0" => {}
-            Some(Value::String(v)) => self.problem(
+            Some(Value::String(v)) => self.r.problem(
                 &pointer,
-                format!("swagger version {v:?} is not supported; wasp reads OpenAPI 2.0: write swagger: \"2.0\""),
+                format!("swagger version {v:?} is not supported; wasp reads OpenAPI 2.0 (swagger: \"2.0\"), 3.0 and 3.1 (openapi: 3.0.4)"),
             ),
-            Some(Value::Number(n)) => self.problem(
+            Some(Value::Number(n)) => self.r.problem(
                 &pointer,
                 format!("swagger is the number {n}, but it must be the string \"2.0\"; quote it: swagger: \"2.0\""),
             ),
-            Some(other) => self.problem(
+            Some(other) => self.r.problem(
                 &pointer,
                 format!("swagger is {}; write swagger: \"2.0\"", describe(other)),
             ),
-            None if top.contains_key("openapi") => self.problem(
-                &Pointer::root().child("openapi"),
-                "OpenAPI 3 documents are not supported (Cloud Endpoints reads OpenAPI 2.0); convert the spec to swagger: \"2.0\"",
-            ),
-            None => self.problem(
+            None => self.r.problem(
                 &Pointer::root(),
-                "the document has no swagger field; add swagger: \"2.0\" at the top level",
+                "the document has no swagger or openapi field; add swagger: \"2.0\" (or openapi: 3.0.4 for an OpenAPI 3 document) at the top level",
             ),
         }
     }
@@ -330,7 +160,7 @@ impl Reader<'_> {
         let host = match top.get("host") {
             Some(Value::String(h)) => h,
             Some(other) => {
-                self.problem(
+                self.r.problem(
                     &pointer,
                     format!(
                         "host must be a string (the service name), not {}",
@@ -340,20 +170,15 @@ impl Reader<'_> {
                 return None;
             }
             None => {
-                self.problem(
+                self.r.problem(
                     &Pointer::root(),
                     "the document has no host; add host: <service name> (for example my-api.endpoints.my-project.cloud.goog), Cloud Endpoints requires it",
                 );
                 return None;
             }
         };
-        let valid = !host.is_empty()
-            && host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-            && !host.starts_with(['.', '-']);
-        if !valid {
-            self.problem(
+        if !crate::read::is_service_name(host) {
+            self.r.problem(
                 &pointer,
                 format!("host {host:?} is not a service name; write a DNS name such as my-api.endpoints.my-project.cloud.goog, without scheme, port or path"),
             );
@@ -366,20 +191,9 @@ impl Reader<'_> {
         let pointer = Pointer::root().child("basePath");
         match top.get("basePath") {
             None => Some(String::new()),
-            Some(Value::String(b))
-                if b.starts_with('/') && !b.contains(['{', '}', '*', '?', '#']) =>
-            {
-                Some(b.trim_end_matches('/').to_string())
-            }
-            Some(Value::String(b)) => {
-                self.problem(
-                    &pointer,
-                    format!("basePath {b:?} must be a plain path starting with '/' (like /v1), without variables, wildcards or query"),
-                );
-                None
-            }
+            Some(Value::String(b)) => crate::read::base_path(&mut self.r, b, &pointer, "basePath"),
             Some(other) => {
-                self.problem(
+                self.r.problem(
                     &pointer,
                     format!(
                         "basePath must be a string like /v1, not {}",
@@ -398,13 +212,9 @@ impl Reader<'_> {
             Some(Value::String(v)) if v == "configured" => Some(Allow::Configured),
             Some(Value::String(v)) if v == "all" => Some(Allow::All),
             Some(other) => {
-                let shown = match other {
-                    Value::String(s) => format!("{s:?}"),
-                    v => describe(v).to_string(),
-                };
-                self.problem(
+                self.r.problem(
                     &pointer,
-                    format!("x-google-allow is {shown}; use \"configured\" (only the paths in the spec, the default) or \"all\" (also pass undefined paths to the backend)"),
+                    format!("x-google-allow is {}; use \"configured\" (only the paths in the spec, the default) or \"all\" (also pass undefined paths to the backend)", shown(other)),
                 );
                 None
             }
@@ -414,31 +224,21 @@ impl Reader<'_> {
     fn paths(&mut self, top: &Mapping) -> Option<Vec<PathEntry>> {
         let pointer = Pointer::root().child("paths");
         let Some(value) = top.get("paths") else {
-            self.problem(
+            self.r.problem(
                 &Pointer::root(),
                 "the document has no paths; add a paths mapping with at least one operation",
             );
             return None;
         };
-        let paths = self.mapping(value, &pointer, "paths")?;
+        let paths = self.r.mapping(value, &pointer, "paths", "")?;
         let mut entries = Vec::with_capacity(paths.len());
-        for (key, item) in paths {
-            let Value::String(path) = key else {
-                self.problem(
-                    &pointer,
-                    format!(
-                        "a key of paths is {}; path keys are strings starting with '/'",
-                        describe(key)
-                    ),
-                );
-                continue;
-            };
+        for (path, item) in self.r.entries(paths, &pointer, "paths") {
             if path.starts_with("x-") {
                 continue; // specification extension, not a path
             }
             let item_pointer = pointer.child(path);
             if !path.starts_with('/') {
-                self.problem(
+                self.r.problem(
                     &item_pointer,
                     format!("path {path:?} must start with '/'; write \"/{path}\""),
                 );
@@ -446,7 +246,7 @@ impl Reader<'_> {
             }
             if let Some(operations) = self.path_item(item, &item_pointer) {
                 entries.push(PathEntry {
-                    path: path.clone(),
+                    path: path.to_string(),
                     pointer: item_pointer,
                     operations,
                 });
@@ -456,19 +256,9 @@ impl Reader<'_> {
     }
 
     fn path_item(&mut self, item: &Value, pointer: &Pointer) -> Option<Vec<SpecOperation>> {
-        let item = self.mapping(item, pointer, "a path item")?;
+        let item = self.r.mapping(item, pointer, "a path item", "")?;
         let mut operations = Vec::new();
-        for (key, value) in item {
-            let Value::String(key) = key else {
-                self.problem(
-                    pointer,
-                    format!(
-                        "a key of this path item is {}; use HTTP methods such as get or post",
-                        describe(key)
-                    ),
-                );
-                continue;
-            };
+        for (key, value) in self.r.entries(item, pointer, "this path item") {
             let key_pointer = pointer.child(key);
             if let Some(method) = Method::from_key(key) {
                 if let Some(operation) = self.operation(method, value, key_pointer) {
@@ -476,17 +266,17 @@ impl Reader<'_> {
                 }
             } else if key == "x-google-backend" {
                 // ESPv2 silently ignores it here and users were bitten (esp-v2 #170, #437).
-                self.problem(
+                self.r.problem(
                     &key_pointer,
                     "x-google-backend is not read at the path level (ESPv2 ignores it there); move it into each operation (get, post, ...) of this path, or to the top level of the document",
                 );
             } else if key == "$ref" {
-                self.problem(
+                self.r.problem(
                     &key_pointer,
                     "a $ref path item is not supported; write the operations inline under this path",
                 );
             } else if key != "parameters" && !key.starts_with("x-") {
-                self.problem(
+                self.r.problem(
                     &key_pointer,
                     format!("{key:?} is not an OpenAPI 2.0 operation; use get, put, post, delete, options, head or patch (lower case)"),
                 );
@@ -501,46 +291,12 @@ impl Reader<'_> {
         value: &Value,
         pointer: Pointer,
     ) -> Option<SpecOperation> {
-        let operation = self.mapping(value, &pointer, "an operation")?;
-        let id_pointer = pointer.child("operationId");
-        let operation_id = match operation.get("operationId") {
-            None => None,
-            Some(Value::String(id)) if !id.trim().is_empty() => Some(id.clone()),
-            Some(Value::String(_)) => {
-                self.problem(
-                    &id_pointer,
-                    "operationId is empty; give the operation a unique name such as getShelf",
-                );
-                return None;
-            }
-            Some(other) => {
-                self.problem(
-                    &id_pointer,
-                    format!(
-                        "operationId must be a string such as getShelf, not {}",
-                        describe(other)
-                    ),
-                );
-                return None;
-            }
-        };
+        let operation = self.r.mapping(value, &pointer, "an operation", "")?;
+        let operation_id = read_operation_id(&mut self.r, operation, &pointer)?;
         let backend = self.backend(operation, &pointer, Level::Operation);
         let security = self.security(operation, &pointer);
-        let metric_costs = read_metric_costs(self.file, operation, &pointer, &mut self.problems);
-        let jwt_allow_missing = match operation.get(JWT_ALLOW_MISSING) {
-            None => false,
-            Some(Value::Bool(allow)) => *allow,
-            Some(other) => {
-                self.problem(
-                    &pointer.child(JWT_ALLOW_MISSING),
-                    format!(
-                        "{JWT_ALLOW_MISSING} must be true or false, not {}",
-                        describe(other)
-                    ),
-                );
-                false
-            }
-        };
+        let metric_costs = read_metric_costs(&mut self.r, operation, &pointer);
+        let jwt_allow_missing = read_jwt_allow_missing(&mut self.r, operation, &pointer);
         Some(SpecOperation {
             method,
             operation_id,
@@ -559,7 +315,7 @@ mod tests {
 
     fn read(yaml: &str) -> Result<Spec, Diagnostics> {
         let doc: Value = serde_norway::from_str(yaml).unwrap();
-        read_spec("t.yaml", &doc)
+        read_swagger2("t.yaml", &doc)
     }
 
     fn errors(yaml: &str) -> Vec<String> {
@@ -622,7 +378,7 @@ mod tests {
         assert_eq!(
             e,
             vec![
-                r#"t.yaml: /swagger: swagger version "3.0" is not supported; wasp reads OpenAPI 2.0: write swagger: "2.0""#
+                r#"t.yaml: /swagger: swagger version "3.0" is not supported; wasp reads OpenAPI 2.0 (swagger: "2.0"), 3.0 and 3.1 (openapi: 3.0.4)"#
             ]
         );
         let e = errors("swagger: 2.0\nhost: h.example.com\npaths: {}\n");
@@ -630,8 +386,6 @@ mod tests {
             e[0].starts_with("t.yaml: /swagger: swagger is the number 2.0"),
             "{e:?}"
         );
-        let e = errors("openapi: 3.0.0\nhost: h.example.com\npaths: {}\n");
-        assert!(e[0].starts_with("t.yaml: /openapi: OpenAPI 3"), "{e:?}");
     }
 
     #[test]
@@ -767,18 +521,24 @@ mod tests {
                 "{HEAD}x-google-endpoints: {entries}\npaths: {{}}\n"
             ))
         };
-        assert!(
-            cors("[{name: api.example.com, allowCors: true}]")
-                .unwrap()
-                .allow_cors
-        );
+        assert!(cors("[{name: api.example.com, allowCors: true}]")
+            .unwrap()
+            .allow_cors
+            .is_some());
         assert!(
             cors("[{name: a, target: 10.0.0.1}, {name: b, allowCors: True}]")
                 .unwrap()
                 .allow_cors
+                .is_some()
         );
-        assert!(!cors("[{name: api.example.com}]").unwrap().allow_cors);
-        assert!(!read(&format!("{HEAD}paths: {{}}\n")).unwrap().allow_cors);
+        assert!(cors("[{name: api.example.com}]")
+            .unwrap()
+            .allow_cors
+            .is_none());
+        assert!(read(&format!("{HEAD}paths: {{}}\n"))
+            .unwrap()
+            .allow_cors
+            .is_none());
         let e = errors(&format!(
             "{HEAD}x-google-endpoints: [{{allowCors: 'yes'}}]\npaths: {{}}\n"
         ));

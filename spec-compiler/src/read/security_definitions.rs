@@ -12,11 +12,11 @@
 //! - `type: basic` and oauth2 without an issuer are rejected: no gateway stage could check them,
 //!   and accepting them would leave an operation open that its author meant to protect.
 
-use crate::errors::{Diagnostic, Diagnostics};
 use crate::header_name::is_header_name;
-use crate::jwks_clusters::{parse_origin, Origin};
+use crate::model::{ApiKeyLocation, JwksUri, JwtScheme, Scheme, SchemeKind};
+use crate::origin::parse_origin;
 use crate::pointer::Pointer;
-use crate::source::describe;
+use crate::read::yaml::{describe, Reader};
 use serde_norway::{Mapping, Value};
 use wasp_config::TokenLocation;
 
@@ -28,73 +28,68 @@ pub const REQUIRE_EXP: &str = "x-wasp-jwt-require-exp";
 /// wasp's provider-level extension: the longest `exp - iat` this provider's tokens may have.
 pub const MAX_LIFETIME: &str = "x-wasp-jwt-max-lifetime-seconds";
 
-/// One `securityDefinitions` entry.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Scheme {
-    /// The key under `securityDefinitions`; `security` entries name it.
-    pub name: String,
-    pub pointer: Pointer,
-    pub kind: SchemeKind,
+/// How one format spells a JWT provider's fields.
+pub struct JwtDialect {
+    /// Where the fields stand, for messages ("an oauth2 scheme", "x-google-auth").
+    pub home: &'static str,
+    pub issuer: &'static str,
+    /// ESP v1's name, read when `issuer` is absent (2.0 only).
+    pub legacy_issuer: Option<&'static str>,
+    pub jwks_uri: &'static str,
+    pub legacy_jwks_uri: Option<&'static str>,
+    pub audiences: &'static str,
+    /// 2.0: one comma-separated string; 3.x: a list.
+    pub audiences_listed: bool,
+    pub locations: &'static str,
+    pub value_prefix: &'static str,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum SchemeKind {
-    Jwt(JwtScheme),
-    ApiKey(ApiKeyLocation),
-}
+/// OpenAPI 2.0: `x-google-issuer`, `x-google-jwks_uri`, ... on the oauth2 scheme.
+pub const SWAGGER2_JWT: JwtDialect = JwtDialect {
+    home: "an oauth2 scheme",
+    issuer: "x-google-issuer",
+    legacy_issuer: Some("x-issuer"),
+    jwks_uri: "x-google-jwks_uri",
+    legacy_jwks_uri: Some("x-jwks_uri"),
+    audiences: "x-google-audiences",
+    audiences_listed: false,
+    locations: "x-google-jwt-locations",
+    value_prefix: "value_prefix",
+};
 
-/// An oauth2 scheme with an issuer: a JWT provider as written.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JwtScheme {
-    pub issuer: String,
-    /// `None`: OIDC discovery from the issuer.
-    pub jwks_uri: Option<JwksUri>,
-    pub audiences: Vec<String>,
-    /// Empty: ESPv2's default locations.
-    pub locations: Vec<TokenLocation>,
-    pub allowed_client_ids: Option<Vec<String>>,
-    /// [`REQUIRE_EXP`], when written.
-    pub require_exp: Option<bool>,
-    /// [`MAX_LIFETIME`], when written.
-    pub max_lifetime_seconds: Option<u64>,
-}
-
-/// `x-google-jwks_uri` with the origin its fetch goes to.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JwksUri {
-    pub text: String,
-    pub origin: Origin,
-}
-
-/// Where an apiKey scheme reads the key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApiKeyLocation {
-    Query(String),
-    Header(String),
-}
+/// OpenAPI 3.x: `x-google-auth: {issuer, jwksUri, audiences, jwtLocations}` on the scheme.
+pub const OPENAPI3_JWT: JwtDialect = JwtDialect {
+    home: "x-google-auth",
+    issuer: "issuer",
+    legacy_issuer: None,
+    jwks_uri: "jwksUri",
+    legacy_jwks_uri: None,
+    audiences: "audiences",
+    audiences_listed: true,
+    locations: "jwtLocations",
+    value_prefix: "valuePrefix",
+};
 
 /// Reads `securityDefinitions` of one document (absent: none).
-pub fn read_security_definitions(
-    file: &str,
-    top: &Mapping,
-    problems: &mut Diagnostics,
-) -> Vec<Scheme> {
+pub fn read_security_definitions(r: &mut Reader, top: &Mapping) -> Vec<Scheme> {
     let pointer = Pointer::root().child("securityDefinitions");
     let Some(value) = top.get("securityDefinitions") else {
         return Vec::new();
     };
     let Value::Mapping(entries) = value else {
-        problems.push(Diagnostic::new(
-            file,
+        r.problem(
             &pointer,
             format!(
                 "securityDefinitions must be a mapping of scheme names to schemes, not {}",
                 describe(value)
             ),
-        ));
+        );
         return Vec::new();
     };
-    let mut reader = SchemeReader { file, problems };
+    let mut reader = SchemeReader {
+        r,
+        dialect: &SWAGGER2_JWT,
+    };
     let mut schemes = Vec::with_capacity(entries.len());
     for (key, value) in entries {
         let Value::String(name) = key else {
@@ -119,38 +114,46 @@ pub fn read_security_definitions(
     schemes
 }
 
-struct SchemeReader<'a> {
-    file: &'a str,
-    problems: &'a mut Diagnostics,
+/// Reads one scheme's JWT provider fields (`fields`, at `fields_at`: the 2.0 scheme
+/// itself or the 3.x `x-google-auth`) and wasp's provider extensions on `scheme`.
+pub fn read_jwt(
+    r: &mut Reader,
+    fields: &Mapping,
+    fields_at: &Pointer,
+    scheme: &Mapping,
+    at: &Pointer,
+    dialect: &JwtDialect,
+) -> Option<JwtScheme> {
+    SchemeReader { r, dialect }.jwt(fields, fields_at, scheme, at)
+}
+
+/// Reads an apiKey scheme's `name` and `in`.
+pub fn read_api_key(r: &mut Reader, scheme: &Mapping, at: &Pointer) -> Option<ApiKeyLocation> {
+    SchemeReader {
+        r,
+        dialect: &SWAGGER2_JWT,
+    }
+    .api_key(scheme, at)
+}
+
+struct SchemeReader<'r> {
+    r: &'r mut Reader,
+    dialect: &'r JwtDialect,
 }
 
 impl SchemeReader<'_> {
     fn problem(&mut self, pointer: &Pointer, message: impl Into<String>) {
-        self.problems
-            .push(Diagnostic::new(self.file, pointer, message));
+        self.r.problem(pointer, message);
     }
 
-    /// A string field, with a type error when it is something else.
     fn string<'v>(
         &mut self,
-        scheme: &'v Mapping,
+        map: &'v Mapping,
         key: &str,
         at: &Pointer,
         example: &str,
     ) -> Option<&'v str> {
-        match scheme.get(key)? {
-            Value::String(s) => Some(s),
-            other => {
-                self.problem(
-                    &at.child(key),
-                    format!(
-                        "{key} must be a string such as {example}, not {}",
-                        describe(other)
-                    ),
-                );
-                None
-            }
-        }
+        self.r.string(map, key, at, example)
     }
 
     fn scheme(&mut self, value: &Value, at: &Pointer) -> Option<SchemeKind> {
@@ -165,7 +168,9 @@ impl SchemeReader<'_> {
             return None;
         };
         match scheme.get("type") {
-            Some(Value::String(t)) if t == "oauth2" => self.jwt(scheme, at).map(SchemeKind::Jwt),
+            Some(Value::String(t)) if t == "oauth2" => {
+                self.jwt(scheme, at, scheme, at).map(SchemeKind::Jwt)
+            }
             Some(Value::String(t)) if t == "apiKey" => {
                 self.api_key(scheme, at).map(SchemeKind::ApiKey)
             }
@@ -229,25 +234,33 @@ impl SchemeReader<'_> {
         }
     }
 
-    fn jwt(&mut self, scheme: &Mapping, at: &Pointer) -> Option<JwtScheme> {
-        let issuer_key = key_or_legacy(scheme, "x-google-issuer", "x-issuer");
-        let jwks_key = key_or_legacy(scheme, "x-google-jwks_uri", "x-jwks_uri");
-        let issuer = match self.string(scheme, issuer_key, at, "https://accounts.google.com") {
+    fn jwt(
+        &mut self,
+        fields: &Mapping,
+        fields_at: &Pointer,
+        scheme: &Mapping,
+        at: &Pointer,
+    ) -> Option<JwtScheme> {
+        let d = self.dialect;
+        let issuer_key = key_or_legacy(fields, d.issuer, d.legacy_issuer);
+        let jwks_key = key_or_legacy(fields, d.jwks_uri, d.legacy_jwks_uri);
+        let issuer = match self.string(fields, issuer_key, fields_at, "https://accounts.google.com")
+        {
             Some(i) if !i.trim().is_empty() => Some(i.to_string()),
             Some(_) => {
-                self.problem(&at.child(issuer_key), "the issuer is empty; write the token's iss value, such as https://accounts.google.com");
+                self.problem(&fields_at.child(issuer_key), "the issuer is empty; write the token's iss value, such as https://accounts.google.com");
                 None
             }
             None => {
-                if !scheme.contains_key(issuer_key) {
-                    self.problem(at, "an oauth2 scheme needs x-google-issuer (the tokens' iss, such as https://accounts.google.com) so wasp can verify its JWTs; add it, or remove the scheme and its uses in security");
+                if !fields.contains_key(issuer_key) {
+                    self.problem(fields_at, format!("{} needs {} (the tokens' iss, such as https://accounts.google.com) so wasp can verify its JWTs; add it, or remove the scheme and its uses in security", d.home, d.issuer));
                 }
                 None
             }
         };
-        let jwks_uri = self.jwks_uri(scheme, jwks_key, at);
-        let audiences = self.audiences(scheme, at);
-        let locations = self.locations(scheme, at);
+        let jwks_uri = self.jwks_uri(fields, jwks_key, fields_at);
+        let audiences = self.audiences(fields, fields_at);
+        let locations = self.locations(fields, fields_at);
         let allowed_client_ids = self.allowed_client_ids(scheme, at);
         let require_exp = self.require_exp(scheme, at);
         let max_lifetime_seconds = self.max_lifetime(scheme, at);
@@ -255,8 +268,8 @@ impl SchemeReader<'_> {
         let jwks_uri = jwks_uri?;
         if jwks_uri.is_none() && parse_origin(&issuer).is_err() {
             self.problem(
-                at,
-                format!("issuer {issuer:?} is not an http(s) URL, so its keys cannot be discovered (OIDC discovery reads <issuer>/.well-known/openid-configuration); add x-google-jwks_uri with the URL of its keys"),
+                fields_at,
+                format!("issuer {issuer:?} is not an http(s) URL, so its keys cannot be discovered (OIDC discovery reads <issuer>/.well-known/openid-configuration); add {} with the URL of its keys", d.jwks_uri),
             );
             return None;
         }
@@ -332,19 +345,43 @@ impl SchemeReader<'_> {
         }
     }
 
-    /// `x-google-audiences: "a,b"`: split on commas, trimmed, empties dropped.
-    fn audiences(&mut self, scheme: &Mapping, at: &Pointer) -> Option<Vec<String>> {
-        if !scheme.contains_key("x-google-audiences") {
+    /// 2.0 `x-google-audiences: "a,b"` (split on commas, trimmed, empties dropped);
+    /// 3.x `audiences: [a, b]`.
+    fn audiences(&mut self, fields: &Mapping, at: &Pointer) -> Option<Vec<String>> {
+        let key = self.dialect.audiences;
+        let Some(value) = fields.get(key) else {
             return Some(Vec::new());
+        };
+        if !self.dialect.audiences_listed {
+            let text = self.string(fields, key, at, "\"aud1,aud2\"")?;
+            return Some(
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            );
         }
-        let text = self.string(scheme, "x-google-audiences", at, "\"aud1,aud2\"")?;
-        Some(
-            text.split(',')
-                .map(str::trim)
-                .filter(|a| !a.is_empty())
-                .map(str::to_string)
-                .collect(),
-        )
+        let items = self
+            .r
+            .list(value, &at.child(key), key, "[https://my-api.example.com]")?;
+        let mut audiences = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match item {
+                Value::String(a) if !a.trim().is_empty() => audiences.push(a.trim().to_string()),
+                other => {
+                    self.problem(
+                        &at.child(key).child(&i.to_string()),
+                        format!(
+                            "an audience must be a non-empty string, not {}",
+                            describe(other)
+                        ),
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(audiences)
     }
 
     fn allowed_client_ids(
@@ -383,17 +420,18 @@ impl SchemeReader<'_> {
         Some(Some(ids))
     }
 
-    fn locations(&mut self, scheme: &Mapping, at: &Pointer) -> Option<Vec<TokenLocation>> {
-        let Some(value) = scheme.get("x-google-jwt-locations") else {
+    fn locations(&mut self, fields: &Mapping, at: &Pointer) -> Option<Vec<TokenLocation>> {
+        let (key, prefix) = (self.dialect.locations, self.dialect.value_prefix);
+        let Some(value) = fields.get(key) else {
             return Some(Vec::new());
         };
-        let pointer = at.child("x-google-jwt-locations");
+        let pointer = at.child(key);
         let Value::Sequence(items) = value else {
-            self.problem(&pointer, format!("x-google-jwt-locations must be a list such as [{{header: Authorization, value_prefix: \"Bearer \"}}, {{query: access_token}}], not {}", describe(value)));
+            self.problem(&pointer, format!("{key} must be a list such as [{{header: Authorization, {prefix}: \"Bearer \"}}, {{query: access_token}}], not {}", describe(value)));
             return None;
         };
         if items.is_empty() {
-            self.problem(&pointer, "x-google-jwt-locations is empty, so no token could ever be found; list at least one location, or remove it to use the defaults (Authorization: Bearer, X-Goog-Iap-Jwt-Assertion, ?access_token)");
+            self.problem(&pointer, format!("{key} is empty, so no token could ever be found; list at least one location, or remove it to use the defaults (Authorization: Bearer, X-Goog-Iap-Jwt-Assertion, ?access_token)"));
             return None;
         }
         let mut locations = Vec::with_capacity(items.len());
@@ -408,27 +446,32 @@ impl SchemeReader<'_> {
     }
 
     fn location(&mut self, item: &Value, at: &Pointer) -> Option<TokenLocation> {
+        let p = self.dialect.value_prefix;
         let Value::Mapping(entry) = item else {
-            self.problem(at, format!("a JWT location must be a mapping such as {{header: Authorization, value_prefix: \"Bearer \"}} or {{query: access_token}}, not {}", describe(item)));
+            self.problem(at, format!("a JWT location must be a mapping such as {{header: Authorization, {p}: \"Bearer \"}} or {{query: access_token}}, not {}", describe(item)));
             return None;
         };
         for key in entry.keys() {
-            let known = matches!(key, Value::String(k) if k == "header" || k == "query" || k == "value_prefix");
+            let known = matches!(key, Value::String(k) if k == "header" || k == "query" || k == p);
+            if key.as_str() == Some("cookie") {
+                self.problem(&at.child("cookie"), "wasp does not read JWTs from cookies; send the token in a header (header: Authorization, with a prefix) or a query parameter (query: access_token)");
+                return None;
+            }
             if !known {
                 let shown = match key {
                     Value::String(k) => format!("{k:?}"),
                     other => describe(other).to_string(),
                 };
-                self.problem(at, format!("{shown} is not a JWT location field; use header (with optional value_prefix) or query"));
+                self.problem(at, format!("{shown} is not a JWT location field; use header (with optional {p}) or query"));
                 return None;
             }
         }
         let header = self.string(entry, "header", at, "Authorization");
         let query = self.string(entry, "query", at, "access_token");
-        let prefix = self.string(entry, "value_prefix", at, "\"Bearer \"");
+        let prefix = self.string(entry, p, at, "\"Bearer \"");
         let typed = entry.get("header").is_none_or(|_| header.is_some())
             && entry.get("query").is_none_or(|_| query.is_some())
-            && entry.get("value_prefix").is_none_or(|_| prefix.is_some());
+            && entry.get(p).is_none_or(|_| prefix.is_some());
         if !typed {
             return None;
         }
@@ -451,8 +494,8 @@ impl SchemeReader<'_> {
                 }
                 if prefix == Some("") {
                     self.problem(
-                        &at.child("value_prefix"),
-                        "value_prefix is empty; remove it to take the whole header value",
+                        &at.child(p),
+                        format!("{p} is empty; remove it to take the whole header value"),
                     );
                     return None;
                 }
@@ -463,7 +506,7 @@ impl SchemeReader<'_> {
             }
             (None, Some(name)) => {
                 if prefix.is_some() {
-                    self.problem(&at.child("value_prefix"), "value_prefix only applies to a header location; remove it from this query location");
+                    self.problem(&at.child(p), format!("{p} only applies to a header location; remove it from this query location"));
                     return None;
                 }
                 if name.is_empty() {
@@ -482,11 +525,14 @@ impl SchemeReader<'_> {
 }
 
 /// api-compiler still reads ESP v1's `x-issuer` / `x-jwks_uri` when the new names are absent.
-fn key_or_legacy(scheme: &Mapping, key: &'static str, legacy: &'static str) -> &'static str {
-    if !scheme.contains_key(key) && scheme.contains_key(legacy) {
-        legacy
-    } else {
-        key
+fn key_or_legacy(
+    fields: &Mapping,
+    key: &'static str,
+    legacy: Option<&'static str>,
+) -> &'static str {
+    match legacy {
+        Some(legacy) if !fields.contains_key(key) && fields.contains_key(legacy) => legacy,
+        _ => key,
     }
 }
 
@@ -499,9 +545,12 @@ mod tests {
             "securityDefinitions:\n  idp:\n    type: oauth2\n    x-google-issuer: https://idp.example\n    x-google-jwks_uri: https://idp.example/keys\n{scheme_lines}"
         );
         let top: Mapping = serde_norway::from_str(&yaml).unwrap();
-        let mut problems = Diagnostics::new();
-        let schemes = read_security_definitions("api.yaml", &top, &mut problems);
-        (schemes, problems.iter().map(ToString::to_string).collect())
+        let mut r = Reader::new("api.yaml");
+        let schemes = read_security_definitions(&mut r, &top);
+        (
+            schemes,
+            r.problems.iter().map(ToString::to_string).collect(),
+        )
     }
 
     fn jwt(scheme_lines: &str) -> JwtScheme {

@@ -38,19 +38,6 @@ fn detect_syntax(name: &str, bytes: &[u8]) -> Syntax {
     }
 }
 
-/// What a YAML/JSON value is, for messages like "must be a mapping, not a list".
-pub(crate) fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "empty (null)",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a mapping",
-        Value::Tagged(_) => "a tagged value",
-    }
-}
-
 /// Parses a file into a document, resolving YAML merge keys (`<<: *anchor`).
 pub fn parse_document(file: &SourceFile) -> Result<Value, Diagnostic> {
     let root = Pointer::root();
