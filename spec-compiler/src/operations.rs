@@ -4,10 +4,12 @@
 
 use crate::errors::{Diagnostic, Diagnostics};
 use crate::management::OperationQuota;
-use crate::model::{Allow, Method, Spec, SpecOperation};
+use crate::model::{Allow, Method, PathEntry, Spec, SpecOperation};
 use crate::pointer::Pointer;
 use std::collections::{HashMap, HashSet};
-use wasp_config::{BackendAuth, Operation, PathTemplate, PathTranslation, Segment};
+use wasp_config::{
+    BackendAuth, Operation, PathTemplate, PathTranslation, SecurityRequirement, Segment,
+};
 
 /// Where an operation's requests go, as the caller resolved it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,190 +179,237 @@ pub fn collect_operations(
     specs: &[Spec],
     backend_of: &mut BackendOf,
 ) -> Result<ServiceOperations, Diagnostics> {
-    let mut problems = Diagnostics::new();
     let Some(first) = specs.first() else {
         return Err(vec![Diagnostic::option(
             "wasp compile",
             "no spec files given; pass at least one openapi.yaml",
         )]);
     };
-    let service_name = first.host.clone();
-    for spec in &specs[1..] {
-        if spec.host != service_name {
-            problems.push(Diagnostic::new(
+    let mut collector = Collector::default();
+    collector.check_one_service(first, specs);
+    let apis = api_names(specs, &mut collector.problems);
+    for (spec, api) in specs.iter().zip(&apis) {
+        for entry in &spec.paths {
+            collector.add_path(spec, api, entry, backend_of);
+        }
+    }
+    // `x-google-allow: all` is a service setting; the first file that sets it
+    // names the synthesised operations and gives them its top-level backend.
+    if let Some((spec, api)) = specs.iter().zip(&apis).find(|(s, _)| s.allow == Allow::All) {
+        collector.add_allow_all(spec, api, backend_of);
+    }
+    if specs.iter().any(|s| s.allow_cors.is_some()) {
+        collector.add_cors();
+    }
+    let Collector {
+        problems,
+        operations,
+        metric_costs,
+        ..
+    } = collector;
+    match problems.is_empty() {
+        true => Ok(ServiceOperations {
+            service_name: first.host.clone(),
+            operations,
+            metric_costs,
+        }),
+        false => Err(problems),
+    }
+}
+
+/// The operations collected so far, and what each name and route was first taken by.
+#[derive(Default)]
+struct Collector {
+    problems: Diagnostics,
+    operations: Vec<Operation>,
+    metric_costs: Vec<OperationQuota>,
+    by_name: HashMap<String, Origin>,
+    by_route: HashMap<(&'static str, RouteShape), Origin>,
+}
+
+impl Collector {
+    /// Every file of one compile describes one service: one host.
+    fn check_one_service(&mut self, first: &Spec, specs: &[Spec]) {
+        for spec in specs.iter().filter(|s| s.host != first.host) {
+            self.problems.push(Diagnostic::new(
                 &spec.file,
                 &spec.host_pointer,
                 format!(
                     "host {:?} differs from {:?} in {}; all spec files of one compile describe one service, so give them the same host ({})",
-                    spec.host, service_name, first.file, spec.format.host_field()
+                    spec.host, first.host, first.file, spec.format.host_field()
                 ),
             ));
         }
     }
 
-    let apis = api_names(specs, &mut problems);
-    let mut operations = Vec::new();
-    let mut metric_costs = Vec::new();
-    let mut by_name: HashMap<String, Origin> = HashMap::new();
-    let mut by_route: HashMap<(&'static str, RouteShape), Origin> = HashMap::new();
-    for (spec, api) in specs.iter().zip(&apis) {
-        for entry in &spec.paths {
-            let text = format!("{}{}", spec.base_path, entry.path);
-            let template = match PathTemplate::parse(&text) {
-                Ok(t) => t,
-                Err(e) => {
-                    problems.push(Diagnostic::new(&spec.file, &entry.pointer, e.to_string()));
-                    continue;
-                }
+    fn add_path(&mut self, spec: &Spec, api: &str, entry: &PathEntry, backend_of: &mut BackendOf) {
+        let text = format!("{}{}", spec.base_path, entry.path);
+        let template = match PathTemplate::parse(&text) {
+            Ok(t) => t,
+            Err(e) => {
+                self.problems
+                    .push(Diagnostic::new(&spec.file, &entry.pointer, e.to_string()));
+                return;
+            }
+        };
+        for op in &entry.operations {
+            let Some(name) = self.claim(spec, api, op, &template, &text) else {
+                continue;
             };
-            for op in &entry.operations {
-                let (id, id_pointer) = match &op.operation_id {
-                    Some(id) => (id.clone(), op.pointer.child("operationId")),
-                    None => (
-                        derived_operation_id(op.method, &template),
-                        op.pointer.clone(),
-                    ),
-                };
-                let name = format!("{api}.{}", method_name(&id));
-                let label = match &op.operation_id {
-                    Some(id) => format!("operationId {id:?}"),
-                    None => format!(
-                        "the name {id} derived from {} {text} (it has no operationId)",
-                        op.method.upper()
-                    ),
-                };
-                if let Some(prior) = by_name.get(&name) {
-                    let message = if op.operation_id.is_some() && prior.label == label {
-                        format!(
-                            "{label} is used twice (also at {}); give each operation a unique operationId",
-                            prior.place(&spec.file)
-                        )
-                    } else {
-                        format!(
-                            "{label} gives operation name {name}, already taken by {} at {}; give each operation a unique operationId",
-                            prior.label,
-                            prior.place(&spec.file)
-                        )
-                    };
-                    problems.push(Diagnostic::new(&spec.file, &id_pointer, message));
-                    continue;
-                }
-                let key = (op.method.upper(), route_shape(&template));
-                if let Some(prior) = by_route.get(&key) {
-                    problems.push(Diagnostic::new(
-                        &spec.file,
-                        &op.pointer,
-                        format!(
-                            "{} {text} is already defined at {} ({} {}); a method and path template may appear once across all spec files, so remove or merge one",
-                            op.method.upper(),
-                            prior.place(&spec.file),
-                            op.method.upper(),
-                            prior.label
-                        ),
-                    ));
-                    continue;
-                }
-                by_name.insert(
-                    name.clone(),
-                    Origin {
-                        file: spec.file.clone(),
-                        pointer: op.pointer.clone(),
-                        label,
-                    },
-                );
-                by_route.insert(
-                    key,
-                    Origin {
-                        file: spec.file.clone(),
-                        pointer: op.pointer.clone(),
-                        label: text.clone(),
-                    },
-                );
-                let backend = backend_of(spec, Some(op));
-                // An operation's own `security` replaces the top-level one.
-                let mut security = op.security.clone().unwrap_or_else(|| spec.security.clone());
-                if op.jwt_allow_missing {
-                    match security.as_mut() {
-                        Some(s) if s.alternatives.iter().any(|a| !a.jwt.is_empty()) => {
-                            s.allow_missing = true;
-                        }
-                        _ => problems.push(Diagnostic::new(
-                            &spec.file,
-                            &op.pointer.child(crate::read::JWT_ALLOW_MISSING),
-                            "the operation requires no JWT, so there is nothing to allow without one; remove x-wasp-jwt-allow-missing or give the operation an oauth2 security requirement",
-                        )),
-                    }
-                }
-                if let Some(costs) = &op.metric_costs {
-                    metric_costs.push(OperationQuota {
-                        file: spec.file.clone(),
-                        format: spec.format,
-                        operation: name.clone(),
-                        costs: costs.clone(),
-                    });
-                }
-                operations.push(Operation {
-                    name,
-                    method: op.method.upper().to_string(),
-                    template: text.clone(),
-                    route: backend.route,
-                    allow_all: false,
-                    path_translation: backend.path_translation,
-                    backend_auth: backend.backend_auth,
-                    security,
+            let backend = backend_of(spec, Some(op));
+            let security = self.security(spec, op);
+            if let Some(costs) = &op.metric_costs {
+                self.metric_costs.push(OperationQuota {
+                    file: spec.file.clone(),
+                    format: spec.format,
+                    operation: name.clone(),
+                    costs: costs.clone(),
                 });
             }
+            self.operations.push(Operation {
+                name,
+                method: op.method.upper().to_string(),
+                template: text.clone(),
+                route: backend.route,
+                allow_all: false,
+                path_translation: backend.path_translation,
+                backend_auth: backend.backend_auth,
+                security,
+            });
         }
     }
 
-    // `x-google-allow: all` is a service setting; the first file that sets it
-    // names the synthesised operations and gives them its top-level backend.
-    if let Some((spec, api)) = specs.iter().zip(&apis).find(|(s, _)| s.allow == Allow::All) {
-        let any_path = PathTemplate::parse("/**")
-            .map_err(|e| vec![Diagnostic::option("wasp compile", e.to_string())])?;
+    /// The operation's name, once its name and its method + template are known to be
+    /// free across every file; `None` (reported) when either is taken.
+    fn claim(
+        &mut self,
+        spec: &Spec,
+        api: &str,
+        op: &SpecOperation,
+        template: &PathTemplate,
+        text: &str,
+    ) -> Option<String> {
+        let (id, id_pointer) = match &op.operation_id {
+            Some(id) => (id.clone(), op.pointer.child("operationId")),
+            None => (
+                derived_operation_id(op.method, template),
+                op.pointer.clone(),
+            ),
+        };
+        let name = format!("{api}.{}", method_name(&id));
+        let label = match &op.operation_id {
+            Some(id) => format!("operationId {id:?}"),
+            None => format!(
+                "the name {id} derived from {} {text} (it has no operationId)",
+                op.method.upper()
+            ),
+        };
+        if let Some(prior) = self.by_name.get(&name) {
+            let message = if op.operation_id.is_some() && prior.label == label {
+                format!(
+                    "{label} is used twice (also at {}); give each operation a unique operationId",
+                    prior.place(&spec.file)
+                )
+            } else {
+                format!(
+                    "{label} gives operation name {name}, already taken by {} at {}; give each operation a unique operationId",
+                    prior.label,
+                    prior.place(&spec.file)
+                )
+            };
+            self.problems
+                .push(Diagnostic::new(&spec.file, &id_pointer, message));
+            return None;
+        }
+        let key = (op.method.upper(), route_shape(template));
+        if let Some(prior) = self.by_route.get(&key) {
+            let method = op.method.upper();
+            self.problems.push(Diagnostic::new(
+                &spec.file,
+                &op.pointer,
+                format!(
+                    "{method} {text} is already defined at {} ({method} {}); a method and path template may appear once across all spec files, so remove or merge one",
+                    prior.place(&spec.file),
+                    prior.label
+                ),
+            ));
+            return None;
+        }
+        let origin = |label: String| Origin {
+            file: spec.file.clone(),
+            pointer: op.pointer.clone(),
+            label,
+        };
+        self.by_name.insert(name.clone(), origin(label));
+        self.by_route.insert(key, origin(text.to_string()));
+        Some(name)
+    }
+
+    /// The operation's own `security`, else the top-level one; `x-wasp-jwt-allow-missing`
+    /// needs a JWT requirement to relax.
+    fn security(&mut self, spec: &Spec, op: &SpecOperation) -> Option<SecurityRequirement> {
+        let mut security = op.security.clone().unwrap_or_else(|| spec.security.clone());
+        if op.jwt_allow_missing {
+            match security.as_mut() {
+                Some(s) if s.alternatives.iter().any(|a| !a.jwt.is_empty()) => {
+                    s.allow_missing = true;
+                }
+                _ => self.problems.push(Diagnostic::new(
+                    &spec.file,
+                    &op.pointer.child(crate::read::JWT_ALLOW_MISSING),
+                    "the operation requires no JWT, so there is nothing to allow without one; remove x-wasp-jwt-allow-missing or give the operation an oauth2 security requirement",
+                )),
+            }
+        }
+        security
+    }
+
+    /// `x-google-allow: all`: the api-compiler's catch-all operations on `/**`.
+    fn add_allow_all(&mut self, spec: &Spec, api: &str, backend_of: &mut BackendOf) {
+        let any_path = match PathTemplate::parse("/**") {
+            Ok(template) => route_shape(&template),
+            Err(e) => {
+                self.problems
+                    .push(Diagnostic::option("wasp compile", e.to_string()));
+                return;
+            }
+        };
         for method in ALLOW_ALL_METHODS {
             let upper = method.to_ascii_uppercase();
             // A spec that defines this method on `/**` itself keeps its own operation.
-            let taken = by_route
+            let taken = self
+                .by_route
                 .keys()
-                .any(|(m, shape)| *m == upper && *shape == route_shape(&any_path));
-            if !taken {
-                let backend = backend_of(spec, None);
-                operations.push(Operation {
-                    name: format!("{api}.Google_Autogenerated_Unrecognized_{method}_Method_Call"),
-                    method: upper,
-                    template: "/**".to_string(),
-                    route: backend.route,
-                    allow_all: true,
-                    path_translation: backend.path_translation,
-                    backend_auth: backend.backend_auth,
-                    security: None,
-                });
+                .any(|(m, shape)| *m == upper && *shape == any_path);
+            if taken {
+                continue;
             }
+            let backend = backend_of(spec, None);
+            self.operations.push(Operation {
+                name: format!("{api}.Google_Autogenerated_Unrecognized_{method}_Method_Call"),
+                method: upper,
+                template: "/**".to_string(),
+                route: backend.route,
+                allow_all: true,
+                path_translation: backend.path_translation,
+                backend_auth: backend.backend_auth,
+                security: None,
+            });
         }
     }
 
-    if specs.iter().any(|s| s.allow_cors.is_some()) {
-        let cors = cors_operations(&operations);
+    /// `allowCors`: the generated OPTIONS operations, unless a name is taken.
+    fn add_cors(&mut self) {
+        let cors = cors_operations(&self.operations);
         for op in &cors {
-            if by_name.contains_key(&op.name) {
-                problems.push(Diagnostic::option(
+            if self.by_name.contains_key(&op.name) {
+                self.problems.push(Diagnostic::option(
                     "x-google-endpoints allowCors",
                     format!("the generated CORS operation {} clashes with an operation of that name; rename that operation's operationId", op.name),
                 ));
             }
         }
-        operations.extend(cors);
-    }
-
-    if problems.is_empty() {
-        Ok(ServiceOperations {
-            service_name,
-            operations,
-            metric_costs,
-        })
-    } else {
-        Err(problems)
+        self.operations.extend(cors);
     }
 }
 
