@@ -19,7 +19,7 @@ pub mod swagger2;
 pub mod yaml;
 
 use crate::errors::{Diagnostic, Diagnostics};
-use crate::model::Spec;
+use crate::model::{PathEntry, Spec, SpecOperation};
 use crate::pointer::Pointer;
 use refs::Documents;
 use serde_norway::{Mapping, Value};
@@ -76,6 +76,52 @@ pub fn read_specs(files: &[SourceFile]) -> (Vec<Spec>, Diagnostics) {
         ));
     }
     (specs, problems)
+}
+
+/// What both formats share in `paths`: each key a path starting with `/` (or an `x-`
+/// extension), each value a path item the format's reader turns into operations.
+pub trait PathsReader {
+    fn reader(&mut self) -> &mut Reader;
+
+    /// The operations of one path item at `pointer`; `None` when it has problems (reported).
+    fn path_item(&mut self, item: &Value, pointer: &Pointer) -> Option<Vec<SpecOperation>>;
+
+    /// The document's `paths`, in the order written.
+    fn paths(&mut self, top: &Mapping) -> Option<Vec<PathEntry>> {
+        let pointer = Pointer::root().child("paths");
+        let Some(value) = top.get("paths") else {
+            self.reader().problem(
+                &Pointer::root(),
+                "the document has no paths; add a paths mapping with at least one operation",
+            );
+            return None;
+        };
+        let r = self.reader();
+        let paths = r.mapping(value, &pointer, "paths", "")?;
+        let items = r.entries(paths, &pointer, "paths");
+        let mut entries = Vec::with_capacity(items.len());
+        for (path, item) in items {
+            if path.starts_with("x-") {
+                continue; // specification extension, not a path
+            }
+            let item_pointer = pointer.child(path);
+            if !path.starts_with('/') {
+                self.reader().problem(
+                    &item_pointer,
+                    format!("path {path:?} must start with '/'; write \"/{path}\""),
+                );
+                continue;
+            }
+            if let Some(operations) = self.path_item(item, &item_pointer) {
+                entries.push(PathEntry {
+                    path: path.to_string(),
+                    pointer: item_pointer,
+                    operations,
+                });
+            }
+        }
+        Some(entries)
+    }
 }
 
 fn document_has(document: &Value, key: &str) -> bool {

@@ -17,9 +17,7 @@
 //! webhooks are requests the API makes, which no gateway serves: they draw a warning.
 
 use crate::errors::Diagnostics;
-use crate::model::{
-    Allow, BackendRule, Format, Level, Method, PathEntry, Scheme, Spec, SpecOperation,
-};
+use crate::model::{Allow, BackendRule, Format, Level, Method, Scheme, Spec, SpecOperation};
 use crate::pointer::Pointer;
 use crate::read::api_management::{read_api_management, ApiManagement};
 use crate::read::quota::read_cost_map;
@@ -27,7 +25,9 @@ use crate::read::refs::{ignored_beside_ref, ref_of, Documents};
 use crate::read::security::read_security;
 use crate::read::security_schemes::read_security_schemes;
 use crate::read::yaml::{describe, shown, Reader};
-use crate::read::{base_path, is_service_name, read_jwt_allow_missing, read_operation_id};
+use crate::read::{
+    base_path, is_service_name, read_jwt_allow_missing, read_operation_id, PathsReader,
+};
 use serde_norway::{Mapping, Value};
 use std::collections::BTreeMap;
 use wasp_config::SecurityRequirement;
@@ -112,6 +112,54 @@ struct OpenApi3<'d> {
     backends: BTreeMap<String, BackendRule>,
 }
 
+impl PathsReader for OpenApi3<'_> {
+    fn reader(&mut self) -> &mut Reader {
+        &mut self.r
+    }
+
+    /// A path item, following a `$ref` (to `components.pathItems` or another file).
+    fn path_item(&mut self, item: &Value, pointer: &Pointer) -> Option<Vec<SpecOperation>> {
+        let map = self.r.mapping(item, pointer, "a path item", "")?;
+        if ref_of(item).is_none() {
+            return self.path_item_operations(map, pointer, pointer);
+        }
+        if let Some(own) = ignored_beside_ref(item) {
+            self.r.problem(&pointer.child(own), format!("{own} stands beside this path item's $ref, where it would be ignored; write it in the referenced path item instead"));
+            return None;
+        }
+        let file = self.r.file().to_string();
+        let target = match self.documents.follow(&file, pointer, item) {
+            Ok(target) => target,
+            Err(message) => {
+                self.r.problem(&pointer.child("$ref"), message);
+                return None;
+            }
+        };
+        if target.file == file {
+            let map = self
+                .r
+                .mapping(target.value, &target.pointer, "a path item", "")?;
+            return self.path_item_operations(map, &target.pointer, pointer);
+        }
+        // Problems inside the other file are reported there; the operations keep the
+        // pointer of the path they serve here.
+        let mut other = OpenApi3 {
+            r: Reader::new(target.file),
+            documents: self.documents,
+            schemes: std::mem::take(&mut self.schemes),
+            backends: std::mem::take(&mut self.backends),
+        };
+        let operations = other
+            .r
+            .mapping(target.value, &target.pointer, "a path item", "")
+            .and_then(|map| other.path_item_operations(map, &target.pointer, pointer));
+        self.schemes = std::mem::take(&mut other.schemes);
+        self.backends = std::mem::take(&mut other.backends);
+        self.r.absorb(other.r);
+        operations
+    }
+}
+
 impl OpenApi3<'_> {
     fn spec(&mut self, document: &Value, referenced: bool) -> Option<Option<Spec>> {
         let root = Pointer::root();
@@ -144,6 +192,9 @@ impl OpenApi3<'_> {
             self.backends = management.backends.clone();
         }
         let backend = self.backend(top, &root, Level::Top);
+        if top.get("webhooks").is_some_and(|w| !is_empty_mapping(w)) {
+            self.r.warn(&root.child("webhooks"), "webhooks are not served: they are requests the API sends to its subscribers, which never pass through the gateway; only paths are compiled");
+        }
         let paths = self.paths(top);
         let (host, host_pointer, base_path) = server?;
         let ApiManagement {
@@ -358,85 +409,6 @@ impl OpenApi3<'_> {
             level,
             ..rule.clone()
         })
-    }
-
-    fn paths(&mut self, top: &Mapping) -> Option<Vec<PathEntry>> {
-        let pointer = Pointer::root().child("paths");
-        if top.get("webhooks").is_some_and(|w| !is_empty_mapping(w)) {
-            self.r.warn(&Pointer::root().child("webhooks"), "webhooks are not served: they are requests the API sends to its subscribers, which never pass through the gateway; only paths are compiled");
-        }
-        let Some(value) = top.get("paths") else {
-            self.r.problem(
-                &Pointer::root(),
-                "the document has no paths; add a paths mapping with at least one operation",
-            );
-            return None;
-        };
-        let paths = self.r.mapping(value, &pointer, "paths", "")?;
-        let mut entries = Vec::with_capacity(paths.len());
-        for (path, item) in self.r.entries(paths, &pointer, "paths") {
-            if path.starts_with("x-") {
-                continue; // specification extension, not a path
-            }
-            let item_pointer = pointer.child(path);
-            if !path.starts_with('/') {
-                self.r.problem(
-                    &item_pointer,
-                    format!("path {path:?} must start with '/'; write \"/{path}\""),
-                );
-                continue;
-            }
-            if let Some(operations) = self.path_item(item, &item_pointer) {
-                entries.push(PathEntry {
-                    path: path.to_string(),
-                    pointer: item_pointer,
-                    operations,
-                });
-            }
-        }
-        Some(entries)
-    }
-
-    /// A path item, following a `$ref` (to `components.pathItems` or another file).
-    fn path_item(&mut self, item: &Value, pointer: &Pointer) -> Option<Vec<SpecOperation>> {
-        let map = self.r.mapping(item, pointer, "a path item", "")?;
-        if ref_of(item).is_none() {
-            return self.path_item_operations(map, pointer, pointer);
-        }
-        if let Some(own) = ignored_beside_ref(item) {
-            self.r.problem(&pointer.child(own), format!("{own} stands beside this path item's $ref, where it would be ignored; write it in the referenced path item instead"));
-            return None;
-        }
-        let file = self.r.file().to_string();
-        let target = match self.documents.follow(&file, pointer, item) {
-            Ok(target) => target,
-            Err(message) => {
-                self.r.problem(&pointer.child("$ref"), message);
-                return None;
-            }
-        };
-        if target.file == file {
-            let map = self
-                .r
-                .mapping(target.value, &target.pointer, "a path item", "")?;
-            return self.path_item_operations(map, &target.pointer, pointer);
-        }
-        // Problems inside the other file are reported there; the operations keep the
-        // pointer of the path they serve here.
-        let mut other = OpenApi3 {
-            r: Reader::new(target.file),
-            documents: self.documents,
-            schemes: std::mem::take(&mut self.schemes),
-            backends: std::mem::take(&mut self.backends),
-        };
-        let operations = other
-            .r
-            .mapping(target.value, &target.pointer, "a path item", "")
-            .and_then(|map| other.path_item_operations(map, &target.pointer, pointer));
-        self.schemes = std::mem::take(&mut other.schemes);
-        self.backends = std::mem::take(&mut other.backends);
-        self.r.absorb(other.r);
-        operations
     }
 
     /// The operations of one path item written at `at`, served at `served` (the path's pointer).

@@ -6,7 +6,7 @@
 //! ignored here, so a spec written for Cloud Endpoints compiles as it is.
 
 use crate::errors::Diagnostics;
-use crate::model::{Allow, Format, Method, PathEntry, Spec, SpecOperation};
+use crate::model::{Allow, Format, Method, Spec, SpecOperation};
 use crate::model::{BackendRule, Level, Scheme};
 use crate::pointer::Pointer;
 use crate::read::backend_rule::{read_rule, SWAGGER2_BACKEND};
@@ -14,7 +14,7 @@ use crate::read::quota::{read_management, read_metric_costs};
 use crate::read::security::read_security;
 use crate::read::security_definitions::read_security_definitions;
 use crate::read::yaml::{describe, shown, Reader};
-use crate::read::{read_api_name, read_jwt_allow_missing, read_operation_id};
+use crate::read::{read_api_name, read_jwt_allow_missing, read_operation_id, PathsReader};
 use serde_norway::{Mapping, Value};
 use wasp_config::SecurityRequirement;
 
@@ -35,6 +35,42 @@ struct Swagger2 {
     r: Reader,
     /// `securityDefinitions`, read first: `security` lists refer to them.
     schemes: Vec<Scheme>,
+}
+
+impl PathsReader for Swagger2 {
+    fn reader(&mut self) -> &mut Reader {
+        &mut self.r
+    }
+
+    fn path_item(&mut self, item: &Value, pointer: &Pointer) -> Option<Vec<SpecOperation>> {
+        let item = self.r.mapping(item, pointer, "a path item", "")?;
+        let mut operations = Vec::new();
+        for (key, value) in self.r.entries(item, pointer, "this path item") {
+            let key_pointer = pointer.child(key);
+            if let Some(method) = Method::from_key(key) {
+                if let Some(operation) = self.operation(method, value, key_pointer) {
+                    operations.push(operation);
+                }
+            } else if key == "x-google-backend" {
+                // ESPv2 silently ignores it here and users were bitten (esp-v2 #170, #437).
+                self.r.problem(
+                    &key_pointer,
+                    "x-google-backend is not read at the path level (ESPv2 ignores it there); move it into each operation (get, post, ...) of this path, or to the top level of the document",
+                );
+            } else if key == "$ref" {
+                self.r.problem(
+                    &key_pointer,
+                    "a $ref path item is not supported; write the operations inline under this path",
+                );
+            } else if key != "parameters" && !key.starts_with("x-") {
+                self.r.problem(
+                    &key_pointer,
+                    format!("{key:?} is not an OpenAPI 2.0 operation; use get, put, post, delete, options, head or patch (lower case)"),
+                );
+            }
+        }
+        Some(operations)
+    }
 }
 
 impl Swagger2 {
@@ -219,70 +255,6 @@ impl Swagger2 {
                 None
             }
         }
-    }
-
-    fn paths(&mut self, top: &Mapping) -> Option<Vec<PathEntry>> {
-        let pointer = Pointer::root().child("paths");
-        let Some(value) = top.get("paths") else {
-            self.r.problem(
-                &Pointer::root(),
-                "the document has no paths; add a paths mapping with at least one operation",
-            );
-            return None;
-        };
-        let paths = self.r.mapping(value, &pointer, "paths", "")?;
-        let mut entries = Vec::with_capacity(paths.len());
-        for (path, item) in self.r.entries(paths, &pointer, "paths") {
-            if path.starts_with("x-") {
-                continue; // specification extension, not a path
-            }
-            let item_pointer = pointer.child(path);
-            if !path.starts_with('/') {
-                self.r.problem(
-                    &item_pointer,
-                    format!("path {path:?} must start with '/'; write \"/{path}\""),
-                );
-                continue;
-            }
-            if let Some(operations) = self.path_item(item, &item_pointer) {
-                entries.push(PathEntry {
-                    path: path.to_string(),
-                    pointer: item_pointer,
-                    operations,
-                });
-            }
-        }
-        Some(entries)
-    }
-
-    fn path_item(&mut self, item: &Value, pointer: &Pointer) -> Option<Vec<SpecOperation>> {
-        let item = self.r.mapping(item, pointer, "a path item", "")?;
-        let mut operations = Vec::new();
-        for (key, value) in self.r.entries(item, pointer, "this path item") {
-            let key_pointer = pointer.child(key);
-            if let Some(method) = Method::from_key(key) {
-                if let Some(operation) = self.operation(method, value, key_pointer) {
-                    operations.push(operation);
-                }
-            } else if key == "x-google-backend" {
-                // ESPv2 silently ignores it here and users were bitten (esp-v2 #170, #437).
-                self.r.problem(
-                    &key_pointer,
-                    "x-google-backend is not read at the path level (ESPv2 ignores it there); move it into each operation (get, post, ...) of this path, or to the top level of the document",
-                );
-            } else if key == "$ref" {
-                self.r.problem(
-                    &key_pointer,
-                    "a $ref path item is not supported; write the operations inline under this path",
-                );
-            } else if key != "parameters" && !key.starts_with("x-") {
-                self.r.problem(
-                    &key_pointer,
-                    format!("{key:?} is not an OpenAPI 2.0 operation; use get, put, post, delete, options, head or patch (lower case)"),
-                );
-            }
-        }
-        Some(operations)
     }
 
     fn operation(
