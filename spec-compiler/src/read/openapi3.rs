@@ -30,7 +30,6 @@ use crate::read::{
 };
 use serde_norway::{Mapping, Value};
 use std::collections::BTreeMap;
-use wasp_config::SecurityRequirement;
 
 /// Path-item keys that are not operations and that wasp accepts without reading.
 const PATH_ITEM_OTHER_KEYS: [&str; 4] = ["summary", "description", "servers", "parameters"];
@@ -187,7 +186,7 @@ impl OpenApi3<'_> {
         );
         let server = self.server(top);
         self.schemes = read_security_schemes(&mut self.r, top, self.documents);
-        let security = self.security(top, &root);
+        let security = read_security(&mut self.r, top, &root, &self.schemes, Format::OpenApi3);
         if let Some(management) = &management {
             self.backends = management.backends.clone();
         }
@@ -362,21 +361,6 @@ impl OpenApi3<'_> {
         }
     }
 
-    fn security(
-        &mut self,
-        container: &Mapping,
-        at: &Pointer,
-    ) -> Option<Option<SecurityRequirement>> {
-        let value = container.get("security")?;
-        read_security(
-            &mut self.r,
-            value,
-            &at.child("security"),
-            &self.schemes,
-            Format::OpenApi3,
-        )
-    }
-
     /// `x-google-backend: <name>` in `container` (the document or an operation).
     fn backend(&mut self, container: &Mapping, at: &Pointer, level: Level) -> Option<BackendRule> {
         let value = container.get("x-google-backend")?;
@@ -465,7 +449,13 @@ impl OpenApi3<'_> {
             self.r.warn(&pointer.child("callbacks"), "callbacks are not served: they are requests the API sends to its clients, which never pass through the gateway");
         }
         let backend = self.backend(operation, &pointer, Level::Operation);
-        let security = self.security(operation, &pointer);
+        let security = read_security(
+            &mut self.r,
+            operation,
+            &pointer,
+            &self.schemes,
+            Format::OpenApi3,
+        );
         let metric_costs = self.costs(operation, &pointer);
         let jwt_allow_missing = read_jwt_allow_missing(&mut self.r, operation, &pointer);
         Some(SpecOperation {

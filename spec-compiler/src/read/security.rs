@@ -13,17 +13,21 @@
 use crate::model::{Format, Scheme, SchemeKind};
 use crate::pointer::Pointer;
 use crate::read::yaml::{describe, Reader};
-use serde_norway::Value;
+use serde_norway::{Mapping, Value};
 use wasp_config::{Alternative, JwtRequirement, SecurityRequirement};
 
-/// Reads one `security` list against the file's schemes. `Ok(None)`: `security: []`.
+/// Reads the `security` list of `container` (the document or an operation, written at
+/// `container_at`) against the file's schemes. `None`: absent or invalid (reported);
+/// `Some(None)`: `security: []`.
 pub fn read_security(
     r: &mut Reader,
-    value: &Value,
-    at: &Pointer,
+    container: &Mapping,
+    container_at: &Pointer,
     schemes: &[Scheme],
     format: Format,
 ) -> Option<Option<SecurityRequirement>> {
+    let value = container.get("security")?;
+    let at = &container_at.child("security");
     let home = format.schemes_field();
     let mut problem = |pointer: &Pointer, message: String| r.problem(pointer, message);
     let Value::Sequence(entries) = value else {

@@ -16,7 +16,6 @@ use crate::read::security_definitions::read_security_definitions;
 use crate::read::yaml::{describe, shown, Reader};
 use crate::read::{read_api_name, read_jwt_allow_missing, read_operation_id, PathsReader};
 use serde_norway::{Mapping, Value};
-use wasp_config::SecurityRequirement;
 
 /// Reads one 2.0 document, collecting every problem found.
 pub fn read_swagger2(file: &str, document: &Value) -> Result<Spec, Diagnostics> {
@@ -91,7 +90,7 @@ impl Swagger2 {
         let top = self.r.mapping(document, &root, "the document", "")?;
         self.swagger_version(top);
         self.schemes = read_security_definitions(&mut self.r, top);
-        let security = self.security(top, &root);
+        let security = read_security(&mut self.r, top, &root, &self.schemes, Format::Swagger2);
         let management = read_management(&mut self.r, top);
         let host = self.host(top);
         let base_path = self.base_path(top);
@@ -123,22 +122,6 @@ impl Swagger2 {
             management,
             warnings: Vec::new(),
         })
-    }
-
-    /// A `security` list in `container`: `None` when absent or invalid (reported).
-    fn security(
-        &mut self,
-        container: &Mapping,
-        at: &Pointer,
-    ) -> Option<Option<SecurityRequirement>> {
-        let value = container.get("security")?;
-        read_security(
-            &mut self.r,
-            value,
-            &at.child("security"),
-            &self.schemes,
-            Format::Swagger2,
-        )
     }
 
     /// `x-google-endpoints: [{name, target, allowCors}]`; only `allowCors` matters here.
@@ -266,7 +249,13 @@ impl Swagger2 {
         let operation = self.r.mapping(value, &pointer, "an operation", "")?;
         let operation_id = read_operation_id(&mut self.r, operation, &pointer)?;
         let backend = self.backend(operation, &pointer, Level::Operation);
-        let security = self.security(operation, &pointer);
+        let security = read_security(
+            &mut self.r,
+            operation,
+            &pointer,
+            &self.schemes,
+            Format::Swagger2,
+        );
         let metric_costs = read_metric_costs(&mut self.r, operation, &pointer);
         let jwt_allow_missing = read_jwt_allow_missing(&mut self.r, operation, &pointer);
         Some(SpecOperation {
