@@ -45,18 +45,17 @@ impl Compiled {
 /// Renders the plan under the config id `config_hash`.
 pub fn render(
     specs: &[Spec],
-    plan: ServicePlan,
+    mut plan: ServicePlan,
     flags: &Flags,
     options: &CompileOptions,
     config_hash: String,
 ) -> Result<Compiled, Diagnostics> {
     let upstreams = upstreams(&plan, flags);
-    let routes = plan.table.routes().to_vec();
-    let control = plan.control.clone();
+    let mut routes = plan.table.routes().to_vec();
+    let control = plan.control.take();
     let mut config = filter_config(plan, flags, options, config_hash);
     // Under another control plane the clusters are its own; nothing in the filter
     // assumes wasp's names.
-    let mut routes = routes;
     let (upstreams, renamed) = options.cluster_naming.apply(upstreams);
     let new_name = |name: &str| {
         renamed
