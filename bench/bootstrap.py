@@ -6,7 +6,8 @@ benchmarking advice, no access log and no request-id generation (unless --as-shi
 With --bare the wasm filter is removed too, leaving the same listener, HCM, routes and
 clusters.
 
-With --module the wasm filter loads another module (the no-op baseline).
+With --module the wasm filter loads another module (the no-op baseline); --probe CALLS gives
+the no-op module a comma-separated list of host calls to make per request (bench/noop-filter).
 
 With --static-rewrite ID_TOKEN_FILE (implies --bare) every operation with a path translation
 and backend auth gets an equivalent static Envoy route ahead of the generated ones: the
@@ -19,7 +20,7 @@ checks every request against the JWK set (local_jwks), forwarding the token and 
 X-Endpoint-API-UserInfo as ESPv2 does; --jwt-cache-size N > 0 turns on its verified-token cache.
 
 usage: bootstrap.py IN.yaml OUT.json --listen-port P --admin-port P
-                    [--bare] [--as-shipped] [--module PATH]
+                    [--bare] [--as-shipped] [--module PATH [--probe CALLS]]
                     [--static-rewrite ID_TOKEN_FILE]
                     [--jwt-authn ISSUER AUDIENCE JWKS_FILE [--jwt-cache-size N]]
 """
@@ -117,7 +118,7 @@ def jwt_authn_filter(issuer, audience, jwks, cache_size):
 
 
 def transform(bootstrap, listen_port, admin_port, bare, as_shipped, module=None,
-              static_rewrite=None, jwt_authn=None):
+              static_rewrite=None, jwt_authn=None, probe=None):
     set_port(bootstrap["admin"]["address"], admin_port)
     listeners = bootstrap["static_resources"]["listeners"]
     if len(listeners) != 1:
@@ -140,11 +141,9 @@ def transform(bootstrap, listen_port, admin_port, bare, as_shipped, module=None,
         if len(virtual_hosts) != 1:
             raise SystemExit(f"bootstrap.py: expected one virtual host, found {len(virtual_hosts)}")
         routes = virtual_hosts[0]["routes"]
-        by_id = {}
-        for entry in routes:
-            for header in entry.get("match", {}).get("headers", []):
-                if header.get("name") == "x-wasp-route":
-                    by_id[header["string_match"]["exact"]] = entry
+        # Routes are named route-<id>, the pinned ones and the default one alike.
+        by_id = {entry["name"][len("route-"):]: entry for entry in routes
+                 if entry.get("name", "").startswith("route-")}
         virtual_hosts[0]["routes"] = static_rewrite_routes(filter_config["operations"], by_id, static_rewrite) + routes
         bare = True
     if jwt_authn is not None:
@@ -158,6 +157,8 @@ def transform(bootstrap, listen_port, admin_port, bare, as_shipped, module=None,
         filters.insert(routers[0], jwt_authn_filter(*jwt_authn))
     if module:
         wasm[0]["typed_config"]["config"]["vm_config"]["code"] = {"local": {"filename": module}}
+    if probe:
+        wasm[0]["typed_config"]["config"]["configuration"]["value"] = f"probe:{probe}"
     return bootstrap
 
 
@@ -175,6 +176,8 @@ def main():
     parser.add_argument("--jwt-authn", nargs=3, metavar=("ISSUER", "AUDIENCE", "JWKS_FILE"),
                         help="bare, with Envoy's jwt_authn filter")
     parser.add_argument("--jwt-cache-size", type=int, default=0, help="jwt_authn's jwt_cache_size (0: no cache)")
+    parser.add_argument("--probe", metavar="CALLS",
+                        help="with --module bench/noop-filter's build: the host calls it makes per request")
     args = parser.parse_args()
     with open(args.input) as f:
         bootstrap = yaml.safe_load(f)
@@ -188,7 +191,7 @@ def main():
         with open(jwks_file) as f:
             jwt_authn = (issuer, audience, f.read(), args.jwt_cache_size)
     transform(bootstrap, args.listen_port, args.admin_port, args.bare, args.as_shipped, args.module,
-              id_token, jwt_authn)
+              id_token, jwt_authn, args.probe)
     with open(args.output, "w") as f:
         json.dump(bootstrap, f, indent=1)
 

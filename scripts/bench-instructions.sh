@@ -65,14 +65,21 @@ echo "== upstream and wasp-control (CPU 0)"
 start_envoy upstream 0 "$WORK/upstream.yaml" $UPSTREAM_ADMIN_PORT
 start_control "$WORK/keys.db" "$WORK/out-apikey/control.json"
 
-# count NAME SPEC MODULE PATH HEADER...: Envoy (SPEC's bootstrap; MODULE bare, wasp or a .wasm)
-# under callgrind on CPU 1; prints and records its instructions per request on PATH.
+# count NAME SPEC MODULE PATH HEADER...: Envoy (SPEC's bootstrap; MODULE bare, wasp, a .wasm or
+# probe:CALLS, the no-op module making those host calls) under callgrind on CPU 1; prints and
+# records its instructions per request on PATH.
 declare -A IR
+MEASURED=()
 count() {
   local name=$1 spec=$2 module=$3 path=$4
   shift 4
   local args=()
-  case $module in bare) args=(--bare) ;; wasp) ;; *) args=(--module "$module") ;; esac
+  case $module in
+    bare) args=(--bare) ;;
+    wasp) ;;
+    probe:*) args=(--module "$NOOP_WASM" --probe "${module#probe:}") ;;
+    *) args=(--module "$module") ;;
+  esac
   python3 bench/bootstrap.py "$WORK/out-$spec/envoy.yaml" "$WORK/$name.json" \
     --listen-port $LISTEN_PORT --admin-port $ADMIN_PORT "${args[@]}"
   taskset -c 1 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/cg.$name" \
@@ -90,6 +97,7 @@ count() {
   # The dump holds exactly the N requests (and whatever timers fired meanwhile).
   IR[$name]=$(awk '/^summary:/ {s += $2} END {print int(s / n)}' n="$N" "$WORK/cg.$name".*)
   printf '   %-11s %8d instructions/request\n' "$name" "${IR[$name]}"
+  MEASURED+=("$name")
 }
 
 echo "== $N requests per variant after $WARM to warm up, Envoy under callgrind on CPU 1"
@@ -104,7 +112,13 @@ for v in $VARIANTS; do
     key-bare) count key-bare match bare /v1/bench/42 "x-wasp-route: $ROUTE" "x-api-key: $KEY" ;;
     key-open) count key-open apikey wasp /v1/open/42 "x-benchpad: $ROUTE" "x-api-key: $KEY" ;;
     key-cached) count key-cached apikey wasp /v1/bench/42 "x-benchpad: $ROUTE" "x-api-key: $KEY" ;;
-    *) die "unknown variant '$v'; choose from bare wasm-noop wasp jwt-bare jwt-open jwt-cached key-bare key-open key-cached" ;;
+    probes)
+      # One host call of each kind over the no-op module: the floor under any filter's work.
+      for call in get-path get-missing get-map set-header set-property route-name status; do
+        count "probe-$call" match "probe:$call" /v1/bench/42 "x-wasp-route: $ROUTE"
+      done
+      ;;
+    *) die "unknown variant '$v'; choose from bare wasm-noop wasp jwt-bare jwt-open jwt-cached key-bare key-open key-cached probes" ;;
   esac
 done
 
@@ -113,7 +127,7 @@ base() {
   case $1 in jwt-*) echo jwt-bare ;; key-*) echo key-bare ;; *) echo bare ;; esac
 }
 echo "== against the same request to bare Envoy, and over wasm-noop"
-for v in $VARIANTS; do
+for v in "${MEASURED[@]}"; do
   b=$(base "$v")
   [ "$v" = "$b" ] && continue
   [ -n "${IR[$b]:-}" ] || { echo "   $v: no $b in VARIANTS to compare with"; continue; }

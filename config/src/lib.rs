@@ -132,6 +132,20 @@ pub struct FilterConfig {
     /// [`STAGES_PROPERTY`] for the span.
     #[serde(default, skip_serializing_if = "is_false")]
     pub trace_stages: bool,
+    /// Set when Envoy runs the routes `wasp compile` wrote (its bootstrap, which the compose
+    /// stack and the sidecar run too); `None` under a control plane's routes (Istio, Envoy
+    /// Gateway), where the filter pins every request and strips client headers itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_routes: Option<OwnRoutes>,
+}
+
+/// What the routes of the bootstrap `wasp compile` writes do for the filter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnRoutes {
+    /// The route that serves a request without [`ROUTE_HEADER`], on every path: its
+    /// operations need no route header, so the filter sets none and Envoy chooses their
+    /// route once instead of again after a header change. The route with the most operations.
+    pub default_route: String,
 }
 
 /// One API operation: an HTTP method on a path template.
@@ -210,6 +224,7 @@ impl Default for FilterConfig {
             service_control: None,
             metrics: None,
             trace_stages: false,
+            own_routes: None,
         }
     }
 }
@@ -356,6 +371,14 @@ impl FilterConfig {
                 return Err(format!(
                     "operation {}: backend path {p:?} must start with '/' and have no query or fragment",
                     op.name
+                ));
+            }
+        }
+        if let Some(own) = &self.own_routes {
+            if !ids.contains(own.default_route.as_str()) {
+                return Err(format!(
+                    "own_routes.default_route {:?} is not a route id",
+                    own.default_route
                 ));
             }
         }

@@ -2,23 +2,23 @@
 //! adapter only executes the answer.
 //!
 //! The pipeline, each step a plain function below:
-//! 0. [`host_is_ambiguous`]: two hosts, or `Host` disagreeing with `:authority`, is a 400;
-//! 1. [`client_headers::to_strip`]: client-sent `x-wasp-*`, `X-Forwarded-Authorization`,
-//!    method overrides and Envoy's internal headers never reach the backend as sent;
+//! 0. [`Head::host_ambiguous`]: two hosts, or `Host` disagreeing with `:authority`, is a 400;
+//! 1. [`Head::to_strip`]: client-sent `x-wasp-*`, `X-Forwarded-Authorization`,
+//!    method overrides and Envoy's internal headers never reach the backend as sent
+//!    (where Envoy has not removed them already);
 //! 2. [`effective_method`]: `X-HTTP-Method-Override` replaces the method;
 //! 3. [`match_operation`]: 404 / 405 / CORS preflight 400, or the operation;
-//! 4. [`backend_auth_step`]: the audience and the client `Authorization` to move;
+//! 4. backend auth: the audience and the client `Authorization` to move;
 //! 5. [`translated_path`]: the backend `:path`.
 //!
-//! The host then sets the route header and operation property, runs the JWT
+//! The host then sets the route header (unless the route is Envoy's default) and the operation property, runs the JWT
 //! stage ([`crate::jwt_auth`], which may pause the request for keys), attaches the
 //! ID token (which may pause it too) and applies the path.
 
 use wasp_config::SecurityRequirement;
 
-use crate::backend_auth::AUTHORIZATION;
-use crate::client_headers;
 use crate::gateway::{Gateway, OperationRules};
+use crate::head::Head;
 use crate::local_reply::LocalReply;
 use crate::matcher::{bind, MatchOutcome, Target};
 use crate::method_override::{self, Override};
@@ -39,6 +39,9 @@ pub struct Forward<'g, 'h> {
     /// Value for [`wasp_config::ROUTE_HEADER`]; set after the removals, so a
     /// client-sent copy never survives and a client cannot pick a route.
     pub route_id: &'g str,
+    /// Set the route header: the route is not the one Envoy takes without it
+    /// ([`wasp_config::OwnRoutes::default_route`]).
+    pub pin: bool,
     /// Stored as [`wasp_config::OPERATION_PROPERTY`] for the access log.
     pub operation_name: &'g str,
     /// The operation's index (for [`Gateway::rules`]).
@@ -69,19 +72,16 @@ pub struct BackendAuthStep<'g, 'h> {
     pub client_authorization: Option<&'h str>,
 }
 
-/// Decides for a request given all its headers (pseudo headers included,
-/// duplicates allowed, names lower case as Envoy passes them).
-pub fn decide<'g, 'h>(gateway: &'g Gateway, headers: &'h [(String, String)]) -> Decision<'g, 'h> {
-    if host_is_ambiguous(headers) {
+/// Decides for a request given the facts of its head.
+pub fn decide<'g, 'h>(gateway: &'g Gateway, head: &Head<'h>) -> Decision<'g, 'h> {
+    if head.host_ambiguous {
         return Decision::Reply(LocalReply::AmbiguousHost);
     }
-    let sent_method = first(headers, ":method").unwrap_or_default();
-    let sent_path = first(headers, ":path").unwrap_or_default();
-    let (method, method_changed) =
-        match effective_method(sent_method, first(headers, method_override::HEADER)) {
-            Ok(method) => method,
-            Err(reply) => return Decision::Reply(reply),
-        };
+    let sent_path = head.path;
+    let (method, method_changed) = match effective_method(head.method, head.method_override) {
+        Ok(method) => method,
+        Err(reply) => return Decision::Reply(reply),
+    };
     let target = match match_operation(gateway, method, sent_path) {
         Ok(target) => target,
         Err(reply) => return Decision::Reply(reply),
@@ -95,16 +95,16 @@ pub fn decide<'g, 'h>(gateway: &'g Gateway, headers: &'h [(String, String)]) -> 
     };
     Decision::Forward(Forward {
         route_id: &target.route,
+        pin: gateway.default_route.as_deref() != Some(target.route.as_str()),
         operation_name: &target.operation,
         operation_index: target.index,
         security: rules.security.as_ref(),
-        headers_to_remove: client_headers::to_strip(
-            headers,
-            gateway.envoy_sets_external_address,
-            &gateway.generated,
-        ),
+        headers_to_remove: head.to_strip.clone(),
         method: method_changed.then_some(method),
-        backend_auth: backend_auth_step(rules, headers),
+        backend_auth: rules.audience.as_deref().map(|audience| BackendAuthStep {
+            audience,
+            client_authorization: head.authorization,
+        }),
         operation_name_header: gateway
             .send_operation_name
             .then_some(gateway.generated.operation_name.as_str()),
@@ -114,34 +114,6 @@ pub fn decide<'g, 'h>(gateway: &'g Gateway, headers: &'h [(String, String)]) -> 
             .then(|| sent_path.split('?').next().unwrap_or_default()),
         path,
     })
-}
-
-/// The first value of header `name` (compared without case).
-fn first<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
-/// Step 0: whether the request names its host ambiguously: more than one `:authority`
-/// (Envoy joins repeated `Host` headers with a comma, which no host name contains), or a
-/// `Host` header that is not the `:authority`. A backend, a later proxy and the gateway
-/// could each believe a different one.
-fn host_is_ambiguous(headers: &[(String, String)]) -> bool {
-    let mut authority: Option<&str> = None;
-    for (name, value) in headers {
-        if name.eq_ignore_ascii_case(":authority") {
-            if authority.is_some() || value.contains(',') {
-                return true;
-            }
-            authority = Some(value);
-        }
-    }
-    headers
-        .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case("host"))
-        .any(|(_, host)| authority.is_none_or(|a| !a.eq_ignore_ascii_case(host)))
 }
 
 /// Step 2: the method used for matching and sent upstream, and whether it
@@ -176,17 +148,6 @@ fn match_operation<'g>(
     }
 }
 
-/// Step 4: what backend auth needs from the request.
-fn backend_auth_step<'g, 'h>(
-    rules: &'g OperationRules,
-    headers: &'h [(String, String)],
-) -> Option<BackendAuthStep<'g, 'h>> {
-    rules.audience.as_deref().map(|audience| BackendAuthStep {
-        audience,
-        client_authorization: first(headers, AUTHORIZATION),
-    })
-}
-
 /// Step 5: the backend `:path`, if the operation translates it.
 pub fn translated_path(rules: &OperationRules, path: &str) -> Result<Option<String>, LocalReply> {
     let Some(translation) = &rules.path_translation else {
@@ -203,6 +164,15 @@ pub fn translated_path(rules: &OperationRules, path: &str) -> Result<Option<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client_headers;
+
+    /// Decides from every header, as under a control plane's routes.
+    fn decide<'g, 'h>(g: &'g Gateway, headers: &'h [(String, String)]) -> Decision<'g, 'h> {
+        super::decide(
+            g,
+            &Head::from_headers(headers, g.envoy_sets_external_address, &g.generated),
+        )
+    }
     use wasp_config::{
         BackendAuth, FilterConfig, IdTokenSource, Operation, PathTranslation, Route,
     };
@@ -319,6 +289,7 @@ mod tests {
             decide(&g, &headers),
             Decision::Forward(Forward {
                 route_id: "r1",
+                pin: true,
                 operation_name: "1.api.GetShelf",
                 operation_index: 0,
                 headers_to_remove: vec!["x-wasp-route", "X-Wasp-Other"],
@@ -330,6 +301,39 @@ mod tests {
                 operation_name_header: None,
             })
         );
+    }
+
+    #[test]
+    fn only_operations_off_the_default_route_are_pinned() {
+        let mut other = op("1.api.Other", "GET", "/other");
+        other.route = "r2".into();
+        let config = FilterConfig {
+            config_hash: "h".into(),
+            service_name: "s".into(),
+            operations: vec![op("1.api.GetShelf", "GET", "/v1/shelves/{shelf}"), other],
+            routes: ["r1", "r2"]
+                .map(|id| Route {
+                    id: id.into(),
+                    cluster: "c".into(),
+                })
+                .to_vec(),
+            own_routes: Some(wasp_config::OwnRoutes {
+                default_route: "r1".into(),
+            }),
+            ..FilterConfig::default()
+        };
+        let g = Gateway::build(config).unwrap();
+        let shelf = head("GET", "/v1/shelves/7", &[]);
+        let f = forward(decide(&g, &shelf));
+        assert_eq!((f.route_id, f.pin), ("r1", false));
+        // A client's route header goes whichever route the operation has.
+        let forged = head("GET", "/v1/shelves/7", &[("x-wasp-route", "r2")]);
+        let f = forward(decide(&g, &forged));
+        assert_eq!((f.route_id, f.pin), ("r1", false));
+        assert_eq!(f.headers_to_remove, vec!["x-wasp-route"]);
+        let other = head("GET", "/other", &[]);
+        let f = forward(decide(&g, &other));
+        assert_eq!((f.route_id, f.pin), ("r2", true));
     }
 
     #[test]

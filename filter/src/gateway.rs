@@ -10,6 +10,7 @@ use wasp_config::{
 };
 
 use crate::matcher::Matcher;
+use crate::service_control::CallerSources;
 
 /// Everything a request decision needs; immutable after [`Gateway::build`].
 #[derive(Debug)]
@@ -53,6 +54,8 @@ pub struct Gateway {
     pub metrics: Option<wasp_config::metrics::MetricsConfig>,
     /// Record each request's stage timings for the tracer (`--tracing`).
     pub trace_stages: bool,
+    /// The route Envoy takes without a route header ([`wasp_config::OwnRoutes`]).
+    pub default_route: Option<String>,
 }
 
 /// What happens to a request matched to one operation, beyond routing.
@@ -107,6 +110,7 @@ impl Gateway {
             });
         }
         Ok(Gateway {
+            default_route: config.own_routes.map(|own| own.default_route),
             matcher,
             operations,
             reject_unmatched_preflight: config.reject_unmatched_preflight,
@@ -137,6 +141,14 @@ impl Gateway {
     /// Every operation's name, in configuration (index) order.
     pub fn operation_names(&self) -> impl Iterator<Item = &str> {
         self.operations.iter().map(|op| op.name.as_str())
+    }
+
+    /// Where the head may name the caller, before Envoy's `source.address` is asked.
+    pub fn caller_sources(&self) -> CallerSources {
+        CallerSources {
+            forwarded: self.client_ip_from_forwarded,
+            envoy_external_address: self.envoy_sets_external_address,
+        }
     }
 
     /// The shared-data scope of provider `index`'s keys (empty for an unknown index,

@@ -13,7 +13,8 @@
 //! - [`service_control`]: what the API-key / quota / report stage keeps per request
 //!   (the flow itself is `wasp-control-client`'s);
 //! - [`local_reply`]: the JSON error replies the filter sends itself;
-//! - [`decision`]: the request pipeline: what to do with one request's headers.
+//! - [`head`]: the facts of a request head routing needs, from every header or a few;
+//! - [`decision`]: the request pipeline: what to do with one request's head.
 //!
 //! `host` (wasm32 only) is the one module that talks to Envoy; it reads the request,
 //! asks [`decision::decide`] and executes the answer, and runs the token and key fetches.
@@ -34,6 +35,7 @@ pub mod backend_auth;
 pub mod client_headers;
 pub mod decision;
 pub mod gateway;
+pub mod head;
 pub mod id_tokens;
 pub mod jwt_auth;
 pub mod local_reply;

@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use crate::client_headers::EXTERNAL_ADDRESS;
+
 use wasp_config::service_control::{ControlClientConfig, OperationControl};
 use wasp_control_client::check::KeyState;
 use wasp_control_client::flow::Counters;
@@ -64,6 +66,16 @@ impl Trace {
         )
     }
 
+    /// Envoy's `response.code_details` when the trace alone tells it: a request the filter let
+    /// through whose response headers carried a 2xx came from the backend (Envoy makes no 2xx
+    /// local reply on wasp's routes), `via_upstream`. `None`: ask Envoy (a property read).
+    pub fn known_code_detail(&self) -> Option<&'static str> {
+        let from_backend = self.forwarded_ms.is_some()
+            && self.response_ms.is_some()
+            && self.response_code.is_some_and(|c| (200..300).contains(&c));
+        from_backend.then_some("via_upstream")
+    }
+
     /// The report record once the response ended. Backend latency is counted from the moment
     /// the request went on to the response headers, and only when the backend answered.
     pub fn record(
@@ -99,12 +111,10 @@ impl Trace {
     }
 
     /// The head facts the log entry names: method, path without its query, referer, and the
-    /// caller the `Forwarded` header names when it is trusted for that.
-    pub fn note_head(&mut self, headers: &[(String, String)], ip_from_forwarded: bool) {
-        if ip_from_forwarded {
-            if let Some(ip) = forwarded_for(headers) {
-                self.log.caller_ip = ip.to_string();
-            }
+    /// caller when the head says who it is ([`CallerSources::from_head`]).
+    pub fn note_head(&mut self, headers: &[(String, String)], sources: CallerSources) {
+        if let Some(ip) = sources.from_head(headers) {
+            self.log.caller_ip = ip.to_string();
         }
         for (name, value) in headers {
             match name.as_str() {
@@ -217,6 +227,35 @@ impl BodyBytes {
 
     pub fn total(&self) -> u64 {
         self.passed.saturating_add(self.buffered)
+    }
+}
+
+/// Where the caller's IP may be read from the head, before asking Envoy for `source.address`
+/// (a property read, about 12,000 instructions, see bench/README.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallerSources {
+    /// `--client-ip-from-forwarded-header`: the first `Forwarded: for=` wins.
+    pub forwarded: bool,
+    /// The HCM uses the remote address, so `x-envoy-external-address` is Envoy's own record of
+    /// the client (the address `source.address` holds; a client's copy is overwritten).
+    pub envoy_external_address: bool,
+}
+
+impl CallerSources {
+    /// The caller's IP as the head gives it, or `None` (then `source.address` decides).
+    pub fn from_head(self, headers: &[(String, String)]) -> Option<&str> {
+        let forwarded = self.forwarded.then(|| forwarded_for(headers)).flatten();
+        forwarded.or_else(|| {
+            self.envoy_external_address
+                .then(|| {
+                    headers
+                        .iter()
+                        .find(|(name, _)| name.eq_ignore_ascii_case(EXTERNAL_ADDRESS))
+                        .map(|(_, value)| value.trim())
+                        .filter(|value| !value.is_empty())
+                })
+                .flatten()
+        })
     }
 }
 
@@ -433,6 +472,53 @@ mod tests {
             assert_eq!(forwarded_for(&head(value)), expected, "{value}");
         }
         assert_eq!(forwarded_for(&[]), None);
+    }
+
+    #[test]
+    fn the_head_names_the_caller_by_forwarded_then_envoys_external_address() {
+        let head = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect()
+        };
+        let both = head(&[
+            ("forwarded", "for=192.0.2.60"),
+            ("x-envoy-external-address", "203.0.113.9"),
+        ]);
+        let all = CallerSources {
+            forwarded: true,
+            envoy_external_address: true,
+        };
+        assert_eq!(all.from_head(&both), Some("192.0.2.60"));
+        let envoys = CallerSources {
+            forwarded: false,
+            envoy_external_address: true,
+        };
+        assert_eq!(envoys.from_head(&both), Some("203.0.113.9"));
+        // A copy Envoy did not write (the HCM does not use the remote address) says nothing.
+        assert_eq!(CallerSources::default().from_head(&both), None);
+        assert_eq!(
+            envoys.from_head(&head(&[("x-envoy-external-address", "")])),
+            None
+        );
+    }
+
+    #[test]
+    fn only_a_backends_2xx_is_known_to_be_via_upstream() {
+        let mut trace = Trace::new(1);
+        assert_eq!(trace.known_code_detail(), None);
+        trace.forwarded_ms = Some(2);
+        trace.response_ms = Some(3);
+        trace.response_code = Some(204);
+        assert_eq!(trace.known_code_detail(), Some("via_upstream"));
+        // Envoy's own 503 or 504 for a forwarded request: ask Envoy.
+        trace.response_code = Some(504);
+        assert_eq!(trace.known_code_detail(), None);
+        // Answered by the filter: no response headers were seen on the way back.
+        let mut replied = Trace::new(1);
+        replied.response_code = Some(200);
+        assert_eq!(replied.known_code_detail(), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use wasp_config::FilterConfig;
 use wasp_filter::decision::{decide, Decision};
 use wasp_filter::gateway::Gateway;
+use wasp_filter::head::Head;
 use wasp_filter::local_reply::LocalReply;
 
 /// Every kind of template, both path translations, backend auth and a CORS preset.
@@ -115,7 +116,8 @@ proptest! {
         if !pseudo_first {
             headers.extend(pseudo.iter().cloned());
         }
-        match decide(&gateway, &headers) {
+        let head = Head::from_headers(&headers, gateway.envoy_sets_external_address, &gateway.generated);
+        match decide(&gateway, &head) {
             Decision::Reply(reply) => {
                 prop_assert!((400..600).contains(&reply.status()));
                 prop_assert_ne!(&reply, &LocalReply::Internal, "{:?}", headers);

@@ -13,6 +13,7 @@ use clap::Parser as _;
 use wasp_config::{FilterConfig, Operation, PathTemplate, Segment};
 use wasp_filter::decision::{decide, Decision};
 use wasp_filter::gateway::Gateway;
+use wasp_filter::head::Head;
 use wasp_filter::local_reply::LocalReply;
 use wasp_filter::matcher::{bind, MatchOutcome, Matcher};
 use wasp_spec_compiler::cli::{Cli, Command};
@@ -286,6 +287,11 @@ pub fn gateway(config: FilterConfig) -> Option<Gateway> {
 
 /// Runs [`decide`] on `headers` and checks [`check_decision`].
 pub fn decide_and_check(gateway: &Gateway, headers: &[(String, String)]) {
-    let decision = decide(gateway, headers);
+    let head = Head::from_headers(
+        headers,
+        gateway.envoy_sets_external_address,
+        &gateway.generated,
+    );
+    let decision = decide(gateway, &head);
     check_decision(gateway, headers, &decision);
 }

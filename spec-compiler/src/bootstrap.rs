@@ -199,6 +199,9 @@ pub struct Plan<'a> {
     pub config_id: &'a str,
     /// The service's name, for the tracer.
     pub service_name: &'a str,
+    /// The route id a request without the route header takes (`own_routes`); `None`: the
+    /// filter pins every request and an unpinned one gets the 404.
+    pub default_route: Option<&'a str>,
 }
 
 /// The whole bootstrap. `filter_json` is the compact filter config text.
@@ -417,22 +420,37 @@ fn local_reply_config() -> Value {
     })
 }
 
-/// One route per filter route id, chosen by the header the filter sets, then
-/// the catch-all 404.
+/// One route per filter route id, chosen by the header the filter sets, then the
+/// catch-all: the default route where the routes are wasp's (its operations need no
+/// header, so Envoy routes them once), else the 404.
 fn route_config(plan: &Plan) -> Value {
-    let mut routes: Vec<Value> = plan.routes.iter().map(backend_route).collect();
-    if let (Some(_), Some(first)) = (plan.cors, plan.routes.first()) {
-        routes.push(cors_route(first));
+    let default = plan
+        .default_route
+        .and_then(|id| plan.routes.iter().find(|r| r.id == id));
+    let mut routes: Vec<Value> = plan
+        .routes
+        .iter()
+        .filter(|r| Some(r.id.as_str()) != plan.default_route)
+        .map(backend_route)
+        .collect();
+    match default {
+        // A route entry on every path: Envoy's CORS filter acts on each request.
+        Some(route) => routes.push(default_route(route)),
+        None => {
+            if let (Some(_), Some(first)) = (plan.cors, plan.routes.first()) {
+                routes.push(cors_route(first));
+            }
+            routes.push(json!({
+                "name": "not-defined",
+                "match": { "prefix": "/" },
+                "direct_response": { "status": 404, "body": { "inline_string": NOT_DEFINED_BODY } },
+                "response_headers_to_add": [{
+                    "header": { "key": "content-type", "value": "application/json" },
+                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                }],
+            }));
+        }
     }
-    routes.push(json!({
-        "name": "not-defined",
-        "match": { "prefix": "/" },
-        "direct_response": { "status": 404, "body": { "inline_string": NOT_DEFINED_BODY } },
-        "response_headers_to_add": [{
-            "header": { "key": "content-type", "value": "application/json" },
-            "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
-        }],
-    }));
     let mut virtual_host = json!({ "name": "wasp", "domains": ["*"], "routes": routes });
     // Applied by the router to every route's request and response (`--add-*-header`, HSTS).
     let (requests, responses) = (
@@ -471,10 +489,33 @@ fn cors_route(first: &RoutePlan) -> Value {
     })
 }
 
+fn backend_route(route: &RoutePlan) -> Value {
+    json!({
+        "name": format!("route-{}", route.id),
+        "match": {
+            "prefix": "/",
+            "headers": [{ "name": ROUTE_HEADER, "string_match": { "exact": route.id } }],
+        },
+        "route": route_action(route),
+        "request_headers_to_remove": [ROUTE_HEADER],
+    })
+}
+
+/// The route of every request the filter lets through without the route header. Only the
+/// filter lets a request through (it answers unknown paths itself; a failed VM is a 503),
+/// and Envoy strips a client's route header, so it is reached by its operations alone.
+fn default_route(route: &RoutePlan) -> Value {
+    json!({
+        "name": format!("route-{}", route.id),
+        "match": { "prefix": "/" },
+        "route": route_action(route),
+    })
+}
+
 /// `timeout` is the deadline (overrun: Envoy's 504 "upstream request
 /// timeout", made JSON by the local-reply mapper); `idle_timeout` as ESPv2:
 /// max(deadline + 1 s, the global stream idle timeout).
-fn backend_route(route: &RoutePlan) -> Value {
+fn route_action(route: &RoutePlan) -> Value {
     let idle_ms = (route.timeout_ms + 1_000).max(STREAM_IDLE_TIMEOUT_MS);
     let mut action = json!({
         "cluster": route.cluster,
@@ -486,15 +527,7 @@ fn backend_route(route: &RoutePlan) -> Value {
     if let Some(host) = &route.host_rewrite {
         action["host_rewrite_literal"] = json!(host);
     }
-    json!({
-        "name": format!("route-{}", route.id),
-        "match": {
-            "prefix": "/",
-            "headers": [{ "name": ROUTE_HEADER, "string_match": { "exact": route.id } }],
-        },
-        "route": action,
-        "request_headers_to_remove": [ROUTE_HEADER],
-    })
+    action
 }
 
 fn wasm_filter(options: &BootstrapOptions, filter_json: &str) -> Value {
@@ -684,8 +717,43 @@ mod tests {
             edge: &EdgeOptions::default(),
             config_id: "test",
             service_name: "test.example.com",
+            default_route: None,
         };
         bootstrap(opts, "{}", &plan)
+    }
+
+    #[test]
+    fn own_routes_end_in_the_default_route() {
+        let mut table = RouteTable::new();
+        let first = table.route_to(&backend("http://127.0.0.1:8081", false), 15_000, None);
+        let second = table.route_to(&backend("http://127.0.0.1:8082", false), 5_000, None);
+        let upstreams = table.upstreams();
+        let cors = CorsFlags {
+            cors_preset: Some("basic".into()),
+            ..CorsFlags::default()
+        }
+        .policy()
+        .unwrap()
+        .unwrap();
+        let plan = Plan {
+            routes: table.routes(),
+            upstreams: &upstreams,
+            cors: Some(&cors),
+            edge: &EdgeOptions::default(),
+            config_id: "test",
+            service_name: "test.example.com",
+            default_route: Some(&second),
+        };
+        let b = bootstrap(&options(), "{}", &plan);
+        let routes = routes(&b).as_array().unwrap();
+        // The other route by header, then the default one on every path; no CORS-only
+        // route and no 404 route (the filter answers unknown paths).
+        assert_eq!(routes.len(), 2);
+        assert_eq!(routes[0]["name"], format!("route-{first}"));
+        assert_eq!(routes[0]["match"]["headers"][0]["name"], ROUTE_HEADER);
+        assert_eq!(routes[1]["name"], format!("route-{second}"));
+        assert_eq!(routes[1]["match"], json!({ "prefix": "/" }));
+        assert_eq!(routes[1]["route"]["timeout"], "5s");
     }
 
     #[test]

@@ -274,6 +274,7 @@ impl CompileArgs {
             producer_project_id: self.producer_project_id.clone(),
             service_control: self.service_control.clone(),
             cluster_naming: self.deploy.target.cluster_naming(),
+            own_routes: !self.deploy.target.mesh_owns_envoy(),
         }
     }
 

@@ -92,5 +92,6 @@ fn hashed_options(options: &CompileOptions) -> Vec<(&'static str, String)> {
         ),
         ("service_control", options.service_control.hashed()),
         ("cluster_naming", format!("{:?}", options.cluster_naming)),
+        ("own_routes", options.own_routes.to_string()),
     ]
 }

@@ -36,6 +36,9 @@ pub struct CompileOptions {
     pub service_control: ServiceControlFlags,
     /// How the filter config names clusters (`--target istio`: Istio's names).
     pub cluster_naming: ClusterNaming,
+    /// Envoy runs the bootstrap this compile writes (targets envoy, compose, sidecar), not
+    /// a control plane's routes: the filter config gets `own_routes`.
+    pub own_routes: bool,
 }
 
 /// `--metadata-url`'s default: GCP's metadata server, only reachable on GCP.

@@ -14,7 +14,7 @@ use crate::service_control::SERVICE_CONTROL_CLUSTER;
 use crate::telemetry::OTLP_CLUSTER;
 use crate::upstreams::{Upstream, UpstreamRole};
 use wasp_config::control::ControlConfig;
-use wasp_config::{DependencyGate, FilterConfig, SCHEMA_VERSION};
+use wasp_config::{DependencyGate, FilterConfig, Operation, OwnRoutes, SCHEMA_VERSION};
 
 /// The compiled outputs, ready to write.
 #[derive(Debug, Clone)]
@@ -84,6 +84,7 @@ pub fn render(
             cors: flags.cors.as_ref(),
             edge: &flags.edge,
             config_id: &config.config_hash,
+            default_route: config.own_routes.as_ref().map(|o| o.default_route.as_str()),
             service_name: &config.service_name,
         },
     );
@@ -159,6 +160,9 @@ fn filter_config(
     config_hash: String,
 ) -> FilterConfig {
     let b = &options.bootstrap;
+    let own_routes = options.own_routes.then(|| OwnRoutes {
+        default_route: default_route(&plan.operations).to_string(),
+    });
     FilterConfig {
         version: SCHEMA_VERSION,
         service_control: plan.service_control.as_ref().map(|service_control| {
@@ -189,7 +193,27 @@ fn filter_config(
         jwks_clusters: plan.jwt.clusters.filter_entries(),
         metrics: b.telemetry.metrics(),
         trace_stages: flags.collector.is_some(),
+        own_routes,
     }
+}
+
+/// The route Envoy takes for a request without a route header: the one with the most
+/// operations (the first such on a tie), so most requests need no route header.
+fn default_route(operations: &[Operation]) -> &str {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for op in operations {
+        match counts.iter_mut().find(|(id, _)| *id == op.route) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((&op.route, 1)),
+        }
+    }
+    let mut best: Option<(&str, usize)> = None;
+    for (id, n) in counts {
+        if best.is_none_or(|(_, most)| n > most) {
+            best = Some((id, n));
+        }
+    }
+    best.map_or("", |(id, _)| id)
 }
 
 /// Operations that get a backend ID token from the default metadata server work only on

@@ -13,8 +13,9 @@ use crate::decision::Forward;
 use crate::local_reply::{LocalReply, CONTENT_TYPE};
 
 /// Strips client-sent headers, keeps the client's path when it will be translated,
-/// applies a method override, pins the route and records the operation. The route
-/// header goes after the removals, so a client-sent copy never survives.
+/// applies a method override, pins the route (unless Envoy's default route is the
+/// operation's) and records the operation. The route header goes after the removals,
+/// so a client-sent copy never survives.
 pub(super) fn route(forward: &Forward) -> Result<(), Status> {
     for name in &forward.headers_to_remove {
         hostcalls::remove_map_value(MapType::HttpRequestHeaders, name)?;
@@ -33,11 +34,13 @@ pub(super) fn route(forward: &Forward) -> Result<(), Status> {
     if let Some(method) = forward.method {
         hostcalls::set_map_value(MapType::HttpRequestHeaders, ":method", Some(method))?;
     }
-    hostcalls::set_map_value(
-        MapType::HttpRequestHeaders,
-        ROUTE_HEADER,
-        Some(forward.route_id),
-    )?;
+    if forward.pin {
+        hostcalls::set_map_value(
+            MapType::HttpRequestHeaders,
+            ROUTE_HEADER,
+            Some(forward.route_id),
+        )?;
+    }
     hostcalls::set_property(
         vec![OPERATION_PROPERTY],
         Some(forward.operation_name.as_bytes()),

@@ -16,6 +16,7 @@ use super::pipeline::{self, on_control_response};
 use super::state::{header_map, now_ms, string_property, State};
 use super::tokens::Response;
 use crate::decision::{decide, Decision, Forward};
+use crate::head::Head;
 use crate::local_reply::LocalReply;
 use crate::metrics::Finished;
 use crate::service_control::{int_property, BodyBytes};
@@ -144,23 +145,25 @@ impl HttpContext for WaspHttp {
         };
         if state.control.is_some() {
             state.note(self.context_id, |trace| {
-                trace.note_head(&headers, state.gateway.client_ip_from_forwarded);
+                trace.note_head(&headers, state.gateway.caller_sources());
             });
         }
-        if let Some(gate) = &state.gateway.wait_for_dependencies {
-            let path = headers
-                .iter()
-                .find(|(name, _)| name == ":path")
-                .map_or("", |(_, value)| value.as_str());
-            match startup::gate(gate, path, state.missing_dependency(now)) {
+        // The decision borrows the head; the later stages share it (a parked request keeps it).
+        let headers = Rc::new(headers);
+        let gateway = &state.gateway;
+        let head = Head::from_headers(
+            &headers,
+            gateway.envoy_sets_external_address,
+            &gateway.generated,
+        );
+        if let Some(gate) = &gateway.wait_for_dependencies {
+            match startup::gate(gate, head.path, state.missing_dependency(now)) {
                 GateAnswer::Decide => {}
                 GateAnswer::PassHealthProbe => return Action::Continue,
                 GateAnswer::Reply(local) => return apply::reply(&local),
             }
         }
-        // The decision borrows the head; the later stages share it (a parked request keeps it).
-        let headers = Rc::new(headers);
-        match decide(&state.gateway, &headers) {
+        match decide(gateway, &head) {
             Decision::Reply(local) => {
                 apply::remove_forged_original_path(&headers);
                 apply::reply(&local)

@@ -21,7 +21,7 @@ use super::tokens::{current_token, TokenAnswer};
 use crate::decision::translated_path;
 use crate::jwt_auth::{authenticate, JwtOutcome, Pass};
 use crate::local_reply::LocalReply;
-use crate::service_control::{caller_ip, forwarded_for, needs_flow};
+use crate::service_control::{caller_ip, needs_flow};
 use crate::waiters::{JwtPending, Onward, Pending, Waiter};
 
 /// Where a request stands after running the stages it could.
@@ -205,13 +205,9 @@ fn after_jwt(
         return after_control(state, context_id, onward, now_ms);
     }
     let operation_id = control.ids.borrow_mut().next_id();
-    let forwarded = state
-        .gateway
-        .client_ip_from_forwarded
-        .then(|| forwarded_for(&onward.headers))
-        .flatten();
-    // Envoy's address is a property lookup (a host call): only when Forwarded did not say.
-    let source = match forwarded {
+    let from_head = state.gateway.caller_sources().from_head(&onward.headers);
+    // Envoy's address is a property lookup (a host call): only when the head did not say.
+    let source = match from_head {
         Some(_) => String::new(),
         None => string_property(&["source", "address"]),
     };
@@ -225,7 +221,7 @@ fn after_jwt(
         operation_id,
         headers: &onward.headers,
         path,
-        caller_ip: forwarded.unwrap_or_else(|| caller_ip(&source)),
+        caller_ip: from_head.unwrap_or_else(|| caller_ip(&source)),
         key_required,
     };
     let (flow, step) = Flow::start_for(
