@@ -141,6 +141,7 @@ done
 # filter on the same Envoy.
 for pair in jwt-cached:jwt-open key-cached:key-open; do
   IFS=: read -r v open <<<"$pair"
-  [ -n "${IR[$v]:-}" ] && [ -n "${IR[$open]:-}" ] \
-    && printf '   %-11s %+7d over %s\n' "$v" $((IR[$v] - IR[$open])) "$open"
+  if [ -n "${IR[$v]:-}" ] && [ -n "${IR[$open]:-}" ]; then
+    printf '   %-11s %+7d over %s\n' "$v" $((IR[$v] - IR[$open])) "$open"
+  fi
 done

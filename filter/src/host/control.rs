@@ -7,122 +7,20 @@
 //! context that dispatched it or by the root (a request woken from the tick): both call
 //! [`on_response`], which finds the request by the callout's token.
 
-use std::cell::RefCell;
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::time::Duration;
 
 use log::{debug, warn};
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
-use wasp_config::service_control::{ControlClientConfig, OperationControl};
 use wasp_config::ACCESS_TOKEN_KEY;
-use wasp_control_client::{
-    Callout, CalloutResult, ControlState, Delivery, DeliveryStep, Flow, OperationIds,
-    ReportBatcher, ReportRequest, MAX_ANSWER_BYTES,
-};
+use wasp_control_client::{Callout, CalloutResult, Delivery, DeliveryStep, MAX_ANSWER_BYTES};
 
-use super::state::{now_ms, string_property, State};
-use super::tokens::{current_token, response_body, response_status, Response, TokenAnswer};
-use crate::service_control::{caller_ip, operation_index, Exported, Trace, METRICS};
-use crate::waiters::Onward;
-
-/// A request waiting for a Check or AllocateQuota answer.
-pub(super) struct ControlPending {
-    pub context_id: u32,
-    pub flow: Flow,
-    pub onward: Onward,
-}
-
-/// One VM's Service Control state; every borrow ends before the next host call.
-pub(super) struct ControlRuntime {
-    pub config: ControlClientConfig,
-    pub state: RefCell<ControlState>,
-    pub ids: RefCell<OperationIds>,
-    batcher: RefCell<ReportBatcher>,
-    /// Full batches from `on_log`, sent by the root's next tick.
-    outbox: RefCell<Vec<ReportRequest>>,
-    /// Callout token -> the request waiting for it.
-    pending: RefCell<HashMap<u32, ControlPending>>,
-    /// Each operation's settings (by the gateway's operation index) in `config.operations`.
-    operations: Vec<Option<usize>>,
-    /// Envoy counter ids of [`METRICS`] (`None` where the host refused one).
-    metric_ids: Vec<Option<u32>>,
-    exported: RefCell<Exported>,
-}
-
-impl ControlRuntime {
-    pub fn new<'a>(
-        config: ControlClientConfig,
-        operation_names: impl Iterator<Item = &'a str>,
-    ) -> ControlRuntime {
-        // Seeded from WASI's random source (std's hasher keys): ids differ between VMs.
-        let seed = RandomState::new().hash_one(now_ms());
-        ControlRuntime {
-            state: RefCell::new(ControlState::new(&config)),
-            ids: RefCell::new(OperationIds::new(seed)),
-            batcher: RefCell::new(ReportBatcher::new(&config, seed.rotate_left(17))),
-            outbox: RefCell::new(Vec::new()),
-            pending: RefCell::new(HashMap::new()),
-            operations: operation_index(&config, operation_names),
-            metric_ids: METRICS
-                .iter()
-                .map(|name| hostcalls::define_metric(MetricType::Counter, name).ok())
-                .collect(),
-            exported: RefCell::new(Exported::default()),
-            config,
-        }
-    }
-
-    /// Adds what the flow counted since the last export to the Envoy counters.
-    pub fn export_counters(&self) {
-        let deltas = self
-            .exported
-            .borrow_mut()
-            .deltas(&self.state.borrow().counters);
-        for (id, delta) in self.metric_ids.iter().zip(deltas) {
-            if let (Some(id), Ok(delta @ 1..)) = (id, i64::try_from(delta)) {
-                let _ = hostcalls::increment_metric(*id, delta);
-            }
-        }
-    }
-
-    /// The Service Control settings of the operation at gateway index `index`, if any.
-    pub fn operation(&self, index: usize) -> Option<&OperationControl> {
-        let entry = self.operations.get(index).copied().flatten()?;
-        self.config.operations.get(entry)
-    }
-
-    pub fn is_waiting(&self, context_id: u32) -> bool {
-        self.pending
-            .borrow()
-            .values()
-            .any(|p| p.context_id == context_id)
-    }
-
-    /// A request ended while its callout was out; the answer, if it comes, is dropped.
-    pub fn forget(&self, context_id: u32) {
-        self.pending
-            .borrow_mut()
-            .retain(|_, p| p.context_id != context_id);
-    }
-
-    pub fn park(&self, token_id: u32, pending: ControlPending) {
-        self.pending.borrow_mut().insert(token_id, pending);
-    }
-
-    pub fn take_pending(&self, token_id: u32) -> Option<ControlPending> {
-        self.pending.borrow_mut().remove(&token_id)
-    }
-
-    /// Prints what the flow wanted logged (already throttled by the client).
-    pub fn flush_logs(&self) {
-        for line in self.state.borrow_mut().drain_logs() {
-            warn!("{line}");
-        }
-    }
-}
+use super::callout::{response_body, response_status, Owner, Response};
+use super::control_runtime::ControlRuntime;
+use super::reads::{now_ms, string_property};
+use super::state::State;
+use super::tokens::{current_token, TokenAnswer};
+use crate::service_control::{caller_ip, Trace};
 
 /// Makes a Service Control call, with the metadata server's access token when the
 /// endpoint wants one. The token id comes back with the response.
@@ -243,6 +141,7 @@ fn send(state: &State, deliveries: &mut Deliveries, delivery: Delivery) {
     };
     match dispatch(state, delivery.callout(), None, now_ms()) {
         Ok(token) => {
+            state.callouts.register(token, Owner::Report);
             deliveries.insert(token, delivery);
         }
         Err(reason) => {
@@ -259,17 +158,13 @@ fn send(state: &State, deliveries: &mut Deliveries, delivery: Delivery) {
     }
 }
 
-/// A report response arrived at the root. Returns false when the token is not a report's.
-pub(super) fn on_report_response(
-    state: &State,
-    deliveries: &mut Deliveries,
-    response: &Response,
-) -> bool {
+/// A report response arrived at the root.
+pub(super) fn on_report_response(state: &State, deliveries: &mut Deliveries, response: &Response) {
     let Some(mut delivery) = deliveries.remove(&response.token_id) else {
-        return false;
+        return;
     };
     let Some(control) = &state.control else {
-        return true;
+        return;
     };
     match delivery.on_result(&control.config, callout_result(response)) {
         DeliveryStep::Delivered => {}
@@ -286,5 +181,4 @@ pub(super) fn on_report_response(
             }
         }
     }
-    true
 }

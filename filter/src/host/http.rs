@@ -11,10 +11,11 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
 use super::apply;
+use super::callout::{Owner, Response};
 use super::control;
 use super::pipeline::{self, on_control_response};
-use super::state::{header_map, now_ms, string_property, State};
-use super::tokens::Response;
+use super::reads::{header_map, now_ms, string_property};
+use super::state::State;
 use crate::decision::{decide, Decision, Forward};
 use crate::head::Head;
 use crate::local_reply::LocalReply;
@@ -105,6 +106,9 @@ impl Context for WaspHttp {
     ) {
         // A Service Control call this request dispatched itself.
         if let Some(state) = self.state.clone() {
+            if !state.callouts.take_if(token_id, Owner::Request) {
+                return;
+            }
             let response = Response {
                 token_id,
                 num_headers,

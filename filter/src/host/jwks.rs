@@ -15,9 +15,8 @@ use wasp_config::auth::fetch_request;
 use wasp_jwt::refresh::{FetchTarget, JwksState, RefreshPolicy};
 use wasp_jwt::Provider;
 
-use super::pipeline;
+use super::callout::{response_body, response_status, Owner, Response};
 use super::state::State;
-use super::tokens::{self, response_body, response_status};
 use crate::jwt_auth::{fetch, settled, shared};
 use crate::waiters::{JwtPending, Waiter};
 
@@ -41,13 +40,18 @@ pub(super) fn seconds(now_ms: u64) -> u64 {
 
 /// The root's periodic work: pick up keys other workers fetched, start the fetches that
 /// are due (kid refreshes first), then decide the requests whose wait is over.
-pub(super) fn tick(root_id: u32, state: &State, in_flight: &mut InFlight, now_ms: u64) {
+/// Returns the requests whose wait for keys is over, for the pipeline to decide again.
+pub(super) fn tick(
+    state: &State,
+    in_flight: &mut InFlight,
+    now_ms: u64,
+) -> Vec<Waiter<JwtPending>> {
     let now = seconds(now_ms);
     for index in 0..state.gateway.providers.len() {
         sync_view(state, index);
         plan(state, index, in_flight, now);
     }
-    settle(root_id, state, now_ms);
+    settle(state, now_ms)
 }
 
 /// Re-reads a provider's shared state when it changed, and its document when the
@@ -201,6 +205,7 @@ fn dispatch(state: &State, index: usize, in_flight: &mut InFlight, now: u64) {
         timeout,
     ) {
         Ok(token_id) => {
+            state.callouts.register(token_id, Owner::Keys);
             in_flight.insert(token_id, (index, stage));
         }
         Err(status) => {
@@ -221,23 +226,19 @@ fn fetch_failed(state: &State, index: usize, now: u64) {
 }
 
 /// Whether a callout response belongs to a key fetch.
-pub(super) fn owns(in_flight: &InFlight, token_id: u32) -> bool {
-    in_flight.contains_key(&token_id)
-}
-
-/// A key or discovery response arrived at the root context.
+/// A key or discovery response arrived at the root context; returns the requests whose
+/// wait for keys is over.
 pub(super) fn on_response(
-    root_id: u32,
     state: &State,
     in_flight: &mut InFlight,
-    response: tokens::Response,
+    response: Response,
     now_ms: u64,
-) {
+) -> Vec<Waiter<JwtPending>> {
     let Some((index, stage)) = in_flight.remove(&response.token_id) else {
-        return;
+        return Vec::new();
     };
     let Some(provider) = state.gateway.providers.get(index) else {
-        return;
+        return Vec::new();
     };
     let now = seconds(now_ms);
     // Status and announced size first: an oversized body is never read.
@@ -264,7 +265,7 @@ pub(super) fn on_response(
         );
         fetch_failed(state, index, now);
     }
-    settle(root_id, state, now_ms);
+    settle(state, now_ms)
 }
 
 /// Publishes a fetched document (before the state announcing its generation) and uses it.
@@ -308,33 +309,19 @@ fn store_keys(
     }
 }
 
-/// Decides the requests paused for keys whose fetches ended, and those past their
-/// deadline (with the keys there are then).
-pub(super) fn settle(root_id: u32, state: &State, now_ms: u64) {
+/// Takes the requests paused for keys whose fetches ended, and those past their deadline
+/// (decided with the keys there are then).
+fn settle(state: &State, now_ms: u64) -> Vec<Waiter<JwtPending>> {
     let now = seconds(now_ms);
-    let ready = {
-        let views = state.key_views.borrow();
-        state.jwt_waiters.borrow_mut().take(|waiter| {
-            waiter.deadline_ms <= now_ms
-                || waiter
-                    .pending
-                    .providers
-                    .iter()
-                    .all(|&i| views.providers.get(i).is_none_or(|view| settled(view, now)))
-        })
-    };
-    for waiter in ready {
-        decide_again(state, waiter, now_ms);
-    }
-    let _ = hostcalls::set_effective_context(root_id);
-}
-
-/// The JWT stage of a paused request, final this time, then the rest of its pipeline.
-fn decide_again(state: &State, waiter: Waiter<JwtPending>, now_ms: u64) {
-    if hostcalls::set_effective_context(waiter.context_id).is_err() {
-        return; // The request is gone.
-    }
-    pipeline::jwt_final(state, waiter, now_ms).resume();
+    let views = state.key_views.borrow();
+    state.jwt_waiters.borrow_mut().take(|waiter| {
+        waiter.deadline_ms <= now_ms
+            || waiter
+                .pending
+                .providers
+                .iter()
+                .all(|&i| views.providers.get(i).is_none_or(|view| settled(view, now)))
+    })
 }
 
 /// Sets `X-Endpoint-API-UserInfo` (or the configured prefix's name, `header`; a

@@ -9,11 +9,14 @@
 //! read with `get_map_bytes`; see `state::header_map`.)
 
 mod apply;
+mod callout;
 mod control;
+mod control_runtime;
 mod http;
 mod jwks;
 mod metrics;
 mod pipeline;
+mod reads;
 mod root;
 mod state;
 mod tokens;

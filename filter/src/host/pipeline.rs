@@ -14,10 +14,13 @@ use wasp_control_client::{CalloutResult, Flow, RequestInput, Step};
 use wasp_jwt::refresh::RefreshPolicy;
 
 use super::apply;
-use super::control::{self, ControlPending};
+use super::callout::{Owner, Response};
+use super::control;
+use super::control_runtime::ControlPending;
 use super::jwks::{seconds, set_userinfo};
-use super::state::{string_property, State};
-use super::tokens::{current_token, TokenAnswer};
+use super::reads::string_property;
+use super::state::State;
+use super::tokens::{current_token, TokenAnswer, Woken};
 use crate::decision::translated_path;
 use crate::jwt_auth::{authenticate, JwtOutcome, Pass};
 use crate::local_reply::LocalReply;
@@ -83,7 +86,7 @@ pub(super) fn start(
 }
 
 /// Stage 1 again, final, for a request that waited for its providers' keys.
-pub(super) fn jwt_final(state: &State, waiter: Waiter<JwtPending>, now_ms: u64) -> Outcome {
+fn jwt_final(state: &State, waiter: Waiter<JwtPending>, now_ms: u64) -> Outcome {
     let onward = waiter.pending.onward;
     let Some(requirement) = state
         .gateway
@@ -259,6 +262,7 @@ fn control_step(
             .flatten();
         match control::dispatch(state, callout, trace_context, now_ms) {
             Ok(token) => {
+                state.callouts.register(token, Owner::Request);
                 control.park(
                     token,
                     ControlPending {
@@ -326,22 +330,17 @@ fn control_step(
 }
 
 /// A Service Control answer for a parked request, in whichever context received it.
-/// Returns false when the token is not one of this stage's.
-pub(super) fn on_control_response(
-    state: &State,
-    response: &super::tokens::Response,
-    now_ms: u64,
-) -> bool {
+pub(super) fn on_control_response(state: &State, response: &Response, now_ms: u64) {
     let Some(control) = &state.control else {
-        return false;
+        return;
     };
     let Some(mut pending) = control.take_pending(response.token_id) else {
-        return false;
+        return;
     };
     // Read the answer before switching context.
     let result = control::callout_result(response);
     if hostcalls::set_effective_context(pending.context_id).is_err() {
-        return true; // The request is gone.
+        return; // The request is gone.
     }
     let resumed = pending.flow.resume(
         &control.config,
@@ -361,7 +360,6 @@ pub(super) fn on_control_response(
         Err(_) => reply(&LocalReply::Internal),
     };
     outcome.resume();
-    true
 }
 
 /// Stage 3: the backend ID token, which may have to be waited for.
@@ -431,6 +429,46 @@ pub(super) fn go(
         }
     }
     Outcome::Go
+}
+
+/// Carries on with the requests the token fetches settled, each in its own context: the
+/// ready ones go to their backend, the others get `500 Token not found`. The caller
+/// restores its own context after.
+pub(super) fn wake_token_waiters(state: &State, woken: Woken, now_ms: u64) {
+    for (waiter, jwt) in woken.ready {
+        if hostcalls::set_effective_context(waiter.context_id).is_err() {
+            continue; // The request is gone.
+        }
+        let pending = &waiter.pending;
+        go(
+            state,
+            waiter.context_id,
+            Some(&jwt),
+            pending.client_authorization.as_deref(),
+            pending.path.as_deref(),
+            now_ms,
+        )
+        .resume();
+    }
+    for waiter in woken.failed {
+        if hostcalls::set_effective_context(waiter.context_id).is_err() {
+            continue;
+        }
+        apply::reply(&LocalReply::TokenNotFound {
+            audience: waiter.pending.audience,
+        });
+    }
+}
+
+/// Decides again, finally, the requests whose wait for JWT keys is over, then runs the
+/// rest of their pipelines. The caller restores its own context after.
+pub(super) fn wake_key_waiters(state: &State, waiters: Vec<Waiter<JwtPending>>, now_ms: u64) {
+    for waiter in waiters {
+        if hostcalls::set_effective_context(waiter.context_id).is_err() {
+            continue; // The request is gone.
+        }
+        jwt_final(state, waiter, now_ms).resume();
+    }
 }
 
 /// A request header's value (names in the map are lower case).

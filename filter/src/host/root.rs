@@ -10,13 +10,15 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 use wasp_config::FilterConfig;
 
+use super::callout::{Owner, Response};
 use super::control;
 use super::http::WaspHttp;
 use super::jwks;
 use super::metrics;
 use super::pipeline;
-use super::state::{now_ms, State};
-use super::tokens::{self, InFlight, Response};
+use super::reads::now_ms;
+use super::state::State;
+use super::tokens::{self, InFlight};
 use crate::gateway::Gateway;
 
 /// The first tick comes right after configure: never dispatch inside
@@ -52,6 +54,11 @@ impl WaspRoot {
         }
     }
 
+    /// Host calls after this act on the root context again (waking requests switched away).
+    fn restore(&self) {
+        let _ = hostcalls::set_effective_context(self.context_id);
+    }
+
     fn set_tick(&mut self, period: Duration) {
         if self.ticking == Some(period) {
             return;
@@ -78,30 +85,24 @@ impl Context for WaspRoot {
                 body_size,
             };
             let now = now_ms();
-            // Service Control answers for requests woken by the tick, then report batches.
-            if pipeline::on_control_response(&state, &response, now)
-                || control::on_report_response(&state, &mut self.reports, &response)
-            {
-                let _ = hostcalls::set_effective_context(self.context_id);
-                return;
+            // The fetchers say whom their answer wakes; the pipeline carries those on.
+            match state.callouts.take(token_id) {
+                // A Check or AllocateQuota of a request woken by the tick.
+                Some(Owner::Request) => pipeline::on_control_response(&state, &response, now),
+                Some(Owner::Report) => {
+                    control::on_report_response(&state, &mut self.reports, &response)
+                }
+                Some(Owner::Keys) => {
+                    let woken = jwks::on_response(&state, &mut self.key_fetches, response, now);
+                    pipeline::wake_key_waiters(&state, woken, now);
+                }
+                Some(Owner::Token) => {
+                    let woken = tokens::on_response(&state, &mut self.in_flight, response, now);
+                    pipeline::wake_token_waiters(&state, woken, now);
+                }
+                None => {}
             }
-            if jwks::owns(&self.key_fetches, token_id) {
-                jwks::on_response(
-                    self.context_id,
-                    &state,
-                    &mut self.key_fetches,
-                    response,
-                    now_ms(),
-                );
-                return;
-            }
-            tokens::on_response(
-                self.context_id,
-                &state,
-                &mut self.in_flight,
-                response,
-                now_ms(),
-            );
+            self.restore();
         }
     }
 }
@@ -137,8 +138,11 @@ impl RootContext for WaspRoot {
         self.set_tick(TICK);
         if let Some(state) = self.state.clone() {
             let now = now_ms();
-            tokens::tick(self.context_id, &state, &mut self.in_flight, now);
-            jwks::tick(self.context_id, &state, &mut self.key_fetches, now);
+            let woken = tokens::tick(&state, &mut self.in_flight, now);
+            pipeline::wake_token_waiters(&state, woken, now);
+            let woken = jwks::tick(&state, &mut self.key_fetches, now);
+            pipeline::wake_key_waiters(&state, woken, now);
+            self.restore();
             control::tick(&state, &mut self.reports, now);
             metrics::flush(&state, &mut self.metric_ids, now);
         }

@@ -11,17 +11,15 @@ use std::time::Duration;
 
 use log::{info, warn};
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType, Status};
+use proxy_wasm::types::Status;
 
 use wasp_config::ACCESS_TOKEN_KEY;
 
-use super::apply;
-use super::pipeline;
-use super::state::{header_map, State};
+use super::callout::{response_body, response_status, Owner, Response};
+use super::state::State;
 use crate::id_tokens::request::{self, AnswerKind, CallPlan};
 use crate::id_tokens::shared::{self, Lease};
 use crate::id_tokens::{token, Lookup};
-use crate::local_reply::LocalReply;
 use crate::waiters::Waiter;
 
 /// A request's view of its audience's token.
@@ -67,9 +65,19 @@ fn adopt_shared(state: &State, audience: &str, now: u64) {
 /// root context.
 pub(super) type InFlight = HashMap<u32, (String, AnswerKind)>;
 
+/// Requests the token fetches settled, for the pipeline to carry on (the fetchers never
+/// call it: they say whom to wake).
+#[derive(Default)]
+pub(super) struct Woken {
+    /// Their token is ready.
+    pub ready: Vec<(Waiter, String)>,
+    /// Their token is unavailable, or they waited too long: `500 Token not found`.
+    pub failed: Vec<Waiter>,
+}
+
 /// The root's periodic work: pick up tokens other workers fetched, start the
-/// fetches that are due, and wake or fail waiting requests.
-pub(super) fn tick(root_id: u32, state: &State, in_flight: &mut InFlight, now: u64) {
+/// fetches that are due; returns the waiting requests to wake or fail.
+pub(super) fn tick(state: &State, in_flight: &mut InFlight, now: u64) -> Woken {
     let audiences: Vec<String> = state
         .tokens
         .borrow()
@@ -89,15 +97,14 @@ pub(super) fn tick(root_id: u32, state: &State, in_flight: &mut InFlight, now: u
             start_fetch(state, audience, in_flight, now);
         }
     }
+    let mut woken = Woken::default();
     let waiting = state.waiters.borrow().audiences();
     for audience in &waiting {
-        settle(root_id, state, audience, now);
+        settle(state, audience, now, &mut woken);
     }
     let expired = state.waiters.borrow_mut().take_expired(now);
-    for waiter in expired {
-        fail(&waiter);
-    }
-    restore(root_id);
+    woken.failed.extend(expired);
+    woken
 }
 
 /// The audience's fetch lease and its CAS version, as shared data holds them.
@@ -174,6 +181,7 @@ fn start_fetch(state: &State, audience: &str, in_flight: &mut InFlight, now: u64
         Duration::from_millis(source.timeout_ms),
     ) {
         Ok(token_id) => {
+            state.callouts.register(token_id, Owner::Token);
             in_flight.insert(token_id, (audience.to_string(), call.answer));
             state.tokens.borrow_mut().fetch_started(audience, now);
         }
@@ -188,16 +196,17 @@ fn start_fetch(state: &State, audience: &str, in_flight: &mut InFlight, now: u64
     }
 }
 
-/// A token-call response (metadata server or IAM) arrived at the root context.
+/// A token-call response (metadata server or IAM) arrived at the root context; returns
+/// the waiting requests it settles.
 pub(super) fn on_response(
-    root_id: u32,
     state: &State,
     in_flight: &mut InFlight,
     response: Response,
     now: u64,
-) {
+) -> Woken {
+    let mut woken = Woken::default();
     let Some((audience, answer)) = in_flight.remove(&response.token_id) else {
-        return;
+        return woken;
     };
     // Read everything about the response before switching contexts.
     let status = response_status(response.num_headers);
@@ -239,38 +248,8 @@ pub(super) fn on_response(
             record_failure(state, &audience, now);
         }
     }
-    settle(root_id, state, &audience, now);
-    restore(root_id);
-}
-
-/// The sizes Envoy announces with a callout response.
-pub(super) struct Response {
-    pub token_id: u32,
-    pub num_headers: usize,
-    pub body_size: usize,
-}
-
-/// The response `:status`. Some failures come with no headers at all, and the
-/// SDK's `get_map` panics when the host has no map, so it is not asked then.
-pub(super) fn response_status(num_headers: usize) -> Option<u32> {
-    if num_headers == 0 {
-        return None;
-    }
-    let headers = header_map(MapType::HttpCallResponseHeaders).ok()?;
-    headers
-        .into_iter()
-        .find(|(name, _)| name == ":status")
-        .and_then(|(_, value)| value.parse().ok())
-}
-
-pub(super) fn response_body(body_size: usize) -> Vec<u8> {
-    if body_size == 0 {
-        return Vec::new();
-    }
-    hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-        .ok()
-        .flatten()
-        .unwrap_or_default()
+    settle(state, &audience, now, &mut woken);
+    woken
 }
 
 /// Marks a failed fetch here and, through the lease, for the other workers.
@@ -281,55 +260,20 @@ fn record_failure(state: &State, audience: &str, now: u64) {
         hostcalls::set_shared_data(&lease_key, Some(&Lease::Failed { until_ms }.encode()), None);
 }
 
-/// Resumes the requests waiting for `audience` if its token is ready, fails
-/// them if it is unavailable, leaves them waiting otherwise.
-fn settle(root_id: u32, state: &State, audience: &str, now: u64) {
+/// Takes the requests waiting for `audience` if its token is ready (to resume) or
+/// unavailable (to fail); leaves them waiting otherwise.
+fn settle(state: &State, audience: &str, now: u64, woken: &mut Woken) {
     match lookup(state, audience, now) {
         TokenAnswer::Wait => {}
         TokenAnswer::Ready(jwt) => {
             let waiters = state.waiters.borrow_mut().take_audience(audience);
-            for waiter in waiters {
-                resume(state, &waiter, &jwt, now);
-            }
+            woken
+                .ready
+                .extend(waiters.into_iter().map(|waiter| (waiter, jwt.clone())));
         }
         TokenAnswer::Unavailable => {
             let waiters = state.waiters.borrow_mut().take_audience(audience);
-            for waiter in waiters {
-                fail(&waiter);
-            }
+            woken.failed.extend(waiters);
         }
     }
-    restore(root_id);
-}
-
-/// Finishes a paused request with its token and lets it go on.
-fn resume(state: &State, waiter: &Waiter, jwt: &str, now: u64) {
-    if hostcalls::set_effective_context(waiter.context_id).is_err() {
-        return; // The request is gone.
-    }
-    let pending = &waiter.pending;
-    pipeline::go(
-        state,
-        waiter.context_id,
-        Some(jwt),
-        pending.client_authorization.as_deref(),
-        pending.path.as_deref(),
-        now,
-    )
-    .resume();
-}
-
-/// Answers a paused request `500 Token not found for audience: <aud>`.
-fn fail(waiter: &Waiter) {
-    if hostcalls::set_effective_context(waiter.context_id).is_err() {
-        return;
-    }
-    apply::reply(&LocalReply::TokenNotFound {
-        audience: waiter.pending.audience.clone(),
-    });
-}
-
-/// Host calls after this one act on the root context again.
-fn restore(root_id: u32) {
-    let _ = hostcalls::set_effective_context(root_id);
 }
