@@ -14,6 +14,9 @@
 #   key-bare    bare, the request carrying an API key (the base of the key variants)
 #   key-open    the apikey spec's open twin: Service Control configured, nothing to check
 #   key-cached  the key-protected operation, same key every time (Check answered from cache)
+#   probes      the no-op module making one host call of a kind per request (probe-get-path,
+#               probe-get-missing, probe-get-map, probe-set-header, probe-set-property,
+#               probe-route-name, probe-status): what each costs any filter
 # Each is compared with its base (bare, jwt-bare or key-bare: the same request without the
 # filter) and with wasm-noop. VARIANTS="bare wasp" picks some. Instruction counts are not time: a host call that moves
 # memory or takes a lock costs more than its count says, but the ranking holds.

@@ -20,7 +20,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use crate::verify::VerifiedToken;
+use crate::verified::VerifiedToken;
 
 /// ESPv2's `--jwt_cache_size` default.
 pub const DEFAULT_CAPACITY: usize = 1000;

@@ -33,6 +33,7 @@ pub mod refresh;
 pub mod requirements;
 pub mod token;
 pub mod userinfo;
+pub mod verified;
 pub mod verify;
 mod x509;
 

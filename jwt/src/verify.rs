@@ -12,19 +12,7 @@ use crate::errors::JwtError;
 use crate::keys::KeySet;
 use crate::provider::Provider;
 use crate::token;
-
-/// A token whose signature and claims were verified for a provider.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VerifiedToken {
-    /// The provider id that verified it.
-    pub provider: String,
-    /// The payload's claims.
-    pub claims: Map<String, Value>,
-    /// The payload exactly as signed, for `X-Endpoint-API-UserInfo`.
-    pub payload_json: Vec<u8>,
-    /// `exp`, if the token has one.
-    pub exp: Option<u64>,
-}
+pub use crate::verified::VerifiedToken;
 
 /// The per-operation rules on top of the provider's (from the security requirement).
 #[derive(Debug, Clone, Copy)]
