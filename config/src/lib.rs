@@ -107,6 +107,11 @@ pub struct FilterConfig {
     /// first `Forwarded: for=` when the request has one.
     #[serde(default, skip_serializing_if = "is_false")]
     pub client_ip_from_forwarded: bool,
+    /// Set when the HCM does not use the connection's address (ESPv2's default): Envoy takes
+    /// the client from `X-Forwarded-For`, skipping this many entries from the right
+    /// (`xff_num_trusted_hops`), so the filter can read the caller from the head as Envoy did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xff_trusted_hops: Option<u32>,
     /// ESPv2's `--dependency_error_behavior=BLOCK_INIT_ON_ANY_ERROR`: until every JWT
     /// provider's keys and every token the config needs have arrived once, requests get 503.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -217,6 +222,7 @@ impl Default for FilterConfig {
             jwt_no_default_audience: false,
             jwt_pad_userinfo: false,
             client_ip_from_forwarded: false,
+            xff_trusted_hops: None,
             wait_for_dependencies: None,
             disallow_colon_in_wildcard: false,
             providers: Vec::new(),

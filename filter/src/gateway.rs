@@ -32,6 +32,8 @@ pub struct Gateway {
     pub jwt_pad_userinfo: bool,
     /// The caller IP comes from `Forwarded: for=` when sent.
     pub client_ip_from_forwarded: bool,
+    /// Envoy took the client from `X-Forwarded-For`, skipping this many entries.
+    pub xff_trusted_hops: Option<u32>,
     /// Hold requests until every dependency answered once ([`crate::startup`]).
     pub wait_for_dependencies: Option<wasp_config::DependencyGate>,
     /// Where ID tokens come from; `Some` whenever an operation has backend auth.
@@ -120,6 +122,7 @@ impl Gateway {
             jwt_default_audience: !config.jwt_no_default_audience,
             jwt_pad_userinfo: config.jwt_pad_userinfo,
             client_ip_from_forwarded: config.client_ip_from_forwarded,
+            xff_trusted_hops: config.xff_trusted_hops,
             wait_for_dependencies: config.wait_for_dependencies.clone(),
             jwks_scopes: config
                 .providers
@@ -147,6 +150,7 @@ impl Gateway {
     pub fn caller_sources(&self) -> CallerSources {
         CallerSources {
             forwarded: self.client_ip_from_forwarded,
+            xff_trusted_hops: self.xff_trusted_hops,
             envoy_external_address: self.envoy_sets_external_address,
         }
     }

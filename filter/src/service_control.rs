@@ -4,6 +4,7 @@
 //! its report and the caller's address.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use crate::client_headers::EXTERNAL_ADDRESS;
 
@@ -114,7 +115,7 @@ impl Trace {
     /// caller when the head says who it is ([`CallerSources::from_head`]).
     pub fn note_head(&mut self, headers: &[(String, String)], sources: CallerSources) {
         if let Some(ip) = sources.from_head(headers) {
-            self.log.caller_ip = ip.to_string();
+            self.log.caller_ip = ip;
         }
         for (name, value) in headers {
             match name.as_str() {
@@ -239,24 +240,48 @@ pub struct CallerSources {
     /// The HCM uses the remote address, so `x-envoy-external-address` is Envoy's own record of
     /// the client (the address `source.address` holds; a client's copy is overwritten).
     pub envoy_external_address: bool,
+    /// The HCM does not use the remote address: Envoy took the client from
+    /// `X-Forwarded-For`, skipping this many entries from the right, when that gave an IP.
+    pub xff_trusted_hops: Option<u32>,
 }
 
 impl CallerSources {
     /// The caller's IP as the head gives it, or `None` (then `source.address` decides).
-    pub fn from_head(self, headers: &[(String, String)]) -> Option<&str> {
-        let forwarded = self.forwarded.then(|| forwarded_for(headers)).flatten();
-        forwarded.or_else(|| {
-            self.envoy_external_address
-                .then(|| {
-                    headers
-                        .iter()
-                        .find(|(name, _)| name.eq_ignore_ascii_case(EXTERNAL_ADDRESS))
-                        .map(|(_, value)| value.trim())
-                        .filter(|value| !value.is_empty())
-                })
-                .flatten()
-        })
+    pub fn from_head(self, headers: &[(String, String)]) -> Option<String> {
+        let header = |wanted: &str| {
+            headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(wanted))
+                .map(|(_, value)| value.as_str())
+        };
+        if let Some(ip) = self.forwarded.then(|| forwarded_for(headers)).flatten() {
+            return Some(ip.to_string());
+        }
+        if self.envoy_external_address {
+            let ip = header(EXTERNAL_ADDRESS).map(str::trim);
+            return ip.filter(|ip| !ip.is_empty()).map(str::to_string);
+        }
+        let skip = self.xff_trusted_hops?;
+        xff_client(header("x-forwarded-for")?, skip).map(|ip| ip.to_string())
     }
+}
+
+/// The client Envoy reads from `X-Forwarded-For` when it does not use the connection's
+/// address: the entry after skipping `skip` from the right, if it is an IP (Envoy's
+/// `getLastAddressFromXFF`: too few entries, or text that is no IP, and Envoy keeps the
+/// connection's address). Written as Envoy's own canonical text.
+pub fn xff_client(xff: &str, skip: u32) -> Option<IpAddr> {
+    let mut rest = xff;
+    for _ in 0..skip {
+        let (left, _) = rest.rsplit_once(',')?;
+        rest = left;
+    }
+    if let Some((_, last)) = rest.rsplit_once(',') {
+        if !last.is_empty() {
+            rest = last;
+        }
+    }
+    rest.trim().parse().ok()
 }
 
 /// The client address the first `Forwarded` header names (RFC 7239: its first element's
@@ -489,19 +514,55 @@ mod tests {
         let all = CallerSources {
             forwarded: true,
             envoy_external_address: true,
+            xff_trusted_hops: None,
         };
-        assert_eq!(all.from_head(&both), Some("192.0.2.60"));
+        assert_eq!(all.from_head(&both).as_deref(), Some("192.0.2.60"));
         let envoys = CallerSources {
-            forwarded: false,
             envoy_external_address: true,
+            ..CallerSources::default()
         };
-        assert_eq!(envoys.from_head(&both), Some("203.0.113.9"));
+        assert_eq!(envoys.from_head(&both).as_deref(), Some("203.0.113.9"));
         // A copy Envoy did not write (the HCM does not use the remote address) says nothing.
         assert_eq!(CallerSources::default().from_head(&both), None);
         assert_eq!(
             envoys.from_head(&head(&[("x-envoy-external-address", "")])),
             None
         );
+    }
+
+    #[test]
+    fn the_xff_client_is_the_one_envoy_picks() {
+        let ip = |xff: &str, skip: u32| xff_client(xff, skip).map(|ip| ip.to_string());
+        // ESPv2's default: two trusted hops.
+        assert_eq!(
+            ip("6.6.6.6, 7.7.7.7, 8.8.8.8", 2).as_deref(),
+            Some("6.6.6.6")
+        );
+        assert_eq!(
+            ip("1.1.1.1,6.6.6.6, 7.7.7.7, 8.8.8.8", 2).as_deref(),
+            Some("6.6.6.6")
+        );
+        // Too few entries, or no IP there: Envoy keeps the connection's address.
+        assert_eq!(ip("7.7.7.7, 8.8.8.8", 2), None);
+        assert_eq!(ip("unknown, 7.7.7.7, 8.8.8.8", 2), None);
+        assert_eq!(ip("6.6.6.6, , 8.8.8.8", 1), None);
+        assert_eq!(ip("9.9.9.9", 0).as_deref(), Some("9.9.9.9"));
+        // IPv6 in Envoy's canonical text; a port is no IP.
+        assert_eq!(
+            ip("2001:DB8:0::7, 1.1.1.1", 1).as_deref(),
+            Some("2001:db8::7")
+        );
+        assert_eq!(ip("1.2.3.4:80", 0), None);
+        let sources = CallerSources {
+            xff_trusted_hops: Some(2),
+            ..CallerSources::default()
+        };
+        let head = vec![(
+            "x-forwarded-for".to_string(),
+            "6.6.6.6, 7.7.7.7, 8.8.8.8".to_string(),
+        )];
+        assert_eq!(sources.from_head(&head).as_deref(), Some("6.6.6.6"));
+        assert_eq!(sources.from_head(&[]), None);
     }
 
     #[test]

@@ -185,6 +185,8 @@ fn filter_config(
         jwt_no_default_audience: options.jwt.no_default_audience,
         jwt_pad_userinfo: options.jwt.pad_userinfo,
         client_ip_from_forwarded: b.client_address.from_forwarded_header,
+        xff_trusted_hops: (!b.client_address.use_remote_address)
+            .then_some(b.client_address.xff_num_trusted_hops),
         disallow_colon_in_wildcard: b.paths.disallow_colon_in_wildcard,
         wait_for_dependencies: flags.edge.block_until_ready.then(|| DependencyGate {
             health_path: flags.edge.healthz.clone(),

@@ -224,7 +224,7 @@ fn after_jwt(
         operation_id,
         headers: &onward.headers,
         path,
-        caller_ip: from_head.unwrap_or_else(|| caller_ip(&source)),
+        caller_ip: from_head.as_deref().unwrap_or_else(|| caller_ip(&source)),
         key_required,
     };
     let (flow, step) = Flow::start_for(
