@@ -14,6 +14,8 @@
 #   key-bare    bare, the request carrying an API key (the base of the key variants)
 #   key-open    the apikey spec's open twin: Service Control configured, nothing to check
 #   key-cached  the key-protected operation, same key every time (Check answered from cache)
+#   key-xff     key-cached through two proxies (X-Forwarded-For with three entries): the caller
+#               IP comes from the head instead of Envoy's source.address
 #   probes      the no-op module making one host call of a kind per request (probe-get-path,
 #               probe-get-missing, probe-get-map, probe-set-header, probe-set-property,
 #               probe-route-name, probe-status): what each costs any filter
@@ -26,7 +28,7 @@ ROOT=$PWD
 
 N=${N:-2000}
 WARM=${WARM:-2000}
-VARIANTS=${VARIANTS:-bare wasm-noop wasp jwt-bare jwt-open jwt-cached key-bare key-open key-cached}
+VARIANTS=${VARIANTS:-bare wasm-noop wasp jwt-bare jwt-open jwt-cached key-bare key-open key-cached key-xff}
 BENCH_NAME=bench-instructions
 # shellcheck source=scripts/bench-common.sh
 . scripts/bench-common.sh
@@ -115,13 +117,15 @@ for v in $VARIANTS; do
     key-bare) count key-bare match bare /v1/bench/42 "x-wasp-route: $ROUTE" "x-api-key: $KEY" ;;
     key-open) count key-open apikey wasp /v1/open/42 "x-benchpad: $ROUTE" "x-api-key: $KEY" ;;
     key-cached) count key-cached apikey wasp /v1/bench/42 "x-benchpad: $ROUTE" "x-api-key: $KEY" ;;
+    key-xff) count key-xff apikey wasp /v1/bench/42 "x-benchpad: $ROUTE" "x-api-key: $KEY" \
+      "x-forwarded-for: 203.0.113.7, 10.0.0.1, 10.0.0.2" ;;
     probes)
       # One host call of each kind over the no-op module: the floor under any filter's work.
       for call in get-path get-missing get-map set-header set-property route-name status; do
         count "probe-$call" match "probe:$call" /v1/bench/42 "x-wasp-route: $ROUTE"
       done
       ;;
-    *) die "unknown variant '$v'; choose from bare wasm-noop wasp jwt-bare jwt-open jwt-cached key-bare key-open key-cached probes" ;;
+    *) die "unknown variant '$v'; choose from bare wasm-noop wasp jwt-bare jwt-open jwt-cached key-bare key-open key-cached key-xff probes" ;;
   esac
 done
 
@@ -142,7 +146,7 @@ for v in "${MEASURED[@]}"; do
 done
 # What the JWT stage with a cached token and the API-key stage with a cached Check add to the
 # filter on the same Envoy.
-for pair in jwt-cached:jwt-open key-cached:key-open; do
+for pair in jwt-cached:jwt-open key-cached:key-open key-xff:key-cached; do
   IFS=: read -r v open <<<"$pair"
   if [ -n "${IR[$v]:-}" ] && [ -n "${IR[$open]:-}" ]; then
     printf '   %-11s %+7d over %s\n' "$v" $((IR[$v] - IR[$open])) "$open"
