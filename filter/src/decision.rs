@@ -4,16 +4,16 @@
 //! The pipeline, each step a plain function below:
 //! 0. [`Head::host_ambiguous`]: two hosts, or `Host` disagreeing with `:authority`, is a 400;
 //! 1. [`Head::to_strip`]: client-sent `x-wasp-*`, `X-Forwarded-Authorization`,
-//!    method overrides and Envoy's internal headers never reach the backend as sent
-//!    (where Envoy has not removed them already);
+//!    method overrides and Envoy's internal headers never reach the backend as sent;
 //! 2. [`effective_method`]: `X-HTTP-Method-Override` replaces the method;
 //! 3. [`match_operation`]: 404 / 405 / CORS preflight 400, or the operation;
 //! 4. backend auth: the audience and the client `Authorization` to move;
 //! 5. [`translated_path`]: the backend `:path`.
 //!
-//! The host then sets the route header (unless the route is Envoy's default) and the operation property, runs the JWT
-//! stage ([`crate::jwt_auth`], which may pause the request for keys), attaches the
-//! ID token (which may pause it too) and applies the path.
+//! The host then sets the route header (unless the route is Envoy's default) and
+//! the operation property, runs the JWT stage ([`crate::jwt_auth`], which may pause
+//! the request for keys), attaches the ID token (which may pause it too) and applies
+//! the path.
 
 use wasp_config::SecurityRequirement;
 

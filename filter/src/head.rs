@@ -8,7 +8,7 @@ use crate::client_headers::{self, GeneratedHeaders};
 use crate::method_override;
 
 /// What `decision::decide` needs of a request.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head<'h> {
     pub method: &'h str,
     /// The raw `:path`, query included.

@@ -14,6 +14,8 @@ use wasp_jwt::refresh::{JwksState, RefreshPolicy};
 use wasp_jwt::userinfo::userinfo_value;
 use wasp_jwt::{evaluate, Decision, JwtError, KeySet, Keys, RequestParts, Service, Verifier, Wait};
 
+use crate::head::first;
+
 /// This VM's picture of one provider's keys.
 #[derive(Debug, Default)]
 pub struct ProviderKeys {
@@ -118,10 +120,7 @@ pub fn authenticate(
     now: u64,
     pass: Pass,
 ) -> JwtOutcome {
-    let path = headers
-        .iter()
-        .find(|(name, _)| name == ":path")
-        .map_or("", |(_, value)| value.as_str());
+    let path = first(headers, ":path").unwrap_or_default();
     let query = path.split_once('?').map_or("", |(_, query)| query);
     let query = query.split_once('#').map_or(query, |(query, _)| query);
     let index_of = |provider: &Provider| providers.iter().position(|p| p.id == provider.id);

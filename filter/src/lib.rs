@@ -13,7 +13,7 @@
 //! - [`service_control`]: what the API-key / quota / report stage keeps per request
 //!   (the flow itself is `wasp-control-client`'s);
 //! - [`local_reply`]: the JSON error replies the filter sends itself;
-//! - [`head`]: the facts of a request head routing needs, from every header or a few;
+//! - [`head`]: the facts of a request head routing needs, read from every header once;
 //! - [`decision`]: the request pipeline: what to do with one request's head.
 //!
 //! `host` (wasm32 only) is the one module that talks to Envoy; it reads the request,

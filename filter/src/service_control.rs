@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::client_headers::EXTERNAL_ADDRESS;
+use crate::head::first;
 
 use wasp_config::service_control::{ControlClientConfig, OperationControl};
 use wasp_control_client::check::KeyState;
@@ -248,21 +249,15 @@ pub struct CallerSources {
 impl CallerSources {
     /// The caller's IP as the head gives it, or `None` (then `source.address` decides).
     pub fn from_head(self, headers: &[(String, String)]) -> Option<String> {
-        let header = |wanted: &str| {
-            headers
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(wanted))
-                .map(|(_, value)| value.as_str())
-        };
         if let Some(ip) = self.forwarded.then(|| forwarded_for(headers)).flatten() {
             return Some(ip.to_string());
         }
         if self.envoy_external_address {
-            let ip = header(EXTERNAL_ADDRESS).map(str::trim);
+            let ip = first(headers, EXTERNAL_ADDRESS).map(str::trim);
             return ip.filter(|ip| !ip.is_empty()).map(str::to_string);
         }
         let skip = self.xff_trusted_hops?;
-        xff_client(header("x-forwarded-for")?, skip).map(|ip| ip.to_string())
+        xff_client(first(headers, "x-forwarded-for")?, skip).map(|ip| ip.to_string())
     }
 }
 
@@ -288,12 +283,9 @@ pub fn xff_client(xff: &str, skip: u32) -> Option<IpAddr> {
 /// `for=`, quotes, brackets and port removed), for ESPv2's `--client_ip_from_forwarded_header`.
 /// `None` when there is no such header or it names no address (`for=unknown`, `for=_hidden`).
 pub fn forwarded_for(headers: &[(String, String)]) -> Option<&str> {
-    let value = headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("forwarded"))
-        .map(|(_, value)| value.as_str())?;
-    let first = value.split(',').next()?;
-    let node = first.split(';').find_map(|pair| {
+    let value = first(headers, "forwarded")?;
+    let element = value.split(',').next()?;
+    let node = element.split(';').find_map(|pair| {
         let (key, value) = pair.trim().split_once('=')?;
         key.trim().eq_ignore_ascii_case("for").then(|| value.trim())
     })?;

@@ -22,6 +22,7 @@ use super::reads::string_property;
 use super::state::State;
 use super::tokens::{current_token, TokenAnswer, Woken};
 use crate::decision::translated_path;
+use crate::head::first;
 use crate::jwt_auth::{authenticate, JwtOutcome, Pass};
 use crate::local_reply::LocalReply;
 use crate::service_control::{caller_ip, needs_flow};
@@ -214,11 +215,7 @@ fn after_jwt(
         Some(_) => String::new(),
         None => string_property(&["source", "address"]),
     };
-    let path = onward
-        .headers
-        .iter()
-        .find(|(name, _)| name == ":path")
-        .map_or("", |(_, value)| value.as_str());
+    let path = first(&onward.headers, ":path").unwrap_or_default();
     let input = RequestInput {
         operation: &rules.name,
         operation_id,
@@ -258,7 +255,7 @@ fn control_step(
         let trace_context = state
             .gateway
             .trace_stages
-            .then(|| header_value(&onward.headers, "traceparent"))
+            .then(|| first(&onward.headers, "traceparent"))
             .flatten();
         match control::dispatch(state, callout, trace_context, now_ms) {
             Ok(token) => {
@@ -469,12 +466,4 @@ pub(super) fn wake_key_waiters(state: &State, waiters: Vec<Waiter<JwtPending>>, 
         }
         jwt_final(state, waiter, now_ms).resume();
     }
-}
-
-/// A request header's value (names in the map are lower case).
-fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, value)| value.as_str())
 }
