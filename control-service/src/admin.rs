@@ -92,6 +92,7 @@ async fn create_key(
         .control
         .keys()
         .create(&request.project_id, request.project_number, unix_now())
+        .await
     {
         Ok(created) => (StatusCode::CREATED, Json(created)).into_response(),
         Err(error) => store_error(&error),
@@ -102,7 +103,7 @@ async fn list_keys(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Re
     if let Some(response) = refusal(&state, &headers) {
         return response;
     }
-    match state.control.keys().list() {
+    match state.control.keys().list().await {
         Ok(keys) => Json(keys).into_response(),
         Err(error) => store_error(&error),
     }
@@ -116,7 +117,7 @@ async fn revoke_key(
     if let Some(response) = refusal(&state, &headers) {
         return response;
     }
-    match state.control.keys().revoke(&id, unix_now()) {
+    match state.control.keys().revoke(&id, unix_now()).await {
         Ok(true) => Json(serde_json::json!({ "id": id, "revoked": true })).into_response(),
         Ok(false) => json_error(
             StatusCode::NOT_FOUND,
@@ -167,7 +168,7 @@ async fn report_minutes(
         );
     };
     let (from, to) = (range.from.unwrap_or(0), range.to.unwrap_or(i64::MAX));
-    match minutes.between(from, to) {
+    match minutes.between(from, to).await {
         Ok(rows) => {
             Json(serde_json::json!({ "from": from, "to": to, "rows": rows })).into_response()
         }

@@ -145,7 +145,7 @@ mod tests {
     use super::*;
     use crate::quota::MemoryWindows;
     use crate::reports::ReportLog;
-    use crate::store::KeyStore;
+    use crate::sqlite_store::SqliteStore;
     use std::sync::Arc;
     use wasp_config::control::CONTROL_SCHEMA_VERSION;
 
@@ -166,7 +166,7 @@ mod tests {
         let (files, configs) = ConfigFiles::open(vec![a.clone(), b.clone()]).unwrap();
         let control = ControlService::new(
             configs,
-            Arc::new(KeyStore::open(&dir.path().join("k.db")).unwrap()),
+            Arc::new(SqliteStore::open(&dir.path().join("k.db")).unwrap()),
             Arc::new(MemoryWindows::new()),
             Arc::new(ReportLog::new()),
         )

@@ -17,7 +17,9 @@
 use crate::consumer::{parse_consumer, Consumer};
 use crate::key_cache::KeyCache;
 use crate::metrics::ControlMetrics;
-use crate::quota::{counter_name, window_of, Charge, Outcome, QuotaWindows};
+use crate::quota::{
+    allocation_key, counter_name, window_of, Allocation, Charge, Outcome, QuotaWindows,
+};
 use crate::reports::ReportLog;
 use crate::store::{key_hash, KeyInfo, KeyStore, StoreError};
 use std::collections::{BTreeMap, HashMap};
@@ -94,7 +96,7 @@ pub struct ControlService {
     /// Swapped whole by [`ControlService::replace_configs`]; a call holds the `Arc` of its
     /// service's config, so a reload never changes a call half-way.
     services: RwLock<Arc<Services>>,
-    keys: Arc<KeyStore>,
+    keys: Arc<dyn KeyStore>,
     windows: Arc<dyn QuotaWindows>,
     reports: Arc<ReportLog>,
     metrics: ControlMetrics,
@@ -125,7 +127,7 @@ impl ControlService {
     /// Fails when two configs name the same service.
     pub fn new(
         configs: Vec<ControlConfig>,
-        keys: Arc<KeyStore>,
+        keys: Arc<dyn KeyStore>,
         windows: Arc<dyn QuotaWindows>,
         reports: Arc<ReportLog>,
     ) -> Result<ControlService, String> {
@@ -168,7 +170,7 @@ impl ControlService {
         Arc::clone(&self.services.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    pub fn keys(&self) -> &Arc<KeyStore> {
+    pub fn keys(&self) -> &Arc<dyn KeyStore> {
         &self.keys
     }
 
@@ -201,16 +203,18 @@ impl ControlService {
         Ok(config)
     }
 
-    fn key_state(&self, key: &str) -> Result<KeyState, CallError> {
+    async fn key_state(&self, key: &str) -> Result<KeyState, CallError> {
         // Store latency is the database's: a lookup the cache answered is not timed.
+        let hash = key_hash(key);
         let found = self
             .key_cache
-            .get_or_load(&key_hash(key), Instant::now(), || {
+            .get_or_load(&hash, Instant::now(), || async {
                 let started = Instant::now();
-                let found = self.keys.lookup(key);
+                let found = self.keys.lookup_hash(&hash).await;
                 self.metrics.store("keys", started.elapsed());
                 found
-            });
+            })
+            .await;
         Ok(match found? {
             Some(info) if !info.is_revoked() => KeyState::Valid(info),
             _ => KeyState::Invalid,
@@ -218,7 +222,7 @@ impl ControlService {
     }
 
     /// `services/{name}:check`.
-    pub fn check(
+    pub async fn check(
         &self,
         path_service: &str,
         request: &CheckRequest,
@@ -235,7 +239,7 @@ impl ControlService {
         let consumer =
             parse_consumer(&operation.consumer_id).map_err(CallError::InvalidArgument)?;
         let project_number = match consumer {
-            Consumer::ApiKey(key) => match self.key_state(key)? {
+            Consumer::ApiKey(key) => match self.key_state(key).await? {
                 KeyState::Valid(info) => Some(info.project_number),
                 KeyState::Invalid => {
                     response.check_errors.push(check_error(
@@ -245,7 +249,7 @@ impl ControlService {
                     None
                 }
             },
-            Consumer::Project(id) => match self.keys.project_number(id)? {
+            Consumer::Project(id) => match self.keys.project_number(id).await? {
                 Some(number) => Some(number),
                 None if id == config.producer_project_id => None,
                 None => {
@@ -256,7 +260,7 @@ impl ControlService {
                     None
                 }
             },
-            Consumer::ProjectNumber(number) => match self.keys.project_id(number)? {
+            Consumer::ProjectNumber(number) => match self.keys.project_id(number).await? {
                 Some(_) => Some(number),
                 None => {
                     let detail =
@@ -300,7 +304,7 @@ impl ControlService {
         };
         let consumer =
             match parse_consumer(&operation.consumer_id).map_err(CallError::InvalidArgument)? {
-                Consumer::ApiKey(key) => match self.key_state(key)? {
+                Consumer::ApiKey(key) => match self.key_state(key).await? {
                     KeyState::Valid(info) => format!("project:{}", info.project_id),
                     KeyState::Invalid => {
                         response.allocate_errors.push(QuotaError {
@@ -317,7 +321,7 @@ impl ControlService {
                     }
                 },
                 Consumer::Project(id) => format!("project:{id}"),
-                Consumer::ProjectNumber(number) => match self.keys.project_id(number)? {
+                Consumer::ProjectNumber(number) => match self.keys.project_id(number).await? {
                     Some(id) => format!("project:{id}"),
                     None => format!("project_number:{number}"),
                 },
@@ -329,10 +333,14 @@ impl ControlService {
             };
         let costs = requested_costs(&config, operation).map_err(CallError::InvalidArgument)?;
         let charged = charges(&config, &consumer, &costs, window_of(now));
-        let commit = operation.quota_mode() != QuotaMode::CheckOnly;
-        let charge_list: Vec<Charge> = charged.iter().map(|(charge, _)| charge.clone()).collect();
+        let allocation = Allocation {
+            charges: charged.iter().map(|(charge, _)| charge.clone()).collect(),
+            commit: operation.quota_mode() != QuotaMode::CheckOnly,
+            key: (!operation.operation_id.is_empty())
+                .then(|| allocation_key(path_service, &consumer, &operation.operation_id)),
+        };
         let started = Instant::now();
-        let allocated = self.windows.allocate(&charge_list, commit).await;
+        let allocated = self.windows.allocate(&allocation).await;
         self.metrics.store("quota", started.elapsed());
         let outcome = allocated.map_err(|e| CallError::Unavailable(e.to_string()))?;
         match outcome {
@@ -371,7 +379,7 @@ impl ControlService {
 
     /// `services/{name}:report`. Records every operation; keys are reduced to their
     /// project so reports never hold a plaintext key.
-    pub fn report(
+    pub async fn report(
         &self,
         path_service: &str,
         request: &ReportRequest,
@@ -381,7 +389,7 @@ impl ControlService {
         let mut resolved = Vec::with_capacity(request.operations.len());
         for operation in &request.operations {
             let consumer = match parse_consumer(&operation.consumer_id) {
-                Ok(Consumer::ApiKey(key)) => match self.key_state(key)? {
+                Ok(Consumer::ApiKey(key)) => match self.key_state(key).await? {
                     KeyState::Valid(info) => format!("project:{}", info.project_id),
                     KeyState::Invalid => "api_key:unrecognized".into(),
                 },
@@ -394,6 +402,7 @@ impl ControlService {
         }
         self.reports
             .record_all(path_service, resolved, now)
+            .await
             .map_err(CallError::Unavailable)?;
         Ok(ReportResponse {
             service_config_id: request.service_config_id.clone(),
@@ -508,10 +517,10 @@ mod tests {
     use wasp_config::control::{OperationCosts, QuotaLimit, QuotaMetric, CONTROL_SCHEMA_VERSION};
     use wasp_servicecontrol::QuotaOperation;
 
-    fn service() -> (tempfile::TempDir, ControlService, String) {
+    async fn service() -> (tempfile::TempDir, ControlService, String) {
         let dir = tempfile::tempdir().unwrap();
-        let keys = KeyStore::open(&dir.path().join("k.db")).unwrap();
-        let key = keys.create("acme", Some(5), 0).unwrap().key;
+        let keys = crate::sqlite_store::SqliteStore::open(&dir.path().join("k.db")).unwrap();
+        let key = keys.create("acme", Some(5), 0).await.unwrap().key;
         let config = ControlConfig {
             version: CONTROL_SCHEMA_VERSION,
             service_name: "s".into(),
@@ -555,7 +564,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_window_resets_on_the_next_minute() {
-        let (_dir, control, key) = service();
+        let (_dir, control, key) = service().await;
         let request = by_method(&key);
         let minute = 1_700_000_040; // a multiple of 60
         assert!(control
@@ -585,7 +594,7 @@ mod tests {
 
     #[tokio::test]
     async fn operations_without_costs_are_granted_without_charging() {
-        let (_dir, control, key) = service();
+        let (_dir, control, key) = service().await;
         let mut request = by_method(&key);
         if let Some(op) = request.allocate_operation.as_mut() {
             op.method_name = "free".into();
@@ -596,9 +605,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn duplicate_services_are_rejected() {
-        let (_dir, control, _) = service();
+    #[tokio::test]
+    async fn duplicate_services_are_rejected() {
+        let (_dir, control, _) = service().await;
         let config = (**control.current().values().next().unwrap()).clone();
         let keys = control.keys().clone();
         let error = ControlService::new(
@@ -612,19 +621,19 @@ mod tests {
         assert!(error.contains("configured twice"));
     }
 
-    #[test]
-    fn check_without_operation_is_invalid() {
-        let (_dir, control, _) = service();
+    #[tokio::test]
+    async fn check_without_operation_is_invalid() {
+        let (_dir, control, _) = service().await;
         let request = CheckRequest {
             service_name: "s".into(),
             ..Default::default()
         };
         assert!(matches!(
-            control.check("s", &request),
+            control.check("s", &request).await,
             Err(CallError::InvalidArgument(_))
         ));
         assert!(matches!(
-            control.check("t", &request),
+            control.check("t", &request).await,
             Err(CallError::UnknownService(_))
         ));
     }

@@ -149,15 +149,16 @@ async fn service_call(
     let started = Instant::now();
     // Each answer with the names of the errors in it (a denial), for the metrics.
     let result = match method {
-        Method::Check => decode::<CheckRequest>(&body)
-            .and_then(|request| control.check(service, &request))
-            .map(|response| {
+        Method::Check => match decode::<CheckRequest>(&body) {
+            Ok(request) => control.check(service, &request).await.map(|response| {
                 let codes = response
                     .check_errors
                     .iter()
                     .map(|e| code_name::<CheckCode>(e.code));
                 (protobuf_response(&response), codes.collect())
             }),
+            Err(error) => Err(error),
+        },
         Method::AllocateQuota => match decode::<AllocateQuotaRequest>(&body) {
             Ok(request) => control
                 .allocate_quota(service, &request, unix_now())
@@ -171,9 +172,13 @@ async fn service_call(
                 }),
             Err(error) => Err(error),
         },
-        Method::Report => decode::<ReportRequest>(&body)
-            .and_then(|request| control.report(service, &request, unix_now()))
-            .map(|response| (protobuf_response(&response), Vec::new())),
+        Method::Report => match decode::<ReportRequest>(&body) {
+            Ok(request) => control
+                .report(service, &request, unix_now())
+                .await
+                .map(|response| (protobuf_response(&response), Vec::new())),
+            Err(error) => Err(error),
+        },
     };
     let method_name = method.verb();
     match result {

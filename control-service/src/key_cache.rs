@@ -4,6 +4,7 @@
 //! bad key costs one query per bound). Entries are kept by the key's hash, never the key.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -28,14 +29,17 @@ impl KeyCache {
 
     /// The cached lookup of the key whose hash is `hash`, or `load`'s answer (cached when it
     /// succeeded). A failed load is not cached: the next call asks again.
-    pub fn get_or_load<E>(
+    pub async fn get_or_load<E, F>(
         &self,
         hash: &str,
         now: Instant,
-        load: impl FnOnce() -> Result<Option<KeyInfo>, E>,
-    ) -> Result<Option<KeyInfo>, E> {
+        load: impl FnOnce() -> F,
+    ) -> Result<Option<KeyInfo>, E>
+    where
+        F: Future<Output = Result<Option<KeyInfo>, E>>,
+    {
         if self.ttl.is_zero() {
-            return load();
+            return load().await;
         }
         {
             let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
@@ -46,7 +50,7 @@ impl KeyCache {
             }
         }
         // Not holding the lock across the query: two callers may both load, which is fine.
-        let info = load()?;
+        let info = load().await?;
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
@@ -60,6 +64,7 @@ impl KeyCache {
 mod tests {
     use super::*;
     use std::cell::Cell;
+    use std::future::ready;
 
     fn info(revoked: bool) -> Option<KeyInfo> {
         Some(KeyInfo {
@@ -71,48 +76,58 @@ mod tests {
         })
     }
 
-    #[test]
-    fn answers_are_reused_within_the_bound_and_asked_again_after_it() {
+    #[tokio::test]
+    async fn answers_are_reused_within_the_bound_and_asked_again_after_it() {
         let cache = KeyCache::new(Duration::from_secs(2));
         let queries = Cell::new(0);
         let load = |revoked: bool| {
             queries.set(queries.get() + 1);
-            Ok::<_, ()>(info(revoked))
+            ready(Ok::<_, ()>(info(revoked)))
         };
         let start = Instant::now();
         assert_eq!(
-            cache.get_or_load("h", start, || load(false)),
+            cache.get_or_load("h", start, || load(false)).await,
             Ok(info(false))
         );
         // Revoked in the database meanwhile: still valid here within the bound...
         let soon = start + Duration::from_millis(1_900);
-        assert_eq!(cache.get_or_load("h", soon, || load(true)), Ok(info(false)));
+        assert_eq!(
+            cache.get_or_load("h", soon, || load(true)).await,
+            Ok(info(false))
+        );
         assert_eq!(queries.get(), 1);
         // ...and revoked once the bound has passed.
         let later = start + Duration::from_secs(2);
-        assert_eq!(cache.get_or_load("h", later, || load(true)), Ok(info(true)));
+        assert_eq!(
+            cache.get_or_load("h", later, || load(true)).await,
+            Ok(info(true))
+        );
         assert_eq!(queries.get(), 2);
     }
 
-    #[test]
-    fn without_a_bound_every_lookup_asks_and_failures_are_never_kept() {
+    #[tokio::test]
+    async fn without_a_bound_every_lookup_asks_and_failures_are_never_kept() {
         let off = KeyCache::new(Duration::ZERO);
         let queries = Cell::new(0);
         let now = Instant::now();
         for _ in 0..3 {
-            let _ = off.get_or_load("h", now, || {
-                queries.set(queries.get() + 1);
-                Ok::<_, ()>(None)
-            });
+            let _ = off
+                .get_or_load("h", now, || {
+                    queries.set(queries.get() + 1);
+                    ready(Ok::<_, ()>(None))
+                })
+                .await;
         }
         assert_eq!(queries.get(), 3);
         let on = KeyCache::new(Duration::from_secs(60));
         assert_eq!(
-            on.get_or_load("h", now, || Err::<Option<KeyInfo>, _>("down")),
+            on.get_or_load("h", now, || ready(Err::<Option<KeyInfo>, _>("down")))
+                .await,
             Err("down")
         );
         assert_eq!(
-            on.get_or_load("h", now, || Ok::<_, &str>(None)),
+            on.get_or_load("h", now, || ready(Ok::<_, &str>(None)))
+                .await,
             Ok(None),
             "asked again"
         );

@@ -6,22 +6,26 @@
 //! nothing on denial is what users expect ("429 exactly after the limit") and keeps a
 //! cheaper request able to use what is left. `commit = false` (CHECK_ONLY) only looks.
 //!
+//! An allocation that names itself (the gateway's operation id) is charged at most once: a
+//! retry of a granted allocation (the client resending after a lost answer, a Redis
+//! client retrying after a failover) is granted again without a second charge.
+//!
 //! Two backends behind one trait: [`MemoryWindows`] for a single instance, and
-//! [`RedisWindows`] (a Lua script, atomic inside Redis) so several control-service
-//! replicas — and so several gateway replicas — share one limit.
+//! [`crate::redis_windows::RedisWindows`] (a Lua script, atomic inside Redis or one Redis
+//! Cluster slot) so several control-service replicas — and so several gateway replicas —
+//! share one limit.
 
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
-use std::time::Duration;
 
 /// Seconds in one quota window.
 pub const WINDOW_SECONDS: i64 = 60;
 
-/// Redis keys outlive their window a little so a late request in the same minute on a
-/// slow clock still sees the count; afterwards Redis drops them by itself.
-const REDIS_KEY_TTL_MS: i64 = 2 * WINDOW_SECONDS * 1000;
+/// Redis keys (and remembered allocations) outlive their window a little so a late request
+/// in the same minute on a slow clock still sees the count; afterwards they are dropped.
+pub const KEY_TTL_MS: i64 = 2 * WINDOW_SECONDS * 1000;
 
 /// One amount to take from one counter in one window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,11 +60,22 @@ impl fmt::Display for WindowsError {
 
 impl std::error::Error for WindowsError {}
 
+/// One AllocateQuota's charges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allocation {
+    pub charges: Vec<Charge>,
+    /// `false` (CHECK_ONLY): only look.
+    pub commit: bool,
+    /// Names this allocation across retries ([`allocation_key`]); `None`: every call charges.
+    pub key: Option<String>,
+}
+
 /// Where quota windows live.
 #[async_trait]
 pub trait QuotaWindows: Send + Sync {
-    /// Atomically: if every charge fits its limit, add them all (when `commit`).
-    async fn allocate(&self, charges: &[Charge], commit: bool) -> Result<Outcome, WindowsError>;
+    /// Atomically: if every charge fits its limit, add them all (when committing), unless
+    /// an allocation with the same key was already granted (then: granted, nothing added).
+    async fn allocate(&self, allocation: &Allocation) -> Result<Outcome, WindowsError>;
 }
 
 /// The window index of a unix time.
@@ -72,6 +87,12 @@ pub fn window_of(unix_seconds: i64) -> i64 {
 /// counters of one request share a Redis Cluster hash slot (the script touches them together).
 pub fn counter_name(service: &str, limit: &str, consumer: &str) -> String {
     format!("wasp:quota:{{{consumer}}}:{service}:{limit}")
+}
+
+/// The record of one granted allocation (`operation_id` is the gateway's, unique per request).
+/// In the consumer's hash slot, like its counters, so one script sees both.
+pub fn allocation_key(service: &str, consumer: &str, operation_id: &str) -> String {
+    format!("wasp:quota:{{{consumer}}}:{service}:granted:{operation_id}")
 }
 
 /// The first charge that does not fit, given what each counter already used.
@@ -91,6 +112,8 @@ pub struct MemoryWindows {
 #[derive(Default)]
 struct MemoryCounters {
     used: HashMap<(String, i64), i64>,
+    /// Granted allocation keys and the window they were granted in.
+    granted: HashMap<String, i64>,
     /// Newest window seen; older windows are dropped when it advances.
     newest: i64,
 }
@@ -119,7 +142,8 @@ impl MemoryWindows {
 
 #[async_trait]
 impl QuotaWindows for MemoryWindows {
-    async fn allocate(&self, charges: &[Charge], commit: bool) -> Result<Outcome, WindowsError> {
+    async fn allocate(&self, allocation: &Allocation) -> Result<Outcome, WindowsError> {
+        let charges = &allocation.charges;
         let mut counters = self.lock();
         if let Some(newest) = charges.iter().map(|c| c.window).max() {
             if newest > counters.newest {
@@ -127,7 +151,15 @@ impl QuotaWindows for MemoryWindows {
                 // Keep the previous window too: a request stamped just before the minute
                 // turned may still arrive.
                 counters.used.retain(|(_, window), _| *window >= newest - 1);
+                counters.granted.retain(|_, window| *window >= newest - 1);
             }
+        }
+        let repeated = allocation
+            .key
+            .as_ref()
+            .is_some_and(|key| counters.granted.contains_key(key));
+        if repeated {
+            return Ok(Outcome::Granted);
         }
         let used_of = |c: &Charge| {
             counters
@@ -139,7 +171,7 @@ impl QuotaWindows for MemoryWindows {
         if let Some((index, used)) = first_exhausted(charges, used_of) {
             return Ok(Outcome::Exhausted { index, used });
         }
-        if commit {
+        if allocation.commit {
             for charge in charges {
                 let slot = counters
                     .used
@@ -147,106 +179,26 @@ impl QuotaWindows for MemoryWindows {
                     .or_insert(0);
                 *slot = slot.saturating_add(charge.cost);
             }
+            if let (Some(key), Some(window)) = (&allocation.key, charges.first().map(|c| c.window))
+            {
+                counters.granted.insert(key.clone(), window);
+            }
         }
         Ok(Outcome::Granted)
-    }
-}
-
-/// KEYS: one counter per charge. ARGV[1]: TTL in ms, ARGV[2]: "1" to commit, then
-/// (cost, limit) per charge. Returns {0, 0} when granted, {i, used} when charge i
-/// (1-based) does not fit. Runs atomically inside Redis, so replicas never both take
-/// the last unit.
-const ALLOCATE_SCRIPT: &str = r"
-for i = 1, #KEYS do
-  local used = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if used + tonumber(ARGV[1 + 2 * i]) > tonumber(ARGV[2 + 2 * i]) then
-    return {i, used}
-  end
-end
-if ARGV[2] == '1' then
-  for i = 1, #KEYS do
-    redis.call('INCRBY', KEYS[i], ARGV[1 + 2 * i])
-    redis.call('PEXPIRE', KEYS[i], ARGV[1])
-  end
-end
-return {0, 0}
-";
-
-/// The longest one quota call waits for Redis. The connection manager's reconnect attempts
-/// on a dead server take seconds (about 2.5 s measured with a refused port); the gateway's
-/// AllocateQuota times out after 1 s by default (ESPv2's), and would then see a timeout
-/// instead of this service's 503. Redis answers the script in well under a millisecond
-/// when it is up.
-pub const REDIS_CALL_DEADLINE: Duration = Duration::from_millis(500);
-
-/// Windows in Redis, shared by every instance pointed at the same server.
-pub struct RedisWindows {
-    connection: redis::aio::ConnectionManager,
-    script: redis::Script,
-}
-
-impl RedisWindows {
-    /// Connects (and so fails fast on a wrong URL or a server that is down).
-    pub async fn connect(url: &str) -> Result<RedisWindows, WindowsError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| WindowsError(format!("bad Redis URL {url:?}: {e}")))?;
-        // Bounded retries and timeouts: without them the manager retries for minutes
-        // on a dead server, and a gateway's quota call (1 s in ESPv2) would time out
-        // instead of getting a quick 503 it can fail open on.
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_number_of_retries(2)
-            .set_max_delay(500)
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_millis(800));
-        let connect = client.get_connection_manager_with_config(config);
-        let connection = tokio::time::timeout(Duration::from_secs(10), connect)
-            .await
-            .map_err(|_| WindowsError(format!("cannot connect to Redis at {url}: timed out")))?
-            .map_err(|e| WindowsError(format!("cannot connect to Redis at {url}: {e}")))?;
-        Ok(RedisWindows {
-            connection,
-            script: redis::Script::new(ALLOCATE_SCRIPT),
-        })
-    }
-}
-
-#[async_trait]
-impl QuotaWindows for RedisWindows {
-    async fn allocate(&self, charges: &[Charge], commit: bool) -> Result<Outcome, WindowsError> {
-        if charges.is_empty() {
-            return Ok(Outcome::Granted);
-        }
-        let mut invocation = self.script.prepare_invoke();
-        invocation
-            .arg(REDIS_KEY_TTL_MS)
-            .arg(if commit { "1" } else { "0" });
-        for charge in charges {
-            invocation.key(format!("{}:{}", charge.counter, charge.window));
-            invocation.arg(charge.cost).arg(charge.limit);
-        }
-        let mut connection = self.connection.clone();
-        let call = invocation.invoke_async(&mut connection);
-        let (index, used): (i64, i64) = tokio::time::timeout(REDIS_CALL_DEADLINE, call)
-            .await
-            .map_err(|_| {
-                WindowsError(format!(
-                    "no answer from Redis within {} ms",
-                    REDIS_CALL_DEADLINE.as_millis()
-                ))
-            })?
-            .map_err(|e| WindowsError(e.to_string()))?;
-        if index == 0 {
-            return Ok(Outcome::Granted);
-        }
-        let index = usize::try_from(index - 1)
-            .map_err(|_| WindowsError(format!("script returned index {index}")))?;
-        Ok(Outcome::Exhausted { index, used })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn allocation(charges: Vec<Charge>, commit: bool) -> Allocation {
+        Allocation {
+            charges,
+            commit,
+            key: None,
+        }
+    }
 
     fn charge(counter: &str, window: i64, cost: i64, limit: i64) -> Charge {
         Charge {
@@ -263,7 +215,7 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(
                 windows
-                    .allocate(&[charge("a", 1, 3, 10)], true)
+                    .allocate(&allocation(vec![charge("a", 1, 3, 10)], true))
                     .await
                     .unwrap(),
                 Outcome::Granted
@@ -271,7 +223,7 @@ mod tests {
         }
         assert_eq!(
             windows
-                .allocate(&[charge("a", 1, 3, 10)], true)
+                .allocate(&allocation(vec![charge("a", 1, 3, 10)], true))
                 .await
                 .unwrap(),
             Outcome::Exhausted { index: 0, used: 9 }
@@ -279,14 +231,14 @@ mod tests {
         // The denied 3 was not taken: 1 still fits exactly.
         assert_eq!(
             windows
-                .allocate(&[charge("a", 1, 1, 10)], true)
+                .allocate(&allocation(vec![charge("a", 1, 1, 10)], true))
                 .await
                 .unwrap(),
             Outcome::Granted
         );
         assert_eq!(
             windows
-                .allocate(&[charge("a", 1, 1, 10)], true)
+                .allocate(&allocation(vec![charge("a", 1, 1, 10)], true))
                 .await
                 .unwrap(),
             Outcome::Exhausted { index: 0, used: 10 }
@@ -298,17 +250,23 @@ mod tests {
         let windows = MemoryWindows::new();
         let both = [charge("a", 1, 2, 10), charge("b", 1, 2, 3)];
         assert_eq!(
-            windows.allocate(&both, true).await.unwrap(),
+            windows
+                .allocate(&allocation(both.to_vec(), true))
+                .await
+                .unwrap(),
             Outcome::Granted
         );
         assert_eq!(
-            windows.allocate(&both, true).await.unwrap(),
+            windows
+                .allocate(&allocation(both.to_vec(), true))
+                .await
+                .unwrap(),
             Outcome::Exhausted { index: 1, used: 2 }
         );
         // "a" was not charged by the denied request: 8 more still fit.
         assert_eq!(
             windows
-                .allocate(&[charge("a", 1, 8, 10)], true)
+                .allocate(&allocation(vec![charge("a", 1, 8, 10)], true))
                 .await
                 .unwrap(),
             Outcome::Granted
@@ -321,7 +279,7 @@ mod tests {
         for _ in 0..5 {
             assert_eq!(
                 windows
-                    .allocate(&[charge("a", 1, 10, 10)], false)
+                    .allocate(&allocation(vec![charge("a", 1, 10, 10)], false))
                     .await
                     .unwrap(),
                 Outcome::Granted
@@ -334,25 +292,25 @@ mod tests {
     async fn a_new_window_starts_from_zero_and_old_ones_are_dropped() {
         let windows = MemoryWindows::new();
         windows
-            .allocate(&[charge("a", 1, 10, 10)], true)
+            .allocate(&allocation(vec![charge("a", 1, 10, 10)], true))
             .await
             .unwrap();
         assert!(matches!(
             windows
-                .allocate(&[charge("a", 1, 1, 10)], true)
+                .allocate(&allocation(vec![charge("a", 1, 1, 10)], true))
                 .await
                 .unwrap(),
             Outcome::Exhausted { .. }
         ));
         assert_eq!(
             windows
-                .allocate(&[charge("a", 2, 10, 10)], true)
+                .allocate(&allocation(vec![charge("a", 2, 10, 10)], true))
                 .await
                 .unwrap(),
             Outcome::Granted
         );
         windows
-            .allocate(&[charge("b", 3, 1, 10)], true)
+            .allocate(&allocation(vec![charge("b", 3, 1, 10)], true))
             .await
             .unwrap();
         assert_eq!(
@@ -371,6 +329,35 @@ mod tests {
         assert_eq!(
             counter_name("s", "l", "project:p"),
             "wasp:quota:{project:p}:s:l"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_granted_allocation_retried_is_not_charged_twice() {
+        let windows = MemoryWindows::new();
+        let keyed = |id: &str| Allocation {
+            charges: vec![charge("a", 1, 4, 10)],
+            commit: true,
+            key: Some(allocation_key("s", "project:p", id)),
+        };
+        for _ in 0..3 {
+            assert_eq!(
+                windows.allocate(&keyed("op-1")).await.unwrap(),
+                Outcome::Granted
+            );
+        }
+        // Only op-1's 4 was taken: op-2 and op-3 fit (4 + 4 + 4 > 10 denies op-3).
+        assert_eq!(
+            windows.allocate(&keyed("op-2")).await.unwrap(),
+            Outcome::Granted
+        );
+        assert_eq!(
+            windows.allocate(&keyed("op-3")).await.unwrap(),
+            Outcome::Exhausted { index: 0, used: 8 }
+        );
+        assert_eq!(
+            allocation_key("s", "project:p", "op-1"),
+            "wasp:quota:{project:p}:s:granted:op-1"
         );
     }
 }

@@ -1,20 +1,41 @@
 //! Reports kept durably: one row per (service, operation, consumer, response code, minute)
-//! in the key database (SQLite), with the requests, the errors among them, the request and
-//! response bytes, and the latency histogram the gateways sent (Service Control's
-//! exponential-bucket `Distribution`, merged bucket by bucket). Rows older than the
-//! retention period are deleted as new minutes arrive. Survives a restart; the admin API
-//! reads it by time range (`GET /admin/reports/minutes?from=&to=`).
+//! with the requests, the errors among them, the request and response bytes, and the latency
+//! histogram the gateways sent (Service Control's exponential-bucket `Distribution`, merged
+//! bucket by bucket). Rows older than the retention period are deleted as new minutes
+//! arrive. Survives a restart; the admin API reads it by time range
+//! (`GET /admin/reports/minutes?from=&to=`).
+//!
+//! This module turns reported operations into rows and adds rows up (plain Rust); a
+//! [`MinuteStore`] (SQLite or Postgres) keeps them.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use wasp_servicecontrol::metric_value::Value;
 use wasp_servicecontrol::{Distribution, Operation};
 
 use crate::reported::{request_count, response_code};
+use crate::store::StoreError;
 
 const PRODUCER: &str = "serviceruntime.googleapis.com/api/producer/";
+
+fn distribution<'a>(operation: &'a Operation, metric: &str) -> Option<&'a Distribution> {
+    let name = format!("{PRODUCER}{metric}");
+    operation
+        .metric_value_sets
+        .iter()
+        .find(|set| set.metric_name == name)?
+        .metric_values
+        .iter()
+        .find_map(|value| match &value.value {
+            Some(Value::DistributionValue(d)) => Some(d),
+            _ => None,
+        })
+}
+
+fn bytes(operation: &Operation, metric: &str) -> i64 {
+    distribution(operation, metric).map_or(0, |d| (d.mean * d.count as f64).round() as i64)
+}
 
 /// A latency histogram as reported: counts per bucket (underflow first, overflow last) of
 /// exponential buckets `scale * growth^i` seconds, their count and sum.
@@ -45,7 +66,7 @@ impl LatencyHistogram {
     }
 
     /// Adds `other`; buckets of a different shape are left out (count and sum still add).
-    fn merge(&mut self, other: &LatencyHistogram) {
+    pub fn merge(&mut self, other: &LatencyHistogram) {
         if self.count == 0 {
             *self = other.clone();
             return;
@@ -80,169 +101,149 @@ pub struct MinuteRow {
     pub latency: LatencyHistogram,
 }
 
-/// The rows' table, on its own connection to the key database.
+impl MinuteRow {
+    /// The row one reported operation adds to: its minute is the operation's start (else `now`).
+    pub fn from_operation(
+        service: &str,
+        operation: &Operation,
+        consumer: &str,
+        now: i64,
+    ) -> MinuteRow {
+        let at = operation.start_time.as_ref().map_or(now, |t| t.seconds);
+        let code = response_code(operation);
+        let requests = i64::try_from(request_count(operation)).unwrap_or(i64::MAX);
+        let errors = if code.parse::<u16>().is_ok_and(|c| c >= 400) {
+            requests
+        } else {
+            0
+        };
+        MinuteRow {
+            service: service.to_string(),
+            operation: operation.operation_name.clone(),
+            consumer: consumer.to_string(),
+            response_code: code,
+            minute: at - at.rem_euclid(60),
+            requests,
+            errors,
+            request_bytes: bytes(operation, "request_sizes"),
+            response_bytes: bytes(operation, "response_sizes"),
+            latency: distribution(operation, "total_latencies")
+                .map(LatencyHistogram::from_distribution)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// An empty row with `other`'s key (what a store starts a new key from).
+    pub fn empty_like(other: &MinuteRow) -> MinuteRow {
+        MinuteRow {
+            requests: 0,
+            errors: 0,
+            request_bytes: 0,
+            response_bytes: 0,
+            latency: LatencyHistogram::default(),
+            ..other.clone()
+        }
+    }
+
+    /// The row's identity: (service, operation, consumer, response code, minute).
+    pub fn key(&self) -> (&str, &str, &str, &str, i64) {
+        (
+            &self.service,
+            &self.operation,
+            &self.consumer,
+            &self.response_code,
+            self.minute,
+        )
+    }
+
+    /// Adds `other` (same key) to this row.
+    pub fn absorb(&mut self, other: &MinuteRow) {
+        self.requests = self.requests.saturating_add(other.requests);
+        self.errors = self.errors.saturating_add(other.errors);
+        self.request_bytes = self.request_bytes.saturating_add(other.request_bytes);
+        self.response_bytes = self.response_bytes.saturating_add(other.response_bytes);
+        self.latency.merge(&other.latency);
+    }
+}
+
+/// One report's rows, those with one key added up, in key order: a store writes each key
+/// once, and two stores writing the same keys lock them in the same order.
+pub fn combined(mut rows: Vec<MinuteRow>) -> Vec<MinuteRow> {
+    rows.sort_by(|a, b| a.key().cmp(&b.key()));
+    let mut out: Vec<MinuteRow> = Vec::with_capacity(rows.len());
+    for row in rows {
+        match out.last_mut() {
+            Some(last) if last.key() == row.key() => last.absorb(&row),
+            _ => out.push(row),
+        }
+    }
+    out
+}
+
+/// Where minute rows are kept.
+#[async_trait]
+pub trait MinuteStore: Send + Sync {
+    /// Adds each row to the stored row with its key (created when missing), all or none;
+    /// with `prune_before`, rows of earlier minutes are deleted in the same transaction.
+    async fn add_minutes(
+        &self,
+        rows: &[MinuteRow],
+        prune_before: Option<i64>,
+    ) -> Result<(), StoreError>;
+
+    /// The rows whose minute is in `[from, to)`, oldest first.
+    async fn minutes_between(&self, from: i64, to: i64) -> Result<Vec<MinuteRow>, StoreError>;
+}
+
+/// The durable report rows: a store plus the retention period.
 pub struct ReportMinutes {
-    conn: Mutex<Connection>,
+    store: Arc<dyn MinuteStore>,
     retention_secs: i64,
     /// The last minute old rows were deleted for.
     pruned_at: Mutex<i64>,
 }
 
-fn distribution<'a>(operation: &'a Operation, metric: &str) -> Option<&'a Distribution> {
-    let name = format!("{PRODUCER}{metric}");
-    operation
-        .metric_value_sets
-        .iter()
-        .find(|set| set.metric_name == name)?
-        .metric_values
-        .iter()
-        .find_map(|value| match &value.value {
-            Some(Value::DistributionValue(d)) => Some(d),
-            _ => None,
-        })
-}
-
-fn bytes(operation: &Operation, metric: &str) -> i64 {
-    distribution(operation, metric).map_or(0, |d| (d.mean * d.count as f64).round() as i64)
-}
-
 impl ReportMinutes {
-    /// Opens (and creates) the table in `path`; rows older than `retention_days` go.
-    pub fn open(path: &Path, retention_days: u32) -> rusqlite::Result<ReportMinutes> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS report_minutes (
-                 service        TEXT NOT NULL,
-                 operation      TEXT NOT NULL,
-                 consumer       TEXT NOT NULL,
-                 response_code  TEXT NOT NULL,
-                 minute         INTEGER NOT NULL,
-                 requests       INTEGER NOT NULL,
-                 errors         INTEGER NOT NULL,
-                 request_bytes  INTEGER NOT NULL,
-                 response_bytes INTEGER NOT NULL,
-                 latency        TEXT NOT NULL,
-                 PRIMARY KEY (service, operation, consumer, response_code, minute)
-             );
-             CREATE INDEX IF NOT EXISTS report_minutes_by_minute ON report_minutes (minute);",
-        )?;
-        Ok(ReportMinutes {
-            conn: Mutex::new(conn),
+    /// Rows older than `retention_days` are deleted as new minutes arrive.
+    pub fn new(store: Arc<dyn MinuteStore>, retention_days: u32) -> ReportMinutes {
+        ReportMinutes {
+            store,
             retention_secs: i64::from(retention_days) * 86_400,
-            pruned_at: Mutex::new(0),
-        })
+            pruned_at: Mutex::new(i64::MIN),
+        }
     }
 
-    /// Adds the operations of one report (each with its resolved consumer) to their minutes
-    /// (an operation's start, else `now`), all or none.
-    pub fn record(
+    /// Adds the operations of one report (each with its resolved consumer), all or none.
+    pub async fn record(
         &self,
         service: &str,
         operations: &[(&Operation, String)],
         now: i64,
-    ) -> rusqlite::Result<()> {
-        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = conn.unchecked_transaction()?;
-        for (operation, consumer) in operations {
-            add(&tx, service, operation, consumer, now)?;
-        }
-        let mut pruned_at = self.pruned_at.lock().unwrap_or_else(|e| e.into_inner());
+    ) -> Result<(), StoreError> {
+        let rows = combined(
+            operations
+                .iter()
+                .map(|(operation, consumer)| {
+                    MinuteRow::from_operation(service, operation, consumer, now)
+                })
+                .collect(),
+        );
         let this_minute = now - now.rem_euclid(60);
-        if *pruned_at != this_minute {
-            tx.execute(
-                "DELETE FROM report_minutes WHERE minute < ?1",
-                params![this_minute - self.retention_secs],
-            )?;
-            *pruned_at = this_minute;
+        let prune = {
+            let pruned_at = self.pruned_at.lock().unwrap_or_else(|e| e.into_inner());
+            (*pruned_at != this_minute).then_some(this_minute - self.retention_secs)
+        };
+        self.store.add_minutes(&rows, prune).await?;
+        if prune.is_some() {
+            *self.pruned_at.lock().unwrap_or_else(|e| e.into_inner()) = this_minute;
         }
-        tx.commit()
+        Ok(())
     }
 
     /// The rows whose minute is in `[from, to)`, oldest first.
-    pub fn between(&self, from: i64, to: i64) -> rusqlite::Result<Vec<MinuteRow>> {
-        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let mut statement = conn.prepare(
-            "SELECT service, operation, consumer, response_code, minute, requests, errors,
-                    request_bytes, response_bytes, latency
-             FROM report_minutes WHERE minute >= ?1 AND minute < ?2
-             ORDER BY minute, service, operation, consumer, response_code",
-        )?;
-        let rows = statement.query_map(params![from, to], |r| {
-            let latency: String = r.get(9)?;
-            Ok(MinuteRow {
-                service: r.get(0)?,
-                operation: r.get(1)?,
-                consumer: r.get(2)?,
-                response_code: r.get(3)?,
-                minute: r.get(4)?,
-                requests: r.get(5)?,
-                errors: r.get(6)?,
-                request_bytes: r.get(7)?,
-                response_bytes: r.get(8)?,
-                latency: serde_json::from_str(&latency).unwrap_or_default(),
-            })
-        })?;
-        rows.collect()
+    pub async fn between(&self, from: i64, to: i64) -> Result<Vec<MinuteRow>, StoreError> {
+        self.store.minutes_between(from, to).await
     }
-}
-
-/// Adds one operation to its row.
-fn add(
-    tx: &rusqlite::Transaction,
-    service: &str,
-    operation: &Operation,
-    consumer: &str,
-    now: i64,
-) -> rusqlite::Result<()> {
-    let at = operation.start_time.as_ref().map_or(now, |t| t.seconds);
-    let minute = at - at.rem_euclid(60);
-    let code = response_code(operation);
-    let requests = i64::try_from(request_count(operation)).unwrap_or(i64::MAX);
-    let errors = if code.parse::<u16>().is_ok_and(|c| c >= 400) {
-        requests
-    } else {
-        0
-    };
-    let latency = distribution(operation, "total_latencies")
-        .map(LatencyHistogram::from_distribution)
-        .unwrap_or_default();
-    let key = params![service, operation.operation_name, consumer, code, minute];
-    let existing: Option<(i64, i64, i64, i64, String)> = tx
-            .query_row(
-                "SELECT requests, errors, request_bytes, response_bytes, latency FROM report_minutes
-                 WHERE service = ?1 AND operation = ?2 AND consumer = ?3 AND response_code = ?4 AND minute = ?5",
-                key,
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )
-            .optional()?;
-    let (mut total, mut row_errors, mut in_bytes, mut out_bytes, mut histogram) = match existing {
-        Some((r, e, i, o, text)) => (r, e, i, o, serde_json::from_str(&text).unwrap_or_default()),
-        None => (0, 0, 0, 0, LatencyHistogram::default()),
-    };
-    total = total.saturating_add(requests);
-    row_errors = row_errors.saturating_add(errors);
-    in_bytes = in_bytes.saturating_add(bytes(operation, "request_sizes"));
-    out_bytes = out_bytes.saturating_add(bytes(operation, "response_sizes"));
-    histogram.merge(&latency);
-    let latency_text = serde_json::to_string(&histogram).unwrap_or_else(|_| "{}".into());
-    tx.execute(
-        "INSERT OR REPLACE INTO report_minutes VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
-            service,
-            operation.operation_name,
-            consumer,
-            code,
-            minute,
-            total,
-            row_errors,
-            in_bytes,
-            out_bytes,
-            latency_text
-        ],
-    )?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -250,6 +251,12 @@ mod tests {
     use super::*;
     use wasp_servicecontrol::distribution::{BucketOption, ExponentialBuckets};
     use wasp_servicecontrol::{MetricValue, MetricValueSet, Timestamp};
+
+    /// Rows in a real SQLite file at `path`.
+    fn minutes_in(path: &std::path::Path, retention_days: u32) -> ReportMinutes {
+        let store = crate::sqlite_store::SqliteStore::open(path).unwrap();
+        ReportMinutes::new(Arc::new(store), retention_days)
+    }
 
     fn dist_set(metric: &str, count: i64, mean: f64, buckets: Vec<i64>) -> MetricValueSet {
         MetricValueSet {
@@ -290,11 +297,11 @@ mod tests {
         op
     }
 
-    #[test]
-    fn operations_of_one_minute_add_up_and_survive_a_reopen() {
+    #[tokio::test]
+    async fn operations_of_one_minute_add_up_and_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys.db");
-        let store = ReportMinutes::open(&path, 7).unwrap();
+        let store = minutes_in(&path, 7);
         let now = 1_800_000_030; // 30 s into a minute
         for (code, start, requests, buckets) in [
             ("200", now - 10, 3, vec![0, 2, 1, 0]),
@@ -304,11 +311,12 @@ mod tests {
             let operation = reported(code, start, requests, buckets);
             store
                 .record("s", &[(&operation, "project:p".into())], now)
+                .await
                 .unwrap();
         }
         drop(store);
-        let store = ReportMinutes::open(&path, 7).unwrap();
-        let rows = store.between(now - 60, now + 60).unwrap();
+        let store = minutes_in(&path, 7);
+        let rows = store.between(now - 60, now + 60).await.unwrap();
         assert_eq!(rows.len(), 2, "{rows:?}");
         let ok = &rows[0];
         assert_eq!(
@@ -321,17 +329,18 @@ mod tests {
         assert!((ok.latency.sum_seconds - 0.010).abs() < 1e-9);
         assert_eq!(ok.minute % 60, 0);
         assert_eq!((rows[1].response_code.as_str(), rows[1].errors), ("503", 1));
-        assert!(store.between(now + 60, now + 120).unwrap().is_empty());
+        assert!(store.between(now + 60, now + 120).await.unwrap().is_empty());
     }
 
-    #[test]
-    fn rows_past_the_retention_go_when_a_new_minute_arrives() {
+    #[tokio::test]
+    async fn rows_past_the_retention_go_when_a_new_minute_arrives() {
         let dir = tempfile::tempdir().unwrap();
-        let store = ReportMinutes::open(&dir.path().join("keys.db"), 1).unwrap();
+        let store = minutes_in(&dir.path().join("keys.db"), 1);
         let day = 86_400;
         let old = 1_800_000_000;
         store
             .record("s", &[(&reported("200", old, 1, vec![]), "c".into())], old)
+            .await
             .unwrap();
         let later = old + 2 * day;
         store
@@ -340,9 +349,26 @@ mod tests {
                 &[(&reported("200", later, 1, vec![]), "c".into())],
                 later,
             )
+            .await
             .unwrap();
-        let rows = store.between(0, i64::MAX).unwrap();
+        let rows = store.between(0, i64::MAX).await.unwrap();
         assert_eq!(rows.len(), 1, "{rows:?}");
         assert_eq!(rows[0].minute, later - later % 60);
+    }
+
+    #[test]
+    fn one_reports_rows_of_one_key_are_added_up_in_key_order() {
+        let now = 1_800_000_030;
+        let row = |code: &str, requests| {
+            MinuteRow::from_operation("s", &reported(code, now, requests, vec![0, 1]), "c", now)
+        };
+        let rows = combined(vec![row("503", 1), row("200", 2), row("200", 3)]);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].response_code.as_str(), rows[0].requests),
+            ("200", 5)
+        );
+        assert_eq!(rows[0].latency.bucket_counts, [0, 2]);
+        assert_eq!((rows[1].response_code.as_str(), rows[1].errors), ("503", 1));
     }
 }

@@ -84,7 +84,7 @@ impl ReportLog {
 
     /// Records a report's operations (each with its resolved consumer): durably first, all
     /// or none, so a failure the gateway retries counts nothing twice.
-    pub fn record_all(
+    pub async fn record_all(
         &self,
         service: &str,
         operations: Vec<(&Operation, String)>,
@@ -93,6 +93,7 @@ impl ReportLog {
         if let Some(minutes) = &self.minutes {
             minutes
                 .record(service, &operations, now)
+                .await
                 .map_err(|e| format!("cannot store the report: {e}"))?;
         }
         for (operation, consumer) in operations {

@@ -81,14 +81,14 @@ async fn configured_costs_apply_when_the_request_names_only_the_method() {
     let base = server.url("");
     let (key, _) = create_key_via_admin(&base, "acme", None).await;
     wait_for_fresh_window().await;
-    let by_method = quota_request(&format!("api_key:{key}"), READ_OP, &[]);
+    let by_method = || quota_request(&format!("api_key:{key}"), READ_OP, &[]);
     for _ in 0..3 {
         let response: AllocateQuotaResponse =
-            call(&base, Method::AllocateQuota, SERVICE, &by_method).await;
+            call(&base, Method::AllocateQuota, SERVICE, &by_method()).await;
         assert!(granted(&response));
     }
     let response: AllocateQuotaResponse =
-        call(&base, Method::AllocateQuota, SERVICE, &by_method).await;
+        call(&base, Method::AllocateQuota, SERVICE, &by_method()).await;
     assert!(
         exhausted(&response),
         "Read costs 3 in the config: the 4th call needs 12 > 10"
@@ -101,15 +101,34 @@ async fn zero_cost_counts_one() {
     let base = server.url("");
     wait_for_fresh_window().await;
     // Without an API key ESPv2 charges the producer project.
-    let request = quota_request("project:producer-project", FREE_OP, &[]);
+    let request = || quota_request("project:producer-project", FREE_OP, &[]);
     for n in 1..=LIMIT {
         let response: AllocateQuotaResponse =
-            call(&base, Method::AllocateQuota, SERVICE, &request).await;
+            call(&base, Method::AllocateQuota, SERVICE, &request()).await;
         assert!(granted(&response), "call {n}");
     }
     let response: AllocateQuotaResponse =
-        call(&base, Method::AllocateQuota, SERVICE, &request).await;
+        call(&base, Method::AllocateQuota, SERVICE, &request()).await;
     assert!(exhausted(&response));
+}
+
+/// Google's contract for `QuotaOperation.operation_id`: unique per operation, and it makes
+/// retries idempotent. A gateway resending an allocation (its answer was lost) is not
+/// charged twice.
+#[tokio::test]
+async fn a_retried_allocation_is_charged_once() {
+    let (_dir, server) = started().await;
+    let base = server.url("");
+    let (key, _) = create_key_via_admin(&base, "acme", None).await;
+    wait_for_fresh_window().await;
+    let once = quota_request(&format!("api_key:{key}"), READ_OP, &[("reads", 6)]);
+    for _ in 0..3 {
+        let response: AllocateQuotaResponse =
+            call(&base, Method::AllocateQuota, SERVICE, &once).await;
+        assert!(granted(&response), "the same operation is granted again");
+    }
+    assert!(granted(&allocate(&base, &key, 4).await), "6 + 4 fit in 10");
+    assert!(exhausted(&allocate(&base, &key, 1).await));
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ async fn two_instances_share_one_limit_through_redis() {
     let db = dir.path().join("keys.db");
     let config = write_config(dir.path());
     let mut opts = options(&db, &config);
-    opts.redis = Some(redis.url.clone());
+    opts.redis = redis_at(&redis.url);
     let a = Server::start(opts.clone()).await;
     let b = Server::start(opts).await;
     let (a, b) = (a.url(""), b.url(""));
@@ -39,7 +39,7 @@ async fn concurrent_allocations_never_exceed_the_limit() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path());
     let mut opts = options(&dir.path().join("keys.db"), &config);
-    opts.redis = Some(redis.url.clone());
+    opts.redis = redis_at(&redis.url);
     let a = Server::start(opts.clone()).await;
     let b = Server::start(opts).await;
     let (key, _) = create_key_via_admin(&a.url(""), "acme", None).await;
@@ -84,7 +84,7 @@ async fn an_unreachable_redis_fails_at_start_with_the_url() {
     let config = write_config(dir.path());
     let mut opts = options(&dir.path().join("keys.db"), &config);
     let url = format!("redis://127.0.0.1:{}/0", free_port());
-    opts.redis = Some(url.clone());
+    opts.redis = redis_at(&url);
     let error = build_state(&opts)
         .await
         .err()
@@ -99,7 +99,7 @@ async fn a_redis_outage_answers_503_quickly_so_gateways_can_fail_open() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path());
     let mut opts = options(&dir.path().join("keys.db"), &config);
-    opts.redis = Some(redis.url.clone());
+    opts.redis = redis_at(&redis.url);
     let server = Server::start(opts).await;
     let base = server.url("");
     let (key, _) = create_key_via_admin(&base, "acme", None).await;

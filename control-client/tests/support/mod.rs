@@ -90,9 +90,12 @@ impl ControlService {
         let config_path = dir.join("shop.control.json");
         std::fs::write(&config_path, serde_json::to_vec(&control_config()).unwrap()).unwrap();
         let options = ServeOptions {
-            db: dir.join("keys.db"),
+            db: wasp_control::database::DatabaseAddress::Sqlite(dir.join("keys.db")),
             configs: vec![config_path],
-            redis: redis.map(str::to_string),
+            redis: redis.map(|url| wasp_control::redis_windows::RedisOptions {
+                urls: vec![url.to_string()],
+                ..Default::default()
+            }),
             admin_token: Some(ADMIN_TOKEN.into()),
             control_token: None,
             reload_interval_secs: 0,
@@ -205,6 +208,11 @@ fn admin(url: &str, method: &str, body: Option<&str>) -> (u16, String) {
     )
 }
 
+fn rand_seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
 /// The proxy-wasm host stand-in: Envoy clusters are base URLs; calls are real HTTP POSTs
 /// with the callout's headers, body and timeout.
 pub struct Host {
@@ -219,7 +227,9 @@ impl Host {
         Host {
             clusters: [(CLUSTER.to_string(), format!("http://{control_addr}"))].into(),
             calls: Vec::new(),
-            ids: OperationIds::new(1),
+            // Each gateway VM seeds its ids at random (the filter uses WASI's random
+            // source); Service Control treats a repeated id as a retry of one operation.
+            ids: OperationIds::new(rand_seed()),
         }
     }
 

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use wasp_config::control::{
     ControlConfig, OperationCosts, QuotaLimit, QuotaMetric, CONTROL_SCHEMA_VERSION,
 };
+use wasp_control::database::DatabaseAddress;
+use wasp_control::redis_windows::RedisOptions;
 use wasp_control::server::{build_state, serve, ServeOptions};
 use wasp_servicecontrol::quota_operation::QuotaMode;
 use wasp_servicecontrol::*;
@@ -98,7 +100,7 @@ impl Drop for Server {
 
 pub fn options(db: &Path, config: &Path) -> ServeOptions {
     ServeOptions {
-        db: db.to_path_buf(),
+        db: DatabaseAddress::Sqlite(db.to_path_buf()),
         configs: vec![config.to_path_buf()],
         redis: None,
         admin_token: Some(ADMIN_TOKEN.into()),
@@ -170,6 +172,14 @@ pub async fn check(base: &str, key: &str) -> CheckResponse {
     .await
 }
 
+/// A new operation id per call, as gateways send: Service Control grants a repeated id
+/// once (a retry), so requests that must each be charged need their own.
+pub fn new_operation_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("q-{}-{n}", std::process::id())
+}
+
 pub fn quota_request(
     consumer_id: &str,
     method_name: &str,
@@ -178,7 +188,7 @@ pub fn quota_request(
     AllocateQuotaRequest {
         service_name: SERVICE.into(),
         allocate_operation: Some(QuotaOperation {
-            operation_id: "q-1".into(),
+            operation_id: new_operation_id(),
             method_name: method_name.into(),
             consumer_id: consumer_id.into(),
             quota_metrics: metric_costs
@@ -247,6 +257,14 @@ pub async fn create_key_via_admin(
         created["key"].as_str().unwrap().to_string(),
         created["id"].as_str().unwrap().to_string(),
     )
+}
+
+/// `--redis` options for one server.
+pub fn redis_at(url: &str) -> Option<RedisOptions> {
+    Some(RedisOptions {
+        urls: vec![url.to_string()],
+        ..RedisOptions::default()
+    })
 }
 
 pub fn free_port() -> u16 {

@@ -1,0 +1,400 @@
+//! The embedded database: keys, projects and report minutes in one SQLite file (WAL), for a
+//! single host. The CLI can create or revoke keys while a server has the file open; the
+//! server reads it on every lookup, so a change applies at once. WAL does not work over a
+//! network filesystem: replicas on several machines use [`crate::postgres_store`].
+//!
+//! Calls run inline on the async worker: a lookup is an indexed read of microseconds.
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::report_minutes::{LatencyHistogram, MinuteRow, MinuteStore};
+use crate::store::{
+    mint_key, number_clash, number_taken, random_project_number, validate_new_key, KeyInfo,
+    KeyStore, NewKey, StoreError,
+};
+
+/// Two connections, so a report's transaction (an fsync) never holds up a key lookup.
+pub struct SqliteStore {
+    keys: Mutex<Connection>,
+    minutes: Mutex<Connection>,
+}
+
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // Every write is one transaction, so a panic while holding the lock cannot leave
+    // SQLite inconsistent: a poisoned lock is safe to reuse.
+    conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and its tables.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let keys = connect(path)?;
+        keys.execute_batch(
+            "CREATE TABLE IF NOT EXISTS projects (
+                 project_id     TEXT PRIMARY KEY,
+                 project_number INTEGER NOT NULL UNIQUE
+             );
+             CREATE TABLE IF NOT EXISTS api_keys (
+                 id             TEXT PRIMARY KEY,
+                 key_sha256     TEXT NOT NULL UNIQUE,
+                 project_id     TEXT NOT NULL REFERENCES projects(project_id),
+                 created_at     INTEGER NOT NULL,
+                 revoked_at     INTEGER
+             );
+             CREATE TABLE IF NOT EXISTS report_minutes (
+                 service        TEXT NOT NULL,
+                 operation      TEXT NOT NULL,
+                 consumer       TEXT NOT NULL,
+                 response_code  TEXT NOT NULL,
+                 minute         INTEGER NOT NULL,
+                 requests       INTEGER NOT NULL,
+                 errors         INTEGER NOT NULL,
+                 request_bytes  INTEGER NOT NULL,
+                 response_bytes INTEGER NOT NULL,
+                 latency        TEXT NOT NULL,
+                 PRIMARY KEY (service, operation, consumer, response_code, minute)
+             );
+             CREATE INDEX IF NOT EXISTS report_minutes_by_minute ON report_minutes (minute);",
+        )?;
+        Ok(SqliteStore {
+            keys: Mutex::new(keys),
+            minutes: Mutex::new(connect(path)?),
+        })
+    }
+}
+
+const KEY_COLUMNS: &str = "SELECT k.id, k.project_id, p.project_number, k.created_at, k.revoked_at
+     FROM api_keys k JOIN projects p USING (project_id)";
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn create(
+        &self,
+        project_id: &str,
+        project_number: Option<i64>,
+        now: i64,
+    ) -> Result<NewKey, StoreError> {
+        validate_new_key(project_id, project_number)?;
+        let mut conn = lock(&self.keys);
+        let tx = conn.transaction()?;
+        let number = project_number_for(&tx, project_id, project_number)?;
+        let (key, id) = mint_key();
+        tx.execute(
+            "INSERT INTO api_keys (id, key_sha256, project_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![id, crate::store::key_hash(&key), project_id, now],
+        )?;
+        tx.commit()?;
+        Ok(NewKey {
+            key,
+            info: KeyInfo {
+                id,
+                project_id: project_id.to_string(),
+                project_number: number,
+                created_at: now,
+                revoked_at: None,
+            },
+        })
+    }
+
+    async fn list(&self) -> Result<Vec<KeyInfo>, StoreError> {
+        let conn = lock(&self.keys);
+        let mut stmt = conn.prepare(&format!("{KEY_COLUMNS} ORDER BY k.created_at, k.id"))?;
+        let rows = stmt.query_map([], key_info_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    async fn revoke(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let conn = lock(&self.keys);
+        let exists: bool = conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM api_keys WHERE id = ?1)",
+            [id],
+            |r| r.get(0),
+        )?;
+        if exists {
+            conn.execute(
+                "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, now],
+            )?;
+        }
+        Ok(exists)
+    }
+
+    async fn lookup_hash(&self, hash: &str) -> Result<Option<KeyInfo>, StoreError> {
+        let conn = lock(&self.keys);
+        Ok(conn
+            .query_row(
+                &format!("{KEY_COLUMNS} WHERE k.key_sha256 = ?1"),
+                [hash],
+                key_info_from_row,
+            )
+            .optional()?)
+    }
+
+    async fn project_number(&self, project_id: &str) -> Result<Option<i64>, StoreError> {
+        let conn = lock(&self.keys);
+        Ok(conn
+            .query_row(
+                "SELECT project_number FROM projects WHERE project_id = ?1",
+                [project_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    async fn project_id(&self, project_number: i64) -> Result<Option<String>, StoreError> {
+        let conn = lock(&self.keys);
+        Ok(conn
+            .query_row(
+                "SELECT project_id FROM projects WHERE project_number = ?1",
+                [project_number],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+}
+
+fn key_info_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyInfo> {
+    Ok(KeyInfo {
+        id: row.get(0)?,
+        project_id: row.get(1)?,
+        project_number: row.get(2)?,
+        created_at: row.get(3)?,
+        revoked_at: row.get(4)?,
+    })
+}
+
+/// Finds or registers the project, keeping its number stable.
+fn project_number_for(
+    tx: &rusqlite::Transaction<'_>,
+    project_id: &str,
+    wanted: Option<i64>,
+) -> Result<i64, StoreError> {
+    let existing: Option<i64> = tx
+        .query_row(
+            "SELECT project_number FROM projects WHERE project_id = ?1",
+            [project_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(number) = existing {
+        return match number_clash(project_id, number, wanted) {
+            Some(error) => Err(error),
+            None => Ok(number),
+        };
+    }
+    let taken = |number: i64| -> rusqlite::Result<bool> {
+        tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM projects WHERE project_number = ?1)",
+            [number],
+            |r| r.get(0),
+        )
+    };
+    let number = match wanted {
+        Some(number) if taken(number)? => return Err(number_taken(number)),
+        Some(number) => number,
+        None => loop {
+            let candidate = random_project_number();
+            if !taken(candidate)? {
+                break candidate;
+            }
+        },
+    };
+    tx.execute(
+        "INSERT INTO projects (project_id, project_number) VALUES (?1, ?2)",
+        params![project_id, number],
+    )?;
+    Ok(number)
+}
+
+#[async_trait]
+impl MinuteStore for SqliteStore {
+    async fn add_minutes(
+        &self,
+        rows: &[MinuteRow],
+        prune_before: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let conn = lock(&self.minutes);
+        let tx = conn.unchecked_transaction()?;
+        for row in rows {
+            add_minute(&tx, row)?;
+        }
+        if let Some(before) = prune_before {
+            tx.execute(
+                "DELETE FROM report_minutes WHERE minute < ?1",
+                params![before],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    async fn minutes_between(&self, from: i64, to: i64) -> Result<Vec<MinuteRow>, StoreError> {
+        let conn = lock(&self.minutes);
+        let mut statement = conn.prepare(
+            "SELECT service, operation, consumer, response_code, minute, requests, errors,
+                    request_bytes, response_bytes, latency
+             FROM report_minutes WHERE minute >= ?1 AND minute < ?2
+             ORDER BY minute, service, operation, consumer, response_code",
+        )?;
+        let rows = statement.query_map(params![from, to], |r| {
+            let latency: String = r.get(9)?;
+            Ok(MinuteRow {
+                service: r.get(0)?,
+                operation: r.get(1)?,
+                consumer: r.get(2)?,
+                response_code: r.get(3)?,
+                minute: r.get(4)?,
+                requests: r.get(5)?,
+                errors: r.get(6)?,
+                request_bytes: r.get(7)?,
+                response_bytes: r.get(8)?,
+                latency: serde_json::from_str(&latency).unwrap_or_default(),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// Adds one row to the stored row with its key (inside the caller's transaction).
+fn add_minute(tx: &rusqlite::Transaction, row: &MinuteRow) -> rusqlite::Result<()> {
+    let (service, operation, consumer, code, minute) = row.key();
+    let existing: Option<(i64, i64, i64, i64, String)> = tx
+        .query_row(
+            "SELECT requests, errors, request_bytes, response_bytes, latency FROM report_minutes
+             WHERE service = ?1 AND operation = ?2 AND consumer = ?3 AND response_code = ?4 AND minute = ?5",
+            params![service, operation, consumer, code, minute],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    let mut total = MinuteRow::empty_like(row);
+    if let Some((requests, errors, request_bytes, response_bytes, latency)) = existing {
+        total.requests = requests;
+        total.errors = errors;
+        total.request_bytes = request_bytes;
+        total.response_bytes = response_bytes;
+        total.latency = serde_json::from_str::<LatencyHistogram>(&latency).unwrap_or_default();
+    }
+    total.absorb(row);
+    let latency = serde_json::to_string(&total.latency).unwrap_or_else(|_| "{}".into());
+    tx.execute(
+        "INSERT OR REPLACE INTO report_minutes VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            service,
+            operation,
+            consumer,
+            code,
+            minute,
+            total.requests,
+            total.errors,
+            total.request_bytes,
+            total.response_bytes,
+            latency
+        ],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{key_hash, PROJECT_NUMBER_RANGE};
+
+    fn temp_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("keys.db")).unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn created_key_is_found_by_plaintext_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.db");
+        let created = SqliteStore::open(&path)
+            .unwrap()
+            .create("shop", Some(4242), 10)
+            .await
+            .unwrap();
+        assert!(created.key.starts_with("wasp") && created.key.len() == 47);
+
+        let reopened = SqliteStore::open(&path).unwrap();
+        let found = reopened.lookup(&created.key).await.unwrap().unwrap();
+        assert_eq!(found, created.info);
+        assert_eq!(found.project_number, 4242);
+        assert!(reopened.lookup("wasp-not-a-key").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn plaintext_never_reaches_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.db");
+        let created = SqliteStore::open(&path)
+            .unwrap()
+            .create("shop", None, 1)
+            .await
+            .unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        if let Ok(wal) = std::fs::read(dir.path().join("keys.db-wal")) {
+            bytes.extend(wal);
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(&created.key));
+        assert!(text.contains(&key_hash(&created.key)));
+    }
+
+    #[tokio::test]
+    async fn revoke_marks_the_key_and_reports_unknown_ids() {
+        let (_dir, store) = temp_store();
+        let created = store.create("shop", None, 1).await.unwrap();
+        assert!(store.revoke(&created.info.id, 5).await.unwrap());
+        assert!(store.revoke(&created.info.id, 9).await.unwrap());
+        assert_eq!(
+            store
+                .lookup(&created.key)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at,
+            Some(5)
+        );
+        assert!(!store.revoke("k-unknown", 5).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_project_keeps_one_number() {
+        let (_dir, store) = temp_store();
+        let first = store.create("shop", None, 1).await.unwrap();
+        assert!(PROJECT_NUMBER_RANGE.contains(&first.info.project_number));
+        let second = store.create("shop", None, 2).await.unwrap();
+        assert_eq!(first.info.project_number, second.info.project_number);
+        let clash = store
+            .create("shop", Some(first.info.project_number + 1), 3)
+            .await
+            .unwrap_err();
+        assert!(clash.to_string().contains("already has number"));
+        let taken = store
+            .create("other", Some(first.info.project_number), 3)
+            .await
+            .unwrap_err();
+        assert!(taken.to_string().contains("already belongs"));
+        assert_eq!(
+            store
+                .project_id(first.info.project_number)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("shop")
+        );
+        assert_eq!(store.list().await.unwrap().len(), 2);
+    }
+}
