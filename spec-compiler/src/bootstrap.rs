@@ -56,6 +56,9 @@ pub struct BootstrapOptions {
     pub backend_client_cert_dir: Option<String>,
     /// `--ssl-backend-client-cipher-suites`: TLS 1.2 ciphers offered to https backends.
     pub backend_cipher_suites: Option<String>,
+    /// `--service-control-client-cert-path`: an https Service Control endpoint gets
+    /// `client.crt`/`client.key` from this directory (wasp-control's client-certificate auth).
+    pub service_control_client_cert_dir: Option<String>,
     /// Where the client address comes from: the listener connection, or `X-Forwarded-For`.
     pub client_address: ClientAddress,
     /// Which addresses of a backend's DNS name Envoy uses (`--backend-dns-lookup-family`).
@@ -571,6 +574,11 @@ pub fn envoy_cluster(upstream: &Upstream, options: &BootstrapOptions) -> Value {
         // Callouts are small; a cold request waits on them, so fail fast (the filter
         // retries). ESPv2's service-control-cluster does the same.
         rendered["connect_timeout"] = json!("5s");
+        if upstream.role == UpstreamRole::ServiceControl && upstream.backend.tls {
+            if let Some(dir) = &options.service_control_client_cert_dir {
+                add_client_certificate(&mut rendered, dir);
+            }
+        }
         return rendered;
     }
     if upstream.backend.tls {
@@ -627,17 +635,22 @@ fn cluster(name: &str, backend: &Backend, root_certs: &str) -> Value {
 /// ESPv2's backend mTLS and cipher options, on a backend cluster's TLS context (not on the
 /// JWKS, metadata or Service Control clusters, as in ESPv2).
 fn add_backend_client_tls(cluster: &mut Value, options: &BootstrapOptions) {
-    let common = &mut cluster["transport_socket"]["typed_config"]["common_tls_context"];
     if let Some(dir) = &options.backend_client_cert_dir {
-        let dir = dir.trim_end_matches('/');
-        common["tls_certificates"] = json!([{
-            "certificate_chain": { "filename": format!("{dir}/client.crt") },
-            "private_key": { "filename": format!("{dir}/client.key") },
-        }]);
+        add_client_certificate(cluster, dir);
     }
     if let Some(list) = &options.backend_cipher_suites {
+        let common = &mut cluster["transport_socket"]["typed_config"]["common_tls_context"];
         common["tls_params"] = json!({ "cipher_suites": list.split(':').collect::<Vec<_>>() });
     }
+}
+
+/// The gateway's client certificate (`client.crt`, `client.key` in `dir`) on a TLS cluster.
+fn add_client_certificate(cluster: &mut Value, dir: &str) {
+    let dir = dir.trim_end_matches('/');
+    cluster["transport_socket"]["typed_config"]["common_tls_context"]["tls_certificates"] = json!([{
+        "certificate_chain": { "filename": format!("{dir}/client.crt") },
+        "private_key": { "filename": format!("{dir}/client.key") },
+    }]);
 }
 
 fn tls_transport_socket(backend: &Backend, root_certs: &str) -> Value {
@@ -683,6 +696,7 @@ mod tests {
             root_certs: "/etc/ssl/certs/ca-certificates.crt".into(),
             backend_client_cert_dir: None,
             backend_cipher_suites: None,
+            service_control_client_cert_dir: None,
             client_address: ClientAddress::default(),
             backend_dns_lookup_family: DnsLookupFamily::default(),
             access_log: AccessLog::default(),
@@ -884,6 +898,36 @@ mod tests {
         assert!(hcm["route_config"]["virtual_hosts"][0]
             .get("typed_per_filter_config")
             .is_none());
+    }
+
+    #[test]
+    fn only_an_https_service_control_cluster_presents_its_client_certificate() {
+        let mut opts = options();
+        opts.service_control_client_cert_dir = Some("/etc/wasp/control-client/".into());
+        let https = backend("https://control.internal:8790", false);
+        let certificates = |role: UpstreamRole, backend: &Backend| {
+            let cluster = envoy_cluster(&Upstream::new("c", backend, role), &opts);
+            cluster["transport_socket"]["typed_config"]["common_tls_context"]
+                .get("tls_certificates")
+                .cloned()
+        };
+        let presented = certificates(UpstreamRole::ServiceControl, &https).unwrap();
+        assert_eq!(
+            presented[0]["certificate_chain"]["filename"],
+            "/etc/wasp/control-client/client.crt"
+        );
+        assert_eq!(
+            presented[0]["private_key"]["filename"],
+            "/etc/wasp/control-client/client.key"
+        );
+        assert_eq!(certificates(UpstreamRole::Jwks, &https), None);
+        assert_eq!(certificates(UpstreamRole::Backend, &https), None);
+        let plain = backend("http://127.0.0.1:8790", false);
+        let cluster = envoy_cluster(
+            &Upstream::new("c", &plain, UpstreamRole::ServiceControl),
+            &opts,
+        );
+        assert!(cluster.get("transport_socket").is_none());
     }
 
     #[test]

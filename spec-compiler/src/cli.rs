@@ -248,6 +248,10 @@ impl CompileArgs {
                 root_certs: self.root_certs.clone(),
                 backend_client_cert_dir: self.ssl_backend_client_cert_path.clone(),
                 backend_cipher_suites: self.ssl_backend_client_cipher_suites.clone(),
+                service_control_client_cert_dir: self
+                    .service_control
+                    .service_control_client_cert_path
+                    .clone(),
                 backend_dns_lookup_family: self.backend_dns_lookup_family,
                 access_log: AccessLog {
                     format: self.access_log_format,

@@ -76,6 +76,11 @@ pub struct ServiceControlFlags {
     /// so one connection carries a worker's concurrent calls; wasp-control serves both.
     #[arg(long)]
     pub service_control_http2: bool,
+    /// Directory with client.crt and client.key (PEM, as Envoy sees the path) that an https
+    /// Service Control endpoint gets as this gateway's client certificate (wasp-control
+    /// --tls-client-ca).
+    #[arg(long, value_name = "DIR")]
+    pub service_control_client_cert_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -110,6 +115,7 @@ impl Default for ServiceControlFlags {
             service_control_check_cache_seconds: 60,
             remove_api_key: false,
             service_control_http2: false,
+            service_control_client_cert_path: None,
         }
     }
 }
@@ -161,6 +167,12 @@ pub fn plan_service_control(
             return Err(problems);
         }
     };
+    if flags.service_control_client_cert_path.is_some() && !backend.tls {
+        problems.push(Diagnostic::option(
+            "--service-control-client-cert-path",
+            format!("a client certificate is presented over TLS, but {url} is not https; use an https:// --service-control-url or drop the option"),
+        ));
+    }
     let metadata_access_token = match flags.service_control_access_token {
         AccessTokenFlag::Metadata => true,
         AccessTokenFlag::None => false,
@@ -514,6 +526,22 @@ paths:
         let config = plan_one(&spec, &none).unwrap().unwrap().config;
         assert!(!config.endpoint.metadata_access_token);
         assert_eq!(config.endpoint.bearer_token.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn a_client_certificate_needs_an_https_endpoint() {
+        let spec = spec("api.yaml", SPEC);
+        let with_cert = |url: &str| ServiceControlFlags {
+            service_control_client_cert_path: Some("/etc/wasp/control-client".into()),
+            ..flags(url)
+        };
+        let problems = plan_one(&spec, &with_cert("http://127.0.0.1:8790")).unwrap_err();
+        let shown = problems[0].to_string();
+        assert!(
+            shown.contains("--service-control-client-cert-path") && shown.contains("not https"),
+            "{shown}"
+        );
+        assert!(plan_one(&spec, &with_cert("https://control.internal:8790")).is_ok());
     }
 
     #[test]

@@ -198,6 +198,10 @@ fn mesh_owned_options_set(
             b.backend_client_cert_dir != d.backend_client_cert_dir
                 || b.backend_cipher_suites != d.backend_cipher_suites,
         ),
+        (
+            "--service-control-client-cert-path",
+            b.service_control_client_cert_dir != d.service_control_client_cert_dir,
+        ),
         ("--root-certs", b.root_certs != d.root_certs),
         (
             "--tracing/--tracing-sample-rate",
