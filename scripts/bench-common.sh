@@ -60,6 +60,8 @@ make_work() {
   trap cleanup EXIT INT TERM
 }
 cleanup() {
+  # Servers that need more than a signal to their pid (bench-stores.sh's PostgreSQL).
+  if declare -F stop_stores >/dev/null; then stop_stores; fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"
@@ -88,11 +90,14 @@ start_envoy() {
   wait_ready "$name: Envoy" "$ENVOY_PID" "http://127.0.0.1:$admin/ready" LIVE "$WORK/$name.log" 30
 }
 
-# start_control DB CONFIG: wasp-control on CPU 0 (with the load and the upstream) for the
-# apikey spec's control.json CONFIG and the keys in DB; sets CONTROL_PID once it answers.
+# start_control DB CONFIG [OPTION...]: wasp-control on CPU 0 (with the load and the upstream;
+# CONTROL_CPU moves it) for the apikey spec's control.json CONFIG and the keys in DB (a SQLite
+# file or a Postgres URL), with more serve OPTIONs; sets CONTROL_PID once it answers.
 start_control() {
-  "${PRIO[@]}" taskset -c 0 "$CONTROL_BIN" serve --db "$1" --config "$2" \
-    --listen "127.0.0.1:$CONTROL_PORT" >"$WORK/wasp-control.out" 2>"$WORK/wasp-control.log" &
+  local db=$1 config=$2
+  shift 2
+  "${PRIO[@]}" taskset -c "${CONTROL_CPU:-0}" "$CONTROL_BIN" serve --db "$db" --config "$config" \
+    --listen "127.0.0.1:$CONTROL_PORT" "$@" >"$WORK/wasp-control.out" 2>"$WORK/wasp-control.log" &
   CONTROL_PID=$!
   pids+=("$CONTROL_PID")
   wait_ready wasp-control "$CONTROL_PID" "http://127.0.0.1:$CONTROL_PORT/healthz" ok "$WORK/wasp-control.log" 30

@@ -16,6 +16,14 @@
 #            an operation with neither (the stage with nothing to check, reports included),
 #            an operation requiring a key (the same key every request: Check answered from the
 #            filter's cache), and one also charging quota (an AllocateQuota call per request);
+#            once per wasp-control store in APIKEY_STORES (default sqlite-memory,postgres-redis;
+#            sqlite-memory: keys in SQLite, windows in memory; postgres-redis: keys and reports
+#            in PostgreSQL, windows in Redis; postgres-redis-cached: the same with
+#            --key-cache-seconds 5), wasp-control's CPU per request beside Envoy's;
+#   control  wasp-control alone on CPU 1, loaded by wrk on CPU 0 with AllocateQuota calls (a
+#            new operation id each, 8 API keys, a limit never reached), per store in
+#            CONTROL_STORES (default all three): calls/s and calls per wasp-control CPU-second
+#            (goal: 20,000);
 #   compile  `wasp compile` wall time of 10,000 and 100,000 operations, written as OpenAPI 2.0
 #            and as OpenAPI 3 (median of 3 runs each; goals: under 0.5 s and under 5 s);
 #   rollout  ROLLOUTS (10) `wasp rollout`s between two stored configs while wrk loads one Envoy
@@ -35,10 +43,14 @@ ROUNDS=${ROUNDS:-7}
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 AS_SHIPPED=${AS_SHIPPED:-0}
-SCENARIOS=${SCENARIOS:-match,rewrite,jwt,apikey,compile,rollout}
+SCENARIOS=${SCENARIOS:-match,rewrite,jwt,apikey,control,compile,rollout}
+APIKEY_STORES=${APIKEY_STORES:-sqlite-memory,postgres-redis}
+CONTROL_STORES=${CONTROL_STORES:-sqlite-memory,postgres-redis,postgres-redis-cached}
 BENCH_NAME=bench
 # shellcheck source=scripts/bench-common.sh
 . scripts/bench-common.sh
+# shellcheck source=scripts/bench-stores.sh
+. scripts/bench-stores.sh
 # Envoys under test (admin port = listen port + 1000). 18090 is the upstream.
 declare -A LISTEN=([bare]=18081 [wasp-10]=18082 [wasp-10k]=18083 [wasm-noop]=18084
   [rw-bare]=18085 [rw-wasp]=18086
@@ -48,9 +60,14 @@ declare -A LISTEN=([bare]=18081 [wasp-10]=18082 [wasp-10k]=18083 [wasm-noop]=180
 selected() { [[ ",$SCENARIOS," == *",$1,"* ]]; }
 
 IFS=, read -ra wanted <<<"$SCENARIOS"
-[ "${#wanted[@]}" -gt 0 ] || die "SCENARIOS is empty; choose from match,rewrite,jwt,apikey,compile,rollout"
+[ "${#wanted[@]}" -gt 0 ] || die "SCENARIOS is empty; choose from match,rewrite,jwt,apikey,control,compile,rollout"
 for s in "${wanted[@]}"; do
-  case $s in match | rewrite | jwt | apikey | compile | rollout) ;; *) die "unknown scenario '$s' in SCENARIOS; choose from match,rewrite,jwt,apikey,compile,rollout" ;; esac
+  case $s in match | rewrite | jwt | apikey | control | compile | rollout) ;; *) die "unknown scenario '$s' in SCENARIOS; choose from match,rewrite,jwt,apikey,control,compile,rollout" ;; esac
+done
+IFS=, read -ra APIKEY_STORE_LIST <<<"$APIKEY_STORES"
+IFS=, read -ra CONTROL_STORE_LIST <<<"$CONTROL_STORES"
+for store in "${APIKEY_STORE_LIST[@]}" "${CONTROL_STORE_LIST[@]}"; do
+  case $store in sqlite-memory | postgres-redis | postgres-redis-cached) ;; *) die "unknown store '$store' in APIKEY_STORES or CONTROL_STORES; choose from sqlite-memory,postgres-redis,postgres-redis-cached" ;; esac
 done
 
 require_tools bench
@@ -64,7 +81,17 @@ for port in $UPSTREAM_PORT $UPSTREAM_ADMIN_PORT "${LISTEN[@]}"; do
     port_taken "$p" && die "port $p on 127.0.0.1 is in use; the benchmark needs 18081-18096 and 19081-19096"
   done
 done
-port_taken $CONTROL_PORT && die "port $CONTROL_PORT on 127.0.0.1 is in use; the benchmark needs 18081-18096 and 19081-19096"
+port_taken $CONTROL_PORT && die "port $CONTROL_PORT on 127.0.0.1 is in use; the benchmark needs 18081-18098 and 19081-19096"
+# The stores of wasp-control's postgres-redis runs.
+POSTGRES_PORT=18097
+REDIS_PORT=18098
+for port in $POSTGRES_PORT $REDIS_PORT; do
+  port_taken "$port" && die "port $port on 127.0.0.1 is in use; the benchmark needs 18081-18098 and 19081-19096"
+done
+if [[ ",$APIKEY_STORES,$CONTROL_STORES," == *",postgres-redis"* ]] && { selected apikey || selected control; }; then
+  scripts/ensure-postgres.sh >/dev/null
+  scripts/ensure-redis.sh >/dev/null
+fi
 
 make_work wasp-bench
 
@@ -363,42 +390,115 @@ QUOTA_LIMIT=1000000000
 INVALID_KEYS=0
 
 scenario_apikey() {
-  local benched=/v1/bench/{id} route_id key
+  local benched=/v1/bench/{id} route_id key store
   python3 bench/gen_spec.py 10 "$WORK/spec-apikey.yaml" --apikey "$QUOTA_LIMIT"
   # Failing closed, a control-service failure under load is a 503, which stops the benchmark,
   # instead of requests let through unchecked. Nothing else changes on the path measured.
   compile apikey "$WORK/spec-apikey.yaml" --service-control-url "http://127.0.0.1:$CONTROL_PORT" \
     --service-control-fail-policy closed --producer-project-id bench-producer
   route_id=$(python3 bench/route_id.py "$WORK/out-apikey/filter.json" "$benched")
-  key=$(create_key "$WORK/keys.db" bench-consumer)
-  start_control "$WORK/keys.db" "$WORK/out-apikey/control.json"
   variant ak-bare "$WORK/out-apikey/envoy.yaml" --bare
   variant ak-wasp "$WORK/out-apikey/envoy.yaml"
-  local variants=(bare wasp-open wasp-key wasp-key-quota)
-  # The same request everywhere: the key in x-api-key (one of ESPv2's default locations) and,
-  # as in match, the route header where nothing sets it, a pad of the same size where the
-  # filter does.
-  for v in "${variants[@]}"; do
-    V_ENVOY[$v]=ak-wasp
-    V_CHECK[$v]=check_apikey
-    V_HEADERS[$v]="x-benchpad: $route_id"$'\n'"x-api-key: $key"
+  for store in "${APIKEY_STORE_LIST[@]}"; do
+    control_store "$store"
+    key=$(create_key "$CONTROL_DB" bench-consumer)
+    start_control "$CONTROL_DB" "$WORK/out-apikey/control.json" "${CONTROL_ARGS[@]}"
+    local variants=(bare wasp-open wasp-key wasp-key-quota)
+    # The same request everywhere: the key in x-api-key (one of ESPv2's default locations) and,
+    # as in match, the route header where nothing sets it, a pad of the same size where the
+    # filter does.
+    for v in "${variants[@]}"; do
+      V_ENVOY[$v]=ak-wasp
+      V_CHECK[$v]=check_apikey
+      V_HEADERS[$v]="x-benchpad: $route_id"$'\n'"x-api-key: $key"
+    done
+    V_ENVOY[bare]=ak-bare
+    V_HEADERS[bare]="x-wasp-route: $route_id"$'\n'"x-api-key: $key"
+    V_PATH[bare]=/v1/bench/42
+    V_PATH[wasp-open]=/v1/open/42
+    V_CHECK[wasp-open]=check_apikey_open
+    V_PATH[wasp-key]=/v1/bench/42
+    V_PATH[wasp-key-quota]=/v1/quota/42
+    start_under_test ak-bare ak-wasp
+    SENT=()
+    SIDE_PID=$CONTROL_PID SIDE_NAME=wasp-control
+    run_rounds "apikey-$store" "${variants[@]}"
+    SIDE_PID='' SIDE_NAME=''
+    control_counters
+    stop_under_test ak-bare ak-wasp
+    stop_control
   done
-  V_ENVOY[bare]=ak-bare
-  V_HEADERS[bare]="x-wasp-route: $route_id"$'\n'"x-api-key: $key"
-  V_PATH[bare]=/v1/bench/42
-  V_PATH[wasp-open]=/v1/open/42
-  V_CHECK[wasp-open]=check_apikey_open
-  V_PATH[wasp-key]=/v1/bench/42
-  V_PATH[wasp-key-quota]=/v1/quota/42
-  start_under_test ak-bare ak-wasp
-  SENT=()
-  SIDE_PID=$CONTROL_PID SIDE_NAME=wasp-control
-  run_rounds apikey "${variants[@]}"
-  SIDE_PID='' SIDE_NAME=''
-  control_counters
-  stop_under_test ak-bare ak-wasp
+}
+
+# control_store STORE: starts what wasp-control keeps its state in (once per run) and sets
+# CONTROL_DB (its --db) and CONTROL_ARGS (its other store options).
+control_store() {
+  case $1 in
+    sqlite-memory)
+      CONTROL_DB=$WORK/keys-$RANDOM.db
+      CONTROL_ARGS=()
+      ;;
+    postgres-redis | postgres-redis-cached)
+      [ -n "${POSTGRES_URL:-}" ] || start_postgres "$POSTGRES_PORT"
+      [ -n "${REDIS_URL:-}" ] || start_redis "$REDIS_PORT"
+      CONTROL_DB=$POSTGRES_URL
+      CONTROL_ARGS=(--redis "$REDIS_URL")
+      # A key lookup reused for 5 s: what replicas sharing a database would run with.
+      [ "$1" = postgres-redis-cached ] && CONTROL_ARGS+=(--key-cache-seconds 5)
+      ;;
+  esac
+}
+
+stop_control() {
   kill "$CONTROL_PID" 2>/dev/null || true
   wait "$CONTROL_PID" 2>/dev/null || true
+}
+
+# --- control: AllocateQuota calls served per wasp-control CPU-second ------------------------
+CONTROL_KEYS=8
+
+scenario_control() {
+  local store i keys rps calls cpu before after refused per_cpu results=$WORK/control.tsv
+  python3 bench/gen_spec.py 10 "$WORK/spec-control.yaml" --apikey "$QUOTA_LIMIT"
+  compile control "$WORK/spec-control.yaml" --service-control-url "http://127.0.0.1:$CONTROL_PORT" \
+    --producer-project-id bench-producer
+  echo "== control: wasp-control on CPU 1 answering AllocateQuota from wrk -t1 -c32 on CPU 0, $ROUNDS rounds x ${DURATION}s per store (goal: 20,000 calls per CPU-second)"
+  : >"$results"
+  for store in "${CONTROL_STORE_LIST[@]}"; do
+    control_store "$store"
+    keys=()
+    for i in $(seq 1 "$CONTROL_KEYS"); do keys+=("$(create_key "$CONTROL_DB" "bench-consumer-$i")"); done
+    python3 bench/allocate_bodies.py "$WORK/out-control/control.json" "$WORK/allocate-$store.lua" "${keys[@]}"
+    CONTROL_CPU=1 start_control "$CONTROL_DB" "$WORK/out-control/control.json" "${CONTROL_ARGS[@]}"
+    local url="http://127.0.0.1:$CONTROL_PORT/v1/services/$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["service_name"])' "$WORK/out-control/control.json"):allocateQuota"
+    export WASP_ALLOCATE_BODIES=$WORK/allocate-$store.lua
+    "${PRIO[@]}" taskset -c 0 wrk -t1 -c32 -d"${WARMUP}s" -s bench/allocate.lua "$url" >"$WORK/wrk.out"
+    for round in $(seq 1 "$ROUNDS"); do
+      before=$(cpu_ticks "$CONTROL_PID")
+      "${PRIO[@]}" taskset -c 0 wrk -t1 -c32 -d"${DURATION}s" -s bench/allocate.lua "$url" >"$WORK/wrk.out"
+      after=$(cpu_ticks "$CONTROL_PID")
+      if grep -qE 'Non-2xx|Socket errors' "$WORK/wrk.out"; then die "control/$store: errors under load:"$'\n'"$(cat "$WORK/wrk.out")"; fi
+      refused=$(awk '/^refused/ {print $2}' "$WORK/wrk.out")
+      [ "$refused" = 0 ] || die "control/$store: $refused allocations were not granted"
+      calls=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
+      rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.out")
+      cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" 'BEGIN {printf "%.3f", t / hz}')
+      per_cpu=$(awk -v n="$calls" -v c="$cpu" 'BEGIN {printf "%.0f", (c > 0 ? n / c : 0)}')
+      printf '%s\t%s\t%s\t%s\n' "$store" "$round" "$rps" "$per_cpu" >>"$results"
+      printf '   %-15s round %s %9s calls/s %8s calls per CPU-second (%s CPU-s for %s calls)\n' "$store" "$round" "$rps" "$per_cpu" "$cpu" "$calls"
+    done
+    stop_control
+  done
+  echo "== control summary (median of $ROUNDS rounds)"
+  python3 - "$results" <<'PY'
+import statistics, sys
+rows = [line.split("\t") for line in open(sys.argv[1]) if line.strip()]
+for store in dict.fromkeys(r[0] for r in rows):
+    rps = statistics.median(float(r[2]) for r in rows if r[0] == store)
+    per_cpu = statistics.median(float(r[3]) for r in rows if r[0] == store)
+    verdict = "met" if per_cpu >= 20000 else "NOT met"
+    print(f"  {store:<15} {rps:9.0f} calls/s, {per_cpu:8.0f} calls per wasp-control CPU-second (goal 20,000: {verdict})")
+PY
 }
 
 # espv2_reply STATUS MESSAGE: the body and status expect_reply compares for a local reply.
@@ -525,6 +625,6 @@ scenario_compile() {
   done
 }
 
-for s in match rewrite jwt apikey compile rollout; do
+for s in match rewrite jwt apikey control compile rollout; do
   if selected "$s"; then "scenario_$s"; fi
 done
