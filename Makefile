@@ -47,10 +47,12 @@ clippy: toolchain
 
 unit: toolchain
 	@scripts/ensure-redis.sh
+	@scripts/ensure-postgres.sh
 	cargo test --workspace --exclude wasp-tests
 
 integration: build
 	@scripts/ensure-redis.sh
+	@scripts/ensure-postgres.sh
 	@scripts/ensure-podman.sh
 	cargo test -p wasp-tests
 

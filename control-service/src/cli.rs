@@ -32,7 +32,7 @@ pub enum Command {
         action: KeysCommand,
     },
     /// Serve Service Control (check, allocateQuota, report) and the admin API over HTTP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -144,7 +144,7 @@ pub struct ServeArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Keys { action } => run_keys(action).await,
-        Command::Serve(args) => run_serve(args).await,
+        Command::Serve(args) => run_serve(*args).await,
     }
 }
 

@@ -1,20 +1,24 @@
 //! The real control service: the `wasp-control` binary serving the `control.json` the
-//! compiler wrote, with a temporary SQLite key database, quota windows in memory or in a
-//! real `redis-server`, on a loopback port. Keys are created and revoked through its admin
-//! API or its CLI, reports read from `GET /admin/reports`; it can be stopped and started
-//! again on the same port (the gateway's cluster points there). Killed on drop.
+//! compiler wrote, with a temporary SQLite key database (or a real PostgreSQL), quota
+//! windows in memory, a real `redis-server` or a real Redis Cluster, on a loopback port,
+//! over plain HTTP or over TLS requiring client certificates from a test CA. Keys are
+//! created and revoked through its admin API or its CLI, reports read from
+//! `GET /admin/reports`; it can be stopped and started again on the same port (the
+//! gateway's cluster points there). Killed on drop.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
 use crate::http::Client;
 use crate::process::KillOnDrop;
+use crate::tls::TestCa;
 use crate::tools::control_binary;
 
 /// `--admin-token` of every control service the tests start.
@@ -37,6 +41,17 @@ pub struct ControlOptions {
     pub control_token: Option<String>,
     /// Another service's key database (replicas share keys); a fresh one when `None`.
     pub db: Option<PathBuf>,
+    /// `--db <postgres://...>`: keys and reports in PostgreSQL (instead of `db`).
+    pub db_url: Option<String>,
+    /// `--redis <urls> --redis-cluster`: quota windows in a Redis Cluster (instead of `redis`).
+    pub redis_cluster: Vec<String>,
+    /// `--redis-ca`: the CA of a `rediss://` server.
+    pub redis_ca: Option<PathBuf>,
+    /// `--key-cache-seconds`.
+    pub key_cache_seconds: Option<u64>,
+    /// Serve TLS with this CA's server certificate (`localhost`, 127.0.0.1) and require
+    /// client certificates it signed (`--tls-client-ca`); the harness presents one.
+    pub tls: Option<Arc<TestCa>>,
 }
 
 /// An API key as created: the secret, its id (for revocation) and its project number.
@@ -54,7 +69,7 @@ pub type ReportCounts = BTreeMap<(String, String, String), u64>;
 pub struct ControlService {
     process: Option<KillOnDrop>,
     pub addr: SocketAddr,
-    /// The SQLite key database.
+    /// The SQLite key database (unused when the options name a Postgres URL).
     pub db: PathBuf,
     config: PathBuf,
     options: ControlOptions,
@@ -107,7 +122,7 @@ impl ControlService {
         command
             .arg("serve")
             .arg("--db")
-            .arg(&self.db)
+            .arg(self.database())
             .arg("--config")
             .arg(&self.config)
             .args(["--listen", &self.addr.to_string()])
@@ -117,6 +132,27 @@ impl ControlService {
         }
         if let Some(token) = &self.options.control_token {
             command.args(["--control-token", token]);
+        }
+        if !self.options.redis_cluster.is_empty() {
+            command
+                .args(["--redis", &self.options.redis_cluster.join(",")])
+                .arg("--redis-cluster");
+        }
+        if let Some(ca) = &self.options.redis_ca {
+            command.arg("--redis-ca").arg(ca);
+        }
+        if let Some(seconds) = self.options.key_cache_seconds {
+            command.args(["--key-cache-seconds", &seconds.to_string()]);
+        }
+        if let Some(ca) = &self.options.tls {
+            let (cert, key) = ca.write_server_files(self.dir.path());
+            command
+                .arg("--tls-cert")
+                .arg(cert)
+                .arg("--tls-key")
+                .arg(key)
+                .arg("--tls-client-ca")
+                .arg(ca.write_ca(self.dir.path()));
         }
         let child = command
             .stdin(Stdio::null())
@@ -139,7 +175,13 @@ impl ControlService {
                     self.log()
                 );
             }
-            if matches!(self.client.send("GET", &url, &[]), Ok(r) if r.status == 200) {
+            let healthy = match &self.options.tls {
+                Some(_) => self
+                    .tls_request("GET", "/healthz", None)
+                    .is_ok_and(|(status, _)| status == 200),
+                None => matches!(self.client.send("GET", &url, &[]), Ok(r) if r.status == 200),
+            };
+            if healthy {
                 return;
             }
             assert!(
@@ -162,9 +204,56 @@ impl ControlService {
         )
     }
 
-    /// `http://127.0.0.1:<port>`, for `wasp compile --service-control-url`.
+    /// `http[s]://127.0.0.1:<port>`, for `wasp compile --service-control-url`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// What `--db` is given: the Postgres URL, or the SQLite file.
+    pub fn database(&self) -> String {
+        match &self.options.db_url {
+            Some(url) => url.clone(),
+            None => self.db.display().to_string(),
+        }
+    }
+
+    /// One HTTP/1.1 request over TLS with a client certificate the CA signed: (status, body).
+    fn tls_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<(u16, String), String> {
+        let ca = self
+            .options
+            .tls
+            .as_ref()
+            .ok_or("the control service is not on TLS")?;
+        let body = body.unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer {ADMIN_TOKEN}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let (_, response) = ca.exchange(
+            self.addr,
+            &["http/1.1"],
+            Some(ca.client_identity("harness")),
+            request.as_bytes(),
+        )?;
+        let (head, text) = response
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| format!("not an HTTP answer: {response:?}"))?;
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| format!("no status in {head:?}"))?;
+        Ok((status, text.to_string()))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -173,6 +262,11 @@ impl ControlService {
 
     /// An admin API call with the admin token: (status, body).
     pub fn admin(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        if self.options.tls.is_some() {
+            return self
+                .tls_request(method, path, body)
+                .unwrap_or_else(|e| panic!("admin {method} {path} over TLS: {e}"));
+        }
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(10)))
@@ -222,7 +316,7 @@ impl ControlService {
         let output = Command::new(control_binary())
             .args(args)
             .arg("--db")
-            .arg(&self.db)
+            .arg(self.database())
             .output()
             .expect("run wasp-control");
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();

@@ -13,6 +13,8 @@ use crate::spec::CompileInput;
 pub struct ControlledGateway {
     pub gateway: Gateway,
     pub control: ControlService,
+    /// The CA and client certificate Envoy reads, when the control service is on TLS.
+    _client_files: Option<tempfile::TempDir>,
 }
 
 impl ControlledGateway {
@@ -48,7 +50,29 @@ impl ControlledGateway {
         echo: Option<EchoBackend>,
     ) -> ControlledGateway {
         let port = free_port();
-        let input = input.args(["--service-control-url", &format!("http://127.0.0.1:{port}")]);
+        let mut client_files = None;
+        let input = match &options.tls {
+            // The server certificate names 127.0.0.1; Envoy checks it against the CA and
+            // presents the client certificate the CA signed.
+            Some(ca) => {
+                let dir = tempfile::Builder::new()
+                    .prefix("wasp-control-client-")
+                    .tempdir()
+                    .expect("create a temporary directory");
+                ca.write_client_files(dir.path(), "gateway");
+                let ca_file = ca.write_ca(dir.path()).display().to_string();
+                let cert_dir = dir.path().display().to_string();
+                client_files = Some(dir);
+                input
+                    .args([
+                        "--service-control-url",
+                        &format!("https://127.0.0.1:{port}"),
+                    ])
+                    .args(["--root-certs", &ca_file])
+                    .args(["--service-control-client-cert-path", &cert_dir])
+            }
+            None => input.args(["--service-control-url", &format!("http://127.0.0.1:{port}")]),
+        };
         let gateway = Gateway::start_compiled_workers(&input, backend_url, echo, workers);
         let config = gateway.compiled.path().join("control.json");
         assert!(
@@ -56,7 +80,11 @@ impl ControlledGateway {
             "wasp compile --service-control-url wrote no control.json for wasp-control --config"
         );
         let control = ControlService::start(&config, port, options);
-        ControlledGateway { gateway, control }
+        ControlledGateway {
+            gateway,
+            control,
+            _client_files: client_files,
+        }
     }
 }
 

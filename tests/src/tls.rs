@@ -29,6 +29,13 @@ pub struct ClientIdentity {
     pub key: PrivateKeyDer<'static>,
 }
 
+/// Shown without its keys (test options that hold a CA print it).
+impl std::fmt::Debug for TestCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TestCa")
+    }
+}
+
 impl TestCa {
     /// A new CA and a server certificate for [`SERVER_NAME`] and 127.0.0.1.
     pub fn new() -> TestCa {

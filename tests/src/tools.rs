@@ -76,3 +76,37 @@ pub fn redis_server() -> PathBuf {
             panic!("redis-server is not installed; run scripts/ensure-redis.sh (make test does)")
         })
 }
+
+/// The directory holding PostgreSQL's `initdb`, `pg_ctl` and `postgres`: the newest
+/// Debian cluster version's `/usr/lib/postgresql/<version>/bin`, else where `initdb` on
+/// PATH really lives. `scripts/ensure-postgres.sh` installs them (`make test` and
+/// `make integration` run it).
+pub fn postgres_bin_dir() -> PathBuf {
+    let version = |name: &str| -> Option<Vec<u32>> {
+        name.split('.').map(|part| part.parse().ok()).collect()
+    };
+    let debian = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let number = version(entry.file_name().to_str()?)?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").is_file().then_some((number, bin))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, bin)| bin);
+    let on_path = || {
+        std::env::var_os("PATH")
+            .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|dir| dir.join("initdb"))
+            .find(|candidate| candidate.is_file())
+            .and_then(|initdb| std::fs::canonicalize(initdb).ok())
+            .and_then(|initdb| initdb.parent().map(|dir| dir.to_path_buf()))
+    };
+    debian.or_else(on_path).unwrap_or_else(|| {
+        panic!("PostgreSQL (initdb, pg_ctl, postgres) is not installed; run scripts/ensure-postgres.sh (make test does)")
+    })
+}
