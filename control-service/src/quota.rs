@@ -11,7 +11,7 @@
 //! client retrying after a failover) is granted again without a second charge.
 //!
 //! Two backends behind one trait: [`MemoryWindows`] for a single instance, and
-//! [`crate::redis_windows::RedisWindows`] (a Lua script, atomic inside Redis or one Redis
+//! `RedisWindows` in `redis_windows.rs` (a Lua script, atomic inside Redis or one Redis
 //! Cluster slot) so several control-service replicas — and so several gateway replicas —
 //! share one limit.
 

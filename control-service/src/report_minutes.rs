@@ -246,19 +246,15 @@ impl ReportMinutes {
     }
 }
 
+/// Reported operations as the gateways send them, for tests of the stores too.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub mod fixtures {
+    use super::PRODUCER;
     use wasp_servicecontrol::distribution::{BucketOption, ExponentialBuckets};
-    use wasp_servicecontrol::{MetricValue, MetricValueSet, Timestamp};
+    use wasp_servicecontrol::metric_value::Value;
+    use wasp_servicecontrol::{Distribution, MetricValue, MetricValueSet, Operation, Timestamp};
 
-    /// Rows in a real SQLite file at `path`.
-    fn minutes_in(path: &std::path::Path, retention_days: u32) -> ReportMinutes {
-        let store = crate::sqlite_store::SqliteStore::open(path).unwrap();
-        ReportMinutes::new(Arc::new(store), retention_days)
-    }
-
-    fn dist_set(metric: &str, count: i64, mean: f64, buckets: Vec<i64>) -> MetricValueSet {
+    pub fn dist_set(metric: &str, count: i64, mean: f64, buckets: Vec<i64>) -> MetricValueSet {
         MetricValueSet {
             metric_name: format!("{PRODUCER}{metric}"),
             metric_values: vec![MetricValue {
@@ -278,7 +274,7 @@ mod tests {
         }
     }
 
-    fn reported(code: &str, start: i64, requests: i64, latency_buckets: Vec<i64>) -> Operation {
+    pub fn reported(code: &str, start: i64, requests: i64, latency_buckets: Vec<i64>) -> Operation {
         let mut op = Operation {
             operation_name: "1.shop.List".into(),
             start_time: Some(Timestamp {
@@ -296,65 +292,12 @@ mod tests {
         op.labels.insert("/response_code".into(), code.into());
         op
     }
+}
 
-    #[tokio::test]
-    async fn operations_of_one_minute_add_up_and_survive_a_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("keys.db");
-        let store = minutes_in(&path, 7);
-        let now = 1_800_000_030; // 30 s into a minute
-        for (code, start, requests, buckets) in [
-            ("200", now - 10, 3, vec![0, 2, 1, 0]),
-            ("200", now - 5, 2, vec![0, 1, 1, 0]),
-            ("503", now - 5, 1, vec![0, 0, 0, 1]),
-        ] {
-            let operation = reported(code, start, requests, buckets);
-            store
-                .record("s", &[(&operation, "project:p".into())], now)
-                .await
-                .unwrap();
-        }
-        drop(store);
-        let store = minutes_in(&path, 7);
-        let rows = store.between(now - 60, now + 60).await.unwrap();
-        assert_eq!(rows.len(), 2, "{rows:?}");
-        let ok = &rows[0];
-        assert_eq!(
-            (ok.response_code.as_str(), ok.requests, ok.errors),
-            ("200", 5, 0)
-        );
-        assert_eq!((ok.request_bytes, ok.response_bytes), (500, 250));
-        assert_eq!(ok.latency.count, 5);
-        assert_eq!(ok.latency.bucket_counts, [0, 3, 2, 0]);
-        assert!((ok.latency.sum_seconds - 0.010).abs() < 1e-9);
-        assert_eq!(ok.minute % 60, 0);
-        assert_eq!((rows[1].response_code.as_str(), rows[1].errors), ("503", 1));
-        assert!(store.between(now + 60, now + 120).await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn rows_past_the_retention_go_when_a_new_minute_arrives() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = minutes_in(&dir.path().join("keys.db"), 1);
-        let day = 86_400;
-        let old = 1_800_000_000;
-        store
-            .record("s", &[(&reported("200", old, 1, vec![]), "c".into())], old)
-            .await
-            .unwrap();
-        let later = old + 2 * day;
-        store
-            .record(
-                "s",
-                &[(&reported("200", later, 1, vec![]), "c".into())],
-                later,
-            )
-            .await
-            .unwrap();
-        let rows = store.between(0, i64::MAX).await.unwrap();
-        assert_eq!(rows.len(), 1, "{rows:?}");
-        assert_eq!(rows[0].minute, later - later % 60);
-    }
+#[cfg(test)]
+mod tests {
+    use super::fixtures::reported;
+    use super::*;
 
     #[test]
     fn one_reports_rows_of_one_key_are_added_up_in_key_order() {

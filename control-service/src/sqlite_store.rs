@@ -1,7 +1,7 @@
 //! The embedded database: keys, projects and report minutes in one SQLite file (WAL), for a
 //! single host. The CLI can create or revoke keys while a server has the file open; the
 //! server reads it on every lookup, so a change applies at once. WAL does not work over a
-//! network filesystem: replicas on several machines use [`crate::postgres_store`].
+//! network filesystem: replicas on several machines use Postgres (`postgres_store.rs`).
 //!
 //! Calls run inline on the async worker: a lookup is an indexed read of microseconds.
 
@@ -308,7 +308,10 @@ fn add_minute(tx: &rusqlite::Transaction, row: &MinuteRow) -> rusqlite::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report_minutes::fixtures::reported;
+    use crate::report_minutes::ReportMinutes;
     use crate::store::{key_hash, PROJECT_NUMBER_RANGE};
+    use std::sync::Arc;
 
     fn temp_store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -396,5 +399,69 @@ mod tests {
             Some("shop")
         );
         assert_eq!(store.list().await.unwrap().len(), 2);
+    }
+
+    /// Report minutes in a real SQLite file at `path`.
+    fn minutes_in(path: &std::path::Path, retention_days: u32) -> ReportMinutes {
+        ReportMinutes::new(Arc::new(SqliteStore::open(path).unwrap()), retention_days)
+    }
+
+    #[tokio::test]
+    async fn operations_of_one_minute_add_up_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.db");
+        let store = minutes_in(&path, 7);
+        let now = 1_800_000_030; // 30 s into a minute
+        for (code, start, requests, buckets) in [
+            ("200", now - 10, 3, vec![0, 2, 1, 0]),
+            ("200", now - 5, 2, vec![0, 1, 1, 0]),
+            ("503", now - 5, 1, vec![0, 0, 0, 1]),
+        ] {
+            let operation = reported(code, start, requests, buckets);
+            store
+                .record("s", &[(&operation, "project:p".into())], now)
+                .await
+                .unwrap();
+        }
+        drop(store);
+        let store = minutes_in(&path, 7);
+        let rows = store.between(now - 60, now + 60).await.unwrap();
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        let ok = &rows[0];
+        assert_eq!(
+            (ok.response_code.as_str(), ok.requests, ok.errors),
+            ("200", 5, 0)
+        );
+        assert_eq!((ok.request_bytes, ok.response_bytes), (500, 250));
+        assert_eq!(ok.latency.count, 5);
+        assert_eq!(ok.latency.bucket_counts, [0, 3, 2, 0]);
+        assert!((ok.latency.sum_seconds - 0.010).abs() < 1e-9);
+        assert_eq!(ok.minute % 60, 0);
+        assert_eq!((rows[1].response_code.as_str(), rows[1].errors), ("503", 1));
+        assert!(store.between(now + 60, now + 120).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn rows_past_the_retention_go_when_a_new_minute_arrives() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = minutes_in(&dir.path().join("keys.db"), 1);
+        let day = 86_400;
+        let old = 1_800_000_000;
+        store
+            .record("s", &[(&reported("200", old, 1, vec![]), "c".into())], old)
+            .await
+            .unwrap();
+        let later = old + 2 * day;
+        store
+            .record(
+                "s",
+                &[(&reported("200", later, 1, vec![]), "c".into())],
+                later,
+            )
+            .await
+            .unwrap();
+        let rows = store.between(0, i64::MAX).await.unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].minute, later - later % 60);
     }
 }

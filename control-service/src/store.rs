@@ -1,6 +1,6 @@
 //! API keys and the consumer projects they belong to: what every key database holds, and
-//! the rules both backends share ([`crate::sqlite_store`], one host; [`crate::postgres_store`],
-//! replicas on many machines).
+//! the rules both backends share (`sqlite_store.rs`, one host; `postgres_store.rs`, replicas
+//! on many machines).
 //!
 //! The plaintext key is returned once, by [`KeyStore::create`], and never stored. Keys are
 //! 256-bit random strings, so an unsalted SHA-256 is enough: there is nothing to guess.
