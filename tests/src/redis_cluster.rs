@@ -222,6 +222,95 @@ impl RedisCluster {
         text
     }
 
+    /// Moves the hash slot of `key` to the next node as `redis-cli --cluster reshard` does:
+    /// IMPORTING on the target, MIGRATING on the source, its keys MIGRATEd in batches, then
+    /// SETSLOT NODE everywhere. While it runs, clients get ASK (and TRYAGAIN for a command
+    /// whose keys are split); once it is done, MOVED. Returns (from, to) node indexes.
+    pub fn move_slot_of(&self, key: &str) -> (usize, usize) {
+        let any = self.running().next().expect("a running node");
+        let slot: u16 = self
+            .cli_on(any, &["CLUSTER", "KEYSLOT", key])
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("CLUSTER KEYSLOT {key}: {e}"));
+        let table = self.cli_on(any, &["CLUSTER", "NODES"]);
+        let owner = table
+            .lines()
+            .find_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let port: u16 = fields
+                    .get(1)?
+                    .split('@')
+                    .next()?
+                    .rsplit(':')
+                    .next()?
+                    .parse()
+                    .ok()?;
+                fields
+                    .iter()
+                    .skip(8)
+                    .any(|range| covers(range, slot))
+                    .then_some(port)
+            })
+            .unwrap_or_else(|| panic!("no node owns slot {slot}:\n{table}"));
+        let from = self
+            .nodes
+            .iter()
+            .position(|node| node.port == owner)
+            .expect("the owner is one of the nodes");
+        let to = (from + 1) % self.nodes.len();
+        let (source, target) = (owner, self.nodes[to].port);
+        let id = |port: u16| self.cli_on(port, &["CLUSTER", "MYID"]).trim().to_string();
+        let (source_id, target_id) = (id(source), id(target));
+        let slot_text = slot.to_string();
+        let expect_ok = |port: u16, args: &[&str]| {
+            let answer = self.cli_on(port, args);
+            assert_eq!(answer.trim(), "OK", "{args:?} on {port}: {answer}");
+        };
+        expect_ok(
+            target,
+            &["CLUSTER", "SETSLOT", &slot_text, "IMPORTING", &source_id],
+        );
+        expect_ok(
+            source,
+            &["CLUSTER", "SETSLOT", &slot_text, "MIGRATING", &target_id],
+        );
+        let target_port = target.to_string();
+        loop {
+            let listed = self.cli_on(source, &["CLUSTER", "GETKEYSINSLOT", &slot_text, "50"]);
+            let keys: Vec<&str> = listed
+                .lines()
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .collect();
+            if keys.is_empty() {
+                break;
+            }
+            let mut args = vec![
+                "MIGRATE",
+                "127.0.0.1",
+                &target_port,
+                "",
+                "0",
+                "5000",
+                "KEYS",
+            ];
+            args.extend(keys.iter().copied());
+            let answer = self.cli_on(source, &args);
+            assert!(
+                matches!(answer.trim(), "OK" | "NOKEY"),
+                "MIGRATE of slot {slot}: {answer}"
+            );
+        }
+        for port in self.running().collect::<Vec<_>>() {
+            expect_ok(
+                port,
+                &["CLUSTER", "SETSLOT", &slot_text, "NODE", &target_id],
+            );
+        }
+        (from, to)
+    }
+
     /// The ports of the nodes that run.
     fn running(&self) -> impl Iterator<Item = u16> + '_ {
         self.nodes
@@ -290,6 +379,18 @@ impl RedisCluster {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+/// Whether a `CLUSTER NODES` slot field (`5461-10922`, `42`, or a `[..]` migration note)
+/// holds `slot`.
+fn covers(range: &str, slot: u16) -> bool {
+    let bound = |text: &str| text.parse::<u16>().ok();
+    match range.split_once('-') {
+        Some((low, high)) => {
+            matches!((bound(low), bound(high)), (Some(low), Some(high)) if (low..=high).contains(&slot))
+        }
+        None => bound(range) == Some(slot),
     }
 }
 

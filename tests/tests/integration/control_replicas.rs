@@ -228,8 +228,17 @@ fn two_replicas_on_postgres_and_a_redis_cluster_share_keys_revocations_one_limit
     assert_eq!(served, 96, "{body}");
 }
 
-/// Threads sending requests while a Redis node is killed.
+/// Threads sending requests while a Redis node is killed or a slot moves.
 const WORKERS: usize = 4;
+
+/// Stops the load however a scope's body ends (an assertion failing in it included).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
 
 #[test]
 fn a_redis_cluster_node_killed_mid_load_answers_by_the_fail_policy_and_no_charge_is_lost_or_doubled(
@@ -253,13 +262,6 @@ fn a_redis_cluster_node_killed_mid_load_answers_by_the_fail_policy_and_no_charge
     wait_for_fresh_quota_window(Duration::from_secs(30));
 
     let running = AtomicBool::new(true);
-    // The load stops however the scope's body ends (an assertion failing in it included).
-    struct StopOnDrop<'a>(&'a AtomicBool);
-    impl Drop for StopOnDrop<'_> {
-        fn drop(&mut self) {
-            self.0.store(false, Ordering::Relaxed);
-        }
-    }
     let seen = Mutex::new(Vec::<(Instant, u16)>::new());
     let killed_at = Mutex::new(None::<Instant>);
     std::thread::scope(|scope| {
@@ -452,5 +454,67 @@ fn quota_windows_in_a_tls_redis_with_an_acl_user() {
     assert!(
         !stderr.contains("not-it"),
         "the password is never shown: {stderr}"
+    );
+}
+
+#[test]
+fn a_slot_moved_between_nodes_mid_load_is_followed_and_every_grant_charged_once() {
+    let pg = Postgres::start();
+    let cluster = RedisCluster::start(3);
+    let replica = ControlOptions {
+        db_url: Some(pg.url.clone()),
+        redis_cluster: cluster.urls(),
+        ..ControlOptions::default()
+    };
+    let input = metered_with_limit("closed", 1_000_000);
+    let backend = HyperEcho::plain();
+    let east = gateway(input.clone(), replica.clone(), &backend);
+    let west = gateway(input, replica, &backend);
+    let key = east.control.create_key("moving", 41).key;
+    wait_for_fresh_quota_window(Duration::from_secs(30));
+
+    let running = AtomicBool::new(true);
+    let seen = Mutex::new(Vec::<u16>::new());
+    let moved = std::thread::scope(|scope| {
+        for worker in 0..WORKERS {
+            let (running, seen, key) = (&running, &seen, &key);
+            let gateways = [&east.gateway, &west.gateway];
+            scope.spawn(move || {
+                let mut n = worker;
+                while running.load(Ordering::Relaxed) {
+                    let reply = get_with_key(gateways[n % 2], "/items", key);
+                    seen.lock().unwrap().push(reply.status);
+                    n += 1;
+                }
+            });
+        }
+        let _stop = StopOnDrop(&running);
+        std::thread::sleep(Duration::from_millis(1000));
+        // Every counter and allocation record of this consumer is in the slot of its tag.
+        let moved = cluster.move_slot_of("{project:moving}");
+        std::thread::sleep(Duration::from_millis(1000));
+        moved
+    });
+    let seen = seen.into_inner().unwrap();
+    let counts = tally(&seen);
+    let granted = counts.get(&200).copied().unwrap_or(0);
+    let charged: i64 = cluster
+        .keys("wasp:quota:*")
+        .iter()
+        .filter(|key| !key.contains(":granted:"))
+        .map(|key| cluster.get(key).unwrap_or(0))
+        .sum();
+    eprintln!(
+        "slot moved from node {} to node {} mid-load: {counts:?}, {charged} units charged",
+        moved.0, moved.1
+    );
+    assert!(granted > 0, "{counts:?}");
+    assert!(
+        counts.keys().all(|status| [200, 503].contains(status)),
+        "only grants and, while keys were split, the fail-closed 503: {counts:?}"
+    );
+    assert_eq!(
+        charged, granted as i64,
+        "units charged vs requests granted ({counts:?})"
     );
 }
