@@ -21,7 +21,7 @@ CPU us/request vs the baseline; then the scenario's goals.
   call adds), and wasp-control's CPU per request. Issue 5 sets no number: the cached check
   must cost near nothing.
 
-usage: summarize.py SCENARIO ROUNDS.tsv
+usage: summarize.py SCENARIO[-SETTING] ROUNDS.tsv
 """
 import statistics
 import sys
@@ -189,9 +189,11 @@ SCENARIOS = {
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in SCENARIOS:
+    # A scenario run once per setting is named SCENARIO-SETTING (apikey-postgres-redis).
+    scenario = sys.argv[1].split("-", 1)[0] if len(sys.argv) == 3 else ""
+    if scenario not in SCENARIOS:
         raise SystemExit(__doc__)
-    SCENARIOS[sys.argv[1]](sys.argv[2])
+    SCENARIOS[scenario](sys.argv[2])
 
 
 if __name__ == "__main__":

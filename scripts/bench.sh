@@ -444,7 +444,7 @@ control_store() {
       CONTROL_DB=$POSTGRES_URL
       CONTROL_ARGS=(--redis "$REDIS_URL")
       # A key lookup reused for 5 s: what replicas sharing a database would run with.
-      [ "$1" = postgres-redis-cached ] && CONTROL_ARGS+=(--key-cache-seconds 5)
+      if [ "$1" = postgres-redis-cached ]; then CONTROL_ARGS+=(--key-cache-seconds 5); fi
       ;;
   esac
 }

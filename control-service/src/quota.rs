@@ -23,9 +23,17 @@ use std::sync::Mutex;
 /// Seconds in one quota window.
 pub const WINDOW_SECONDS: i64 = 60;
 
-/// Redis keys (and remembered allocations) outlive their window a little so a late request
-/// in the same minute on a slow clock still sees the count; afterwards they are dropped.
+/// Redis counters outlive their window a little so a late request in the same minute on a
+/// slow clock still sees the count; afterwards Redis drops them by itself.
 pub const KEY_TTL_MS: i64 = 2 * WINDOW_SECONDS * 1000;
+
+/// How long a granted allocation is remembered for its retries. Retries come within a
+/// second or two (the gateway retries at once, the Redis client within its backoff); one
+/// record per request, so at 20,000 grants a second this keeps about 300,000 of them.
+pub const GRANTED_TTL_MS: i64 = 15_000;
+
+/// Granted allocations the memory windows remember at most (then they start over).
+pub const MAX_REMEMBERED_GRANTS: usize = 1_000_000;
 
 /// One amount to take from one counter in one window.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,11 +17,11 @@ use std::path::PathBuf;
 use crate::redact::without_password;
 use std::time::Duration;
 
-use crate::quota::{Allocation, Outcome, QuotaWindows, WindowsError, KEY_TTL_MS};
+use crate::quota::{Allocation, Outcome, QuotaWindows, WindowsError, GRANTED_TTL_MS, KEY_TTL_MS};
 
-/// KEYS: one counter per charge, then (optionally) the allocation's record. ARGV[1]: TTL
-/// in ms, ARGV[2]: "1" to commit, ARGV[3]: the number of counters, then (cost, limit) per
-/// counter. Returns {0, 0} when granted (or already granted under the record), {i, used}
+/// KEYS: one counter per charge, then (optionally) the allocation's record. ARGV[1]: the
+/// counters' TTL in ms, ARGV[2]: "1" to commit, ARGV[3]: the number of counters, ARGV[4]:
+/// the record's TTL in ms, then (cost, limit) per counter. Returns {0, 0} when granted (or already granted under the record), {i, used}
 /// when counter i (1-based) does not fit. Runs atomically inside Redis, so replicas never
 /// both take the last unit.
 const ALLOCATE_SCRIPT: &str = r"
@@ -32,17 +32,17 @@ if record and redis.call('EXISTS', record) == 1 then
 end
 for i = 1, counters do
   local used = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if used + tonumber(ARGV[2 + 2 * i]) > tonumber(ARGV[3 + 2 * i]) then
+  if used + tonumber(ARGV[3 + 2 * i]) > tonumber(ARGV[4 + 2 * i]) then
     return {i, used}
   end
 end
 if ARGV[2] == '1' then
   for i = 1, counters do
-    redis.call('INCRBY', KEYS[i], ARGV[2 + 2 * i])
+    redis.call('INCRBY', KEYS[i], ARGV[3 + 2 * i])
     redis.call('PEXPIRE', KEYS[i], ARGV[1])
   end
   if record then
-    redis.call('SET', record, '1', 'PX', ARGV[1])
+    redis.call('SET', record, '1', 'PX', ARGV[4])
   end
 end
 return {0, 0}
@@ -190,7 +190,8 @@ impl QuotaWindows for RedisWindows {
         invocation
             .arg(KEY_TTL_MS)
             .arg(if allocation.commit { "1" } else { "0" })
-            .arg(charges.len());
+            .arg(charges.len())
+            .arg(GRANTED_TTL_MS);
         for charge in charges {
             invocation.key(format!("{}:{}", charge.counter, charge.window));
             invocation.arg(charge.cost).arg(charge.limit);

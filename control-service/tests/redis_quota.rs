@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use wasp_control::server::build_state;
-use wasp_servicecontrol::{Message, Method, CONTENT_TYPE};
+use wasp_servicecontrol::{AllocateQuotaResponse, Message, Method, CONTENT_TYPE};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_instances_share_one_limit_through_redis() {
@@ -30,6 +30,30 @@ async fn two_instances_share_one_limit_through_redis() {
     assert!(exhausted(&allocate(&a, &key, 3).await));
     // Nothing consumed by the refusals: exactly one unit is left, on either replica.
     assert!(granted(&allocate(&b, &key, 1).await));
+    assert!(exhausted(&allocate(&a, &key, 1).await));
+}
+
+/// A gateway that lost an answer resends the same allocation, perhaps to another replica:
+/// Redis remembers the operation id, so it is granted again without a second charge.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_allocation_is_charged_once_on_any_replica() {
+    let redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let mut opts = options(&dir.path().join("keys.db"), &config);
+    opts.redis = redis_at(&redis.url);
+    let a = Server::start(opts.clone()).await;
+    let b = Server::start(opts).await;
+    let (a, b) = (a.url(""), b.url(""));
+    let (key, _) = create_key_via_admin(&a, "acme", None).await;
+    wait_for_fresh_window().await;
+    let once = quota_request(&format!("api_key:{key}"), READ_OP, &[("reads", 6)]);
+    for base in [&a, &b, &a] {
+        let response: AllocateQuotaResponse =
+            call(base, Method::AllocateQuota, SERVICE, &once).await;
+        assert!(granted(&response), "the same operation is granted again");
+    }
+    assert!(granted(&allocate(&b, &key, 4).await), "6 + 4 fit in 10");
     assert!(exhausted(&allocate(&a, &key, 1).await));
 }
 
