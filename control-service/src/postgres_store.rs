@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::report_minutes::{LatencyHistogram, MinuteRow, MinuteStore};
 use crate::store::{
     key_hash, mint_key, number_clash, number_taken, random_project_number, validate_new_key,
-    KeyInfo, KeyStore, NewKey, StoreError,
+    KeyInfo, KeyStore, NewKey, StoreError, KEY_COLUMNS,
 };
 
 /// The longest a call waits for a pooled connection. Below the gateway's 1 s Check and
@@ -47,9 +47,6 @@ impl PostgresStore {
         Ok(PostgresStore { pool })
     }
 }
-
-const KEY_COLUMNS: &str = "SELECT k.id, k.project_id, p.project_number, k.created_at, k.revoked_at
-     FROM api_keys k JOIN projects p USING (project_id)";
 
 fn key_info(row: &PgRow) -> Result<KeyInfo, sqlx::Error> {
     Ok(KeyInfo {
@@ -133,16 +130,7 @@ impl KeyStore for PostgresStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(NewKey {
-            key,
-            info: KeyInfo {
-                id,
-                project_id: project_id.to_string(),
-                project_number: number,
-                created_at: now,
-                revoked_at: None,
-            },
-        })
+        Ok(NewKey::issued(key, id, project_id, number, now))
     }
 
     async fn list(&self) -> Result<Vec<KeyInfo>, StoreError> {

@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 use crate::report_minutes::{LatencyHistogram, MinuteRow, MinuteStore};
 use crate::store::{
     mint_key, number_clash, number_taken, random_project_number, validate_new_key, KeyInfo,
-    KeyStore, NewKey, StoreError,
+    KeyStore, NewKey, StoreError, KEY_COLUMNS,
 };
 
 /// Two connections, so a report's transaction (an fsync) never holds up a key lookup.
@@ -74,9 +74,6 @@ impl SqliteStore {
     }
 }
 
-const KEY_COLUMNS: &str = "SELECT k.id, k.project_id, p.project_number, k.created_at, k.revoked_at
-     FROM api_keys k JOIN projects p USING (project_id)";
-
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn create(
@@ -95,16 +92,7 @@ impl KeyStore for SqliteStore {
             params![id, crate::store::key_hash(&key), project_id, now],
         )?;
         tx.commit()?;
-        Ok(NewKey {
-            key,
-            info: KeyInfo {
-                id,
-                project_id: project_id.to_string(),
-                project_number: number,
-                created_at: now,
-                revoked_at: None,
-            },
-        })
+        Ok(NewKey::issued(key, id, project_id, number, now))
     }
 
     async fn list(&self) -> Result<Vec<KeyInfo>, StoreError> {

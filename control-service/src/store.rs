@@ -45,6 +45,33 @@ pub struct NewKey {
     pub info: KeyInfo,
 }
 
+impl NewKey {
+    /// A key [`mint_key`] made, as stored for `project_id` (its number `project_number`) at `now`.
+    pub fn issued(
+        key: String,
+        id: String,
+        project_id: &str,
+        project_number: i64,
+        now: i64,
+    ) -> NewKey {
+        NewKey {
+            key,
+            info: KeyInfo {
+                id,
+                project_id: project_id.to_string(),
+                project_number,
+                created_at: now,
+                revoked_at: None,
+            },
+        }
+    }
+}
+
+/// The columns of a [`KeyInfo`], in its field order, for both databases' key queries.
+pub const KEY_COLUMNS: &str =
+    "SELECT k.id, k.project_id, p.project_number, k.created_at, k.revoked_at
+     FROM api_keys k JOIN projects p USING (project_id)";
+
 /// Why a key operation failed, split by who must act.
 #[derive(Debug)]
 pub enum StoreError {

@@ -231,6 +231,32 @@ fn two_replicas_on_postgres_and_a_redis_cluster_share_keys_revocations_one_limit
 /// Threads sending requests while a Redis node is killed or a slot moves.
 const WORKERS: usize = 4;
 
+/// The times and statuses of the replies to a load.
+type Seen = Mutex<Vec<(Instant, u16)>>;
+
+/// Starts [`WORKERS`] threads in `scope` sending `GET /items` through both gateways in turn,
+/// with each of `keys` in turn, until the returned guard drops; every reply's time and status
+/// goes to `seen`.
+fn load<'scope, 'env>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    running: &'env AtomicBool,
+    seen: &'env Seen,
+    gateways: [&'env Gateway; 2],
+    keys: &'env [String],
+) -> StopOnDrop<'env> {
+    for worker in 0..WORKERS {
+        scope.spawn(move || {
+            let mut n = worker;
+            while running.load(Ordering::Relaxed) {
+                let reply = get_with_key(gateways[n % 2], "/items", &keys[n % keys.len()]);
+                seen.lock().unwrap().push((Instant::now(), reply.status));
+                n += 1;
+            }
+        });
+    }
+    StopOnDrop(running)
+}
+
 /// Stops the load however a scope's body ends (an assertion failing in it included).
 struct StopOnDrop<'a>(&'a AtomicBool);
 
@@ -265,19 +291,13 @@ fn a_redis_cluster_node_killed_mid_load_answers_by_the_fail_policy_and_no_charge
     let seen = Mutex::new(Vec::<(Instant, u16)>::new());
     let killed_at = Mutex::new(None::<Instant>);
     std::thread::scope(|scope| {
-        for worker in 0..WORKERS {
-            let (running, seen, keys) = (&running, &seen, &keys);
-            let gateways = [&east.gateway, &west.gateway];
-            scope.spawn(move || {
-                let mut n = worker;
-                while running.load(Ordering::Relaxed) {
-                    let reply = get_with_key(gateways[n % 2], "/items", &keys[n % keys.len()]);
-                    seen.lock().unwrap().push((Instant::now(), reply.status));
-                    n += 1;
-                }
-            });
-        }
-        let _stop = StopOnDrop(&running);
+        let _stop = load(
+            scope,
+            &running,
+            &seen,
+            [&east.gateway, &west.gateway],
+            &keys,
+        );
         std::thread::sleep(Duration::from_millis(1500));
         cluster.kill(1);
         *killed_at.lock().unwrap() = Some(Instant::now());
@@ -474,28 +494,23 @@ fn a_slot_moved_between_nodes_mid_load_is_followed_and_every_grant_charged_once(
     wait_for_fresh_quota_window(Duration::from_secs(30));
 
     let running = AtomicBool::new(true);
-    let seen = Mutex::new(Vec::<u16>::new());
+    let seen = Mutex::new(Vec::new());
+    let keys = [key];
     let moved = std::thread::scope(|scope| {
-        for worker in 0..WORKERS {
-            let (running, seen, key) = (&running, &seen, &key);
-            let gateways = [&east.gateway, &west.gateway];
-            scope.spawn(move || {
-                let mut n = worker;
-                while running.load(Ordering::Relaxed) {
-                    let reply = get_with_key(gateways[n % 2], "/items", key);
-                    seen.lock().unwrap().push(reply.status);
-                    n += 1;
-                }
-            });
-        }
-        let _stop = StopOnDrop(&running);
+        let _stop = load(
+            scope,
+            &running,
+            &seen,
+            [&east.gateway, &west.gateway],
+            &keys,
+        );
         std::thread::sleep(Duration::from_millis(1000));
         // Every counter and allocation record of this consumer is in the slot of its tag.
         let moved = cluster.move_slot_of("{project:moving}");
         std::thread::sleep(Duration::from_millis(1000));
         moved
     });
-    let seen = seen.into_inner().unwrap();
+    let seen: Vec<u16> = seen.into_inner().unwrap().iter().map(|(_, s)| *s).collect();
     let counts = tally(&seen);
     let granted = counts.get(&200).copied().unwrap_or(0);
     let charged: i64 = cluster
