@@ -94,7 +94,7 @@ pub struct ServeArgs {
     /// Keep quota windows in Redis so replicas share limits: redis://host:6379/0, or
     /// rediss:// for TLS; a password or ACL user goes in the URL (rediss://user:pw@host:6380).
     /// With --redis-cluster, the URLs are seed nodes of a Redis Cluster (repeatable or
-    /// comma-separated).
+    /// comma-separated: percent-encode a comma in a password as %2C).
     #[arg(long, env = "WASP_CONTROL_REDIS", value_delimiter = ',')]
     pub redis: Vec<String>,
     /// The --redis URLs are nodes of a Redis Cluster (slots discovered, MOVED/ASK followed).

@@ -5,7 +5,9 @@
 //! The schema is `migrations/` (sqlx's migrator, applied at open under its advisory lock).
 //! Writes that replicas may race on are written to be safe under READ COMMITTED: a new
 //! project is inserted with `ON CONFLICT DO NOTHING` and read back; a report row is locked
-//! (`FOR UPDATE`) before it is added to, rows in key order so two replicas cannot deadlock.
+//! (`FOR UPDATE`) before it is added to, rows in key order so two replicas cannot deadlock;
+//! old rows are deleted after the commit, outside that order. Every call has a deadline
+//! ([`LOOKUP_DEADLINE`], [`WRITE_DEADLINE`]), so a silent database answers 503 in time.
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
@@ -23,8 +25,30 @@ use crate::store::{
 /// rather than a timeout.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(800);
 
+/// The longest a lookup (a key, a project) may take, connection included, for the same
+/// reason: a database that went silent (a partition, not a refused connection) would
+/// otherwise hold a call until TCP gives up.
+pub const LOOKUP_DEADLINE: Duration = Duration::from_millis(800);
+
+/// The longest a write or a listing may take (a report's rows; the gateway's report call
+/// waits 2 s by default).
+pub const WRITE_DEADLINE: Duration = Duration::from_millis(1500);
+
 /// Connections per replica; a lookup holds one for well under a millisecond.
 const MAX_CONNECTIONS: u32 = 16;
+
+/// `call`, or a database error once `deadline` has passed.
+async fn within<T>(
+    deadline: Duration,
+    call: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(deadline, call).await.map_err(|_| {
+        StoreError::Database(format!(
+            "no answer from Postgres within {} ms",
+            deadline.as_millis()
+        ))
+    })?
+}
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -116,69 +140,87 @@ impl KeyStore for PostgresStore {
         project_number: Option<i64>,
         now: i64,
     ) -> Result<NewKey, StoreError> {
-        validate_new_key(project_id, project_number)?;
-        let mut tx = self.pool.begin().await?;
-        let number = project_number_for(&mut tx, project_id, project_number).await?;
-        let (key, id) = mint_key();
-        sqlx::query(
-            "INSERT INTO api_keys (id, key_sha256, project_id, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&id)
-        .bind(key_hash(&key))
-        .bind(project_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(NewKey::issued(key, id, project_id, number, now))
+        within(WRITE_DEADLINE, async {
+            validate_new_key(project_id, project_number)?;
+            let mut tx = self.pool.begin().await?;
+            let number = project_number_for(&mut tx, project_id, project_number).await?;
+            let (key, id) = mint_key();
+            sqlx::query(
+                "INSERT INTO api_keys (id, key_sha256, project_id, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&id)
+            .bind(key_hash(&key))
+            .bind(project_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(NewKey::issued(key, id, project_id, number, now))
+        })
+        .await
     }
 
     async fn list(&self) -> Result<Vec<KeyInfo>, StoreError> {
-        let rows = sqlx::query(&format!("{KEY_COLUMNS} ORDER BY k.created_at, k.id"))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(key_info).collect::<Result<_, _>>()?)
+        within(WRITE_DEADLINE, async {
+            let rows = sqlx::query(&format!("{KEY_COLUMNS} ORDER BY k.created_at, k.id"))
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(rows.iter().map(key_info).collect::<Result<_, _>>()?)
+        })
+        .await
     }
 
     async fn revoke(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        // One statement: the first revocation time stays, and a known id answers true.
-        let found: Option<bool> = sqlx::query_scalar(
-            "WITH updated AS (
-                 UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING id
-             )
-             SELECT true FROM api_keys WHERE id = $1 UNION ALL SELECT true FROM updated LIMIT 1",
-        )
-        .bind(id)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(found.is_some())
+        within(WRITE_DEADLINE, async {
+            // One statement: the first revocation time stays, and a known id answers true.
+            let found: Option<bool> = sqlx::query_scalar(
+                "WITH updated AS (
+                     UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING id
+                 )
+                 SELECT true FROM api_keys WHERE id = $1 UNION ALL SELECT true FROM updated LIMIT 1",
+            )
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(found.is_some())
+        })
+        .await
     }
 
     async fn lookup_hash(&self, hash: &str) -> Result<Option<KeyInfo>, StoreError> {
-        let row = sqlx::query(&format!("{KEY_COLUMNS} WHERE k.key_sha256 = $1"))
-            .bind(hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(key_info).transpose()?)
+        within(LOOKUP_DEADLINE, async {
+            let row = sqlx::query(&format!("{KEY_COLUMNS} WHERE k.key_sha256 = $1"))
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(row.as_ref().map(key_info).transpose()?)
+        })
+        .await
     }
 
     async fn project_number(&self, project_id: &str) -> Result<Option<i64>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT project_number FROM projects WHERE project_id = $1")
-                .bind(project_id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        within(LOOKUP_DEADLINE, async {
+            Ok(
+                sqlx::query_scalar("SELECT project_number FROM projects WHERE project_id = $1")
+                    .bind(project_id)
+                    .fetch_optional(&self.pool)
+                    .await?,
+            )
+        })
+        .await
     }
 
     async fn project_id(&self, project_number: i64) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT project_id FROM projects WHERE project_number = $1")
-                .bind(project_number)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        within(LOOKUP_DEADLINE, async {
+            Ok(
+                sqlx::query_scalar("SELECT project_id FROM projects WHERE project_number = $1")
+                    .bind(project_number)
+                    .fetch_optional(&self.pool)
+                    .await?,
+            )
+        })
+        .await
     }
 }
 
@@ -189,49 +231,57 @@ impl MinuteStore for PostgresStore {
         rows: &[MinuteRow],
         prune_before: Option<i64>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for row in rows {
-            add_minute(&mut tx, row).await?;
-        }
-        if let Some(before) = prune_before {
-            sqlx::query("DELETE FROM report_minutes WHERE minute < $1")
-                .bind(before)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        within(WRITE_DEADLINE, async {
+            let mut tx = self.pool.begin().await?;
+            for row in rows {
+                add_minute(&mut tx, row).await?;
+            }
+            tx.commit().await?;
+            // Old rows go in a statement of their own: inside the transaction, its locks
+            // (in no key order) could meet another replica's row locks in a deadlock.
+            if let Some(before) = prune_before {
+                sqlx::query("DELETE FROM report_minutes WHERE minute < $1")
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn minutes_between(&self, from: i64, to: i64) -> Result<Vec<MinuteRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT service, operation, consumer, response_code, minute, requests, errors,
-                    request_bytes, response_bytes, latency::text
-             FROM report_minutes WHERE minute >= $1 AND minute < $2
-             ORDER BY minute, service, operation, consumer, response_code",
-        )
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let latency: String = r.try_get(9)?;
-                Ok(MinuteRow {
-                    service: r.try_get(0)?,
-                    operation: r.try_get(1)?,
-                    consumer: r.try_get(2)?,
-                    response_code: r.try_get(3)?,
-                    minute: r.try_get(4)?,
-                    requests: r.try_get(5)?,
-                    errors: r.try_get(6)?,
-                    request_bytes: r.try_get(7)?,
-                    response_bytes: r.try_get(8)?,
-                    latency: serde_json::from_str(&latency).unwrap_or_default(),
+        within(WRITE_DEADLINE, async {
+            let rows = sqlx::query(
+                "SELECT service, operation, consumer, response_code, minute, requests, errors,
+                        request_bytes, response_bytes, latency::text
+                 FROM report_minutes WHERE minute >= $1 AND minute < $2
+                 ORDER BY minute, service, operation, consumer, response_code",
+            )
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    let latency: String = r.try_get(9)?;
+                    Ok(MinuteRow {
+                        service: r.try_get(0)?,
+                        operation: r.try_get(1)?,
+                        consumer: r.try_get(2)?,
+                        response_code: r.try_get(3)?,
+                        minute: r.try_get(4)?,
+                        requests: r.try_get(5)?,
+                        errors: r.try_get(6)?,
+                        request_bytes: r.try_get(7)?,
+                        response_bytes: r.try_get(8)?,
+                        latency: serde_json::from_str(&latency).unwrap_or_default(),
+                    })
                 })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(StoreError::from)
+        })
+        .await
     }
 }
 

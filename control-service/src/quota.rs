@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Seconds in one quota window.
 pub const WINDOW_SECONDS: i64 = 60;
@@ -32,7 +33,10 @@ pub const KEY_TTL_MS: i64 = 2 * WINDOW_SECONDS * 1000;
 /// record per request, so at 20,000 grants a second this keeps about 300,000 of them.
 pub const GRANTED_TTL_MS: i64 = 15_000;
 
-/// Granted allocations the memory windows remember at most (then they start over).
+const GRANTED_TTL: Duration = Duration::from_millis(GRANTED_TTL_MS as u64);
+
+/// Granted allocations the memory windows remember at most: past it, the expired ones go,
+/// and if that is not enough, all (a retry then charges again; nothing is lost).
 pub const MAX_REMEMBERED_GRANTS: usize = 1_000_000;
 
 /// One amount to take from one counter in one window.
@@ -120,8 +124,8 @@ pub struct MemoryWindows {
 #[derive(Default)]
 struct MemoryCounters {
     used: HashMap<(String, i64), i64>,
-    /// Granted allocation keys and the window they were granted in.
-    granted: HashMap<String, i64>,
+    /// Granted allocation keys and when they were granted (kept [`GRANTED_TTL_MS`]).
+    granted: HashMap<String, Instant>,
     /// Newest window seen; older windows are dropped when it advances.
     newest: i64,
 }
@@ -159,13 +163,14 @@ impl QuotaWindows for MemoryWindows {
                 // Keep the previous window too: a request stamped just before the minute
                 // turned may still arrive.
                 counters.used.retain(|(_, window), _| *window >= newest - 1);
-                counters.granted.retain(|_, window| *window >= newest - 1);
             }
         }
+        let now = Instant::now();
+        let fresh = |at: &Instant| now.duration_since(*at) < GRANTED_TTL;
         let repeated = allocation
             .key
             .as_ref()
-            .is_some_and(|key| counters.granted.contains_key(key));
+            .is_some_and(|key| counters.granted.get(key).is_some_and(fresh));
         if repeated {
             return Ok(Outcome::Granted);
         }
@@ -187,9 +192,14 @@ impl QuotaWindows for MemoryWindows {
                     .or_insert(0);
                 *slot = slot.saturating_add(charge.cost);
             }
-            if let (Some(key), Some(window)) = (&allocation.key, charges.first().map(|c| c.window))
-            {
-                counters.granted.insert(key.clone(), window);
+            if let Some(key) = &allocation.key {
+                if counters.granted.len() >= MAX_REMEMBERED_GRANTS {
+                    counters.granted.retain(|_, at| fresh(at));
+                    if counters.granted.len() >= MAX_REMEMBERED_GRANTS {
+                        counters.granted.clear();
+                    }
+                }
+                counters.granted.insert(key.clone(), now);
             }
         }
         Ok(Outcome::Granted)
