@@ -231,6 +231,9 @@ fn two_replicas_on_postgres_and_a_redis_cluster_share_keys_revocations_one_limit
 /// Threads sending requests while a Redis node is killed or a slot moves.
 const WORKERS: usize = 4;
 
+/// Each load thread's pause between requests.
+const PACE: Duration = Duration::from_millis(4);
+
 /// The times and statuses of the replies to a load.
 type Seen = Mutex<Vec<(Instant, u16)>>;
 
@@ -251,6 +254,9 @@ fn load<'scope, 'env>(
                 let reply = get_with_key(gateways[n % 2], "/items", &keys[n % keys.len()]);
                 seen.lock().unwrap().push((Instant::now(), reply.status));
                 n += 1;
+                // Paced: enough load to catch requests in flight, without starving the
+                // tests that run beside this one on a 2-core machine.
+                std::thread::sleep(PACE);
             }
         });
     }
