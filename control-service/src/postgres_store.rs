@@ -14,7 +14,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 use std::time::Duration;
 
-use crate::report_minutes::{LatencyHistogram, MinuteRow, MinuteStore};
+use crate::report_minutes::{LatencyHistogram, MinuteRow, MinuteStore, StoredTotals};
 use crate::store::{
     key_hash, mint_key, number_clash, number_taken, random_project_number, validate_new_key,
     KeyInfo, KeyStore, NewKey, StoreError, KEY_COLUMNS,
@@ -275,7 +275,7 @@ impl MinuteStore for PostgresStore {
                         errors: r.try_get(6)?,
                         request_bytes: r.try_get(7)?,
                         response_bytes: r.try_get(8)?,
-                        latency: serde_json::from_str(&latency).unwrap_or_default(),
+                        latency: LatencyHistogram::from_stored(&latency),
                     })
                 })
                 .collect::<Result<_, sqlx::Error>>()
@@ -312,15 +312,14 @@ async fn add_minute(tx: &mut Transaction<'_, Postgres>, row: &MinuteRow) -> Resu
     .bind(minute)
     .fetch_one(&mut **tx)
     .await?;
-    let mut total = MinuteRow::empty_like(row);
-    total.requests = stored.try_get(0)?;
-    total.errors = stored.try_get(1)?;
-    total.request_bytes = stored.try_get(2)?;
-    total.response_bytes = stored.try_get(3)?;
-    let latency: String = stored.try_get(4)?;
-    total.latency = serde_json::from_str::<LatencyHistogram>(&latency).unwrap_or_default();
-    total.absorb(row);
-    let latency = serde_json::to_string(&total.latency).unwrap_or_else(|_| "{}".into());
+    let total = row.added_to(Some(StoredTotals {
+        requests: stored.try_get(0)?,
+        errors: stored.try_get(1)?,
+        request_bytes: stored.try_get(2)?,
+        response_bytes: stored.try_get(3)?,
+        latency: stored.try_get(4)?,
+    }));
+    let latency = total.latency.to_stored();
     sqlx::query(
         "UPDATE report_minutes SET requests = $6, errors = $7, request_bytes = $8,
                 response_bytes = $9, latency = $10::jsonb

@@ -65,6 +65,16 @@ impl LatencyHistogram {
         }
     }
 
+    /// From its stored JSON; a text that does not read counts as empty.
+    pub fn from_stored(text: &str) -> LatencyHistogram {
+        serde_json::from_str(text).unwrap_or_default()
+    }
+
+    /// As stored: JSON text.
+    pub fn to_stored(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+
     /// Adds `other`; buckets of a different shape are left out (count and sum still add).
     pub fn merge(&mut self, other: &LatencyHistogram) {
         if self.count == 0 {
@@ -82,6 +92,15 @@ impl LatencyHistogram {
             }
         }
     }
+}
+
+/// A key's totals as a store reads them back (the histogram still as its stored JSON).
+pub struct StoredTotals {
+    pub requests: i64,
+    pub errors: i64,
+    pub request_bytes: i64,
+    pub response_bytes: i64,
+    pub latency: String,
 }
 
 /// One minute of one (service, operation, consumer, response code).
@@ -133,16 +152,26 @@ impl MinuteRow {
         }
     }
 
-    /// An empty row with `other`'s key (what a store starts a new key from).
-    pub fn empty_like(other: &MinuteRow) -> MinuteRow {
-        MinuteRow {
+    /// What a store writes back for this row's key: the totals it holds (`None`: a new key)
+    /// with this row added.
+    pub fn added_to(&self, stored: Option<StoredTotals>) -> MinuteRow {
+        let mut total = MinuteRow {
             requests: 0,
             errors: 0,
             request_bytes: 0,
             response_bytes: 0,
             latency: LatencyHistogram::default(),
-            ..other.clone()
+            ..self.clone()
+        };
+        if let Some(stored) = stored {
+            total.requests = stored.requests;
+            total.errors = stored.errors;
+            total.request_bytes = stored.request_bytes;
+            total.response_bytes = stored.response_bytes;
+            total.latency = LatencyHistogram::from_stored(&stored.latency);
         }
+        total.absorb(self);
+        total
     }
 
     /// The row's identity: (service, operation, consumer, response code, minute).

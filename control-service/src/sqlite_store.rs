@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::report_minutes::{LatencyHistogram, MinuteRow, MinuteStore};
+use crate::report_minutes::{LatencyHistogram, MinuteRow, MinuteStore, StoredTotals};
 use crate::store::{
     mint_key, number_clash, number_taken, random_project_number, validate_new_key, KeyInfo,
     KeyStore, NewKey, StoreError, KEY_COLUMNS,
@@ -247,7 +247,7 @@ impl MinuteStore for SqliteStore {
                 errors: r.get(6)?,
                 request_bytes: r.get(7)?,
                 response_bytes: r.get(8)?,
-                latency: serde_json::from_str(&latency).unwrap_or_default(),
+                latency: LatencyHistogram::from_stored(&latency),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -257,24 +257,24 @@ impl MinuteStore for SqliteStore {
 /// Adds one row to the stored row with its key (inside the caller's transaction).
 fn add_minute(tx: &rusqlite::Transaction, row: &MinuteRow) -> rusqlite::Result<()> {
     let (service, operation, consumer, code, minute) = row.key();
-    let existing: Option<(i64, i64, i64, i64, String)> = tx
+    let stored = tx
         .query_row(
             "SELECT requests, errors, request_bytes, response_bytes, latency FROM report_minutes
              WHERE service = ?1 AND operation = ?2 AND consumer = ?3 AND response_code = ?4 AND minute = ?5",
             params![service, operation, consumer, code, minute],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            |r| {
+                Ok(StoredTotals {
+                    requests: r.get(0)?,
+                    errors: r.get(1)?,
+                    request_bytes: r.get(2)?,
+                    response_bytes: r.get(3)?,
+                    latency: r.get(4)?,
+                })
+            },
         )
         .optional()?;
-    let mut total = MinuteRow::empty_like(row);
-    if let Some((requests, errors, request_bytes, response_bytes, latency)) = existing {
-        total.requests = requests;
-        total.errors = errors;
-        total.request_bytes = request_bytes;
-        total.response_bytes = response_bytes;
-        total.latency = serde_json::from_str::<LatencyHistogram>(&latency).unwrap_or_default();
-    }
-    total.absorb(row);
-    let latency = serde_json::to_string(&total.latency).unwrap_or_else(|_| "{}".into());
+    let total = row.added_to(stored);
+    let latency = total.latency.to_stored();
     tx.execute(
         "INSERT OR REPLACE INTO report_minutes VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![

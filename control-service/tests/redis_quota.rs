@@ -8,16 +8,19 @@ use common::*;
 use wasp_control::server::build_state;
 use wasp_servicecontrol::{AllocateQuotaResponse, Message, Method, CONTENT_TYPE};
 
+/// Two control services on one key database (in `dir`) and one Redis.
+async fn two_replicas_on(redis: &Redis, dir: &std::path::Path) -> (Server, Server) {
+    let config = write_config(dir);
+    let mut opts = options(&dir.join("keys.db"), &config);
+    opts.redis = redis_at(&redis.url);
+    (Server::start(opts.clone()).await, Server::start(opts).await)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_instances_share_one_limit_through_redis() {
     let redis = Redis::start();
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keys.db");
-    let config = write_config(dir.path());
-    let mut opts = options(&db, &config);
-    opts.redis = redis_at(&redis.url);
-    let a = Server::start(opts.clone()).await;
-    let b = Server::start(opts).await;
+    let (a, b) = two_replicas_on(&redis, dir.path()).await;
     let (a, b) = (a.url(""), b.url(""));
     let (key, _) = create_key_via_admin(&a, "acme", None).await;
     wait_for_fresh_window().await;
@@ -39,11 +42,7 @@ async fn two_instances_share_one_limit_through_redis() {
 async fn a_retried_allocation_is_charged_once_on_any_replica() {
     let redis = Redis::start();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
-    let mut opts = options(&dir.path().join("keys.db"), &config);
-    opts.redis = redis_at(&redis.url);
-    let a = Server::start(opts.clone()).await;
-    let b = Server::start(opts).await;
+    let (a, b) = two_replicas_on(&redis, dir.path()).await;
     let (a, b) = (a.url(""), b.url(""));
     let (key, _) = create_key_via_admin(&a, "acme", None).await;
     wait_for_fresh_window().await;
@@ -61,11 +60,7 @@ async fn a_retried_allocation_is_charged_once_on_any_replica() {
 async fn concurrent_allocations_never_exceed_the_limit() {
     let redis = Redis::start();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
-    let mut opts = options(&dir.path().join("keys.db"), &config);
-    opts.redis = redis_at(&redis.url);
-    let a = Server::start(opts.clone()).await;
-    let b = Server::start(opts).await;
+    let (a, b) = two_replicas_on(&redis, dir.path()).await;
     let (key, _) = create_key_via_admin(&a.url(""), "acme", None).await;
     wait_for_fresh_window().await;
 

@@ -228,6 +228,35 @@ fn two_replicas_on_postgres_and_a_redis_cluster_share_keys_revocations_one_limit
     assert_eq!(served, 96, "{body}");
 }
 
+/// Two gateways, each with its replica on `pg` and `cluster`, failing closed, with a limit
+/// no run reaches: every 200 is one grant, every grant one unit.
+fn unlimited_pair(
+    pg: &Postgres,
+    cluster: &RedisCluster,
+    backend: &HyperEcho,
+) -> (ControlledGateway, ControlledGateway) {
+    let replica = ControlOptions {
+        db_url: Some(pg.url.clone()),
+        redis_cluster: cluster.urls(),
+        ..ControlOptions::default()
+    };
+    let input = metered_with_limit("closed", 1_000_000);
+    (
+        gateway(input.clone(), replica.clone(), backend),
+        gateway(input, replica, backend),
+    )
+}
+
+/// The units the cluster counted: every window counter (not the remembered allocations).
+fn charged_units(cluster: &RedisCluster) -> i64 {
+    cluster
+        .keys("wasp:quota:*")
+        .iter()
+        .filter(|key| !key.contains(":granted:"))
+        .map(|key| cluster.get(key).unwrap_or(0))
+        .sum()
+}
+
 /// Threads sending requests while a Redis node is killed or a slot moves.
 const WORKERS: usize = 4;
 
@@ -277,16 +306,8 @@ fn a_redis_cluster_node_killed_mid_load_answers_by_the_fail_policy_and_no_charge
 ) {
     let pg = Postgres::start();
     let mut cluster = RedisCluster::start(3);
-    let replica = ControlOptions {
-        db_url: Some(pg.url.clone()),
-        redis_cluster: cluster.urls(),
-        ..ControlOptions::default()
-    };
-    // A limit no run reaches: every 200 is one grant, every grant one unit.
-    let input = metered_with_limit("closed", 1_000_000);
     let backend = HyperEcho::plain();
-    let east = gateway(input.clone(), replica.clone(), &backend);
-    let west = gateway(input, replica, &backend);
+    let (east, west) = unlimited_pair(&pg, &cluster, &backend);
     let keys: Vec<String> = (0..6)
         .map(|i| east.control.create_key(&format!("tenant-{i}"), 100 + i).key)
         .collect();
@@ -357,13 +378,7 @@ fn a_redis_cluster_node_killed_mid_load_answers_by_the_fail_policy_and_no_charge
         "{counts:?}"
     );
     let granted = counts.get(&200).copied().unwrap_or(0);
-    // What the cluster counted: every window counter (not the remembered allocations).
-    let charged: i64 = cluster
-        .keys("wasp:quota:*")
-        .iter()
-        .filter(|key| !key.contains(":granted:"))
-        .map(|key| cluster.get(key).unwrap_or(0))
-        .sum();
+    let charged = charged_units(&cluster);
     eprintln!("node killed mid-load: {counts:?}, {charged} units charged in Redis");
     // No grant lost: every 200 is a unit in Redis (the restarted node reloaded its
     // append-only file). None charged twice: a gateway retrying a failed allocation sends
@@ -487,15 +502,8 @@ fn quota_windows_in_a_tls_redis_with_an_acl_user() {
 fn a_slot_moved_between_nodes_mid_load_is_followed_and_every_grant_charged_once() {
     let pg = Postgres::start();
     let cluster = RedisCluster::start(3);
-    let replica = ControlOptions {
-        db_url: Some(pg.url.clone()),
-        redis_cluster: cluster.urls(),
-        ..ControlOptions::default()
-    };
-    let input = metered_with_limit("closed", 1_000_000);
     let backend = HyperEcho::plain();
-    let east = gateway(input.clone(), replica.clone(), &backend);
-    let west = gateway(input, replica, &backend);
+    let (east, west) = unlimited_pair(&pg, &cluster, &backend);
     let key = east.control.create_key("moving", 41).key;
     wait_for_fresh_quota_window(Duration::from_secs(30));
 
@@ -519,12 +527,7 @@ fn a_slot_moved_between_nodes_mid_load_is_followed_and_every_grant_charged_once(
     let seen: Vec<u16> = seen.into_inner().unwrap().iter().map(|(_, s)| *s).collect();
     let counts = tally(&seen);
     let granted = counts.get(&200).copied().unwrap_or(0);
-    let charged: i64 = cluster
-        .keys("wasp:quota:*")
-        .iter()
-        .filter(|key| !key.contains(":granted:"))
-        .map(|key| cluster.get(key).unwrap_or(0))
-        .sum();
+    let charged = charged_units(&cluster);
     eprintln!(
         "slot moved from node {} to node {} mid-load: {counts:?}, {charged} units charged",
         moved.0, moved.1
