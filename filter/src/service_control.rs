@@ -16,11 +16,7 @@ use wasp_control_client::report::UNKNOWN_OPERATION;
 use wasp_control_client::request_log::{jwt_credential_id, RequestLog};
 use wasp_control_client::ReportRecord;
 
-/// Requests tracked for reports at most; a host that never calls `on_log` must not make the
-/// map grow without end (a report then goes missing, a request never does).
-pub const MAX_TRACES: usize = 20_000;
-
-/// What a request leaves for its report, filled in along the pipeline.
+/// What a request leaves for its report, filled in as its stages run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Trace {
     /// The matched operation; `None`: ESPv2's `<Unknown Operation Name>` (404, 405, ...).
@@ -136,41 +132,6 @@ impl Trace {
         self.log.key_state = Some(state);
         self.log.api_key = key.map(str::to_string);
         self.log.caller_ip = caller_ip.to_string();
-    }
-}
-
-/// The traces of one VM's requests in flight, by HTTP context id.
-#[derive(Debug, Default)]
-pub struct Traces {
-    traces: HashMap<u32, Trace>,
-}
-
-impl Traces {
-    /// Starts tracing a request; returns false when the map is full (the request goes
-    /// unreported).
-    pub fn start(&mut self, context_id: u32, now_ms: u64) -> bool {
-        if self.traces.len() >= MAX_TRACES && !self.traces.contains_key(&context_id) {
-            return false;
-        }
-        self.traces.insert(context_id, Trace::new(now_ms));
-        true
-    }
-
-    pub fn get_mut(&mut self, context_id: u32) -> Option<&mut Trace> {
-        self.traces.get_mut(&context_id)
-    }
-
-    /// Ends a request's trace (its `on_log`).
-    pub fn finish(&mut self, context_id: u32) -> Option<Trace> {
-        self.traces.remove(&context_id)
-    }
-
-    pub fn len(&self) -> usize {
-        self.traces.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.traces.is_empty()
     }
 }
 
@@ -451,20 +412,6 @@ mod tests {
         let located = config.operations[2].clone();
         assert!(needs_flow(&config, Some(&located), false));
         assert!(needs_flow(&config, None, false));
-    }
-
-    #[test]
-    fn traces_are_bounded_and_removed_when_finished() {
-        let mut traces = Traces::default();
-        for id in 0..MAX_TRACES as u32 {
-            assert!(traces.start(id, 0));
-        }
-        assert!(!traces.start(u32::MAX, 0));
-        assert!(traces.start(7, 5), "a known context is restarted");
-        assert_eq!(traces.finish(7).map(|t| t.start_ms), Some(5));
-        assert!(traces.finish(7).is_none());
-        assert!(traces.start(u32::MAX, 0));
-        assert_eq!(traces.len(), MAX_TRACES);
     }
 
     #[test]

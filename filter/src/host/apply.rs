@@ -5,10 +5,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, MapType, Status};
 use wasp_config::{DENIAL_PROPERTY, OPERATION_PROPERTY, ROUTE_HEADER};
 
-use crate::backend_auth;
-use wasp_control_client::Proceed;
-
-use crate::client_headers::{GeneratedHeaders, ORIGINAL_PATH};
+use crate::client_headers::ORIGINAL_PATH;
 use crate::decision::Forward;
 use crate::local_reply::{LocalReply, CONTENT_TYPE};
 
@@ -60,42 +57,6 @@ pub(super) fn remove_forged_original_path(headers: &[(String, String)]) {
             warn!("cannot remove a client's {ORIGINAL_PATH}: {status:?}");
         }
     }
-}
-
-/// Attaches the ID token (if backend auth is on), then the translated path.
-pub(super) fn backend(
-    id_token: Option<&str>,
-    client_authorization: Option<&str>,
-    path: Option<&str>,
-) -> Result<(), Status> {
-    if let Some(id_token) = id_token {
-        for (name, value) in backend_auth::headers(id_token, client_authorization) {
-            // Remove first: a client may have sent several values.
-            hostcalls::remove_map_value(MapType::HttpRequestHeaders, name)?;
-            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(&value))?;
-        }
-    }
-    if let Some(path) = path {
-        hostcalls::set_map_value(MapType::HttpRequestHeaders, ":path", Some(path))?;
-    }
-    Ok(())
-}
-
-/// The API-key stage's header changes: client-sent consumer headers out, a verified
-/// consumer's in, the API key removed when configured. The path goes with the backend step.
-pub(super) fn edits(edits: &Proceed, generated: &GeneratedHeaders) -> Result<(), Status> {
-    // Client-sent consumer headers were removed with the route; only the key's are left.
-    for name in edits
-        .remove_headers
-        .iter()
-        .filter(|n| !generated.is_consumer(n))
-    {
-        hostcalls::remove_map_value(MapType::HttpRequestHeaders, name)?;
-    }
-    for (name, value) in &edits.set_headers {
-        hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))?;
-    }
-    Ok(())
 }
 
 /// Sends a local reply; the request stops here.

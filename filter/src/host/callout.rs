@@ -13,8 +13,8 @@ use super::reads::header_map;
 /// of asking each fetcher in turn whether the token is its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Owner {
-    /// A request's Check or AllocateQuota (`ControlRuntime` keeps the request).
-    Request,
+    /// The Check or AllocateQuota of the request with this context id.
+    Request(u32),
     /// A report batch (the root's deliveries).
     Report,
     /// A JWT provider's keys or discovery document.
@@ -40,15 +40,15 @@ impl Registry {
         self.owners.borrow_mut().remove(&token_id)
     }
 
-    /// Takes the entry only when `owner` owns the callout (an HTTP context answers only its
-    /// requests' calls and leaves any other to the root).
-    pub fn take_if(&self, token_id: u32, owner: Owner) -> bool {
+    /// Takes the entry only when a request owns the callout, and returns the request's
+    /// context id (an HTTP context answers requests' calls and leaves any other to the root).
+    pub fn take_request(&self, token_id: u32) -> Option<u32> {
         let mut owners = self.owners.borrow_mut();
-        if owners.get(&token_id) != Some(&owner) {
-            return false;
-        }
+        let Some(&Owner::Request(context_id)) = owners.get(&token_id) else {
+            return None;
+        };
         owners.remove(&token_id);
-        true
+        Some(context_id)
     }
 }
 

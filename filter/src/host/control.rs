@@ -19,7 +19,8 @@ use super::callout::{response_body, response_status, Owner, Response};
 use super::control_runtime::ControlRuntime;
 use super::reads::{now_ms, string_property};
 use super::state::State;
-use super::tokens::{current_token, TokenAnswer};
+use super::tokens::current_token;
+use crate::request::TokenAnswer;
 use crate::service_control::{caller_ip, Trace};
 
 /// Makes a Service Control call, with the metadata server's access token when the

@@ -1,6 +1,6 @@
 //! The per-request context: reads the request head, asks
-//! [`decide`](crate::decision::decide), pins the route, and runs the stages after it
-//! ([`pipeline`](super::pipeline)); holds the body back while the request is parked, and
+//! [`decide`](crate::decision::decide), pins the route, and starts the request's stages
+//! ([`executor`](super::executor)); holds the body back while the request waits, and
 //! leaves a report when the request ends.
 
 use std::rc::Rc;
@@ -11,25 +11,25 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
 use super::apply;
-use super::callout::{Owner, Response};
+use super::callout::Response;
 use super::control;
-use super::pipeline::{self, on_control_response};
+use super::executor::{self, on_control_response, Outcome};
 use super::reads::{header_map, now_ms, string_property};
 use super::state::State;
 use crate::decision::{decide, Decision, Forward};
 use crate::head::Head;
 use crate::local_reply::LocalReply;
 use crate::metrics::Finished;
-use crate::service_control::{int_property, BodyBytes};
+use crate::request::{Event, Onward, Request};
+use crate::service_control::{int_property, BodyBytes, Trace};
 use crate::startup::{self, GateAnswer};
-use crate::waiters::Onward;
 use wasp_config::DENIAL_PROPERTY;
 
 pub(super) struct WaspHttp {
     context_id: u32,
     state: Option<Rc<State>>,
-    /// Parked by a stage (registered in one of the state's wait lists).
-    waiting: bool,
+    /// Held back by a stage at some point (then `State::requests` says whether it still is).
+    waited: bool,
     /// Body bytes each way, for the report.
     request_bytes: BodyBytes,
     response_bytes: BodyBytes,
@@ -40,7 +40,7 @@ impl WaspHttp {
         WaspHttp {
             context_id,
             state,
-            waiting: false,
+            waited: false,
             request_bytes: BodyBytes::default(),
             response_bytes: BodyBytes::default(),
         }
@@ -48,16 +48,18 @@ impl WaspHttp {
 
     /// Still paused: registered and not yet resumed or failed.
     fn still_waiting(&self) -> bool {
-        self.waiting
+        self.waited
             && self
                 .state
                 .as_deref()
-                .is_some_and(|s| s.is_waiting(self.context_id))
+                .is_some_and(|s| s.requests.borrow().is_waiting(self.context_id))
     }
 
+    /// Routes a matched request and starts its stages.
     fn forward(
         &mut self,
         state: &State,
+        mut request: Request,
         forward: &Forward,
         headers: Rc<Vec<(String, String)>>,
         now_ms: u64,
@@ -69,30 +71,21 @@ impl WaspHttp {
                 "cannot set the route for {}: {status:?}",
                 forward.operation_name
             );
+            request.answered();
+            state.requests.borrow_mut().keep(self.context_id, request);
             return apply::reply(&LocalReply::Internal);
         }
-        if state.traced() {
-            let reported = state.control.is_some();
-            state.note(self.context_id, |trace| {
-                trace.operation_index = Some(forward.operation_index);
-                if reported {
-                    trace.operation = Some(forward.operation_name.to_string());
-                }
-            });
-        }
-        let backend_auth = forward.backend_auth;
-        let onward = Onward {
-            operation: forward.operation_index,
-            audience: backend_auth.map(|a| a.audience.to_string()),
-            client_authorization: backend_auth
-                .and_then(|a| a.client_authorization)
-                .map(str::to_string),
-            path: forward.path.clone(),
-            headers,
-        };
-        let outcome = pipeline::start(state, self.context_id, forward.security, onward, now_ms);
-        self.waiting = outcome == pipeline::Outcome::Paused;
+        let event = Event::Start(Onward::from_forward(forward, headers));
+        let outcome = executor::advance(state, self.context_id, request, event, now_ms);
+        self.waited = outcome == Outcome::Paused;
         outcome.action()
+    }
+
+    /// Answers a request before its stages (the trace stays for the report).
+    fn reply(&self, state: &State, mut request: Request, local: &LocalReply) -> Action {
+        request.answered();
+        state.requests.borrow_mut().keep(self.context_id, request);
+        apply::reply(local)
     }
 }
 
@@ -104,25 +97,25 @@ impl Context for WaspHttp {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        // A Service Control call this request dispatched itself.
+        // A request's Service Control call (this context dispatched it).
         if let Some(state) = self.state.clone() {
-            if !state.callouts.take_if(token_id, Owner::Request) {
+            let Some(context_id) = state.callouts.take_request(token_id) else {
                 return;
-            }
+            };
             let response = Response {
                 token_id,
                 num_headers,
                 body_size,
             };
-            on_control_response(&state, &response, now_ms());
+            on_control_response(&state, context_id, &response, now_ms());
         }
     }
 
     fn on_done(&mut self) -> bool {
-        // A request that ends while paused (client gone) leaves the wait lists.
-        if self.waiting {
+        // A request that ends while held back (client gone) stops waiting.
+        if self.waited {
             if let Some(state) = self.state.as_deref() {
-                state.forget(self.context_id);
+                state.requests.borrow_mut().client_gone(self.context_id);
             }
         }
         true
@@ -136,22 +129,19 @@ impl HttpContext for WaspHttp {
         };
         // One clock read for the whole head (a host call).
         let now = now_ms();
-        if state.traced() {
-            state.traces.borrow_mut().start(self.context_id, now);
-        }
+        let mut trace = state.traced().then(|| Trace::new(now));
         // One host call for the whole head; pseudo headers are in it.
         let headers = match header_map(MapType::HttpRequestHeaders) {
             Ok(headers) => headers,
             Err(status) => {
                 error!("cannot read request headers: {status:?}");
-                return apply::reply(&LocalReply::Internal);
+                return self.reply(&state, Request::new(trace), &LocalReply::Internal);
             }
         };
-        if state.control.is_some() {
-            state.note(self.context_id, |trace| {
-                trace.note_head(&headers, state.gateway.caller_sources());
-            });
+        if let (Some(trace), Some(_)) = (&mut trace, &state.control) {
+            trace.note_head(&headers, state.gateway.caller_sources());
         }
+        let request = Request::new(trace);
         // The decision borrows the head; the later stages share it (a parked request keeps it).
         let headers = Rc::new(headers);
         let gateway = &state.gateway;
@@ -163,16 +153,21 @@ impl HttpContext for WaspHttp {
         if let Some(gate) = &gateway.wait_for_dependencies {
             match startup::gate(gate, head.path, state.missing_dependency(now)) {
                 GateAnswer::Decide => {}
-                GateAnswer::PassHealthProbe => return Action::Continue,
-                GateAnswer::Reply(local) => return apply::reply(&local),
+                GateAnswer::PassHealthProbe => {
+                    state.requests.borrow_mut().keep(self.context_id, request);
+                    return Action::Continue;
+                }
+                GateAnswer::Reply(local) => return self.reply(&state, request, &local),
             }
         }
         match decide(gateway, &head) {
             Decision::Reply(local) => {
                 apply::remove_forged_original_path(&headers);
-                apply::reply(&local)
+                self.reply(&state, request, &local)
             }
-            Decision::Forward(forward) => self.forward(&state, &forward, Rc::clone(&headers), now),
+            Decision::Forward(forward) => {
+                self.forward(&state, request, &forward, Rc::clone(&headers), now)
+            }
         }
     }
 
@@ -218,7 +213,7 @@ impl HttpContext for WaspHttp {
         let Some(state) = self.state.as_deref() else {
             return;
         };
-        let Some(trace) = state.traces.borrow_mut().finish(self.context_id) else {
+        let Some(trace) = state.requests.borrow_mut().finish(self.context_id) else {
             return;
         };
         if !state.counts_requests() {

@@ -16,9 +16,9 @@ use wasp_jwt::refresh::{FetchTarget, JwksState, RefreshPolicy};
 use wasp_jwt::Provider;
 
 use super::callout::{response_body, response_status, Owner, Response};
+use super::shared_data::swap;
 use super::state::State;
 use crate::jwt_auth::{fetch, settled, shared};
-use crate::waiters::{JwtPending, Waiter};
 
 /// Callouts in flight: token id -> (provider index, discovery or keys). Owned by the root.
 pub(super) type InFlight = HashMap<u32, (usize, Stage)>;
@@ -34,18 +34,14 @@ fn policy(provider: &Provider) -> RefreshPolicy {
 }
 
 /// Unix seconds, the crate's clock.
-pub(super) fn seconds(now_ms: u64) -> u64 {
+fn seconds(now_ms: u64) -> u64 {
     now_ms / 1000
 }
 
 /// The root's periodic work: pick up keys other workers fetched, start the fetches that
-/// are due (kid refreshes first), then decide the requests whose wait is over.
-/// Returns the requests whose wait for keys is over, for the pipeline to decide again.
-pub(super) fn tick(
-    state: &State,
-    in_flight: &mut InFlight,
-    now_ms: u64,
-) -> Vec<Waiter<JwtPending>> {
+/// are due (kid refreshes first). Returns the requests (context ids) whose wait for keys is
+/// over, for the root to wake.
+pub(super) fn tick(state: &State, in_flight: &mut InFlight, now_ms: u64) -> Vec<u32> {
     let now = seconds(now_ms);
     for index in 0..state.gateway.providers.len() {
         sync_view(state, index);
@@ -152,7 +148,7 @@ fn update_shared_state<T>(
         let mut after = before.clone();
         let answer = change(&mut after);
         if after != before {
-            match hostcalls::set_shared_data(&key, Some(&shared::encode_state(&after)), cas) {
+            match swap(&key, &shared::encode_state(&after), cas) {
                 Ok(()) => {}
                 Err(Status::CasMismatch) => continue,
                 Err(status) => {
@@ -225,15 +221,14 @@ fn fetch_failed(state: &State, index: usize, now: u64) {
     }
 }
 
-/// Whether a callout response belongs to a key fetch.
-/// A key or discovery response arrived at the root context; returns the requests whose
-/// wait for keys is over.
+/// A key or discovery response arrived at the root context; returns the requests (context
+/// ids) whose wait for keys is over.
 pub(super) fn on_response(
     state: &State,
     in_flight: &mut InFlight,
     response: Response,
     now_ms: u64,
-) -> Vec<Waiter<JwtPending>> {
+) -> Vec<u32> {
     let Some((index, stage)) = in_flight.remove(&response.token_id) else {
         return Vec::new();
     };
@@ -309,30 +304,15 @@ fn store_keys(
     }
 }
 
-/// Takes the requests paused for keys whose fetches ended, and those past their deadline
+/// The requests waiting for keys whose fetches ended, and those past their deadline
 /// (decided with the keys there are then).
-fn settle(state: &State, now_ms: u64) -> Vec<Waiter<JwtPending>> {
+fn settle(state: &State, now_ms: u64) -> Vec<u32> {
     let now = seconds(now_ms);
     let views = state.key_views.borrow();
-    state.jwt_waiters.borrow_mut().take(|waiter| {
-        waiter.deadline_ms <= now_ms
-            || waiter
-                .pending
-                .providers
-                .iter()
-                .all(|&i| views.providers.get(i).is_none_or(|view| settled(view, now)))
+    state.requests.borrow().keys_settled(now_ms, |index| {
+        views
+            .providers
+            .get(index)
+            .is_none_or(|view| settled(view, now))
     })
-}
-
-/// Sets `X-Endpoint-API-UserInfo` (or the configured prefix's name, `header`; a
-/// client-sent copy was removed with the route step).
-pub(super) fn set_userinfo(header: &str, userinfo: Option<&str>) -> Result<(), Status> {
-    match userinfo {
-        Some(value) => hostcalls::set_map_value(
-            proxy_wasm::types::MapType::HttpRequestHeaders,
-            header,
-            Some(value),
-        ),
-        None => Ok(()),
-    }
 }

@@ -12,12 +12,13 @@ mod apply;
 mod callout;
 mod control;
 mod control_runtime;
+mod executor;
 mod http;
 mod jwks;
 mod metrics;
-mod pipeline;
 mod reads;
 mod root;
+mod shared_data;
 mod state;
 mod tokens;
 

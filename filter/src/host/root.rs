@@ -12,14 +12,15 @@ use wasp_config::FilterConfig;
 
 use super::callout::{Owner, Response};
 use super::control;
+use super::executor::{on_control_response, wake};
 use super::http::WaspHttp;
 use super::jwks;
 use super::metrics;
-use super::pipeline;
 use super::reads::now_ms;
 use super::state::State;
-use super::tokens::{self, InFlight};
+use super::tokens::{self, InFlight, Woken};
 use crate::gateway::Gateway;
+use crate::request::Event;
 
 /// The first tick comes right after configure: never dispatch inside
 /// `on_configure` (Envoy's cluster manager may not be ready; envoy#27311).
@@ -85,20 +86,22 @@ impl Context for WaspRoot {
                 body_size,
             };
             let now = now_ms();
-            // The fetchers say whom their answer wakes; the pipeline carries those on.
+            // The fetchers say whom their answer wakes; the executor carries those on.
             match state.callouts.take(token_id) {
                 // A Check or AllocateQuota of a request woken by the tick.
-                Some(Owner::Request) => pipeline::on_control_response(&state, &response, now),
+                Some(Owner::Request(context_id)) => {
+                    on_control_response(&state, context_id, &response, now)
+                }
                 Some(Owner::Report) => {
                     control::on_report_response(&state, &mut self.reports, &response)
                 }
                 Some(Owner::Keys) => {
                     let woken = jwks::on_response(&state, &mut self.key_fetches, response, now);
-                    pipeline::wake_key_waiters(&state, woken, now);
+                    wake_key_waiters(&state, woken, now);
                 }
                 Some(Owner::Token) => {
                     let woken = tokens::on_response(&state, &mut self.in_flight, response, now);
-                    pipeline::wake_token_waiters(&state, woken, now);
+                    wake_token_waiters(&state, woken, now);
                 }
                 None => {}
             }
@@ -139,9 +142,9 @@ impl RootContext for WaspRoot {
         if let Some(state) = self.state.clone() {
             let now = now_ms();
             let woken = tokens::tick(&state, &mut self.in_flight, now);
-            pipeline::wake_token_waiters(&state, woken, now);
+            wake_token_waiters(&state, woken, now);
             let woken = jwks::tick(&state, &mut self.key_fetches, now);
-            pipeline::wake_key_waiters(&state, woken, now);
+            wake_key_waiters(&state, woken, now);
             self.restore();
             control::tick(&state, &mut self.reports, now);
             metrics::flush(&state, &mut self.metric_ids, now);
@@ -155,6 +158,28 @@ impl RootContext for WaspRoot {
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         // Always a context: the SDK panics on `None`.
         Some(Box::new(WaspHttp::new(context_id, self.state.clone())))
+    }
+}
+
+/// Carries on with the requests the token fetches settled, each in its own context. The
+/// caller restores its own context after.
+fn wake_token_waiters(state: &State, woken: Woken, now_ms: u64) {
+    for (context_id, jwt) in woken.ready {
+        wake(state, context_id, Event::TokenReady(jwt), now_ms);
+    }
+    for context_id in woken.unavailable {
+        wake(state, context_id, Event::TokenUnavailable, now_ms);
+    }
+    for context_id in woken.waited_too_long {
+        wake(state, context_id, Event::Deadline, now_ms);
+    }
+}
+
+/// Decides again, finally, the requests whose wait for JWT keys is over. The caller
+/// restores its own context after.
+fn wake_key_waiters(state: &State, settled: Vec<u32>, now_ms: u64) {
+    for context_id in settled {
+        wake(state, context_id, Event::KeysSettled, now_ms);
     }
 }
 

@@ -13,27 +13,23 @@ use crate::gateway::Gateway;
 use crate::id_tokens::{IdTokens, Lookup};
 use crate::jwt_auth::{KeyViews, ProviderKeys};
 use crate::metrics::Recorder;
-use crate::service_control::{Trace, Traces};
+use crate::requests::Requests;
+use crate::service_control::Trace;
 use crate::startup::{first_missing, Dependency};
-use crate::waiters::{JwtPending, WaitList};
 
 pub(super) struct State {
     pub gateway: Gateway,
     pub tokens: RefCell<IdTokens>,
-    /// Requests paused for an ID token.
-    pub waiters: RefCell<WaitList>,
     /// This VM's copy of each JWT provider's keys.
     pub key_views: RefCell<KeyViews>,
     /// The verified-token and negative caches (per VM).
     pub verifier: RefCell<Verifier>,
-    /// Requests paused for JWT keys.
-    pub jwt_waiters: RefCell<WaitList<JwtPending>>,
     /// API keys, quotas and reports, when the config has a Service Control endpoint.
     pub control: Option<ControlRuntime>,
     /// Every dependency has answered once on this VM (`wait_for_dependencies`).
     pub dependencies_ready: Cell<bool>,
-    /// Each request in flight's trace, kept when reports or metrics need one.
-    pub traces: RefCell<Traces>,
+    /// The requests in flight that wait, or whose trace reports or metrics need.
+    pub requests: RefCell<Requests>,
     /// Per-operation metrics, when the config asks for them; drained by the root's tick.
     pub metrics: Option<RefCell<Recorder>>,
     /// Every callout in flight and whose answer it is.
@@ -65,11 +61,9 @@ impl State {
         State {
             gateway,
             tokens: RefCell::new(tokens),
-            waiters: RefCell::new(WaitList::default()),
             key_views: RefCell::new(key_views),
             verifier: RefCell::new(Verifier::default()),
-            jwt_waiters: RefCell::new(WaitList::default()),
-            traces: RefCell::new(Traces::default()),
+            requests: RefCell::new(Requests::default()),
             metrics,
             control,
             dependencies_ready: Cell::new(false),
@@ -123,35 +117,8 @@ impl State {
 
     /// Changes the trace of the request `context_id`, if it has one.
     pub fn note(&self, context_id: u32, change: impl FnOnce(&mut Trace)) {
-        if let Some(trace) = self.traces.borrow_mut().get_mut(context_id) {
+        if let Some(trace) = self.requests.borrow_mut().trace_mut(context_id) {
             change(trace);
         }
-    }
-
-    /// Whether a paused request (for a token or keys) is still registered.
-    pub fn is_waiting(&self, context_id: u32) -> bool {
-        self.waiters.borrow().contains(context_id)
-            || self.jwt_waiters.borrow().contains(context_id)
-            || self
-                .control
-                .as_ref()
-                .is_some_and(|c| c.is_waiting(context_id))
-    }
-
-    /// Forgets a request that ended while paused.
-    pub fn forget(&self, context_id: u32) {
-        self.waiters.borrow_mut().remove(context_id);
-        self.jwt_waiters.borrow_mut().remove(context_id);
-        if let Some(control) = &self.control {
-            control.forget(context_id);
-        }
-    }
-
-    /// How long a request may wait for its token.
-    pub fn token_wait_ms(&self) -> u64 {
-        self.gateway
-            .id_token_source
-            .as_ref()
-            .map_or(0, |s| s.timeout_ms)
     }
 }

@@ -16,18 +16,12 @@ use proxy_wasm::types::Status;
 use wasp_config::ACCESS_TOKEN_KEY;
 
 use super::callout::{response_body, response_status, Owner, Response};
+use super::shared_data::swap;
 use super::state::State;
 use crate::id_tokens::request::{self, AnswerKind, CallPlan};
 use crate::id_tokens::shared::{self, Lease};
 use crate::id_tokens::{token, Lookup};
-use crate::waiters::Waiter;
-
-/// A request's view of its audience's token.
-pub(super) enum TokenAnswer {
-    Ready(String),
-    Wait,
-    Unavailable,
-}
+use crate::request::TokenAnswer;
 
 /// The token for `audience` now: from this VM's cache, else from shared data
 /// (another worker may have fetched it).
@@ -65,14 +59,16 @@ fn adopt_shared(state: &State, audience: &str, now: u64) {
 /// root context.
 pub(super) type InFlight = HashMap<u32, (String, AnswerKind)>;
 
-/// Requests the token fetches settled, for the pipeline to carry on (the fetchers never
-/// call it: they say whom to wake).
+/// Requests (by context id) the token fetches settled, for the root to wake (the fetchers
+/// never advance a request: they say whom to wake).
 #[derive(Default)]
 pub(super) struct Woken {
     /// Their token is ready.
-    pub ready: Vec<(Waiter, String)>,
-    /// Their token is unavailable, or they waited too long: `500 Token not found`.
-    pub failed: Vec<Waiter>,
+    pub ready: Vec<(u32, String)>,
+    /// Their token is unavailable.
+    pub unavailable: Vec<u32>,
+    /// They waited too long.
+    pub waited_too_long: Vec<u32>,
 }
 
 /// The root's periodic work: pick up tokens other workers fetched, start the
@@ -98,12 +94,15 @@ pub(super) fn tick(state: &State, in_flight: &mut InFlight, now: u64) -> Woken {
         }
     }
     let mut woken = Woken::default();
-    let waiting = state.waiters.borrow().audiences();
-    for audience in &waiting {
+    let awaited = state.requests.borrow().awaited_audiences();
+    for audience in &awaited {
         settle(state, audience, now, &mut woken);
     }
-    let expired = state.waiters.borrow_mut().take_expired(now);
-    woken.failed.extend(expired);
+    let settled: Vec<u32> = woken.ready.iter().map(|(id, _)| *id).collect();
+    woken.waited_too_long = state.requests.borrow().token_waits_over(now);
+    woken
+        .waited_too_long
+        .retain(|id| !settled.contains(id) && !woken.unavailable.contains(id));
     woken
 }
 
@@ -157,7 +156,7 @@ fn start_fetch(state: &State, audience: &str, in_flight: &mut InFlight, now: u64
     let lease_key = shared::lease_key(&state.gateway.token_scope, audience);
     let until_ms = state.tokens.borrow().lease_until(now);
     let taken = Lease::Fetching { until_ms }.encode();
-    match hostcalls::set_shared_data(&lease_key, Some(&taken), cas) {
+    match swap(&lease_key, &taken, cas) {
         Ok(()) => {}
         Err(Status::CasMismatch) => {
             // Another worker took it a moment ago.
@@ -260,20 +259,20 @@ fn record_failure(state: &State, audience: &str, now: u64) {
         hostcalls::set_shared_data(&lease_key, Some(&Lease::Failed { until_ms }.encode()), None);
 }
 
-/// Takes the requests waiting for `audience` if its token is ready (to resume) or
-/// unavailable (to fail); leaves them waiting otherwise.
+/// The requests waiting for `audience`, to wake if its token is ready or unavailable; none
+/// while it is still on its way.
 fn settle(state: &State, audience: &str, now: u64, woken: &mut Woken) {
     match lookup(state, audience, now) {
         TokenAnswer::Wait => {}
         TokenAnswer::Ready(jwt) => {
-            let waiters = state.waiters.borrow_mut().take_audience(audience);
+            let waiting = state.requests.borrow().awaiting_token(audience);
             woken
                 .ready
-                .extend(waiters.into_iter().map(|waiter| (waiter, jwt.clone())));
+                .extend(waiting.into_iter().map(|id| (id, jwt.clone())));
         }
         TokenAnswer::Unavailable => {
-            let waiters = state.waiters.borrow_mut().take_audience(audience);
-            woken.failed.extend(waiters);
+            let waiting = state.requests.borrow().awaiting_token(audience);
+            woken.unavailable.extend(waiting);
         }
     }
 }
