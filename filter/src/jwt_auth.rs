@@ -186,6 +186,11 @@ pub fn authenticate(
     }
 }
 
+/// Unix seconds (the JWT crate's clock) from the host's milliseconds.
+pub fn seconds(now_ms: u64) -> u64 {
+    now_ms / 1000
+}
+
 /// Whether a request paused for `provider`'s keys can be decided again: no fetch runs,
 /// none is asked for, and none is due (the root's tick would start one).
 pub fn settled(view: &ProviderKeys, now: u64) -> bool {

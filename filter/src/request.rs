@@ -1,12 +1,14 @@
 //! One request as a value: what it carries once routed ([`Onward`]), where it stands
 //! ([`Stage`]), and its trace for the report. Events advance it ([`Request::on`]); each
-//! answer is the list of [`Step`]s the host executes, in order. No host calls: a whole
+//! answer is the list of [`Step`]s the host executes, in order. No host calls: the two reads a
+//! stage may need (an ID token, Envoy's `source.address`) come through [`Lookups`], so a whole
 //! request runs natively in the tests (`request/tests.rs`).
 //!
 //! The stages, in ESPv2's order: JWT (may wait for keys), API key and quota (may wait for a
 //! Service Control answer; the flow is `wasp-control-client`'s), backend auth (may wait for
 //! an ID token), then the backend path.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use wasp_config::service_control::{ControlClientConfig, OperationControl};
@@ -22,7 +24,7 @@ use crate::backend_auth;
 use crate::decision::{translated_path, Forward};
 use crate::gateway::Gateway;
 use crate::head::first;
-use crate::jwt_auth::{authenticate, JwtOutcome, KeyViews, Pass};
+use crate::jwt_auth::{authenticate, seconds, JwtOutcome, KeyViews, Pass};
 use crate::local_reply::LocalReply;
 use crate::service_control::{caller_ip, needs_flow, Trace};
 
@@ -63,7 +65,7 @@ impl Onward {
 /// Where a request stands.
 #[derive(Debug, Clone)]
 pub enum Stage {
-    /// Not routed yet (or answered before routing).
+    /// Not routed (yet, or never: a health probe let through while dependencies load).
     Head,
     /// Waiting until these providers' key fetches end, or the deadline.
     Keys {
@@ -99,13 +101,16 @@ pub enum Event {
     Deadline,
 }
 
-/// One thing for the host to do to the request, in order. A failed header edit ends the
-/// request with a 500 (it would reach the backend wrongly); a failed property is only logged.
+/// One thing for the host to do to the request, in order. An event's steps are all decided
+/// before the first runs, so later stages may have run already when a header edit fails; that
+/// ends the request with a 500 (it would reach the backend wrongly) and the request is
+/// [`answered`](Request::answered). A failed property is only logged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    SetHeader(String, String),
+    /// Fixed names (`:path`, `authorization`) are borrowed, configured ones owned.
+    SetHeader(Cow<'static, str>, String),
     /// Removes every value of the header.
-    RemoveHeader(String),
+    RemoveHeader(Cow<'static, str>),
     /// An Envoy property, for the access log or the trace span.
     SetProperty(&'static str, String),
     /// Answer locally; nothing follows.
@@ -208,9 +213,12 @@ impl Request {
         )
     }
 
-    /// The gateway answered it outside its stages (before routing, or a step failed).
+    /// The gateway answered it outside its stages (before routing, or a step failed): it
+    /// never went on, whatever its stages had decided.
     pub fn answered(&mut self) {
         self.stage = Stage::Answered;
+        self.onward = None;
+        self.note(|trace| trace.forwarded_ms = None);
     }
 
     /// The client left; an answer that comes later is dropped.
@@ -261,6 +269,8 @@ impl Request {
 
     fn reply(&mut self, local: LocalReply, run: &mut Run<'_, '_>) {
         self.stage = Stage::Answered;
+        // Kept until `on_log` for its trace; the head is not needed any more.
+        self.onward = None;
         run.steps.push(Step::Reply(local));
     }
 
@@ -299,7 +309,8 @@ impl Request {
             } => {
                 if let Some(userinfo) = userinfo {
                     let header = gateway.generated.userinfo.clone();
-                    run.steps.push(Step::SetHeader(header, userinfo.clone()));
+                    run.steps
+                        .push(Step::SetHeader(header.into(), userinfo.clone()));
                     if run.vm.control.is_some() {
                         self.note(|trace| trace.userinfo = Some(userinfo));
                     }
@@ -354,10 +365,12 @@ impl Request {
         let Some(onward) = &self.onward else {
             return self.reply(LocalReply::Internal, run);
         };
-        let gateway = run.vm.gateway;
-        let Some(control) = &mut run.vm.control else {
+        let Run { vm, lookups, .. } = run;
+        let gateway = vm.gateway;
+        let Some(control) = &mut vm.control else {
             if key_required {
-                // The config check refuses API-key requirements without Service Control.
+                // Unreachable: the config check refuses API-key requirements without
+                // Service Control. Fail closed all the same.
                 return self.reply(LocalReply::Internal, run);
             }
             return self.backend_token(run);
@@ -375,10 +388,7 @@ impl Request {
         // Envoy's address is a host read: only when the head did not say.
         let source = match from_head {
             Some(_) => String::new(),
-            None => run.lookups.source_address(),
-        };
-        let Some(control) = &mut run.vm.control else {
-            return self.reply(LocalReply::Internal, run);
+            None => lookups.source_address(),
         };
         let input = RequestInput {
             operation: &rules.name,
@@ -447,11 +457,11 @@ impl Request {
         // Client-sent consumer headers were removed with the route; only the key's are left.
         for name in edits.remove_headers {
             if !generated.is_consumer(&name) {
-                run.steps.push(Step::RemoveHeader(name));
+                run.steps.push(Step::RemoveHeader(name.into()));
             }
         }
         for (name, value) in edits.set_headers {
-            run.steps.push(Step::SetHeader(name, value));
+            run.steps.push(Step::SetHeader(name.into(), value));
         }
         if let Some(path) = edits.new_path {
             // The key left the query: the backend path is translated from what remains.
@@ -502,20 +512,20 @@ impl Request {
 
     /// The last changes before the backend: the ID token, then the translated path.
     fn go(&mut self, id_token: Option<&str>, run: &mut Run<'_, '_>) {
-        let Some(onward) = &self.onward else {
+        // The request's last stage: what it carried is not needed after.
+        let Some(onward) = self.onward.take() else {
             return self.reply(LocalReply::Internal, run);
         };
         if let Some(id_token) = id_token {
             let client = onward.client_authorization.as_deref();
             for (name, value) in backend_auth::headers(id_token, client) {
                 // Removed first: a client may have sent several values.
-                run.steps.push(Step::RemoveHeader(name.to_string()));
-                run.steps.push(Step::SetHeader(name.to_string(), value));
+                run.steps.push(Step::RemoveHeader(name.into()));
+                run.steps.push(Step::SetHeader(name.into(), value));
             }
         }
-        if let Some(path) = &onward.path {
-            run.steps
-                .push(Step::SetHeader(":path".to_string(), path.clone()));
+        if let Some(path) = onward.path {
+            run.steps.push(Step::SetHeader(":path".into(), path));
         }
         let now_ms = run.now_ms;
         self.note(|trace| trace.forwarded_ms = Some(now_ms));
@@ -554,8 +564,7 @@ fn check_jwt(
         run.vm.keys,
         run.vm.verifier,
         headers,
-        // The JWT crate's clock is Unix seconds.
-        run.now_ms / 1000,
+        seconds(run.now_ms),
         pass,
     )
 }

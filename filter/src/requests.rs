@@ -8,7 +8,8 @@ use crate::request::{Request, Stage};
 use crate::service_control::Trace;
 
 /// Requests kept for their trace alone, at most; a host that never calls `on_log` must not
-/// make the map grow without end (a report then goes missing, a request never does).
+/// make the map grow without end (a report then goes missing, a request never does). A
+/// waiting request is always kept: its deadline ends the wait.
 pub const MAX_TRACED: usize = 20_000;
 
 #[derive(Debug, Default)]
@@ -44,10 +45,15 @@ impl Requests {
             .is_some_and(Request::is_waiting)
     }
 
-    /// The gateway answered the request outside its stages.
+    /// The gateway answered the request outside its stages (a step failed); only its trace
+    /// is still needed.
     pub fn answered(&mut self, context_id: u32) {
-        if let Some(request) = self.by_context.get_mut(&context_id) {
-            request.answered();
+        let Some(request) = self.by_context.get_mut(&context_id) else {
+            return;
+        };
+        request.answered();
+        if request.trace().is_none() {
+            self.by_context.remove(&context_id);
         }
     }
 
@@ -66,14 +72,6 @@ impl Requests {
     /// Ends a request (its `on_log`): its trace, if it had one.
     pub fn finish(&mut self, context_id: u32) -> Option<Trace> {
         self.by_context.remove(&context_id)?.into_trace()
-    }
-
-    pub fn len(&self) -> usize {
-        self.by_context.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_context.is_empty()
     }
 
     /// Requests waiting for keys whose providers all `settled`, or whose deadline passed,
@@ -122,5 +120,44 @@ impl Requests {
             .collect();
         ids.sort_unstable();
         ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_kept_for_their_trace_alone_are_bounded() {
+        let mut requests = Requests::default();
+        for id in 0..MAX_TRACED as u32 {
+            requests.keep(id, Request::new(Some(Trace::new(id.into()))));
+        }
+        requests.keep(u32::MAX, Request::new(Some(Trace::new(0))));
+        assert!(
+            requests.finish(u32::MAX).is_none(),
+            "past the bound: unreported"
+        );
+        requests.keep(7, Request::new(Some(Trace::new(5))));
+        assert_eq!(
+            requests.finish(7).map(|t| t.start_ms),
+            Some(5),
+            "a known one is kept"
+        );
+        requests.keep(u32::MAX, Request::new(Some(Trace::new(0))));
+        assert!(requests.finish(u32::MAX).is_some());
+    }
+
+    #[test]
+    fn an_untraced_request_needs_no_entry() {
+        let mut requests = Requests::default();
+        requests.keep(1, Request::new(None));
+        assert!(requests.take(1).is_none());
+        requests.keep(2, Request::new(Some(Trace::new(0))));
+        requests.answered(2);
+        assert!(
+            requests.finish(2).is_some(),
+            "the trace stays for the report"
+        );
     }
 }

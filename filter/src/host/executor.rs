@@ -92,8 +92,11 @@ pub(super) fn wake(state: &State, context_id: u32, event: Event, now_ms: u64) {
 }
 
 /// A Service Control answer for the request that made the call, in whichever context
-/// received it; read before switching context.
+/// received it; read before switching context, and only while the request waits for it.
 pub(super) fn on_control_response(state: &State, context_id: u32, response: &Response, now: u64) {
+    if !state.requests.borrow().is_waiting(context_id) {
+        return; // Its client left.
+    }
     let result = control::callout_result(response);
     wake(state, context_id, Event::ControlAnswer(result), now);
 }

@@ -71,9 +71,7 @@ impl WaspHttp {
                 "cannot set the route for {}: {status:?}",
                 forward.operation_name
             );
-            request.answered();
-            state.requests.borrow_mut().keep(self.context_id, request);
-            return apply::reply(&LocalReply::Internal);
+            return self.reply(state, request, &LocalReply::Internal);
         }
         let event = Event::Start(Onward::from_forward(forward, headers));
         let outcome = executor::advance(state, self.context_id, request, event, now_ms);

@@ -18,7 +18,7 @@ use wasp_jwt::Provider;
 use super::callout::{response_body, response_status, Owner, Response};
 use super::shared_data::swap;
 use super::state::State;
-use crate::jwt_auth::{fetch, settled, shared};
+use crate::jwt_auth::{fetch, seconds, settled, shared};
 
 /// Callouts in flight: token id -> (provider index, discovery or keys). Owned by the root.
 pub(super) type InFlight = HashMap<u32, (usize, Stage)>;
@@ -31,11 +31,6 @@ pub(super) enum Stage {
 
 fn policy(provider: &Provider) -> RefreshPolicy {
     RefreshPolicy::for_provider(provider)
-}
-
-/// Unix seconds, the crate's clock.
-fn seconds(now_ms: u64) -> u64 {
-    now_ms / 1000
 }
 
 /// The root's periodic work: pick up keys other workers fetched, start the fetches that

@@ -5,8 +5,9 @@ use proxy_wasm::types::Status;
 
 /// The version a write names for a key that was read as absent. Envoy creates a missing key
 /// whatever version a write names (and a version of 0 overwrites any key), so two workers
-/// that both read "absent" would both win. Versions count up from 1, so no key that exists
-/// has this one: the write succeeds only while the key is still absent.
+/// that both read "absent" would both win. Versions count up from 1 across all keys, so an
+/// existing key has this one only after four billion writes: the write succeeds only while
+/// the key is still absent.
 const ABSENT: u32 = u32::MAX;
 
 /// Writes `value` under `key` only if the key still has the version `cas` it was read with

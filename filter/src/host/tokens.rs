@@ -98,11 +98,8 @@ pub(super) fn tick(state: &State, in_flight: &mut InFlight, now: u64) -> Woken {
     for audience in &awaited {
         settle(state, audience, now, &mut woken);
     }
-    let settled: Vec<u32> = woken.ready.iter().map(|(id, _)| *id).collect();
+    // One settled above too is woken once: its stage no longer waits for the deadline.
     woken.waited_too_long = state.requests.borrow().token_waits_over(now);
-    woken
-        .waited_too_long
-        .retain(|id| !settled.contains(id) && !woken.unavailable.contains(id));
     woken
 }
 

@@ -608,22 +608,12 @@ fn the_vm_keeps_waiting_and_traced_requests_and_says_whom_an_answer_wakes() {
 }
 
 #[test]
-fn traced_requests_are_bounded() {
-    let mut requests = Requests::default();
-    for id in 0..crate::requests::MAX_TRACED as u32 {
-        requests.keep(id, Request::new(Some(Trace::new(id.into()))));
-    }
-    requests.keep(u32::MAX, Request::new(Some(Trace::new(0))));
-    assert!(
-        requests.finish(u32::MAX).is_none(),
-        "past the bound: unreported"
-    );
-    requests.keep(7, Request::new(Some(Trace::new(5))));
-    assert_eq!(
-        requests.finish(7).map(|t| t.start_ms),
-        Some(5),
-        "a known one is kept"
-    );
-    requests.keep(u32::MAX, Request::new(Some(Trace::new(0))));
-    assert!(requests.finish(u32::MAX).is_some());
+fn a_request_answered_after_its_steps_were_decided_is_not_counted_as_forwarded() {
+    let mut world = World::new(config());
+    let (mut request, start) = world.arrive("/v1/open/7", &[]);
+    assert_eq!(world.on(&mut request, start).last(), Some(&Step::Forward));
+    // The host could not set `:path`: it answers 500 itself.
+    request.answered();
+    assert!(matches!(request.stage(), Stage::Answered));
+    assert_eq!(request.trace().unwrap().forwarded_ms, None);
 }
