@@ -15,13 +15,18 @@ operation's template as a regex match, a regex_rewrite to what the filter would 
 cluster and Host rewrite, the client's Authorization copied to X-Forwarded-Authorization and a
 fixed `Authorization: Bearer <ID token>`. Bare Envoy then does comparable work without wasm.
 
+With --native-routes (implies --bare) every operation gets its own Envoy route ahead of the
+generated ones, in spec order: the template as a regex and the method as a `:method` match, the
+operation's route action. Bare Envoy then matches operations the way ESPv2's generated routes do
+(one regex per operation, tried in order), which is what native per-operation routing costs.
+
 With --jwt-authn ISSUER AUDIENCE JWKS_FILE (implies --bare) Envoy's native jwt_authn filter
 checks every request against the JWK set (local_jwks), forwarding the token and the payload in
 X-Endpoint-API-UserInfo as ESPv2 does; --jwt-cache-size N > 0 turns on its verified-token cache.
 
 usage: bootstrap.py IN.yaml OUT.json --listen-port P --admin-port P
                     [--bare] [--as-shipped] [--module PATH [--probe CALLS]]
-                    [--static-rewrite ID_TOKEN_FILE]
+                    [--static-rewrite ID_TOKEN_FILE] [--native-routes]
                     [--jwt-authn ISSUER AUDIENCE JWKS_FILE [--jwt-cache-size N]]
 """
 import argparse
@@ -97,6 +102,22 @@ def static_rewrite_routes(operations, routes_by_id, id_token):
     return static
 
 
+def native_routes(operations, routes_by_id):
+    """One route per operation, in spec order, matched as ESPv2's generated routes match."""
+    native = []
+    for op in operations:
+        generated = routes_by_id[op["route"]]
+        native.append({
+            "name": op["name"],
+            "match": {
+                "safe_regex": {"regex": template_regex(op["template"])},
+                "headers": [{"name": ":method", "string_match": {"exact": op["method"]}}],
+            },
+            "route": generated["route"],
+        })
+    return native
+
+
 def jwt_authn_filter(issuer, audience, jwks, cache_size):
     provider = {
         "issuer": issuer,
@@ -118,7 +139,7 @@ def jwt_authn_filter(issuer, audience, jwks, cache_size):
 
 
 def transform(bootstrap, listen_port, admin_port, bare, as_shipped, module=None,
-              static_rewrite=None, jwt_authn=None, probe=None):
+              static_rewrite=None, jwt_authn=None, probe=None, native=False):
     set_port(bootstrap["admin"]["address"], admin_port)
     listeners = bootstrap["static_resources"]["listeners"]
     if len(listeners) != 1:
@@ -135,7 +156,7 @@ def transform(bootstrap, listen_port, admin_port, bare, as_shipped, module=None,
     wasm = [f for f in filters if f.get("typed_config", {}).get("@type") == WASM]
     if len(wasm) != 1:
         raise SystemExit(f"bootstrap.py: expected one wasm filter, found {len(wasm)}")
-    if static_rewrite is not None:
+    if static_rewrite is not None or native:
         filter_config = json.loads(wasm[0]["typed_config"]["config"]["configuration"]["value"])
         virtual_hosts = hcm["route_config"]["virtual_hosts"]
         if len(virtual_hosts) != 1:
@@ -144,7 +165,11 @@ def transform(bootstrap, listen_port, admin_port, bare, as_shipped, module=None,
         # Routes are named route-<id>, the pinned ones and the default one alike.
         by_id = {entry["name"][len("route-"):]: entry for entry in routes
                  if entry.get("name", "").startswith("route-")}
-        virtual_hosts[0]["routes"] = static_rewrite_routes(filter_config["operations"], by_id, static_rewrite) + routes
+        if native:
+            ahead = native_routes(filter_config["operations"], by_id)
+        else:
+            ahead = static_rewrite_routes(filter_config["operations"], by_id, static_rewrite)
+        virtual_hosts[0]["routes"] = ahead + routes
         bare = True
     if jwt_authn is not None:
         bare = True
@@ -173,6 +198,8 @@ def main():
     parser.add_argument("--module", help="load this wasm module instead of the generated one")
     parser.add_argument("--static-rewrite", metavar="ID_TOKEN_FILE",
                         help="bare, with static routes doing the filter's path translation and backend auth")
+    parser.add_argument("--native-routes", action="store_true",
+                        help="bare, with one regex route per operation as ESPv2 generates them")
     parser.add_argument("--jwt-authn", nargs=3, metavar=("ISSUER", "AUDIENCE", "JWKS_FILE"),
                         help="bare, with Envoy's jwt_authn filter")
     parser.add_argument("--jwt-cache-size", type=int, default=0, help="jwt_authn's jwt_cache_size (0: no cache)")
@@ -191,7 +218,7 @@ def main():
         with open(jwks_file) as f:
             jwt_authn = (issuer, audience, f.read(), args.jwt_cache_size)
     transform(bootstrap, args.listen_port, args.admin_port, args.bare, args.as_shipped, args.module,
-              id_token, jwt_authn, args.probe)
+              id_token, jwt_authn, args.probe, args.native_routes)
     with open(args.output, "w") as f:
         json.dump(bootstrap, f, indent=1)
 

@@ -16,6 +16,12 @@
 #   key-cached  the key-protected operation, same key every time (Check answered from cache)
 #   key-xff     key-cached through two proxies (X-Forwarded-For with three entries): the caller
 #               IP comes from the head instead of Envoy's source.address
+#   native-10, native-10k
+#               bare Envoy routing each operation natively (bench/bootstrap.py --native-routes: one
+#               regex route per operation, in spec order, as ESPv2 generates them), 10 and 10,000
+#               operations, the request for the spec's last operation (every route tried first)
+#   wasp-10, wasp-10k
+#               the filter on the same two specs and requests (its own matcher, one route)
 #   probes      the no-op module making one host call of a kind per request (probe-get-path,
 #               probe-get-missing, probe-get-map, probe-set-header, probe-set-property,
 #               probe-route-name, probe-status): what each costs any filter
@@ -60,6 +66,10 @@ python3 bench/gen_spec.py 10 "$WORK/spec-match.yaml"
 python3 bench/gen_spec.py 10 "$WORK/spec-jwt.yaml" --jwt "$ISSUER" "$UPSTREAM/bench/jwks.json" "$AUDIENCE"
 python3 bench/gen_spec.py 10 "$WORK/spec-apikey.yaml" --apikey 1000000000
 compile match "$WORK/spec-match.yaml"
+case " $VARIANTS " in *" native-10k "* | *" wasp-10k "*)
+  python3 bench/gen_spec.py 10000 "$WORK/spec-match10k.yaml"
+  compile match10k "$WORK/spec-match10k.yaml" ;;
+esac
 compile jwt "$WORK/spec-jwt.yaml"
 compile apikey "$WORK/spec-apikey.yaml" --service-control-url "http://127.0.0.1:$CONTROL_PORT" \
   --service-control-fail-policy closed --producer-project-id bench-producer
@@ -83,6 +93,7 @@ count() {
     bare) args=(--bare) ;;
     wasp) ;;
     probe:*) args=(--module "$NOOP_WASM" --probe "${module#probe:}") ;;
+    native) args=(--native-routes) ;;
     *) args=(--module "$module") ;;
   esac
   python3 bench/bootstrap.py "$WORK/out-$spec/envoy.yaml" "$WORK/$name.json" \
@@ -119,13 +130,18 @@ for v in $VARIANTS; do
     key-cached) count key-cached apikey wasp /v1/bench/42 "x-benchpad: $ROUTE" "x-api-key: $KEY" ;;
     key-xff) count key-xff apikey wasp /v1/bench/42 "x-benchpad: $ROUTE" "x-api-key: $KEY" \
       "x-forwarded-for: 203.0.113.7, 10.0.0.1, 10.0.0.2" ;;
+    # The last filler operation of each spec (bench/gen_spec.py): /v1/svc<i/10>/res<i%10>/{id}.
+    native-10) count native-10 match native /v1/svc0/res6/42 "x-wasp-route: $ROUTE" ;;
+    native-10k) count native-10k match10k native /v1/svc999/res6/42 "x-wasp-route: $ROUTE" ;;
+    wasp-10) count wasp-10 match wasp /v1/svc0/res6/42 "x-benchpad: $ROUTE" ;;
+    wasp-10k) count wasp-10k match10k wasp /v1/svc999/res6/42 "x-benchpad: $ROUTE" ;;
     probes)
       # One host call of each kind over the no-op module: the floor under any filter's work.
       for call in get-path get-missing get-map set-header set-property route-name status; do
         count "probe-$call" match "probe:$call" /v1/bench/42 "x-wasp-route: $ROUTE"
       done
       ;;
-    *) die "unknown variant '$v'; choose from bare wasm-noop wasp jwt-bare jwt-open jwt-cached key-bare key-open key-cached key-xff probes" ;;
+    *) die "unknown variant '$v'; choose from bare wasm-noop wasp jwt-bare jwt-open jwt-cached key-bare key-open key-cached key-xff native-10 native-10k wasp-10 wasp-10k probes" ;;
   esac
 done
 
@@ -150,5 +166,14 @@ for pair in jwt-cached:jwt-open key-cached:key-open key-xff:key-cached; do
   IFS=: read -r v open <<<"$pair"
   if [ -n "${IR[$v]:-}" ] && [ -n "${IR[$open]:-}" ]; then
     printf '   %-11s %+7d over %s\n' "$v" $((IR[$v] - IR[$open])) "$open"
+  fi
+done
+# 10,000 operations against 10, the same request (the spec's last operation): native routes
+# against the filter's matcher.
+for pair in native-10k:native-10 wasp-10k:wasp-10; do
+  IFS=: read -r many few <<<"$pair"
+  if [ -n "${IR[$many]:-}" ] && [ -n "${IR[$few]:-}" ]; then
+    awk -v many="$many" -v few="$few" -v a="${IR[$many]}" -v b="${IR[$few]}" 'BEGIN {
+      printf "   %-11s %+7d over %s (%.2fx)\n", many, a - b, few, a / b }'
   fi
 done
