@@ -59,7 +59,7 @@ impl WaspHttp {
     fn forward(
         &mut self,
         state: &State,
-        mut request: Request,
+        request: Request,
         forward: &Forward,
         headers: Rc<Vec<(String, String)>>,
         now_ms: u64,
