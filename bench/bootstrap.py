@@ -20,13 +20,21 @@ generated ones, in spec order: the template as a regex and the method as a `:met
 operation's route action. Bare Envoy then matches operations the way ESPv2's generated routes do
 (one regex per operation, tried in order), which is what native per-operation routing costs.
 
+With --native-tree (implies --bare) the virtual host matches operations with Envoy's matcher tree
+instead of a route list: the method (exact map), then the longest literal prefix of the path
+(prefix map, a trie), then the few templates under that prefix as regexes; anything else takes
+the generated routes' last route. A request carrying a header the filter would strip before the
+router sees it (Envoy's x-envoy-* request headers, a method override) takes that
+last route too, as a route that skips the filter would have to: the guard is measured with the
+tree. What native routing costs when it does not scan every route.
+
 With --jwt-authn ISSUER AUDIENCE JWKS_FILE (implies --bare) Envoy's native jwt_authn filter
 checks every request against the JWK set (local_jwks), forwarding the token and the payload in
 X-Endpoint-API-UserInfo as ESPv2 does; --jwt-cache-size N > 0 turns on its verified-token cache.
 
 usage: bootstrap.py IN.yaml OUT.json --listen-port P --admin-port P
                     [--bare] [--as-shipped] [--module PATH [--probe CALLS]]
-                    [--static-rewrite ID_TOKEN_FILE] [--native-routes]
+                    [--static-rewrite ID_TOKEN_FILE] [--native-routes | --native-tree [unguarded]]
                     [--jwt-authn ISSUER AUDIENCE JWKS_FILE [--jwt-cache-size N]]
 """
 import argparse
@@ -118,6 +126,97 @@ def native_routes(operations, routes_by_id):
     return native
 
 
+HEADER_INPUT = "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput"
+ROUTE = "type.googleapis.com/envoy.config.route.v3.Route"
+
+
+def header_input(name):
+    return {"name": name, "typed_config": {"@type": HEADER_INPUT, "header_name": name}}
+
+
+def route_action(name, route):
+    """A matcher tree's action: the route to take (its own match is not consulted)."""
+    return {"action": {"name": name, "typed_config": {"@type": ROUTE, "name": name, "match": {"prefix": "/"},
+                                                      "route": route}}}
+
+
+def literal_prefix(template):
+    """The template's leading literal segments: `/v1/items/` for `/v1/items/{id}`, `/hello`."""
+    segments = template.strip("/").split("/")
+    literal = []
+    for segment in segments:
+        if "{" in segment or "*" in segment:
+            break
+        literal.append(segment)
+    prefix = "/" + "/".join(literal)
+    # A template that goes on after its literal part: the slash before the next segment too.
+    return prefix + "/" if literal and len(literal) < len(segments) else prefix
+
+
+# Request headers a route that skips the filter must not let through to Envoy's router as the
+# client sent them (filter/src/client_headers.rs: ENVOY_HEADERS, the external address, every
+# method override). A header input named `host` reads `:authority` in Envoy, so the second host
+# the filter refuses cannot be guarded here at all. The gateway's generated headers
+# would be removed by the route itself (`request_headers_to_remove`), so they need no guard.
+GUARDED = [
+    "x-envoy-original-path", "x-envoy-original-url", "x-envoy-original-host",
+    "x-envoy-decorator-operation", "x-envoy-upstream-rq-timeout-ms",
+    "x-envoy-upstream-rq-per-try-timeout-ms", "x-envoy-upstream-rq-timeout-alt-response",
+    "x-envoy-expected-rq-timeout-ms", "x-envoy-max-retries", "x-envoy-retry-on",
+    "x-envoy-retry-grpc-on", "x-envoy-retriable-status-codes", "x-envoy-retriable-header-names",
+    "x-envoy-hedge-on-per-try-timeout", "x-envoy-upstream-stream-duration-ms",
+    "x-envoy-is-timeout-retry", "x-envoy-attempt-count", "x-envoy-upstream-alt-stat-name",
+    "x-envoy-force-trace", "x-envoy-internal", "x-envoy-downstream-service-cluster",
+    "x-envoy-downstream-service-node", "x-envoy-ip-tags", "x-envoy-original-dst-host",
+    "x-envoy-external-address", "x-http-method-override", "x-http-method", "x-method-override",
+]
+
+
+def present(name):
+    return {"single_predicate": {"input": header_input(name),
+                                 "value_match": {"safe_regex": {"google_re2": {}, "regex": ".*"}}}}
+
+
+def native_tree(operations, routes_by_id, fallback, guarded=True):
+    """The virtual host's matcher: method, then the path's longest literal prefix, then the
+    templates under it as regexes on `:path` (which carries the query)."""
+    by_method = {}
+    for op in operations:
+        regex = template_regex(op["template"])[:-1] + r"(\?.*)?$"
+        by_prefix = by_method.setdefault(op["method"], {})
+        by_prefix.setdefault(literal_prefix(op["template"]), []).append({
+            "predicate": {"single_predicate": {"input": header_input(":path"),
+                                               "value_match": {"safe_regex": {"google_re2": {}, "regex": regex}}}},
+            "on_match": route_action(op["name"], routes_by_id[op["route"]]["route"]),
+        })
+    otherwise = route_action(fallback["name"], fallback["route"])
+    methods = {}
+    for method, by_prefix in by_method.items():
+        methods[method] = {"matcher": {
+            "matcher_tree": {
+                "input": header_input(":path"),
+                "prefix_match_map": {"map": {
+                    prefix: {"matcher": {"matcher_list": {"matchers": matchers}, "on_no_match": otherwise}}
+                    for prefix, matchers in by_prefix.items()
+                }},
+            },
+            "on_no_match": otherwise,
+        }}
+    by_operation = {
+        "matcher_tree": {"input": header_input(":method"), "exact_match_map": {"map": methods}},
+        "on_no_match": otherwise,
+    }
+    if not guarded:
+        return by_operation
+    return {
+        "matcher_list": {"matchers": [{
+            "predicate": {"or_matcher": {"predicate": [present(name) for name in GUARDED]}},
+            "on_match": otherwise,
+        }]},
+        "on_no_match": {"matcher": by_operation},
+    }
+
+
 def jwt_authn_filter(issuer, audience, jwks, cache_size):
     provider = {
         "issuer": issuer,
@@ -139,7 +238,7 @@ def jwt_authn_filter(issuer, audience, jwks, cache_size):
 
 
 def transform(bootstrap, listen_port, admin_port, bare, as_shipped, module=None,
-              static_rewrite=None, jwt_authn=None, probe=None, native=False):
+              static_rewrite=None, jwt_authn=None, probe=None, native=False, tree=None):
     set_port(bootstrap["admin"]["address"], admin_port)
     listeners = bootstrap["static_resources"]["listeners"]
     if len(listeners) != 1:
@@ -156,7 +255,7 @@ def transform(bootstrap, listen_port, admin_port, bare, as_shipped, module=None,
     wasm = [f for f in filters if f.get("typed_config", {}).get("@type") == WASM]
     if len(wasm) != 1:
         raise SystemExit(f"bootstrap.py: expected one wasm filter, found {len(wasm)}")
-    if static_rewrite is not None or native:
+    if static_rewrite is not None or native or tree:
         filter_config = json.loads(wasm[0]["typed_config"]["config"]["configuration"]["value"])
         virtual_hosts = hcm["route_config"]["virtual_hosts"]
         if len(virtual_hosts) != 1:
@@ -165,11 +264,17 @@ def transform(bootstrap, listen_port, admin_port, bare, as_shipped, module=None,
         # Routes are named route-<id>, the pinned ones and the default one alike.
         by_id = {entry["name"][len("route-"):]: entry for entry in routes
                  if entry.get("name", "").startswith("route-")}
-        if native:
+        if tree:
+            virtual_hosts[0]["matcher"] = native_tree(filter_config["operations"], by_id, routes[-1],
+                                                      guarded=tree == "guarded")
+            del virtual_hosts[0]["routes"]
+            ahead = None
+        elif native:
             ahead = native_routes(filter_config["operations"], by_id)
         else:
             ahead = static_rewrite_routes(filter_config["operations"], by_id, static_rewrite)
-        virtual_hosts[0]["routes"] = ahead + routes
+        if ahead is not None:
+            virtual_hosts[0]["routes"] = ahead + routes
         bare = True
     if jwt_authn is not None:
         bare = True
@@ -200,6 +305,9 @@ def main():
                         help="bare, with static routes doing the filter's path translation and backend auth")
     parser.add_argument("--native-routes", action="store_true",
                         help="bare, with one regex route per operation as ESPv2 generates them")
+    parser.add_argument("--native-tree", nargs="?", const="guarded", choices=["guarded", "unguarded"],
+                        help="bare, with the operations in the virtual host's matcher tree "
+                             "(unguarded: without the header guard)")
     parser.add_argument("--jwt-authn", nargs=3, metavar=("ISSUER", "AUDIENCE", "JWKS_FILE"),
                         help="bare, with Envoy's jwt_authn filter")
     parser.add_argument("--jwt-cache-size", type=int, default=0, help="jwt_authn's jwt_cache_size (0: no cache)")
@@ -218,7 +326,7 @@ def main():
         with open(jwks_file) as f:
             jwt_authn = (issuer, audience, f.read(), args.jwt_cache_size)
     transform(bootstrap, args.listen_port, args.admin_port, args.bare, args.as_shipped, args.module,
-              id_token, jwt_authn, args.probe, args.native_routes)
+              id_token, jwt_authn, args.probe, args.native_routes, args.native_tree)
     with open(args.output, "w") as f:
         json.dump(bootstrap, f, indent=1)
 

@@ -20,6 +20,11 @@
 #               bare Envoy routing each operation natively (bench/bootstrap.py --native-routes: one
 #               regex route per operation, in spec order, as ESPv2 generates them), 10 and 10,000
 #               operations, the request for the spec's last operation (every route tried first)
+#   tree-10, tree-10k
+#               the same operations in the virtual host's matcher tree (bench/bootstrap.py
+#               --native-tree: method, then a trie of literal path prefixes, then a regex or few),
+#               behind the header guard a route that skips the filter needs (tree-unguarded-10:
+#               without it)
 #   wasp-10, wasp-10k
 #               the filter on the same two specs and requests (its own matcher, one route)
 #   probes      the no-op module making one host call of a kind per request (probe-get-path,
@@ -66,7 +71,7 @@ python3 bench/gen_spec.py 10 "$WORK/spec-match.yaml"
 python3 bench/gen_spec.py 10 "$WORK/spec-jwt.yaml" --jwt "$ISSUER" "$UPSTREAM/bench/jwks.json" "$AUDIENCE"
 python3 bench/gen_spec.py 10 "$WORK/spec-apikey.yaml" --apikey 1000000000
 compile match "$WORK/spec-match.yaml"
-case " $VARIANTS " in *" native-10k "* | *" wasp-10k "*)
+case " $VARIANTS " in *" native-10k "* | *" tree-10k "* | *" wasp-10k "*)
   python3 bench/gen_spec.py 10000 "$WORK/spec-match10k.yaml"
   compile match10k "$WORK/spec-match10k.yaml" ;;
 esac
@@ -94,6 +99,8 @@ count() {
     wasp) ;;
     probe:*) args=(--module "$NOOP_WASM" --probe "${module#probe:}") ;;
     native) args=(--native-routes) ;;
+    tree) args=(--native-tree) ;;
+    tree-unguarded) args=(--native-tree unguarded) ;;
     *) args=(--module "$module") ;;
   esac
   python3 bench/bootstrap.py "$WORK/out-$spec/envoy.yaml" "$WORK/$name.json" \
@@ -133,6 +140,9 @@ for v in $VARIANTS; do
     # The last filler operation of each spec (bench/gen_spec.py): /v1/svc<i/10>/res<i%10>/{id}.
     native-10) count native-10 match native /v1/svc0/res6/42 "x-wasp-route: $ROUTE" ;;
     native-10k) count native-10k match10k native /v1/svc999/res6/42 "x-wasp-route: $ROUTE" ;;
+    tree-10) count tree-10 match tree /v1/svc0/res6/42 "x-wasp-route: $ROUTE" ;;
+    tree-10k) count tree-10k match10k tree /v1/svc999/res6/42 "x-wasp-route: $ROUTE" ;;
+    tree-unguarded-10) count tree-unguarded-10 match tree-unguarded /v1/svc0/res6/42 "x-wasp-route: $ROUTE" ;;
     wasp-10) count wasp-10 match wasp /v1/svc0/res6/42 "x-benchpad: $ROUTE" ;;
     wasp-10k) count wasp-10k match10k wasp /v1/svc999/res6/42 "x-benchpad: $ROUTE" ;;
     probes)
@@ -141,7 +151,7 @@ for v in $VARIANTS; do
         count "probe-$call" match "probe:$call" /v1/bench/42 "x-wasp-route: $ROUTE"
       done
       ;;
-    *) die "unknown variant '$v'; choose from bare wasm-noop wasp jwt-bare jwt-open jwt-cached key-bare key-open key-cached key-xff native-10 native-10k wasp-10 wasp-10k probes" ;;
+    *) die "unknown variant '$v'; choose from bare wasm-noop wasp jwt-bare jwt-open jwt-cached key-bare key-open key-cached key-xff native-10 native-10k tree-10 tree-10k tree-unguarded-10 wasp-10 wasp-10k probes" ;;
   esac
 done
 
@@ -170,7 +180,7 @@ for pair in jwt-cached:jwt-open key-cached:key-open key-xff:key-cached; do
 done
 # 10,000 operations against 10, the same request (the spec's last operation): native routes
 # against the filter's matcher.
-for pair in native-10k:native-10 wasp-10k:wasp-10; do
+for pair in native-10k:native-10 tree-10k:tree-10 wasp-10k:wasp-10; do
   IFS=: read -r many few <<<"$pair"
   if [ -n "${IR[$many]:-}" ] && [ -n "${IR[$few]:-}" ]; then
     awk -v many="$many" -v few="$few" -v a="${IR[$many]}" -v b="${IR[$few]}" 'BEGIN {
