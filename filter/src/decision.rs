@@ -178,16 +178,7 @@ mod tests {
     };
 
     fn op(name: &str, method: &str, template: &str) -> Operation {
-        Operation {
-            name: name.into(),
-            method: method.into(),
-            template: template.into(),
-            route: "r1".into(),
-            allow_all: false,
-            path_translation: None,
-            backend_auth: None,
-            security: None,
-        }
+        crate::test_support::operation(name, method, template)
     }
 
     fn gateway(operations: Vec<Operation>, reject_unmatched_preflight: bool) -> Gateway {

@@ -202,10 +202,10 @@ pub fn settled(view: &ProviderKeys, now: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{jwt_required, Idp};
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
-    use jwt_simple::prelude::*;
-    use wasp_config::{Alternative, JwksSource, JwtRequirement};
+    use wasp_config::{Alternative, JwksSource};
     use wasp_jwt::parse_key_document;
 
     const ISSUER: &str = "https://issuer.example";
@@ -215,38 +215,9 @@ mod tests {
         jwt_simple::prelude::Clock::now_since_epoch().as_secs()
     }
 
-    fn b64(bytes: &[u8]) -> String {
-        URL_SAFE_NO_PAD.encode(bytes)
-    }
-
-    struct Idp {
-        key: ES256KeyPair,
-    }
-
-    impl Idp {
-        fn new(kid: &str) -> Idp {
-            Idp {
-                key: ES256KeyPair::generate().with_key_id(kid),
-            }
-        }
-
-        fn jwks(&self, kid: &str) -> Vec<u8> {
-            let point = self.key.public_key().public_key().to_bytes_uncompressed();
-            serde_json::json!({"keys": [{
-                "kty": "EC", "crv": "P-256", "kid": kid,
-                "x": b64(&point[1..33]), "y": b64(&point[33..]),
-            }]})
-            .to_string()
-            .into_bytes()
-        }
-
-        fn token(&self, audience: &str) -> String {
-            let claims = Claims::create(jwt_simple::prelude::Duration::from_mins(10))
-                .with_issuer(ISSUER)
-                .with_subject("user-7")
-                .with_audience(audience);
-            self.key.sign(claims).unwrap()
-        }
+    /// A token the provider signed for `audience`.
+    fn signed(idp: &Idp, audience: &str) -> String {
+        idp.token(ISSUER, audience)
     }
 
     fn providers() -> Vec<Provider> {
@@ -258,16 +229,7 @@ mod tests {
     }
 
     fn jwt_only() -> SecurityRequirement {
-        SecurityRequirement {
-            allow_missing: false,
-            alternatives: vec![Alternative {
-                jwt: vec![JwtRequirement {
-                    provider: "idp".into(),
-                    ..JwtRequirement::default()
-                }],
-                api_keys: vec![],
-            }],
-        }
+        jwt_required("idp")
     }
 
     fn warm(document: &[u8]) -> KeyViews {
@@ -319,8 +281,8 @@ mod tests {
     #[test]
     fn a_valid_token_forwards_its_payload_as_user_info() {
         let idp = Idp::new("k1");
-        let views = warm(&idp.jwks("k1"));
-        let token = idp.token(&format!("https://{SERVICE}"));
+        let views = warm(&idp.jwks());
+        let token = signed(&idp, &format!("https://{SERVICE}"));
         let mut verifier = Verifier::default();
         for _ in 0..2 {
             // The second round is served by the verified-token cache.
@@ -347,7 +309,7 @@ mod tests {
     #[test]
     fn missing_forged_and_wrong_audience_tokens_are_denied() {
         let idp = Idp::new("k1");
-        let views = warm(&idp.jwks("k1"));
+        let views = warm(&idp.jwks());
         let mut verifier = Verifier::default();
         let deny = |headers: &[(String, String)], verifier: &mut Verifier| {
             run(&jwt_only(), &views, verifier, headers, Pass::First)
@@ -356,12 +318,12 @@ mod tests {
             deny(&request(None), &mut verifier),
             JwtOutcome::Deny(JwtError::Missing)
         );
-        let impostor = Idp::new("k1").token(&format!("https://{SERVICE}"));
+        let impostor = signed(&Idp::new("k1"), &format!("https://{SERVICE}"));
         assert_eq!(
             deny(&request(Some(&impostor)), &mut verifier),
             JwtOutcome::Deny(JwtError::VerificationFailed)
         );
-        let elsewhere = idp.token("https://other.example");
+        let elsewhere = signed(&idp, "https://other.example");
         assert_eq!(
             deny(&request(Some(&elsewhere)), &mut verifier),
             JwtOutcome::Deny(JwtError::AudienceNotAllowed)
@@ -371,7 +333,7 @@ mod tests {
     #[test]
     fn a_cold_start_waits_and_a_failed_fetch_answers_at_once() {
         let idp = Idp::new("k1");
-        let token = idp.token(&format!("https://{SERVICE}"));
+        let token = signed(&idp, &format!("https://{SERVICE}"));
         let mut verifier = Verifier::default();
         let cold = KeyViews {
             providers: vec![ProviderKeys::default()],
@@ -429,8 +391,8 @@ mod tests {
     fn an_unknown_kid_asks_for_one_refresh_then_fails() {
         let old = Idp::new("old");
         let rotated = Idp::new("new");
-        let token = rotated.token(&format!("https://{SERVICE}"));
-        let mut views = warm(&old.jwks("old"));
+        let token = signed(&rotated, &format!("https://{SERVICE}"));
+        let mut views = warm(&old.jwks());
         let mut verifier = Verifier::default();
         assert_eq!(
             run(
@@ -486,7 +448,7 @@ mod tests {
             JwtOutcome::Deny(JwtError::KeyNotFound)
         );
         // The rotated document verifies it.
-        let rotated_views = warm(&rotated.jwks("new"));
+        let rotated_views = warm(&rotated.jwks());
         assert!(matches!(
             run(
                 &jwt_only(),
@@ -505,7 +467,7 @@ mod tests {
     #[test]
     fn api_key_alternatives_and_query_tokens() {
         let idp = Idp::new("k1");
-        let views = warm(&idp.jwks("k1"));
+        let views = warm(&idp.jwks());
         let mut verifier = Verifier::default();
         let either = SecurityRequirement {
             allow_missing: false,
@@ -525,7 +487,7 @@ mod tests {
             },
             "no token: the API-key stage decides, and needs a key"
         );
-        let token = idp.token(&format!("https://{SERVICE}"));
+        let token = signed(&idp, &format!("https://{SERVICE}"));
         assert!(
             matches!(
                 run(
@@ -576,7 +538,7 @@ mod tests {
                 ..
             }
         ));
-        let forged = Idp::new("k1").token(&format!("https://{SERVICE}"));
+        let forged = signed(&Idp::new("k1"), &format!("https://{SERVICE}"));
         assert_eq!(
             run(
                 &either,

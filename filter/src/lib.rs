@@ -50,6 +50,8 @@ pub mod request;
 pub mod requests;
 pub mod service_control;
 pub mod startup;
+#[cfg(test)]
+mod test_support;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jwt_simple::prelude::*;
+use jwt_simple::prelude::Clock;
 use wasp_config::service_control::{ControlClientConfig, FailPolicy, OperationControl};
 use wasp_config::{
-    Alternative, BackendAuth, FilterConfig, IdTokenSource, JwksCluster, JwksSource, JwtRequirement,
-    Operation, PathTranslation, Provider, Route,
+    BackendAuth, FilterConfig, IdTokenSource, JwksCluster, JwksSource, Operation, PathTranslation,
+    Provider, Route,
 };
 use wasp_control_client::{ControlState, OperationIds};
 use wasp_jwt::parse_key_document;
@@ -25,6 +25,7 @@ use crate::decision::{decide, Decision};
 use crate::head::Head;
 use crate::jwt_auth::ProviderKeys;
 use crate::requests::Requests;
+use crate::test_support::{self, jwt_required, Idp};
 
 const ISSUER: &str = "https://issuer.example";
 const SERVICE: &str = "api.example.com";
@@ -34,20 +35,11 @@ const KEYED: &str = "1.api.Keyed";
 const BACKED: &str = "1.api.Backed";
 
 fn now_ms() -> u64 {
-    jwt_simple::prelude::Clock::now_since_epoch().as_millis()
+    Clock::now_since_epoch().as_millis()
 }
 
 fn operation(name: &str, template: &str) -> Operation {
-    Operation {
-        name: name.into(),
-        method: "GET".into(),
-        template: template.into(),
-        route: "r1".into(),
-        allow_all: false,
-        path_translation: None,
-        backend_auth: None,
-        security: None,
-    }
+    test_support::operation(name, "GET", template)
 }
 
 fn config() -> FilterConfig {
@@ -56,16 +48,7 @@ fn config() -> FilterConfig {
         prefix: "/base".into(),
     });
     let mut signed = operation(SIGNED, "/v1/signed");
-    signed.security = Some(SecurityRequirement {
-        allow_missing: false,
-        alternatives: vec![Alternative {
-            jwt: vec![JwtRequirement {
-                provider: "idp".into(),
-                ..JwtRequirement::default()
-            }],
-            api_keys: vec![],
-        }],
-    });
+    signed.security = Some(jwt_required("idp"));
     let mut backed = operation(BACKED, "/v1/backed");
     backed.backend_auth = Some(BackendAuth {
         audience: "https://backend.example".into(),
@@ -229,36 +212,6 @@ impl World {
     }
 }
 
-struct Idp {
-    key: ES256KeyPair,
-}
-
-impl Idp {
-    fn new() -> Idp {
-        Idp {
-            key: ES256KeyPair::generate().with_key_id("k1"),
-        }
-    }
-
-    fn jwks(&self) -> Vec<u8> {
-        let point = self.key.public_key().public_key().to_bytes_uncompressed();
-        serde_json::json!({"keys": [{
-            "kty": "EC", "crv": "P-256", "kid": "k1",
-            "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..]),
-        }]})
-        .to_string()
-        .into_bytes()
-    }
-
-    fn token(&self) -> String {
-        let claims = Claims::create(jwt_simple::prelude::Duration::from_mins(10))
-            .with_issuer(ISSUER)
-            .with_subject("user-7")
-            .with_audience(format!("https://{SERVICE}"));
-        self.key.sign(claims).unwrap()
-    }
-}
-
 fn header<'s>(steps: &'s [Step], name: &str) -> Option<&'s str> {
     steps.iter().find_map(|step| match step {
         Step::SetHeader(n, value) if n.eq_ignore_ascii_case(name) => Some(value.as_str()),
@@ -321,9 +274,9 @@ fn an_open_operation_goes_on_at_once_with_its_translated_path() {
 
 #[test]
 fn a_jwt_waits_for_the_first_keys_then_goes_on_with_its_user_info() {
-    let idp = Idp::new();
+    let idp = Idp::new("k1");
     let mut world = World::new(config());
-    let token = idp.token();
+    let token = idp.token(ISSUER, &format!("https://{SERVICE}"));
     let (mut request, start) = world.arrive(
         "/v1/signed",
         &[("authorization", &format!("Bearer {token}"))],
@@ -354,11 +307,17 @@ fn a_jwt_waits_for_the_first_keys_then_goes_on_with_its_user_info() {
 
 #[test]
 fn keys_that_never_come_end_the_wait_in_a_401_at_its_deadline() {
-    let idp = Idp::new();
+    let idp = Idp::new("k1");
     let mut world = World::new(config());
     let (mut request, start) = world.arrive(
         "/v1/signed",
-        &[("authorization", &format!("Bearer {}", idp.token()))],
+        &[(
+            "authorization",
+            &format!(
+                "Bearer {}",
+                idp.token(ISSUER, &format!("https://{SERVICE}"))
+            ),
+        )],
     );
     let at = now_ms();
     assert_eq!(world.on_at(&mut request, start, at), vec![Step::Wait]);
@@ -554,10 +513,13 @@ fn with_tracing_the_stage_timings_go_to_the_span() {
 
 #[test]
 fn the_vm_keeps_waiting_and_traced_requests_and_says_whom_an_answer_wakes() {
-    let idp = Idp::new();
+    let idp = Idp::new("k1");
     let mut world = World::new(config());
     let mut requests = Requests::default();
-    let bearer = format!("Bearer {}", idp.token());
+    let bearer = format!(
+        "Bearer {}",
+        idp.token(ISSUER, &format!("https://{SERVICE}"))
+    );
     let at = now_ms();
     let mut arrive = |world: &mut World, id: u32, path: &str| {
         let (mut request, start) = world.arrive(path, &[("authorization", &bearer)]);
