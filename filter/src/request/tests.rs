@@ -579,3 +579,71 @@ fn a_request_answered_after_its_steps_were_decided_is_not_counted_as_forwarded()
     assert!(matches!(request.stage(), Stage::Answered));
     assert_eq!(request.trace().unwrap().forwarded_ms, None);
 }
+
+fn is_terminal(step: &Step) -> bool {
+    matches!(
+        step,
+        Step::Reply(_) | Step::Forward | Step::Wait | Step::CallOut { .. }
+    )
+}
+
+fn any_event() -> impl proptest::strategy::Strategy<Value = Event> {
+    use proptest::prelude::*;
+    prop_oneof![
+        Just(Event::KeysSettled),
+        Just(Event::Deadline),
+        Just(Event::TokenUnavailable),
+        "[a-z.]{0,12}".prop_map(Event::TokenReady),
+        "[a-z ]{0,12}".prop_map(|reason| Event::ControlAnswer(CalloutResult::Failed(reason))),
+        (
+            proptest::option::of(100u16..600),
+            proptest::collection::vec(any::<u8>(), 0..64)
+        )
+            .prop_map(
+                |(status, body)| Event::ControlAnswer(CalloutResult::Response { status, body })
+            ),
+        (1i64..1_000_000).prop_map(|number| answer(&allowed(number))),
+    ]
+}
+
+proptest::proptest! {
+    /// Whatever arrives, in whatever order: no panic, each answer ends in exactly one step that
+    /// ends it (reply, forward, wait or call), a request waits exactly when its last answer
+    /// said so, and one that was answered or forwarded takes no further step.
+    #[test]
+    fn any_sequence_of_events_leaves_a_request_well_formed(
+        path in proptest::sample::select(vec![
+            "/v1/open/7", "/v1/signed", "/v1/keyed?key=abc", "/v1/keyed", "/v1/backed",
+        ]),
+        bearer in proptest::bool::ANY,
+        policy in proptest::sample::select(vec![FailPolicy::Open, FailPolicy::Closed]),
+        events in proptest::collection::vec(any_event(), 0..12),
+    ) {
+        let mut world = World::with_control(policy);
+        let token = Idp::new("k1").token(ISSUER, &format!("https://{SERVICE}"));
+        let authorization = format!("Bearer {token}");
+        let headers: Vec<(&str, &str)> = if bearer {
+            vec![("authorization", authorization.as_str())]
+        } else {
+            vec![]
+        };
+        let (mut request, start) = world.arrive(path, &headers);
+        let mut ended = false;
+        for event in std::iter::once(start).chain(events) {
+            let steps = world.on(&mut request, event);
+            if ended {
+                proptest::prop_assert!(steps.is_empty(), "a step after the end: {steps:?}");
+                continue;
+            }
+            if steps.is_empty() {
+                continue; // An event its stage does not wait for.
+            }
+            let (last, before) = steps.split_last().unwrap();
+            proptest::prop_assert!(is_terminal(last), "no final step in {steps:?}");
+            proptest::prop_assert!(!before.iter().any(is_terminal), "a final step early: {steps:?}");
+            let waits = matches!(last, Step::Wait | Step::CallOut { .. });
+            proptest::prop_assert_eq!(request.is_waiting(), waits);
+            ended = !waits;
+        }
+    }
+}
