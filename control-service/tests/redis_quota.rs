@@ -8,61 +8,70 @@ use common::*;
 use wasp_control::server::build_state;
 use wasp_servicecontrol::{AllocateQuotaResponse, Message, Method, CONTENT_TYPE};
 
-/// Two control services on one key database (in `dir`) and one Redis.
-async fn two_replicas_on(redis: &Redis, dir: &std::path::Path) -> (Server, Server) {
-    let config = write_config(dir);
-    let mut opts = options(&dir.join("keys.db"), &config);
+/// Two control services on one key database and one Redis, a key of project `acme`, and a
+/// fresh quota window. The Redis and the directory live as long as the replicas.
+struct Replicas {
+    a: Server,
+    b: Server,
+    key: String,
+    _redis: Redis,
+    _dir: tempfile::TempDir,
+}
+
+async fn two_replicas() -> Replicas {
+    let redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let mut opts = options(&dir.path().join("keys.db"), &config);
     opts.redis = redis_at(&redis.url);
-    (Server::start(opts.clone()).await, Server::start(opts).await)
+    let (a, b) = (Server::start(opts.clone()).await, Server::start(opts).await);
+    let (key, _) = create_key_via_admin(&a.url(""), "acme", None).await;
+    wait_for_fresh_window().await;
+    Replicas {
+        a,
+        b,
+        key,
+        _redis: redis,
+        _dir: dir,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_instances_share_one_limit_through_redis() {
-    let redis = Redis::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (a, b) = two_replicas_on(&redis, dir.path()).await;
-    let (a, b) = (a.url(""), b.url(""));
-    let (key, _) = create_key_via_admin(&a, "acme", None).await;
-    wait_for_fresh_window().await;
+    let replicas = two_replicas().await;
+    let (a, b, key) = (replicas.a.url(""), replicas.b.url(""), &replicas.key);
 
     // Limit 10, cost 3, alternating replicas: 3 (A) + 3 (B) + 3 (A) = 9; B's 12 is refused.
-    assert!(granted(&allocate(&a, &key, 3).await));
-    assert!(granted(&allocate(&b, &key, 3).await));
-    assert!(granted(&allocate(&a, &key, 3).await));
-    assert!(exhausted(&allocate(&b, &key, 3).await));
-    assert!(exhausted(&allocate(&a, &key, 3).await));
+    assert!(granted(&allocate(&a, key, 3).await));
+    assert!(granted(&allocate(&b, key, 3).await));
+    assert!(granted(&allocate(&a, key, 3).await));
+    assert!(exhausted(&allocate(&b, key, 3).await));
+    assert!(exhausted(&allocate(&a, key, 3).await));
     // Nothing consumed by the refusals: exactly one unit is left, on either replica.
-    assert!(granted(&allocate(&b, &key, 1).await));
-    assert!(exhausted(&allocate(&a, &key, 1).await));
+    assert!(granted(&allocate(&b, key, 1).await));
+    assert!(exhausted(&allocate(&a, key, 1).await));
 }
 
 /// A gateway that lost an answer resends the same allocation, perhaps to another replica:
 /// Redis remembers the operation id, so it is granted again without a second charge.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_retried_allocation_is_charged_once_on_any_replica() {
-    let redis = Redis::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (a, b) = two_replicas_on(&redis, dir.path()).await;
-    let (a, b) = (a.url(""), b.url(""));
-    let (key, _) = create_key_via_admin(&a, "acme", None).await;
-    wait_for_fresh_window().await;
+    let replicas = two_replicas().await;
+    let (a, b, key) = (replicas.a.url(""), replicas.b.url(""), &replicas.key);
     let once = quota_request(&format!("api_key:{key}"), READ_OP, &[("reads", 6)]);
     for base in [&a, &b, &a] {
         let response: AllocateQuotaResponse =
             call(base, Method::AllocateQuota, SERVICE, &once).await;
         assert!(granted(&response), "the same operation is granted again");
     }
-    assert!(granted(&allocate(&b, &key, 4).await), "6 + 4 fit in 10");
-    assert!(exhausted(&allocate(&a, &key, 1).await));
+    assert!(granted(&allocate(&b, key, 4).await), "6 + 4 fit in 10");
+    assert!(exhausted(&allocate(&a, key, 1).await));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_allocations_never_exceed_the_limit() {
-    let redis = Redis::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (a, b) = two_replicas_on(&redis, dir.path()).await;
-    let (key, _) = create_key_via_admin(&a.url(""), "acme", None).await;
-    wait_for_fresh_window().await;
+    let replicas = two_replicas().await;
+    let (a, b, key) = (&replicas.a, &replicas.b, &replicas.key);
 
     // 40 concurrent cost-1 allocations against a limit of 10 across two replicas.
     let mut tasks = Vec::new();

@@ -31,10 +31,7 @@ fn metered(fail_policy: &str) -> CompileInput {
 
 /// [`metered`] with another limit.
 fn metered_with_limit(fail_policy: &str, limit: usize) -> CompileInput {
-    let management = format!(
-        "x-google-management:\n  metrics:\n    - {{name: read-requests, displayName: Read requests, valueType: INT64, metricKind: DELTA}}\n  quota:\n    limits:\n      - {{name: read-limit, metric: read-requests, unit: \"1/min/{{project}}\", values: {{STANDARD: {limit}}}}}\n"
-    );
-    let top = format!("{management}{KEY_REQUIRED}");
+    let top = format!("{}{KEY_REQUIRED}", management_with_limit(limit));
     let paths = [
         operation(
             "/items",

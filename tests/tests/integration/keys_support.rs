@@ -89,6 +89,11 @@ pub fn assert_no_consumer(reply: &Reply) {
 /// to 5 per minute per consumer project.
 pub const MANAGEMENT_LIMIT_5: &str = "x-google-management:\n  metrics:\n    - {name: read-requests, displayName: Read requests, valueType: INT64, metricKind: DELTA}\n  quota:\n    limits:\n      - {name: read-limit, metric: read-requests, unit: \"1/min/{project}\", values: {STANDARD: 5}}\n";
 
+/// [`MANAGEMENT_LIMIT_5`] with `limit` units per minute instead.
+pub fn management_with_limit(limit: usize) -> String {
+    MANAGEMENT_LIMIT_5.replace("STANDARD: 5", &format!("STANDARD: {limit}"))
+}
+
 /// The 429 message for [`MANAGEMENT_LIMIT_5`] when `consumer` (`project:<id>`) is over it.
 pub fn quota_exceeded(consumer: &str) -> String {
     format!(

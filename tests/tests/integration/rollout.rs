@@ -15,7 +15,7 @@ use wasp_tests::control::{free_port, wait_for_fresh_quota_window, ControlService
 use wasp_tests::idp::{now, JWKS_PATH};
 use wasp_tests::{Client, ControlOptions, EchoBackend, Envoy, Idp, SigningKey, Tools};
 
-use crate::keys_support::{operation, shop, KEY_REQUIRED, MANAGEMENT_LIMIT_5, PRODUCER};
+use crate::keys_support::{management_with_limit, operation, shop, KEY_REQUIRED, PRODUCER};
 
 fn spec(extra_paths: &str) -> String {
     format!(
@@ -421,12 +421,9 @@ fn a_quota_limit_rolled_out_reaches_wasp_control_without_a_restart() {
             &["x-google-quota: {metricCosts: {read-requests: 1}}"],
         )
     );
-    let with_limit = |limit: &str| {
+    let with_limit = |limit: usize| {
         shop(
-            &format!(
-                "{}{KEY_REQUIRED}",
-                MANAGEMENT_LIMIT_5.replace("STANDARD: 5", limit)
-            ),
+            &format!("{}{KEY_REQUIRED}", management_with_limit(limit)),
             &paths,
         )
     };
@@ -441,7 +438,7 @@ fn a_quota_limit_rolled_out_reaches_wasp_control_without_a_restart() {
         &tools,
         dir.path(),
         &store,
-        &with_limit("STANDARD: 5"),
+        &with_limit(5),
         &echo.url(),
         port,
         &extra,
@@ -450,7 +447,7 @@ fn a_quota_limit_rolled_out_reaches_wasp_control_without_a_restart() {
         &tools,
         dir.path(),
         &store,
-        &with_limit("STANDARD: 2"),
+        &with_limit(2),
         &echo.url(),
         port,
         &extra,
