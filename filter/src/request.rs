@@ -213,8 +213,9 @@ impl Request {
         )
     }
 
-    /// The gateway answered it outside its stages (before routing, or a step failed): it
-    /// never went on, whatever its stages had decided.
+    /// The gateway answered it (by a stage, before routing, or because a step failed): it
+    /// never went on, whatever its stages had decided. Kept until `on_log` for its trace;
+    /// the head it carried is not needed any more.
     pub fn answered(&mut self) {
         self.stage = Stage::Answered;
         self.onward = None;
@@ -268,9 +269,7 @@ impl Request {
     }
 
     fn reply(&mut self, local: LocalReply, run: &mut Run<'_, '_>) {
-        self.stage = Stage::Answered;
-        // Kept until `on_log` for its trace; the head is not needed any more.
-        self.onward = None;
+        self.answered();
         run.steps.push(Step::Reply(local));
     }
 

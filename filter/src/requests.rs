@@ -48,24 +48,20 @@ impl Requests {
     /// The gateway answered the request outside its stages (a step failed); only its trace
     /// is still needed.
     pub fn answered(&mut self, context_id: u32) {
-        let Some(request) = self.by_context.get_mut(&context_id) else {
-            return;
-        };
-        request.answered();
-        if request.trace().is_none() {
-            self.by_context.remove(&context_id);
-        }
+        self.change(context_id, Request::answered);
     }
 
     /// The client left (`on_done`): a waiting request stops waiting; its trace stays for
     /// `on_log`.
     pub fn client_gone(&mut self, context_id: u32) {
-        let Some(request) = self.by_context.get_mut(&context_id) else {
-            return;
-        };
-        request.gone();
-        if request.trace().is_none() {
-            self.by_context.remove(&context_id);
+        self.change(context_id, Request::gone);
+    }
+
+    /// Changes a request, then keeps it only as [`Requests::keep`] would.
+    fn change(&mut self, context_id: u32, change: impl FnOnce(&mut Request)) {
+        if let Some(mut request) = self.take(context_id) {
+            change(&mut request);
+            self.keep(context_id, request);
         }
     }
 
